@@ -1,0 +1,114 @@
+// core/autograd.cpp — the backward engine and grad-mode switch.
+#include "core/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace unet {
+namespace {
+thread_local bool grad_mode = true;
+
+// Depth-first post-order from `root`, iterative (a U-Net graph is ~60 nodes deep, but user
+// graphs may be much deeper than the stack allows).
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> visited;
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  visited.insert(root);
+  while (!stack.empty()) {
+    auto& [node, next] = stack.back();
+    if (next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      Node* child = in.defined() && in.impl()->grad_fn ? in.impl()->grad_fn.get() : nullptr;
+      if (child && visited.insert(child).second) stack.push_back({child, 0});
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  return {order.rbegin(), order.rend()};  // root first
+}
+
+void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
+  TensorImpl& impl = *leaf.impl();
+  impl.grad = impl.grad ? add_gradients(Tensor(impl.grad), g).impl() : g.clone().impl();
+}
+
+}  // namespace
+
+bool grad_enabled() { return grad_mode; }
+
+NoGradGuard::NoGradGuard() : previous_(grad_mode) { grad_mode = false; }
+NoGradGuard::~NoGradGuard() { grad_mode = previous_; }
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!grad_mode) return false;
+  for (const Tensor& t : inputs)
+    if (t.requires_grad()) return true;
+  return false;
+}
+
+void attach_node(Tensor& output, std::shared_ptr<Node> node, std::vector<Tensor> inputs) {
+  node->inputs = std::move(inputs);
+  output.impl()->requires_grad = true;
+  output.impl()->grad_fn = std::move(node);
+}
+
+void Tensor::backward() const {
+  require_defined("backward");
+  UNET_CHECK(numel() == 1, ShapeError,
+             "backward() without a gradient needs a tensor with one element (a loss), got ", str(),
+             "; pass the output gradient explicitly");
+  backward(Tensor::full(shape(), 1.0f, device()));
+}
+
+void Tensor::backward(const Tensor& grad_output) const {
+  require_defined("backward");
+  check_float(grad_output, "Tensor::backward", "grad_output");
+  check_same_shape(*this, grad_output, "Tensor::backward");
+  check_same_device(*this, grad_output, "Tensor::backward");
+  UNET_CHECK(requires_grad(), ValueError,
+             "backward() on a tensor that does not require a gradient: ", str(),
+             " (no input of the computation had requires_grad set, or it ran under NoGradGuard)");
+  NoGradGuard no_grad;  // gradient computations are not themselves recorded
+  if (!impl_->grad_fn) {
+    accumulate_leaf(*this, grad_output);
+    return;
+  }
+  const std::vector<Node*> order = topological_order(impl_->grad_fn.get());
+  std::unordered_map<Node*, Tensor> pending{{impl_->grad_fn.get(), grad_output}};
+  for (Node* node : order) {
+    auto it = pending.find(node);
+    if (it == pending.end()) continue;  // no gradient reached this node
+    const Tensor g = it->second;
+    pending.erase(it);
+    UNET_CHECK(!node->inputs.empty(), ValueError, "backward through a graph that was already freed (",
+               node->name(), "): run the forward pass again");
+    std::vector<Tensor> input_grads = node->backward(g);
+    UNET_CHECK(input_grads.size() == node->inputs.size(), ValueError, node->name(),
+               "::backward returned ", input_grads.size(), " gradients for ", node->inputs.size(),
+               " inputs");
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Tensor& in = node->inputs[i];
+      const Tensor& gi = input_grads[i];
+      if (!gi.defined() || !in.requires_grad()) continue;
+      UNET_CHECK(gi.shape() == in.shape(), ShapeError, node->name(), "::backward gave a gradient ",
+                 gi.str(), " for input ", i, " of shape ", in.shape().str());
+      if (Node* producer = in.impl()->grad_fn.get()) {
+        auto [slot, inserted] = pending.try_emplace(producer, gi);
+        if (!inserted) slot->second = add_gradients(slot->second, gi);
+      } else {
+        accumulate_leaf(in, gi);
+      }
+    }
+  }
+  // Free the graph: drop every edge so saved activations are released now.
+  for (Node* node : order) {
+    node->inputs.clear();
+    node->saved.clear();
+  }
+}
+
+}  // namespace unet
