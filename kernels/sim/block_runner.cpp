@@ -26,10 +26,6 @@ size_t page_size() {
 
 }  // namespace
 
-bool same_site(const WaitSite& a, const WaitSite& b) {
-  return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
-}
-
 std::string format_index(uint3 v) {
   std::ostringstream s;
   s << "(" << v.x << "," << v.y << "," << v.z << ")";
@@ -94,18 +90,23 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
   n_ = block_dim.x * block_dim.y * block_dim.z;
 
   // Random schedules depend on the block, not on which OS thread runs it: reproducible.
-  rng_.seed(schedule.seed * 0x9E3779B97F4A7C15ull ^
-            (uint64_t{block_idx.x} | uint64_t{block_idx.y} << 32) ^
-            (uint64_t{block_idx.z} * 0xBF58476D1CE4E5B9ull));
+  rng_state_ = schedule.seed * 0x9E3779B97F4A7C15ull ^
+               (uint64_t{block_idx.x} | uint64_t{block_idx.y} << 32) ^
+               (uint64_t{block_idx.z} * 0xBF58476D1CE4E5B9ull);
 
-  threads_.resize(n_);
-  order_.resize(n_);
+  // Thread indices only change with the block shape (most grids launch one shape).
+  if (threads_.size() != n_ || threads_dim_.x != block_dim.x || threads_dim_.y != block_dim.y ||
+      threads_dim_.z != block_dim.z) {
+    threads_.assign(n_, SimThread{});
+    order_.resize(n_);
+    unsigned i = 0;
+    for (unsigned z = 0; z < block_dim.z; ++z)
+      for (unsigned y = 0; y < block_dim.y; ++y)
+        for (unsigned x = 0; x < block_dim.x; ++x) threads_[i++].idx = uint3{x, y, z};
+    threads_dim_ = block_dim;
+  }
   for (unsigned i = 0; i < n_; ++i) {
-    SimThread& t = threads_[i];
-    t.idx = uint3{i % block_dim.x, (i / block_dim.x) % block_dim.y, i / (block_dim.x * block_dim.y)};
-    t.state = ThreadState::NotStarted;
-    t.context = nullptr;
-    t.stack = nullptr;
+    threads_[i].state = ThreadState::NotStarted;
     order_[i] = schedule.order == Schedule::Reversed ? n_ - 1 - i : i;
   }
   warps_.resize((n_ + 31) / 32);
@@ -132,11 +133,10 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
 
   for (;;) {
     next_order();
-    for (unsigned i : order_) {
-      SimThread& t = threads_[i];
-      if (t.state != ThreadState::NotStarted && t.state != ThreadState::Runnable) continue;
-      resume(t);
-      if (failure_) break;
+    pass_pos_ = 0;
+    if (SimThread* first = next_runnable()) {
+      prepare(*first);
+      land(fctx::jump_fcontext(first->context, nullptr));  // returns at the end of the pass
     }
     if (failure_ || done_ == n_) break;
     if (runnable_ > 0) continue;
@@ -158,36 +158,18 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
 void BlockRunner::next_order() {
   if (schedule_.order != Schedule::Random) return;
   for (unsigned i = n_; i > 1; --i) {
-    const unsigned j = static_cast<unsigned>(rng_() % i);
+    // splitmix64: tiny state, good enough to shuffle, cheap to seed per block.
+    uint64_t z = (rng_state_ += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    const unsigned j = static_cast<unsigned>((z ^ (z >> 31)) % i);
     std::swap(order_[i - 1], order_[j]);
   }
 }
 
-void BlockRunner::resume(SimThread& t) {
-  if (t.state == ThreadState::NotStarted) {
-    t.stack = stacks_.acquire();
-    t.context = fctx::make_fcontext(t.stack, kFiberStackBytes, &BlockRunner::fiber_entry);
-  }
-  t.state = ThreadState::Running;
-  --runnable_;
-  current_ = &t;
-  tls_kernel.thread_idx = t.idx;
-  t.context = fctx::jump_fcontext(t.context, this).fctx;
-  if (t.state == ThreadState::Done) {
-    stacks_.release(t.stack);
-    t.stack = nullptr;
-    t.context = nullptr;
-  }
-}
-
-void BlockRunner::suspend() {
-  scheduler_ = fctx::jump_fcontext(scheduler_, nullptr).fctx;
-  if (aborting_) throw ForcedUnwind{};
-}
-
 void BlockRunner::fiber_entry(fctx::transfer_t from) {
-  auto* self = static_cast<BlockRunner*>(from.data);
-  self->scheduler_ = from.fctx;
+  BlockRunner* self = tls_active_runner;
+  self->land(from);
   SimThread& me = *self->current_;
   try {
     self->call_->invoke(self->call_->call);
@@ -209,21 +191,23 @@ void BlockRunner::fiber_entry(fctx::transfer_t from) {
   }
   me.state = ThreadState::Done;
   ++self->done_;
-  fctx::jump_fcontext(self->scheduler_, nullptr);  // never resumed: the stack goes back to the pool
+  self->switch_away(&me);  // never comes back: whoever lands recycles this stack
 }
 
 // Resumes every fiber that is suspended mid-kernel so that it unwinds (ForcedUnwind).
 void BlockRunner::abort_all() {
   aborting_ = true;
   for (SimThread& t : threads_) {
-    if (t.context != nullptr && t.state != ThreadState::Done) resume(t);
+    if (t.context == nullptr || t.state == ThreadState::Done) continue;
+    prepare(t);
+    land(fctx::jump_fcontext(t.context, nullptr));
   }
   aborting_ = false;
 }
 
 // ---- block barriers ------------------------------------------------------------------------------
 
-int BlockRunner::barrier(BarrierKind kind, int predicate, const char* file, int line) {
+[[gnu::always_inline]] inline int BlockRunner::barrier(BarrierKind kind, int predicate, const char* file, int line) {
   SimThread& me = *current_;
   const WaitSite site{file, line};
   if (at_barrier_ == 0) {

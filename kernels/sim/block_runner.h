@@ -4,8 +4,8 @@
 //
 // Each simulated thread runs on its own Boost.Context fiber (make_fcontext / jump_fcontext: a
 // switch is a few register saves, no syscall). The scheduler makes passes over the threads in
-// the schedule's order and resumes every runnable one; a thread runs until it finishes or waits
-// (block barrier, warp collective). Stacks are pooled per OS thread, so a kernel without barriers
+// the schedule's order; a thread runs until it finishes or waits (block barrier, warp
+// collective), then jumps straight to the next runnable thread of the pass. Stacks are pooled per OS thread, so a kernel without barriers
 // runs every thread on the same hot stack. When nothing is runnable and some threads still wait,
 // the block is stuck: the runner unwinds every fiber and reports what each thread waits for.
 #pragma once
@@ -13,8 +13,8 @@
 #include <boost/context/detail/fcontext.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -42,7 +42,9 @@ struct WaitSite {
   const char* file = nullptr;
   int line = 0;
 };
-bool same_site(const WaitSite& a, const WaitSite& b);
+inline bool same_site(const WaitSite& a, const WaitSite& b) {
+  return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
+}
 
 struct SimThread {
   uint3 idx{};
@@ -96,7 +98,10 @@ class BlockRunner {
 
  private:
   static void fiber_entry(fctx::transfer_t from);
-  void resume(SimThread& thread);
+  SimThread* next_runnable();
+  void prepare(SimThread& thread);
+  void land(fctx::transfer_t from);
+  void switch_away(SimThread* self);
   void suspend();
   void next_order();
   void release_barrier();
@@ -113,17 +118,19 @@ class BlockRunner {
   const KernelCall* call_ = nullptr;
   LaunchSite site_;
   ScheduleConfig schedule_;
-  std::mt19937_64 rng_;
+  uint64_t rng_state_ = 0;
   uint3 block_idx_{};
   dim3 block_dim_{};
   unsigned n_ = 0;
 
   std::vector<SimThread> threads_;
+  dim3 threads_dim_{0, 0, 0};  // the block shape threads_[i].idx was computed for
   std::vector<unsigned> order_;
   std::vector<std::vector<Collective>> warps_;  // open collectives per warp
   std::vector<unsigned char> dynamic_smem_;
 
   SimThread* current_ = nullptr;
+  unsigned pass_pos_ = 0;  // next position in order_ of the current pass
   fctx::fcontext_t scheduler_ = nullptr;
   unsigned runnable_ = 0;
   unsigned done_ = 0;
@@ -146,5 +153,63 @@ extern constinit thread_local BlockRunner* tls_active_runner;
 const char* barrier_name(BarrierKind kind);
 const char* warp_op_name(WarpOp op);
 std::string format_index(uint3 v);
+
+// ---- switching ----------------------------------------------------------------------------------
+// Fibers hand over to the next runnable thread of the pass directly (one jump per resume); only
+// the end of a pass goes back to the scheduler, which releases barriers and detects stalls.
+// Every jump carries the SimThread it leaves (null: the scheduler), and the side that lands
+// stores that context, or recycles the stack of a thread that has finished.
+// These are inline so the chain from a kernel's __syncthreads() to jump_fcontext stays flat:
+// after a context switch every return is a mispredicted branch.
+#define UNET_SIM_HOT [[gnu::always_inline]] inline
+
+UNET_SIM_HOT SimThread* BlockRunner::next_runnable() {
+  while (pass_pos_ < n_) {
+    SimThread& t = threads_[order_[pass_pos_++]];
+    if (t.state == ThreadState::NotStarted || t.state == ThreadState::Runnable) return &t;
+  }
+  return nullptr;
+}
+
+UNET_SIM_HOT void BlockRunner::prepare(SimThread& t) {
+  if (t.state == ThreadState::NotStarted) {
+    t.stack = stacks_.acquire();
+    t.context = fctx::make_fcontext(t.stack, kFiberStackBytes, &BlockRunner::fiber_entry);
+  }
+  t.state = ThreadState::Running;
+  --runnable_;
+  current_ = &t;
+  tls_kernel.thread_idx = t.idx;
+}
+
+UNET_SIM_HOT void BlockRunner::land(fctx::transfer_t from) {
+  auto* left = static_cast<SimThread*>(from.data);
+  if (left == nullptr) {
+    scheduler_ = from.fctx;
+  } else if (left->state == ThreadState::Done) {
+    stacks_.release(left->stack);
+    left->stack = nullptr;
+    left->context = nullptr;
+  } else {
+    left->context = from.fctx;
+  }
+}
+
+UNET_SIM_HOT void BlockRunner::switch_away(SimThread* self) {
+  SimThread* next = (failure_ || aborting_) ? nullptr : next_runnable();
+  if (next != nullptr) {
+    prepare(*next);
+    land(fctx::jump_fcontext(next->context, self));
+  } else {
+    land(fctx::jump_fcontext(scheduler_, self));
+  }
+}
+
+UNET_SIM_HOT void BlockRunner::suspend() {
+  switch_away(current_);
+  if (aborting_) throw ForcedUnwind{};
+}
+
+#undef UNET_SIM_HOT
 
 }  // namespace unet::sim::detail

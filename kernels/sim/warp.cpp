@@ -31,7 +31,7 @@ void BlockRunner::fault(const std::string& what, const char* file, int line) {
                                        " ", block_context()));
 }
 
-uint64_t BlockRunner::collective(WarpOp op, unsigned mask, uint64_t value, int operand, int width,
+[[gnu::always_inline]] inline uint64_t BlockRunner::collective(WarpOp op, unsigned mask, uint64_t value, int operand, int width,
                                  const char* file, int line) {
   SimThread& me = *current_;
   const unsigned linear = static_cast<unsigned>(&me - threads_.data());
