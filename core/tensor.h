@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,15 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());
+  // Braced lists: from_vector({1.f, 2.f}, Shape{2}) and from_vector({1, 2}, Shape{2}).
+  static Tensor from_vector(std::initializer_list<float> values, const Shape& shape,
+                            Device device = Device::cpu()) {
+    return from_vector(std::vector<float>(values), shape, device);
+  }
+  static Tensor from_vector(std::initializer_list<int32_t> values, const Shape& shape,
+                            Device device = Device::cpu()) {
+    return from_vector(std::vector<int32_t>(values), shape, device);
+  }
 
   // ---- properties -----------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
