@@ -36,8 +36,10 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& velocities
     Tensor& v = velocities[i];
     if (!v.defined()) v = Tensor::zeros(p.shape(), DType::Float32, dev);
     check_float(v, op, "velocities[i]");
-    UNET_CHECK(v.shape() == p.shape() && v.device() == dev, ShapeError, op, ": velocity ", i, " is ",
-               v.str(), " but its parameter is ", p.str(), "; they must match");
+    UNET_CHECK(v.device() == dev, DeviceError, op, ": velocity ", i, " is on ", v.device().str(),
+               " but its parameter is on ", dev.str(), "; they must be on the same device");
+    UNET_CHECK(v.shape() == p.shape(), ShapeError, op, ": velocity ", i, " is ", v.str(),
+               " but its parameter is ", p.str(), "; the shapes must match");
     const Tensor g = p.grad();
     if (!g.defined() || p.numel() == 0) continue;  // no gradient reached it: skip
     UNET_CHECK(g.shape() == p.shape() && g.device() == dev, ShapeError, op, ": gradient of parameter ",
