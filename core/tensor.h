@@ -96,6 +96,9 @@ class Tensor {
   Tensor to_host() const { return to(Device::cpu()); }
   Tensor clone() const;                // deep copy on the same device, no autograd history
   void copy_from(const Tensor& src);   // same shape and dtype, any devices
+  // Copies `entry` (any device, same dtype, numel = numel() / dim(0)) into index `i` of this
+  // tensor's first axis: how batches are assembled from single samples.
+  void set_batch_entry(int64_t i, const Tensor& entry);
   std::vector<float> to_vector() const;        // float32 only
   std::vector<int32_t> to_int_vector() const;  // int32 only
   float item() const;                  // float32 with exactly one element
