@@ -1,0 +1,40 @@
+// kernels/sgd.cu — the fused SGD-with-momentum update: ONE launch for all parameters. The
+// kernel reads a device table of {param, grad, velocity, count} slots and, slot after slot,
+// grid-strides over that tensor's elements, so every launch-sized chunk of work stays coalesced
+// and tiny tensors (biases) cost no extra launch. Elementwise, so the result does not depend on
+// the grid; each element is read and written by exactly one thread.
+#include "kernels/cuda_compat.h"
+#include "kernels/launch.h"
+#include "kernels/sgd.h"
+
+namespace unet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxBlocks = 4096;
+
+__global__ void sgd_kernel(const SgdSlot<float>* __restrict__ slots, int64_t num_slots, float lr,
+                           float mu, float wd) {
+  const int64_t start = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t s = 0; s < num_slots; ++s) {
+    const SgdSlot<float> slot = slots[s];
+    for (int64_t i = start; i < slot.count; i += stride) {
+      const float v = mu * slot.velocity[i] + (slot.grad[i] + wd * slot.param[i]);
+      slot.velocity[i] = v;
+      slot.param[i] -= lr * v;
+    }
+  }
+}
+
+}  // namespace
+
+void sgd_step(const SgdSlot<float>* slots, int64_t num_slots, int64_t max_count,
+              const SgdOptions& o) {
+  if (num_slots == 0 || max_count == 0) return;
+  const int64_t blocks = kern::ceil_div(max_count, static_cast<int64_t>(kThreads));
+  kern::launch(sgd_kernel, dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks)),
+               dim3(kThreads), 0, slots, num_slots, o.learning_rate, o.momentum, o.weight_decay);
+}
+
+}  // namespace unet::cuda

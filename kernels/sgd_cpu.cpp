@@ -1,0 +1,26 @@
+// kernels/sgd_cpu.cpp — CPU reference (and CPU backend) for the SGD-with-momentum update:
+// elementwise, parallel within each parameter tensor.
+#include "core/parallel.h"
+#include "kernels/sgd.h"
+
+namespace unet::cpu {
+
+template <typename T>
+void sgd_step(const SgdSlot<T>* slots, int64_t num_slots, const SgdOptions& o) {
+  const T lr = o.learning_rate, mu = o.momentum, wd = o.weight_decay;
+  for (int64_t s = 0; s < num_slots; ++s) {
+    const SgdSlot<T> slot = slots[s];
+    parallel_for(0, slot.count, 1 << 15, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T v = mu * slot.velocity[i] + (slot.grad[i] + wd * slot.param[i]);
+        slot.velocity[i] = v;
+        slot.param[i] -= lr * v;
+      }
+    });
+  }
+}
+
+template void sgd_step<float>(const SgdSlot<float>*, int64_t, const SgdOptions&);
+template void sgd_step<double>(const SgdSlot<double>*, int64_t, const SgdOptions&);
+
+}  // namespace unet::cpu

@@ -1,0 +1,118 @@
+// tests/test_sgd.cpp — SGD with momentum: against a hand-written loop (PyTorch's convention),
+// skipped parameters, CUDA (simulator, one launch) vs CPU, and the refusals.
+#include <cmath>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "kernels/sgd.h"
+#include "test_util.h"
+
+using namespace unet;
+using namespace unet::test;
+using Catch::Contains;
+
+namespace {
+
+// Gives a leaf parameter a gradient as if a backward pass had produced it.
+void set_grad(Tensor& p, const Tensor& g) { p.impl()->grad = g.impl(); }
+
+}  // namespace
+
+TEST_CASE("sgd_step: matches a hand-written loop over several steps", "[sgd]") {
+  const SgdOptions o{0.1f, 0.9f, 0.01f};
+  const std::vector<double> p0 = to_double(random_values(7, 1));
+  std::vector<Tensor> grads;
+  for (int s = 0; s < 3; ++s) grads.push_back(random_tensor(Shape{7}, 10 + s));
+
+  // The reference, in double: g' = g + wd·p; v = μ·v + g'; p -= lr·v.
+  std::vector<double> p = p0, v(7, 0.0);
+  Tensor param = Tensor::from_vector(std::vector<float>(p0.begin(), p0.end()), Shape{7})
+                     .set_requires_grad(true);
+  std::vector<Tensor> velocities;
+  for (int s = 0; s < 3; ++s) {
+    const std::vector<float> g = grads[s].to_vector();
+    for (size_t i = 0; i < p.size(); ++i) {
+      v[i] = double(o.momentum) * v[i] + (g[i] + double(o.weight_decay) * p[i]);
+      p[i] -= double(o.learning_rate) * v[i];
+    }
+    set_grad(param, grads[s]);
+    sgd_step({param}, velocities, o);
+  }
+  // Values are O(1); each step rounds ~4 float operations per element, errors carried through 3
+  // steps with factors <= 1 (μ, lr): a few tens of eps of O(1) values.
+  require_close(param.to_vector(), p, 32 * kEps32, 32 * kEps32, "params");
+  require_close(velocities[0].to_vector(), v, 32 * kEps32, 32 * kEps32, "velocity");
+  REQUIRE(param.is_leaf());  // the update is not recorded in the graph
+}
+
+TEST_CASE("sgd_step: a parameter without a gradient is skipped", "[sgd]") {
+  Tensor a = random_tensor(Shape{2, 3}, 1).set_requires_grad(true);
+  Tensor b = random_tensor(Shape{5}, 2).set_requires_grad(true);
+  const std::vector<float> a0 = a.to_vector(), b0 = b.to_vector();
+  set_grad(a, Tensor::full(Shape{2, 3}, 1.0f));
+  std::vector<Tensor> velocities;
+  sgd_step({a, b}, velocities, SgdOptions{0.5f});
+  REQUIRE(velocities.size() == 2);
+  // a: v = 0.99·0 + 1 = 1 exactly, p -= 0.5: one rounding of an O(1) value.
+  std::vector<double> a_ref(a0.begin(), a0.end());
+  for (double& x : a_ref) x -= 0.5;
+  require_close(a.to_vector(), a_ref, kEps32, kEps32, "a");
+  REQUIRE(b.to_vector() == b0);
+  for (float v : velocities[1].to_vector()) REQUIRE(v == 0.0f);
+}
+
+TEST_CASE("sgd_step: CUDA (one launch for all parameters) matches CPU", "[sgd][cuda]") {
+  const Device dev = cuda_device();
+  const SgdOptions o{0.05f, 0.99f, 0.001f};
+  const std::vector<Shape> shapes{Shape{1}, Shape{17}, Shape{17, 3, 3, 3}, Shape{1000}, Shape{3, 7}};
+  std::vector<Tensor> pc, pg, vc, vg;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Tensor p = random_tensor(shapes[i], 20 + i);
+    pc.push_back(p.clone().set_requires_grad(true));
+    pg.push_back(p.to(dev).set_requires_grad(true));
+  }
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (i == 3 && step == 1) {  // parameter 3 gets no gradient in step 1
+        pc[i].zero_grad();
+        pg[i].zero_grad();
+        continue;
+      }
+      const Tensor g = random_tensor(shapes[i], 100 * step + i);
+      set_grad(pc[i], g);
+      set_grad(pg[i], g.to(dev));
+    }
+    sgd_step(pc, vc, o);
+    sgd_step(pg, vg, o);
+  }
+  // Same float operations per element; nvcc may contract a multiply-add into an FMA (one rounding
+  // fewer), so allow a few eps of the O(1) values per step, over 3 steps.
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    require_close(pg[i].to_host(), pc[i], 16 * kEps32, 16 * kEps32, "param");
+    require_close(vg[i].to_host(), vc[i], 16 * kEps32, 16 * kEps32, "velocity");
+  }
+}
+
+TEST_CASE("sgd_step: invalid input is refused", "[sgd]") {
+  Tensor p = random_tensor(Shape{4}, 1).set_requires_grad(true);
+  set_grad(p, Tensor::full(Shape{4}, 1.0f));
+  std::vector<Tensor> v;
+  REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{}), Contains("learning_rate"));
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f, 1.0f}), ValueError);
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f, -0.5f}), ValueError);
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, -1.0f}), ValueError);
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{NAN}), ValueError);
+  std::vector<Tensor> two(2);
+  REQUIRE_THROWS_WITH(sgd_step({p}, two, SgdOptions{0.1f}), Contains("1 parameters but 2"));
+  std::vector<Tensor> wrong{Tensor::zeros(Shape{5})};
+  REQUIRE_THROWS_AS(sgd_step({p}, wrong, SgdOptions{0.1f}), ShapeError);
+  std::vector<Tensor> none;
+  REQUIRE_THROWS_AS(sgd_step({Tensor::zeros(Shape{2}, DType::Int32)}, none, SgdOptions{0.1f}),
+                    DTypeError);
+  if (cuda_available()) {
+    std::vector<Tensor> vs;
+    REQUIRE_THROWS_AS(sgd_step({p, Tensor::zeros(Shape{2}, DType::Float32, cuda_device())}, vs,
+                               SgdOptions{0.1f}),
+                      DeviceError);
+  }
+}
