@@ -1,7 +1,9 @@
 // bench/bench_sim.cpp — speed of the CUDA simulator on one core: barrier resumes per second
 // (one simulated thread passing one __syncthreads()), simulated threads per second for a kernel
 // without barriers, and warp shuffles per second. Each kernel's result is checked before it is
-// timed; times are the median of --repeats runs. Prints a table, then one JSON line.
+// timed; times are the median of --repeats runs, both wall time and process CPU time (the
+// latter does not count time the OS gave to other programs, so it is the number to quote on a
+// shared machine). Prints a table, then one JSON line.
 //
 //   ./build/bench/bench_sim [--threads-per-block 256] [--barriers 2000] [--repeats 5] [--os-threads 1]
 #include <CLI/CLI.hpp>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <vector>
 
@@ -56,15 +59,29 @@ __global__ void shuffle_loop(int iterations, int* out) {
   out[blockIdx.x * blockDim.x + threadIdx.x] = total;
 }
 
-double median_seconds(int repeats, const std::function<void()>& run) {
-  std::vector<double> times;
+struct Timing {
+  double wall_s;  // median wall time
+  double cpu_s;   // median CPU time of the whole process: robust on a shared machine
+};
+
+double cpu_now() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+Timing median_time(int repeats, const std::function<void()>& run) {
+  std::vector<double> wall, cpu;
   for (int r = 0; r < repeats; ++r) {
+    const double cpu_start = cpu_now();
     const auto start = std::chrono::steady_clock::now();
     run();
-    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    cpu.push_back(cpu_now() - cpu_start);
   }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  return {wall[wall.size() / 2], cpu[cpu.size() / 2]};
 }
 
 }  // namespace
@@ -90,7 +107,7 @@ int main(int argc, char** argv) {
     const long long expected = static_cast<long long>(iterations) * (iterations - 1) / 2 + iterations * lane;
     UNET_CHECK(acc[t] == expected, unet::Error, "barrier_loop: thread ", t, " got ", acc[t]);
   }
-  const double barrier_s = median_seconds(repeats, run_barriers);
+  const Timing barrier_t = median_time(repeats, run_barriers);
   const double resumes = static_cast<double>(blocks) * block * 2 * iterations;
 
   // Kernel without barriers.
@@ -98,7 +115,7 @@ int main(int argc, char** argv) {
   std::vector<float> x(n, 1.0f), y(n, 2.0f);
   unet::kern::launch(saxpy, unet::kern::ceil_div(n, 256), 256, 0, 3.0f, x.data(), y.data(), n);
   UNET_CHECK(y[0] == 5.0f && y[n - 1] == 5.0f, unet::Error, "saxpy gave ", y[0]);
-  const double saxpy_s = median_seconds(repeats, [&] {
+  const Timing saxpy_t = median_time(repeats, [&] {
     unet::kern::launch(saxpy, unet::kern::ceil_div(n, 256), 256, 0, 3.0f, x.data(), y.data(), n);
   });
 
@@ -111,17 +128,23 @@ int main(int argc, char** argv) {
   int expected_total = 0;
   for (int k = 0; k < shuffle_iterations; ++k) expected_total += 31 * 32 / 2 + 32 * k;
   UNET_CHECK(totals[0] == expected_total, unet::Error, "shuffle_loop got ", totals[0], " want ", expected_total);
-  const double shuffle_s = median_seconds(repeats, run_shuffles);
+  const Timing shuffle_t = median_time(repeats, run_shuffles);
   const double shuffles = static_cast<double>(blocks) * block * 5 * shuffle_iterations;
 
   std::printf("CUDA simulator, %d OS thread(s), %d threads per block, %d blocks\n", os_threads, block, blocks);
-  std::printf("%-34s %14s %12s\n", "measure", "per second", "seconds");
-  std::printf("%-34s %14.3e %12.4f\n", "barrier resumes (__syncthreads)", resumes / barrier_s, barrier_s);
-  std::printf("%-34s %14.3e %12.4f\n", "threads without barriers (saxpy)", n / saxpy_s, saxpy_s);
-  std::printf("%-34s %14.3e %12.4f\n", "lane shuffles (__shfl_xor_sync)", shuffles / shuffle_s, shuffle_s);
-  std::printf("{\"bench\":\"sim\",\"os_threads\":%d,\"block\":%d,\"barrier_resumes_per_s\":%.4e,"
-              "\"threads_per_s\":%.4e,\"lane_shuffles_per_s\":%.4e}\n",
-              os_threads, block, resumes / barrier_s, n / saxpy_s, shuffles / shuffle_s);
+  std::printf("%-34s %16s %16s %10s %10s\n", "measure", "per wall second", "per CPU second", "wall s", "CPU s");
+  auto row = [](const char* name, double count, const Timing& t) {
+    std::printf("%-34s %16.3e %16.3e %10.4f %10.4f\n", name, count / t.wall_s, count / t.cpu_s, t.wall_s, t.cpu_s);
+  };
+  row("barrier resumes (__syncthreads)", resumes, barrier_t);
+  row("threads without barriers (saxpy)", n, saxpy_t);
+  row("lane shuffles (__shfl_xor_sync)", shuffles, shuffle_t);
+  std::printf("{\"bench\":\"sim\",\"os_threads\":%d,\"block\":%d,"
+              "\"barrier_resumes_per_s\":%.4e,\"barrier_resumes_per_cpu_s\":%.4e,"
+              "\"threads_per_s\":%.4e,\"threads_per_cpu_s\":%.4e,"
+              "\"lane_shuffles_per_s\":%.4e,\"lane_shuffles_per_cpu_s\":%.4e}\n",
+              os_threads, block, resumes / barrier_t.wall_s, resumes / barrier_t.cpu_s, n / saxpy_t.wall_s,
+              n / saxpy_t.cpu_s, shuffles / shuffle_t.wall_s, shuffles / shuffle_t.cpu_s);
   return 0;
 }
 

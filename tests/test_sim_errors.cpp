@@ -74,6 +74,28 @@ __global__ void ballot_vs_barrier(unsigned* out) {
   out[threadIdx.x] = b;
 }
 
+constexpr int kMaskLine = __LINE__ + 3;
+__global__ void lane_outside_mask(int* out) {
+  int v = static_cast<int>(threadIdx.x);
+  if (threadIdx.x == 3) v = __shfl_sync(0x1u, v, 0);  // lane 3 is not in mask 0x1
+  out[threadIdx.x] = v;
+}
+
+constexpr int kReadOutsideLine = __LINE__ + 4;
+__global__ void read_outside_mask(int* out) {
+  int v = static_cast<int>(threadIdx.x);
+  if (threadIdx.x < 16) {
+    v = __shfl_down_sync(0x0000FFFFu, v, 1);  // lane 15 reads lane 16, outside the mask
+  }
+  out[threadIdx.x] = v;
+}
+
+__global__ void bad_width(int* out) { out[threadIdx.x] = __shfl_xor_sync(0xFFFFFFFFu, 1, 1, 12); }
+
+__global__ void full_mask_in_partial_warp(int* out) {
+  out[threadIdx.x] = __shfl_xor_sync(0xFFFFFFFFu, static_cast<int>(threadIdx.x), 1);
+}
+
 __device__ float checked_log(float x) {
   if (!(x > 0.0f)) throw std::domain_error("checked_log: x = " + std::to_string(x) + " must be > 0");
   return logf(x);
@@ -144,6 +166,22 @@ TEST_CASE("a lane that skips a ballot and waits at a barrier is reported", "[sim
   REQUIRE_THROWS_WITH(unet::kern::launch(ballot_vs_barrier, 1, 32, 0, out.data()),
                       Contains("divergent warp collective: __ballot_sync() at ") && Contains(here(kBallotLine)) &&
                           Contains("lane 7 (thread (7,0,0)) waits at __syncthreads()"));
+}
+
+TEST_CASE("misused warp masks and widths are reported at once", "[sim]") {
+  std::vector<int> out(64, 0);
+  CHECK_THROWS_WITH(unet::kern::launch(lane_outside_mask, 1, 32, 0, out.data()),
+                    Contains("__shfl_sync() with mask 0x1 called by lane 3, which the mask does not name") &&
+                        Contains(here(kMaskLine)) && Contains("thread (3,0,0)"));
+  CHECK_THROWS_WITH(unet::kern::launch(read_outside_mask, 1, 32, 0, out.data()),
+                    Contains("lane 15 reads lane 16, which the mask does not name") &&
+                        Contains(here(kReadOutsideLine)) && Contains("thread (15,0,0)"));
+  CHECK_THROWS_WITH(unet::kern::launch(bad_width, 1, 32, 0, out.data()),
+                    Contains("width 12: the width must be a power of two"));
+  // A block of 48 threads: warp 1 has lanes 0-15 only, so a full mask names lanes that do not exist.
+  CHECK_THROWS_WITH(unet::kern::launch(full_mask_in_partial_warp, 1, 48, 0, out.data()),
+                    Contains("in warp 1") && Contains("lanes 0-15 arrived") &&
+                        Contains("lane 16 does not exist (the block has 48 threads)"));
 }
 
 TEST_CASE("an exception thrown in device code becomes a KernelError naming block and thread", "[sim]") {

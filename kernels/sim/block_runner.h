@@ -81,6 +81,7 @@ class StackPool {
  private:
   std::vector<void*> free_;
   std::vector<void*> all_;
+  std::vector<unsigned> valgrind_ids_;
 };
 
 class BlockRunner {
