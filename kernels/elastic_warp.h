@@ -120,6 +120,28 @@ UNET_HD float grey_transform(const ElasticWarpParams& p, float v) {
   return p.contrast * v + p.brightness;
 }
 
+// Everything one output pixel needs: the CPU twin runs it in a loop, the CUDA kernel once per
+// thread, so both backends execute the same expressions.
+UNET_HD void warp_pixel(const ElasticWarpParams& p, int x, int y, const float* image_in,
+                        float* image_out, const int32_t* labels_in, int32_t* labels_out,
+                        const float* weights_in, float* weights_out) {
+  float sx, sy;
+  warp_source(p, x, y, sx, sy);
+  const int64_t o = static_cast<int64_t>(y) * p.out_width + x;
+  if (image_in) {
+    const int64_t in_plane = static_cast<int64_t>(p.in_width) * p.in_height;
+    const int64_t out_plane = static_cast<int64_t>(p.out_width) * p.out_height;
+    for (int c = 0; c < p.channels; ++c)
+      image_out[c * out_plane + o] =
+          grey_transform(p, sample_bicubic(image_in + c * in_plane, p.in_width, p.in_height, sx, sy));
+  }
+  if (labels_in || weights_in) {
+    const int64_t i = nearest_index(p.in_width, p.in_height, sx, sy);
+    if (labels_in) labels_out[o] = labels_in[i];
+    if (weights_in) weights_out[o] = weights_in[i];
+  }
+}
+
 namespace cpu {
 // Host pointers. Any of image / labels / weights may be null (with its output) to skip it.
 // Throws ValueError for invalid sizes or a null output paired with a non-null input.

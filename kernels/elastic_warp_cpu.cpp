@@ -34,24 +34,11 @@ void elastic_warp(const ElasticWarpParams& p, const float* image_in, float* imag
                   const int32_t* labels_in, int32_t* labels_out, const float* weights_in,
                   float* weights_out) {
   check_elastic_warp_args(p, image_in, image_out, labels_in, labels_out, weights_in, weights_out);
-  const int64_t in_plane = static_cast<int64_t>(p.in_width) * p.in_height;
-  const int64_t out_plane = static_cast<int64_t>(p.out_width) * p.out_height;
   parallel_for(0, p.out_height, 8, [&](int64_t y0, int64_t y1) {
     for (int64_t y = y0; y < y1; ++y)
-      for (int x = 0; x < p.out_width; ++x) {
-        float sx, sy;
-        warp_source(p, x, static_cast<int>(y), sx, sy);
-        const int64_t o = y * p.out_width + x;
-        if (image_in)
-          for (int c = 0; c < p.channels; ++c)
-            image_out[c * out_plane + o] = grey_transform(
-                p, sample_bicubic(image_in + c * in_plane, p.in_width, p.in_height, sx, sy));
-        if (labels_in || weights_in) {
-          const int64_t i = nearest_index(p.in_width, p.in_height, sx, sy);
-          if (labels_in) labels_out[o] = labels_in[i];
-          if (weights_in) weights_out[o] = weights_in[i];
-        }
-      }
+      for (int x = 0; x < p.out_width; ++x)
+        warp_pixel(p, x, static_cast<int>(y), image_in, image_out, labels_in, labels_out,
+                   weights_in, weights_out);
   });
 }
 
