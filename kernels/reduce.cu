@@ -1,0 +1,80 @@
+// kernels/reduce.cu — deterministic two-pass sum: pass 1 reduces grid-stride slices into one
+// partial per block (shared memory across warps, shuffles within a warp), pass 2 reduces the
+// partials with a single block. The grid size depends only on n, so results are reproducible.
+#include "kernels/cuda_compat.h"
+#include "kernels/launch.h"
+#include "kernels/reduce.h"
+
+#include "core/tensor.h"
+
+namespace unet::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int64_t kMaxBlocks = 1024;
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Sum of one value per thread across the block; the result is valid in thread 0.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float warp_totals[kWarps];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  v = warp_sum(v);
+  if (lane == 0) warp_totals[warp] = v;
+  __syncthreads();
+  v = threadIdx.x < kWarps ? warp_totals[threadIdx.x] : 0.0f;
+  if (warp == 0) v = warp_sum(v);
+  return v;
+}
+
+__global__ void partial_sums_kernel(const float* __restrict__ x, int64_t n, float* __restrict__ partials) {
+  float v = 0.0f;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    v += x[i];
+  v = block_sum(v);
+  if (threadIdx.x == 0) partials[blockIdx.x] = v;
+}
+
+__global__ void final_sum_kernel(const float* __restrict__ partials, int64_t count, float* __restrict__ result) {
+  float v = 0.0f;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) v += partials[i];
+  v = block_sum(v);
+  if (threadIdx.x == 0) *result = v;
+}
+
+__global__ void broadcast_scalar_kernel(const float* __restrict__ scalar, float factor,
+                                        float* __restrict__ out, int64_t n) {
+  const float v = *scalar * factor;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = v;
+}
+
+int64_t blocks_for(int64_t n) {
+  const int64_t b = (n + kThreads - 1) / kThreads;
+  return b < kMaxBlocks ? (b > 0 ? b : 1) : kMaxBlocks;
+}
+
+}  // namespace
+
+void sum(const float* x, int64_t n, float* result) {
+  const int64_t blocks = blocks_for(n);
+  Tensor partials = Tensor::empty(Shape{blocks}, DType::Float32, Device{DeviceType::CUDA, 0});
+  kern::launch(partial_sums_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, x, n,
+               partials.data<float>());
+  kern::launch(final_sum_kernel, dim3(1), dim3(kThreads), 0,
+               static_cast<const float*>(partials.data<float>()), blocks, result);
+}
+
+void broadcast_scalar(const float* scalar, float factor, float* out, int64_t n) {
+  if (n == 0) return;
+  kern::launch(broadcast_scalar_kernel, dim3(static_cast<unsigned>(blocks_for(n))), dim3(kThreads), 0,
+               scalar, factor, out, n);
+}
+
+}  // namespace unet::cuda
