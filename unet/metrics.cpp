@@ -163,9 +163,9 @@ MeasureResult evaluate_segmentation(const std::vector<Image>& probability_maps,
       for (size_t i = 0; i < pred.size(); ++i) {
         pred[i] = p.pixels[i] > th ? 1 : 0;
         gt_fg[i] = gt.labels[i] > 0 ? 1 : 0;
-        out.tp += pred[i] & gt_fg[i];
-        out.fp += pred[i] & !gt_fg[i];
-        out.fn += !pred[i] & gt_fg[i];
+        out.tp += (pred[i] && gt_fg[i]) ? 1 : 0;
+        out.fp += (pred[i] && !gt_fg[i]) ? 1 : 0;
+        out.fn += (!pred[i] && gt_fg[i]) ? 1 : 0;
       }
       if (t == n_th - 1) continue;  // the IoU column needs only the pixel counts
       const LabelImage objects = connected_components(pred, p.width, p.height, Connectivity::Four);
