@@ -176,3 +176,21 @@ TEST_CASE("augment: bad arguments are refused", "[data][augment]") {
   p.gamma = 0;
   REQUIRE_THROWS_AS(cpu::elastic_warp(p, im.pixels.data(), out, nullptr, nullptr, nullptr, nullptr), ValueError);
 }
+
+TEST_CASE("augment: warp_tensors on CPU tensors equals warp_sample", "[data][augment]") {
+  const Image im = random_image(23, 19, 1, 8);
+  const LabelImage lab = random_labels(23, 19, 9);
+  const ElasticWarpParams p = draw_warp_params(AugmentOptions{}, WarpGeometry{23, 19, 15, 11, 1}, 3, 1);
+  const WarpedSample ref = warp_sample(p, im, &lab);
+  const Tensor image = Tensor::from_vector(im.pixels, Shape{1, 1, 19, 23});
+  const Tensor labels = Tensor::from_vector(lab.labels, Shape{19, 23});
+  const WarpedTensors t = warp_tensors(p, image, labels);
+  REQUIRE(t.image.shape() == Shape{1, 1, 11, 15});
+  REQUIRE(t.labels.shape() == Shape{11, 15});
+  REQUIRE(t.image.to_vector() == ref.image.pixels);
+  REQUIRE(t.labels.to_int_vector() == ref.labels.labels);
+  REQUIRE_FALSE(t.weights.defined());
+  REQUIRE_THROWS_AS(warp_tensors(p, Tensor::from_vector(im.pixels, Shape{19 * 23})), ShapeError);
+  REQUIRE_THROWS_AS(warp_tensors(p, image, Tensor::from_vector(lab.labels, Shape{23, 19})), ShapeError);
+  REQUIRE_THROWS_AS(warp_tensors(p, image, image), DTypeError);
+}

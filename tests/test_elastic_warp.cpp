@@ -132,3 +132,20 @@ TEST_CASE("elastic warp: CUDA launcher validates its arguments", "[data][elastic
   float dummy = 0;
   REQUIRE_THROWS_AS(cuda::elastic_warp(p, &dummy, &dummy, nullptr, nullptr, nullptr, nullptr), ValueError);
 }
+
+TEST_CASE("elastic warp: warp_tensors dispatches CUDA tensors to the kernel", "[data][elastic_warp]") {
+  const Inputs in = random_inputs(29, 21, 2, 12);
+  const ElasticWarpParams p = draw_warp_params(AugmentOptions{}, WarpGeometry{29, 21, 17, 13, 2}, 6, 3);
+  const Outputs ref = run_cpu(p, in);
+  const WarpedTensors t = warp_tensors(p, Tensor::from_vector(in.image, Shape{2, 21, 29}, Device::cuda()),
+                                       Tensor::from_vector(in.labels, Shape{21, 29}, Device::cuda()),
+                                       Tensor::from_vector(in.weights, Shape{21, 29}, Device::cuda()));
+  REQUIRE(t.image.device().is_cuda());
+  const std::vector<float> image = t.image.to_vector();
+  REQUIRE(image.size() == ref.image.size());
+  for (size_t i = 0; i < image.size(); ++i) REQUIRE(std::fabs(image[i] - ref.image[i]) <= 5e-4f);
+  // Mixed devices are refused.
+  REQUIRE_THROWS_AS(warp_tensors(p, Tensor::from_vector(in.image, Shape{2, 21, 29}, Device::cuda()),
+                                 Tensor::from_vector(in.labels, Shape{21, 29})),
+                    DeviceError);
+}

@@ -141,3 +141,16 @@ TEST_CASE("I/O errors are typed and name the file", "[data][image_io]") {
   REQUIRE_THROWS_AS(write_png(dir.path.string() + "/no/such/dir/f.png", pattern(4, 4, 1, SampleFormat::U8)),
                     IOError);
 }
+
+TEST_CASE("probability maps: float TIFF exact, PNG for viewing", "[data][image_io]") {
+  TempDir dir;
+  Image p = make_image(5, 2);
+  p.pixels = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 0.1234567f, 0.9f, 0.3f, 0.0f, 1.0f};
+  write_probability_map(dir.file("p.tif"), p);
+  require_equal(read_image(dir.file("p.tif")), p);
+  write_probability_map(dir.file("p.png"), p);
+  const Image v = read_image(dir.file("p.png"));
+  REQUIRE(v.format == SampleFormat::U8);
+  REQUIRE(v.pixels[1] == 64.0f);  // round(0.25 * 255)
+  REQUIRE_THROWS_AS(write_probability_map(dir.file("p.jpg"), p), ValueError);
+}

@@ -115,4 +115,67 @@ WarpedSample warp_sample(const ElasticWarpParams& params, const Image& image,
   return out;
 }
 
+namespace {
+
+// Shape with the last two dims replaced by (h, w).
+Shape with_plane(const Shape& s, int64_t h, int64_t w) {
+  std::vector<int64_t> dims;
+  for (int i = 0; i < s.rank(); ++i) dims.push_back(s[i]);
+  dims[dims.size() - 2] = h;
+  dims[dims.size() - 1] = w;
+  return Shape(dims);
+}
+
+void check_plane_tensor(const Tensor& t, const ElasticWarpParams& p, const char* arg,
+                        const Device& device) {
+  UNET_CHECK(t.rank() >= 2 && t.dim(t.rank() - 2) == p.in_height && t.dim(t.rank() - 1) == p.in_width &&
+                 t.numel() == static_cast<int64_t>(p.in_width) * p.in_height,
+             ShapeError, "warp_tensors: ", arg, " must be [H, W] (or with leading 1s) with H x W = ",
+             p.in_height, "x", p.in_width, ", got ", t.str());
+  UNET_CHECK(t.device() == device, DeviceError, "warp_tensors: ", arg, " is on ", t.device().str(),
+             ", the image on ", device.str());
+}
+
+}  // namespace
+
+WarpedTensors warp_tensors(const ElasticWarpParams& params, const Tensor& image,
+                           const Tensor& labels, const Tensor& weights) {
+  check_defined(image, "warp_tensors", "image");
+  check_float(image, "warp_tensors", "image");
+  UNET_CHECK(image.rank() >= 2 && image.dim(image.rank() - 2) == params.in_height &&
+                 image.dim(image.rank() - 1) == params.in_width,
+             ShapeError, "warp_tensors: image must end in (H, W) = (", params.in_height, ", ",
+             params.in_width, "), got ", image.str());
+  const int64_t channels = image.numel() / (static_cast<int64_t>(params.in_width) * params.in_height);
+  UNET_CHECK(channels == params.channels, ShapeError, "warp_tensors: params expect ", params.channels,
+             " channels, the image ", image.str(), " holds ", channels);
+  const Device device = image.device();
+  WarpedTensors out;
+  out.image = Tensor::empty(with_plane(image.shape(), params.out_height, params.out_width),
+                            DType::Float32, device);
+  if (labels.defined()) {
+    check_int(labels, "warp_tensors", "labels");
+    check_plane_tensor(labels, params, "labels", device);
+    out.labels = Tensor::empty(with_plane(labels.shape(), params.out_height, params.out_width),
+                               DType::Int32, device);
+  }
+  if (weights.defined()) {
+    check_float(weights, "warp_tensors", "weights");
+    check_plane_tensor(weights, params, "weights", device);
+    out.weights = Tensor::empty(with_plane(weights.shape(), params.out_height, params.out_width),
+                                DType::Float32, device);
+  }
+  const float* img_in = image.data<float>();
+  float* img_out = out.image.data<float>();
+  const int32_t* lab_in = labels.defined() ? labels.data<int32_t>() : nullptr;
+  int32_t* lab_out = labels.defined() ? out.labels.data<int32_t>() : nullptr;
+  const float* w_in = weights.defined() ? weights.data<float>() : nullptr;
+  float* w_out = weights.defined() ? out.weights.data<float>() : nullptr;
+  if (device.is_cpu())
+    cpu::elastic_warp(params, img_in, img_out, lab_in, lab_out, w_in, w_out);
+  else
+    cuda::elastic_warp(params, img_in, img_out, lab_in, lab_out, w_in, w_out);
+  return out;
+}
+
 }  // namespace unet

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/tensor.h"
 #include "kernels/elastic_warp.h"
 #include "unet/image.h"
 
@@ -58,5 +59,17 @@ struct WarpedSample {
 WarpedSample warp_sample(const ElasticWarpParams& params, const Image& image,
                          const LabelImage* labels = nullptr,
                          const std::vector<float>* weights = nullptr);
+
+// The same warp on tensors of either device (CPU twin or CUDA kernel, chosen by the device):
+// image float32 whose last two dims are (H, W) and whose leading dims hold the channels
+// ([C, H, W] or [1, C, H, W]; values should be in [0, 1] for the grey transform); labels int32
+// and weights float32 with H·W elements ([H, W] or [1, 1, H, W]); either may be undefined.
+// Outputs keep the leading dims with (H, W) replaced by the output size, on the same device.
+// Throws ShapeError / DTypeError / DeviceError naming the offending argument.
+struct WarpedTensors {
+  Tensor image, labels, weights;
+};
+WarpedTensors warp_tensors(const ElasticWarpParams& params, const Tensor& image,
+                           const Tensor& labels = Tensor(), const Tensor& weights = Tensor());
 
 }  // namespace unet

@@ -452,6 +452,17 @@ void write_image(const std::string& path, const Image& image) {
              "'; use .png or .tif/.tiff");
 }
 
+void write_probability_map(const std::string& path, const Image& probability) {
+  validate(probability, "write_probability_map");
+  const std::string ext = lower_extension(path);
+  if (ext == ".png") return write_png(path, to_u8(probability));
+  UNET_CHECK(ext == ".tif" || ext == ".tiff", ValueError, path,
+             ": probability maps are written as .tif (32-bit float) or .png (8-bit view), got '",
+             ext, "'");
+  Image f = normalised(probability);
+  write_tiff(path, f);
+}
+
 bool is_image_file(const std::string& path) {
   const std::string ext = lower_extension(path);
   return ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".jpg" || ext == ".jpeg" ||

@@ -36,6 +36,10 @@ void write_tiff_stack(const std::string& path, const std::vector<Image>& pages,
 // By extension: .png -> write_png, .tif/.tiff -> write_tiff; anything else throws ValueError.
 void write_image(const std::string& path, const Image& image);
 
+// A probability map (F32, values in [0, 1]): .tif/.tiff -> 32-bit float TIFF (exact),
+// .png -> 8-bit PNG for viewing (to_u8: 0..1 -> 0..255). Other extensions throw ValueError.
+void write_probability_map(const std::string& path, const Image& probability);
+
 // True for the extensions the readers handle: .png .tif .tiff .jpg .jpeg .bmp (any case).
 bool is_image_file(const std::string& path);
 
