@@ -133,3 +133,37 @@ TEST_CASE("fuzz: unsupported TIFF bit depth is named in the error", "[data][fuzz
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("fuzz: dataset loaders report corrupt members by name", "[data][fuzz]") {
+  const fs::path dir = fs::temp_directory_path() / ("unet_fuzz_ds_" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir / "images");
+  fs::create_directories(dir / "labels");
+  fs::create_directories(dir / "set" / "01");
+  fs::create_directories(dir / "set" / "01_GT" / "SEG");
+  write_png((dir / "images" / "a.png").string(), sample_image(SampleFormat::U8, 1));
+  write_png((dir / "labels" / "a.png").string(), sample_image(SampleFormat::U8, 1));
+  write_tiff((dir / "set" / "01" / "t000.tif").string(), sample_image(SampleFormat::U8, 1));
+  const std::string label = (dir / "labels" / "a.png").string();
+  const std::string seg = (dir / "set" / "01_GT" / "SEG" / "man_seg000.tif").string();
+  write_tiff(seg, sample_image(SampleFormat::U16, 1));
+  const auto png = slurp(label), tif = slurp(seg);
+  uint64_t counter = 1000;
+  for (int trial = 0; trial < 30; ++trial) {
+    auto cut = [&](const std::vector<unsigned char>& b) {
+      return std::vector<unsigned char>(b.begin(), b.begin() + philox_uint32(3, counter++) % b.size());
+    };
+    dump(label, cut(png));
+    dump(seg, cut(tif));
+    try {
+      load_folder_dataset((dir / "images").string(), (dir / "labels").string());
+    } catch (const IOError& e) {
+      REQUIRE(std::string(e.what()).find(label) != std::string::npos);
+    }
+    try {
+      load_ctc_dataset((dir / "set").string());
+    } catch (const IOError& e) {
+      REQUIRE(std::string(e.what()).find(seg) != std::string::npos);
+    }
+  }
+  fs::remove_all(dir);
+}
