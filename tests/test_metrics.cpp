@@ -63,7 +63,7 @@ TEST_CASE("measures: identical inputs score perfectly", "[data][metrics]") {
   REQUIRE(r.pixels == 2 * 512 * 512);
 }
 
-TEST_CASE("measures: a thickened membrane costs pixel error, hardly Rand error", "[data][metrics]") {
+TEST_CASE("measures: a thickened membrane costs pixel error, some Rand error, no topology", "[data][metrics]") {
   const auto truth = isbi_truth(2);
   std::vector<Image> maps;
   for (const auto& t : truth) {
