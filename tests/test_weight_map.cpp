@@ -89,6 +89,11 @@ TEST_CASE("weight map: class balance and ignored pixels", "[data][weight_map]") 
   WeightMapOptions fixed;
   fixed.class_weights = std::array<float, 2>{2.0f, 0.5f};
   REQUIRE(weight_map(l, fixed)[25 * 100 + 30] == 0.5f);
+  // Data-set frequencies: one all-background image doubles the background count.
+  const auto cw = dataset_class_weights({l, make_label_image(100, 50)});
+  REQUIRE(cw[1] == Approx(2 * n / (2 * fg)));
+  REQUIRE(cw[0] == Approx(2 * n / (2 * (bg + n))));
+  REQUIRE_THROWS_AS(dataset_class_weights({}), ValueError);
   // Partial annotation: pixels outside the annotation weigh 0.
   const auto annotated = annotation_near_objects(l, 3.0f);
   REQUIRE(annotated[0] == 0);

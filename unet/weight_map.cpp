@@ -118,6 +118,19 @@ std::vector<float> weight_map(const LabelImage& instances, const WeightMapOption
   return w;
 }
 
+std::array<float, 2> dataset_class_weights(const std::vector<LabelImage>& labels) {
+  UNET_CHECK(!labels.empty(), ValueError, "dataset_class_weights: no label images given");
+  std::array<int64_t, 2> count = {0, 0};
+  for (const auto& l : labels) {
+    validate(l, "dataset_class_weights");
+    for (int32_t v : l.labels) ++count[v > 0 ? 1 : 0];
+  }
+  const double total = static_cast<double>(count[0] + count[1]);
+  std::array<float, 2> w{};
+  for (int k = 0; k < 2; ++k) w[k] = count[k] > 0 ? static_cast<float>(total / (2.0 * count[k])) : 1.0f;
+  return w;
+}
+
 std::vector<uint8_t> annotation_near_objects(const LabelImage& instances, float margin) {
   validate(instances, "annotation_near_objects");
   UNET_CHECK(margin >= 0, ValueError, "annotation_near_objects: margin must be >= 0, got ", margin);

@@ -35,6 +35,11 @@ struct WeightMapOptions {
 std::vector<float> weight_map(const LabelImage& instances, const WeightMapOptions& options = {},
                               const std::vector<uint8_t>* annotated = nullptr);
 
+// {background, foreground} class weights N / (2 · n_k) over a whole data set (all pixels of all
+// label images), to pass as WeightMapOptions::class_weights so every sample uses the same w_c.
+// Throws ValueError for an empty list.
+std::array<float, 2> dataset_class_weights(const std::vector<LabelImage>& labels);
+
 // d1, d2 for every pixel: the distance to the nearest and second-nearest object (0 inside an
 // object for d1), +infinity where fewer than one / two objects lie within max_distance.
 struct BorderDistances {
