@@ -12,17 +12,19 @@ thread_local bool grad_mode = true;
 
 // Depth-first post-order from `root`, iterative (a U-Net graph is ~60 nodes deep, but user
 // graphs may be much deeper than the stack allows).
-std::vector<Node*> topological_order(Node* root) {
-  std::vector<Node*> order;
+// Owning pointers: freeing the graph afterwards drops edges, which must not destroy a node the
+// pass still walks.
+std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> order;
   std::unordered_set<Node*> visited;
-  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
-  visited.insert(root);
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack{{root, 0}};
+  visited.insert(root.get());
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     if (next < node->inputs.size()) {
       const Tensor& in = node->inputs[next++];
-      Node* child = in.defined() && in.impl()->grad_fn ? in.impl()->grad_fn.get() : nullptr;
-      if (child && visited.insert(child).second) stack.push_back({child, 0});
+      std::shared_ptr<Node> child = in.defined() ? in.impl()->grad_fn : nullptr;
+      if (child && visited.insert(child.get()).second) stack.push_back({std::move(child), 0});
     } else {
       order.push_back(node);
       stack.pop_back();
@@ -77,10 +79,10 @@ void Tensor::backward(const Tensor& grad_output) const {
     accumulate_leaf(*this, grad_output);
     return;
   }
-  const std::vector<Node*> order = topological_order(impl_->grad_fn.get());
+  const std::vector<std::shared_ptr<Node>> order = topological_order(impl_->grad_fn);
   std::unordered_map<Node*, Tensor> pending{{impl_->grad_fn.get(), grad_output}};
-  for (Node* node : order) {
-    auto it = pending.find(node);
+  for (const auto& node : order) {
+    auto it = pending.find(node.get());
     if (it == pending.end()) continue;  // no gradient reached this node
     const Tensor g = it->second;
     pending.erase(it);
@@ -105,7 +107,7 @@ void Tensor::backward(const Tensor& grad_output) const {
     }
   }
   // Free the graph: drop every edge so saved activations are released now.
-  for (Node* node : order) {
+  for (const auto& node : order) {
     node->inputs.clear();
     node->saved.clear();
   }

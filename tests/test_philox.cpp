@@ -26,7 +26,7 @@ TEST_CASE("Philox 4x32-10 matches the Random123 known-answer vectors", "[core][p
   CHECK(pi.v[3] == 0x24126ea1u);
 }
 
-TEST_CASE("Philox uniforms lie in [0,1) and have the right mean", "[core][philox]") {
+TEST_CASE("Philox uniforms lie in the half-open unit interval and have the right mean", "[core][philox]") {
   double sum = 0.0;
   const int n = 100000;
   for (int i = 0; i < n; ++i) {

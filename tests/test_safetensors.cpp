@@ -60,7 +60,7 @@ TEST_CASE("corrupt or truncated safetensors files give an IOError naming the fil
     CHECK_THROWS_AS(load_safetensors(bad), IOError);
   }
   std::string garbled = bytes;
-  garbled[10] = '#';
+  garbled[8] = '#';  // the opening brace of the JSON header
   write(garbled);
   CHECK_THROWS_AS(load_safetensors(bad), IOError);
   CHECK_THROWS_WITH(load_safetensors(bad), Catch::Contains("bad.safetensors"));
