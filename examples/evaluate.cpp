@@ -1,0 +1,132 @@
+// examples/evaluate.cpp — scores probability maps against ground truth with the challenges'
+// measures (unet/metrics.h) and prints a table and a JSON object.
+//
+//   evaluate --pred DIR --truth DIR [--json FILE] [--no-warping]
+//
+// Files are paired by name stem (pred/07.tif <-> truth/07.png). Predictions: float TIFF in
+// [0, 1] or 8/16-bit PNG/TIFF (scaled to [0, 1]); 1 = cell interior. Ground truth: a binary
+// mask (255 = interior, 0 = membrane; instances = 4-connected components) or an instance label
+// image (CTC man_seg, ids > 0).
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+
+#include "core/error.h"
+#include "unet/dataset.h"
+#include "unet/image_io.h"
+#include "unet/metrics.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+nlohmann::json number(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Score probability maps against ground truth (ISBI 2012 / CTC measures)"};
+  std::string pred_dir, truth_dir, json_path;
+  bool no_warping = false;
+  app.add_option("--pred", pred_dir, "folder of probability maps (float TIFF or PNG)")->required();
+  app.add_option("--truth", truth_dir, "folder of ground-truth masks or instance labels")->required();
+  app.add_option("--json", json_path, "also write the JSON object to this file");
+  app.add_flag("--no-warping", no_warping, "skip the (slow) warping error");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    std::map<std::string, std::string> truth_by_stem;
+    for (const auto& p : unet::list_image_files(truth_dir)) truth_by_stem[fs::path(p).stem().string()] = p;
+    std::vector<unet::Image> maps;
+    std::vector<unet::LabelImage> truth;
+    std::vector<std::string> names;
+    for (const auto& p : unet::list_image_files(pred_dir)) {
+      const std::string stem = fs::path(p).stem().string();
+      const auto it = truth_by_stem.find(stem);
+      if (it == truth_by_stem.end()) {
+        std::cerr << "skipping " << p << ": no ground truth named " << stem << ".* in " << truth_dir << "\n";
+        continue;
+      }
+      maps.push_back(unet::read_image(p));
+      truth.push_back(unet::labels_from_image(unet::read_image(it->second), unet::LabelKind::Auto, it->second));
+      names.push_back(stem);
+    }
+    if (maps.empty()) {
+      std::cerr << "error: no prediction in " << pred_dir << " has a ground truth of the same name in "
+                << truth_dir << "\n";
+      return 1;
+    }
+    unet::EvaluateOptions options;
+    options.warping = !no_warping;
+    const auto t0 = std::chrono::steady_clock::now();
+    const unet::MeasureResult r = unet::evaluate_segmentation(maps, truth, options);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+    std::printf("%zu slices, %lld pixels, scored in %.2f s\n", maps.size(),
+                static_cast<long long>(r.pixels), seconds);
+    std::printf("%-24s %12s %10s\n", "measure", "value", "best th");
+    auto row = [](const char* name, double v, double th) {
+      std::printf("%-24s %12.6f %10.1f\n", name, v, th);
+    };
+    row("pixel_error", r.pixel_error, r.pixel.best_threshold);
+    row("rand_error", r.rand_error, r.rand.best_threshold);
+    row("vinfo_error", r.vinfo_error, r.vinfo.best_threshold);
+    row("warping_error", r.warping_error, r.warping.best_threshold);
+    row("warping_error_classic", r.warping_error_classic, r.warping_classic.best_threshold);
+    row("iou", r.iou, options.iou_threshold);
+    row("seg", r.seg, r.seg_curve.best_threshold);
+
+    nlohmann::json j;
+    j["pixel_error"] = number(r.pixel_error);
+    j["rand_error"] = number(r.rand_error);
+    j["vinfo_error"] = number(r.vinfo_error);
+    j["warping_error"] = number(r.warping_error);
+    j["warping_error_classic"] = number(r.warping_error_classic);
+    j["iou"] = number(r.iou);
+    j["seg"] = number(r.seg);
+    j["best_threshold"] = {{"pixel_error", r.pixel.best_threshold},
+                           {"rand_error", r.rand.best_threshold},
+                           {"vinfo_error", r.vinfo.best_threshold},
+                           {"warping_error", options.warping ? nlohmann::json(r.warping.best_threshold) : nlohmann::json(nullptr)},
+                           {"warping_error_classic", options.warping ? nlohmann::json(r.warping_classic.best_threshold) : nlohmann::json(nullptr)},
+                           {"iou", options.iou_threshold},
+                           {"seg", r.seg_curve.best_threshold}};
+    j["slices"] = names;
+    j["pixels"] = r.pixels;
+    j["thresholds"] = r.thresholds;
+    nlohmann::json per;
+    auto curve = [&](const char* key, const unet::MeasureCurve& c) {
+      per[key] = nlohmann::json::array();
+      for (double v : c.values) per[key].push_back(number(v));
+    };
+    curve("pixel_error", r.pixel);
+    curve("rand_error", r.rand);
+    curve("vinfo_error", r.vinfo);
+    curve("warping_error", r.warping);
+    curve("warping_error_classic", r.warping_classic);
+    curve("seg", r.seg_curve);
+    j["per_threshold"] = per;
+    const std::string text = j.dump(2);
+    std::cout << text << "\n";
+    if (!json_path.empty()) {
+      const std::string tmp = json_path + ".tmp";
+      {
+        std::ofstream out(tmp);
+        out << text << "\n";
+        if (!out) throw unet::IOError(json_path + ": cannot write");
+      }
+      fs::rename(tmp, json_path);
+    }
+  } catch (const unet::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,271 @@
+// unet/image_io.cpp — stb_image / stb_image_write behind the unet::Image types, file sniffing,
+// atomic writes, and the public entry points (the libtiff half is image_io_tiff.cpp).
+// This is the one translation unit that instantiates stb (STB_*_IMPLEMENTATION).
+//
+// stb's failure reason goes into the IOError. 16-bit PNG writing uses stb's zlib compressor and
+// a small chunk writer because stb_image_write only writes 8-bit PNGs.
+#include "unet/image_io.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+
+// stb is third-party code: its own warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
+#define STBI_NO_STDIO
+#define STBI_MAX_DIMENSIONS (1 << 16)
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb_image.h>
+#define STBI_WRITE_NO_STDIO
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+
+#include "core/error.h"
+#include "unet/image_io_detail.h"
+
+namespace unet {
+namespace io_detail {
+
+namespace fs = std::filesystem;
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::error_code ec;
+  UNET_CHECK(fs::exists(path, ec), IOError, path, ": no such file");
+  UNET_CHECK(fs::is_regular_file(path, ec), IOError, path, ": not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  UNET_CHECK(in.good(), IOError, path, ": cannot open for reading");
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
+                                   std::istreambuf_iterator<char>());
+  UNET_CHECK(!bytes.empty(), IOError, path, ": file is empty");
+  return bytes;
+}
+
+FileKind sniff(const std::vector<unsigned char>& b) {
+  auto starts = [&](std::initializer_list<int> magic) {
+    if (b.size() < magic.size()) return false;
+    size_t i = 0;
+    for (int m : magic)
+      if (b[i++] != m) return false;
+    return true;
+  };
+  if (starts({0x89, 'P', 'N', 'G'})) return FileKind::PNG;
+  if (starts({'I', 'I', 42, 0}) || starts({'M', 'M', 0, 42}) || starts({'I', 'I', 43, 0}) ||
+      starts({'M', 'M', 0, 43}))
+    return FileKind::TIFF;
+  if (starts({0xFF, 0xD8, 0xFF})) return FileKind::JPEG;
+  if (starts({'B', 'M'})) return FileKind::BMP;
+  return FileKind::Unknown;
+}
+
+std::string temp_path_for(const std::string& path) {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  return path + ".tmp-" + std::to_string(rd()) + "-" + std::to_string(counter++);
+}
+
+// Moves the finished temporary file into place (removes it on failure).
+void commit_temp(const std::string& tmp, const std::string& path) {
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    UNET_THROW(IOError, path, ": cannot move the written file into place (", ec.message(), ")");
+  }
+}
+
+}  // namespace io_detail
+
+namespace {
+
+using namespace io_detail;
+namespace fs = std::filesystem;
+
+// ---- stb (PNG / JPEG / BMP) --------------------------------------------------------------------
+Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes) {
+  const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
+  int w = 0, h = 0, comp = 0;
+  if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &comp))
+    UNET_THROW(IOError, path, ": corrupt or unsupported image header (", stbi_failure_reason(),
+               ")");
+  const bool sixteen = stbi_is_16_bit_from_memory(bytes.data(), len) != 0;
+  // Grey+alpha -> grey; RGBA kept as read.
+  const int want = comp == 2 ? 1 : comp;
+  Image im;
+  if (sixteen) {
+    std::unique_ptr<stbi_us, void (*)(void*)> data(
+        stbi_load_16_from_memory(bytes.data(), len, &w, &h, &comp, want), stbi_image_free);
+    if (!data) UNET_THROW(IOError, path, ": cannot decode (", stbi_failure_reason(), ")");
+    im = make_image(w, h, want, SampleFormat::U16);
+    for (size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = data.get()[i];
+  } else {
+    std::unique_ptr<stbi_uc, void (*)(void*)> data(
+        stbi_load_from_memory(bytes.data(), len, &w, &h, &comp, want), stbi_image_free);
+    if (!data) UNET_THROW(IOError, path, ": cannot decode (", stbi_failure_reason(), ")");
+    im = make_image(w, h, want, SampleFormat::U8);
+    for (size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = data.get()[i];
+  }
+  return im;
+}
+
+// ---- writing -----------------------------------------------------------------------------------
+void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
+  const std::string tmp = temp_path_for(path);
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    UNET_CHECK(out.good(), IOError, path, ": cannot open for writing (", tmp, ")");
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.close();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      UNET_THROW(IOError, path, ": write failed (disk full?)");
+    }
+  }
+  commit_temp(tmp, path);
+}
+
+uint32_t crc32(const unsigned char* data, size_t n, uint32_t crc = 0) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+void put_u32_be(std::vector<unsigned char>& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<unsigned char>(v >> s));
+}
+
+void put_chunk(std::vector<unsigned char>& out, const char* type, const unsigned char* data,
+               size_t n) {
+  put_u32_be(out, static_cast<uint32_t>(n));
+  const size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  if (n) out.insert(out.end(), data, data + n);
+  put_u32_be(out, crc32(&out[start], n + 4));
+}
+
+// 16-bit PNG: filter type 0 on every row, big-endian samples, zlib stream from stb.
+std::vector<unsigned char> encode_png16(const Image& im) {
+  const size_t row_bytes = static_cast<size_t>(im.width) * im.channels * 2;
+  std::vector<unsigned char> raw;
+  raw.reserve((row_bytes + 1) * im.height);
+  for (int y = 0; y < im.height; ++y) {
+    raw.push_back(0);
+    for (int i = 0; i < im.width * im.channels; ++i) {
+      const float f = im.pixels[static_cast<size_t>(y) * im.width * im.channels + i];
+      const uint16_t v = static_cast<uint16_t>(std::clamp(f, 0.0f, 65535.0f) + 0.5f);
+      raw.push_back(static_cast<unsigned char>(v >> 8));
+      raw.push_back(static_cast<unsigned char>(v & 0xFF));
+    }
+  }
+  int zlen = 0;
+  std::unique_ptr<unsigned char, void (*)(void*)> z(
+      stbi_zlib_compress(raw.data(), static_cast<int>(raw.size()), &zlen, 8), free);
+  UNET_CHECK(z != nullptr, IOError, "PNG compression failed");
+  std::vector<unsigned char> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  std::vector<unsigned char> ihdr;
+  put_u32_be(ihdr, static_cast<uint32_t>(im.width));
+  put_u32_be(ihdr, static_cast<uint32_t>(im.height));
+  ihdr.push_back(16);
+  ihdr.push_back(im.channels == 1 ? 0 : im.channels == 3 ? 2 : 6);
+  ihdr.push_back(0);
+  ihdr.push_back(0);
+  ihdr.push_back(0);
+  put_chunk(out, "IHDR", ihdr.data(), ihdr.size());
+  put_chunk(out, "IDAT", z.get(), static_cast<size_t>(zlen));
+  put_chunk(out, "IEND", nullptr, 0);
+  return out;
+}
+
+void append_bytes(void* context, void* data, int size) {
+  auto* out = static_cast<std::vector<unsigned char>*>(context);
+  auto* p = static_cast<unsigned char*>(data);
+  out->insert(out->end(), p, p + size);
+}
+
+}  // namespace
+
+Image read_image(const std::string& path) {
+  const auto bytes = read_bytes(path);
+  switch (sniff(bytes)) {
+    case FileKind::TIFF: return read_tiff(path, true).front();
+    case FileKind::PNG:
+    case FileKind::JPEG:
+    case FileKind::BMP: return read_stb(path, bytes);
+    default:
+      UNET_THROW(IOError, path, ": not a PNG, TIFF, JPEG or BMP file (unrecognised first bytes)");
+  }
+}
+
+std::vector<Image> read_image_stack(const std::string& path) {
+  const auto bytes = read_bytes(path);
+  if (sniff(bytes) == FileKind::TIFF) return read_tiff(path, false);
+  return {read_image(path)};
+}
+
+void write_png(const std::string& path, const Image& image) {
+  validate(image, "write_png");
+  UNET_CHECK(image.format == SampleFormat::U8 || image.format == SampleFormat::U16, ValueError,
+             path, ": PNG holds 8- or 16-bit samples, the image is ", to_string(image.format),
+             "; convert with to_u8() for viewing or write a TIFF to keep the values");
+  std::vector<unsigned char> bytes;
+  if (image.format == SampleFormat::U16) {
+    bytes = encode_png16(image);
+  } else {
+    std::vector<unsigned char> data(image.pixels.size());
+    for (size_t i = 0; i < data.size(); ++i)
+      data[i] = static_cast<unsigned char>(std::clamp(image.pixels[i], 0.0f, 255.0f) + 0.5f);
+    if (!stbi_write_png_to_func(append_bytes, &bytes, image.width, image.height, image.channels,
+                                data.data(), image.width * image.channels))
+      UNET_THROW(IOError, path, ": PNG encoding failed");
+  }
+  write_bytes(path, bytes);
+}
+
+void write_image(const std::string& path, const Image& image) {
+  const std::string ext = lower_extension(path);
+  if (ext == ".png") return write_png(path, image);
+  if (ext == ".tif" || ext == ".tiff") return write_tiff(path, image);
+  UNET_THROW(ValueError, path, ": cannot tell the format from the extension '", ext,
+             "'; use .png or .tif/.tiff");
+}
+
+void write_probability_map(const std::string& path, const Image& probability) {
+  validate(probability, "write_probability_map");
+  const std::string ext = lower_extension(path);
+  if (ext == ".png") return write_png(path, to_u8(probability));
+  UNET_CHECK(ext == ".tif" || ext == ".tiff", ValueError, path,
+             ": probability maps are written as .tif (32-bit float) or .png (8-bit view), got '",
+             ext, "'");
+  Image f = normalised(probability);
+  write_tiff(path, f);
+}
+
+bool is_image_file(const std::string& path) {
+  const std::string ext = lower_extension(path);
+  return ext == ".png" || ext == ".tif" || ext == ".tiff" || ext == ".jpg" || ext == ".jpeg" ||
+         ext == ".bmp";
+}
+
+}  // namespace unet

@@ -1,0 +1,237 @@
+// unet/image_io_tiff.cpp — the libtiff half of unet/image_io.h: reading pages and stacks,
+// writing (multi-page) TIFFs. libtiff errors are captured per handle (TIFFOpenExt with an error
+// handler) so nothing is printed; allocations are capped so a garbled header cannot ask for
+// absurd memory.
+#include <tiffio.h>
+
+#include <algorithm>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "unet/image_io.h"
+#include "unet/image_io_detail.h"
+
+namespace unet {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int64_t kMaxValues = int64_t{1} << 30;  // refuse absurd sizes from garbled headers
+
+struct TiffErrors {
+  std::string first;  // first error libtiff reported for this handle
+};
+
+int capture_tiff_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
+  auto* errors = static_cast<TiffErrors*>(user);
+  if (errors && errors->first.empty()) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    errors->first = std::string(module ? module : "libtiff") + ": " + buf;
+  }
+  return 1;  // handled: libtiff must not print
+}
+
+int ignore_tiff_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+
+struct TiffHandle {
+  TIFF* tif = nullptr;
+  TiffErrors errors;
+  std::string path;
+  TiffHandle(const std::string& p, const char* mode) : path(p) {
+    TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
+    TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_tiff_error, &errors);
+    TIFFOpenOptionsSetWarningHandlerExtR(opts, ignore_tiff_warning, nullptr);
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, tmsize_t{1} << 32);
+    tif = TIFFOpenExt(p.c_str(), mode, opts);
+    TIFFOpenOptionsFree(opts);
+    if (!tif)
+      UNET_THROW(IOError, p, ": cannot open as TIFF",
+                 errors.first.empty() ? std::string() : " (" + errors.first + ")");
+  }
+  ~TiffHandle() {
+    if (tif) TIFFClose(tif);
+  }
+  TiffHandle(const TiffHandle&) = delete;
+  TiffHandle& operator=(const TiffHandle&) = delete;
+  std::string why() const { return errors.first.empty() ? "" : " (" + errors.first + ")"; }
+};
+
+Image read_tiff_page(TiffHandle& h, int page) {
+  TIFF* tif = h.tif;
+  const std::string where = h.path + " page " + std::to_string(page);
+  uint32_t w = 0, hgt = 0;
+  uint16_t bits = 0, spp = 0, sample_format = SAMPLEFORMAT_UINT, planar = PLANARCONFIG_CONTIG;
+  if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &hgt))
+    UNET_THROW(IOError, where, ": TIFF has no image size", h.why());
+  TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bits);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &sample_format);
+  TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
+  UNET_CHECK(w > 0 && hgt > 0 && static_cast<int64_t>(w) * hgt * std::max<int>(spp, 1) <= kMaxValues,
+             IOError, where, ": unsupported image size ", w, "x", hgt, "x", spp);
+  UNET_CHECK(spp == 1 || spp == 2 || spp == 3 || spp == 4, IOError, where, ": ", spp,
+             " samples per pixel; supported are 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA)");
+  UNET_CHECK(spp == 1 || planar == PLANARCONFIG_CONTIG, IOError, where,
+             ": planar (separate) channel layout is not supported, only interleaved");
+  UNET_CHECK(!TIFFIsTiled(tif), IOError, where, ": tiled TIFFs are not supported, only strips");
+  SampleFormat fmt;
+  if (sample_format == SAMPLEFORMAT_IEEEFP && bits == 32) {
+    fmt = SampleFormat::F32;
+  } else if ((sample_format == SAMPLEFORMAT_UINT || sample_format == SAMPLEFORMAT_VOID) &&
+             (bits == 8 || bits == 16 || bits == 32)) {
+    fmt = bits == 8 ? SampleFormat::U8 : bits == 16 ? SampleFormat::U16 : SampleFormat::U32;
+  } else {
+    UNET_THROW(IOError, where, ": unsupported bit depth / sample format (", bits,
+               "-bit, sample format ", sample_format,
+               "); supported: 8/16/32-bit unsigned integer, 32-bit float");
+  }
+  const int out_channels = spp == 2 ? 1 : spp;
+  Image im = make_image(static_cast<int>(w), static_cast<int>(hgt), out_channels, fmt);
+  const tmsize_t line_bytes = TIFFScanlineSize(tif);
+  const tmsize_t want_bytes = static_cast<tmsize_t>(w) * spp * (bits / 8);
+  UNET_CHECK(line_bytes == want_bytes, IOError, where, ": scanline holds ", line_bytes,
+             " bytes, expected ", want_bytes);
+  std::vector<unsigned char> line(static_cast<size_t>(line_bytes));
+  for (uint32_t y = 0; y < hgt; ++y) {
+    if (TIFFReadScanline(tif, line.data(), y, 0) < 0)
+      UNET_THROW(IOError, where, ": cannot read row ", y, " (truncated or corrupt)", h.why());
+    float* dst = &im.pixels[static_cast<size_t>(y) * w * out_channels];
+    for (uint32_t x = 0; x < w; ++x) {
+      for (int c = 0; c < out_channels; ++c) {
+        const size_t s = static_cast<size_t>(x) * spp + c;
+        float v;
+        switch (fmt) {
+          case SampleFormat::U8: v = line[s]; break;
+          case SampleFormat::U16: { uint16_t t; std::memcpy(&t, &line[s * 2], 2); v = t; break; }
+          case SampleFormat::U32: { uint32_t t; std::memcpy(&t, &line[s * 4], 4); v = static_cast<float>(t); break; }
+          default: { std::memcpy(&v, &line[s * 4], 4); break; }
+        }
+        dst[static_cast<size_t>(x) * out_channels + c] = v;
+      }
+    }
+  }
+  // libtiff reports some decode problems only through the error handler.
+  UNET_CHECK(h.errors.first.empty(), IOError, where, ": corrupt TIFF data", h.why());
+  uint16_t photometric = PHOTOMETRIC_MINISBLACK;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_PHOTOMETRIC, &photometric);
+  if (photometric == PHOTOMETRIC_MINISWHITE && fmt != SampleFormat::F32) {
+    const float top = static_cast<float>(sample_max(fmt));
+    for (float& v : im.pixels) v = top - v;
+  }
+  return im;
+}
+
+}  // namespace
+
+namespace io_detail {
+
+std::vector<Image> read_tiff(const std::string& path, bool first_only) {
+  TiffHandle h(path, "r");
+  std::vector<Image> pages;
+  int page = 0;
+  do {
+    pages.push_back(read_tiff_page(h, page++));
+    if (first_only) break;
+    UNET_CHECK(page < 100000, IOError, path, ": more than 100000 pages (corrupt IFD chain?)");
+  } while (TIFFReadDirectory(h.tif));
+  UNET_CHECK(h.errors.first.empty(), IOError, path, ": corrupt TIFF directory", h.why());
+  return pages;
+}
+
+}  // namespace io_detail
+
+namespace {
+
+void write_tiff_page(TiffHandle& h, const Image& im, TiffCompression compression, int page,
+                     int pages) {
+  TIFF* tif = h.tif;
+  const int bits = im.format == SampleFormat::U8 ? 8 : im.format == SampleFormat::U16 ? 16 : 32;
+  TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, static_cast<uint32_t>(im.width));
+  TIFFSetField(tif, TIFFTAG_IMAGELENGTH, static_cast<uint32_t>(im.height));
+  TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, static_cast<uint16_t>(im.channels));
+  TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, static_cast<uint16_t>(bits));
+  TIFFSetField(tif, TIFFTAG_SAMPLEFORMAT, static_cast<uint16_t>(
+      im.format == SampleFormat::F32 ? SAMPLEFORMAT_IEEEFP : SAMPLEFORMAT_UINT));
+  TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, static_cast<uint16_t>(
+      im.channels == 1 ? PHOTOMETRIC_MINISBLACK : PHOTOMETRIC_RGB));
+  TIFFSetField(tif, TIFFTAG_PLANARCONFIG, static_cast<uint16_t>(PLANARCONFIG_CONTIG));
+  TIFFSetField(tif, TIFFTAG_COMPRESSION, static_cast<uint16_t>(
+      compression == TiffCompression::LZW ? COMPRESSION_LZW : COMPRESSION_NONE));
+  if (compression == TiffCompression::LZW)
+    TIFFSetField(tif, TIFFTAG_PREDICTOR, static_cast<uint16_t>(PREDICTOR_NONE));
+  TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(tif, 0));
+  if (pages > 1) {
+    TIFFSetField(tif, TIFFTAG_SUBFILETYPE, static_cast<uint32_t>(FILETYPE_PAGE));
+    TIFFSetField(tif, TIFFTAG_PAGENUMBER, static_cast<uint16_t>(page), static_cast<uint16_t>(pages));
+  }
+  const size_t n = static_cast<size_t>(im.width) * im.channels;
+  std::vector<unsigned char> line(n * bits / 8);
+  for (int y = 0; y < im.height; ++y) {
+    const float* src = &im.pixels[static_cast<size_t>(y) * n];
+    for (size_t i = 0; i < n; ++i) {
+      switch (im.format) {
+        case SampleFormat::U8:
+          line[i] = static_cast<uint8_t>(std::clamp(src[i], 0.0f, 255.0f) + 0.5f);
+          break;
+        case SampleFormat::U16: {
+          const uint16_t v = static_cast<uint16_t>(std::clamp(src[i], 0.0f, 65535.0f) + 0.5f);
+          std::memcpy(&line[i * 2], &v, 2);
+          break;
+        }
+        case SampleFormat::U32: {
+          const uint32_t v = static_cast<uint32_t>(std::clamp(static_cast<double>(src[i]), 0.0, 4294967295.0) + 0.5);
+          std::memcpy(&line[i * 4], &v, 4);
+          break;
+        }
+        case SampleFormat::F32: std::memcpy(&line[i * 4], &src[i], 4); break;
+      }
+    }
+    if (TIFFWriteScanline(tif, line.data(), static_cast<uint32_t>(y), 0) < 0)
+      UNET_THROW(IOError, h.path, ": cannot write TIFF row ", y, h.why());
+  }
+  if (!TIFFWriteDirectory(tif)) UNET_THROW(IOError, h.path, ": cannot write TIFF directory", h.why());
+}
+
+}  // namespace
+
+int count_pages(const std::string& path) {
+  const auto bytes = io_detail::read_bytes(path);
+  if (io_detail::sniff(bytes) != io_detail::FileKind::TIFF) return 1;
+  TiffHandle h(path, "r");
+  const int n = TIFFNumberOfDirectories(h.tif);
+  UNET_CHECK(n > 0 && h.errors.first.empty(), IOError, path, ": corrupt TIFF directory chain",
+             h.why());
+  return n;
+}
+
+void write_tiff_stack(const std::string& path, const std::vector<Image>& pages,
+                      TiffCompression compression) {
+  UNET_CHECK(!pages.empty(), ValueError, path, ": a TIFF stack needs at least one page");
+  for (const Image& p : pages) {
+    validate(p, "write_tiff");
+    UNET_CHECK(p.channels == 1 || p.channels == 3, ValueError, path,
+               ": TIFF pages must have 1 or 3 channels, got ", p.channels);
+  }
+  const std::string tmp = io_detail::temp_path_for(path);
+  try {
+    TiffHandle h(tmp, "w");
+    h.path = path;
+    for (size_t i = 0; i < pages.size(); ++i)
+      write_tiff_page(h, pages[i], compression, static_cast<int>(i), static_cast<int>(pages.size()));
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  io_detail::commit_temp(tmp, path);
+}
+
+void write_tiff(const std::string& path, const Image& image, TiffCompression compression) {
+  write_tiff_stack(path, {image}, compression);
+}
+
+}  // namespace unet
