@@ -34,6 +34,12 @@ struct ElasticWarpParams {
   float grid_dx[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};  // 3×3 displacement grid, row-major, pixels
   float grid_dy[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   float contrast = 1.0f, brightness = 0.0f, gamma = 1.0f;
+  // The deformation field is defined on a "field window" (the 3×3 grid spans it and the affine
+  // maps its coordinates); the output is the sub-window starting at (out_offset_x, out_offset_y).
+  // 0 = the field window is the output window. Training warps the image on the whole input tile
+  // and the labels/weights only on its centre (the network's output), with the same field.
+  int field_width = 0, field_height = 0;
+  int out_offset_x = 0, out_offset_y = 0;
 };
 
 // Keys cubic convolution weights (a = -0.5, Catmull-Rom) for fractional offset t in [0, 1):
@@ -56,11 +62,14 @@ UNET_HD int mirror_index(int i, int n) {
   return i < n ? i : period - i;
 }
 
-// Displacement at output pixel (x, y): bicubic interpolation over the 3×3 grid whose nodes sit
-// at x = 0, (W-1)/2, W-1 (and likewise in y); node indices outside the grid are clamped.
+// Displacement at field pixel (x, y): bicubic interpolation over the 3×3 grid whose nodes sit
+// at x = 0, (W-1)/2, W-1 of the field window (and likewise in y); node indices outside the grid
+// are clamped.
 UNET_HD void grid_displacement(const ElasticWarpParams& p, int x, int y, float& dx, float& dy) {
-  const float gx = p.out_width > 1 ? 2.0f * x / (p.out_width - 1) : 0.0f;
-  const float gy = p.out_height > 1 ? 2.0f * y / (p.out_height - 1) : 0.0f;
+  const int fw = p.field_width > 0 ? p.field_width : p.out_width;
+  const int fh = p.field_height > 0 ? p.field_height : p.out_height;
+  const float gx = fw > 1 ? 2.0f * x / (fw - 1) : 0.0f;
+  const float gy = fh > 1 ? 2.0f * y / (fh - 1) : 0.0f;
   const int ix = gx >= 2.0f ? 1 : static_cast<int>(gx), iy = gy >= 2.0f ? 1 : static_cast<int>(gy);
   float wx[4], wy[4];
   cubic_weights(gx - ix, wx);
@@ -83,7 +92,8 @@ UNET_HD void grid_displacement(const ElasticWarpParams& p, int x, int y, float& 
 }
 
 // Where output pixel (x, y) samples the input.
-UNET_HD void warp_source(const ElasticWarpParams& p, int x, int y, float& sx, float& sy) {
+UNET_HD void warp_source(const ElasticWarpParams& p, int out_x, int out_y, float& sx, float& sy) {
+  const int x = out_x + p.out_offset_x, y = out_y + p.out_offset_y;  // field coordinates
   float dx, dy;
   grid_displacement(p, x, y, dx, dy);
   const float qx = static_cast<float>(x) + dx, qy = static_cast<float>(y) + dy;

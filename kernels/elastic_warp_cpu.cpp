@@ -15,6 +15,13 @@ void check_elastic_warp_args(const ElasticWarpParams& p, const void* image_in,
              "elastic_warp: sizes must be positive, got input ", p.in_width, "x", p.in_height,
              ", output ", p.out_width, "x", p.out_height);
   UNET_CHECK(p.channels >= 1, ValueError, "elastic_warp: channels must be >= 1, got ", p.channels);
+  UNET_CHECK(p.field_width >= 0 && p.field_height >= 0 && p.out_offset_x >= 0 && p.out_offset_y >= 0,
+             ValueError, "elastic_warp: field size and output offset must be >= 0");
+  const int fw = p.field_width > 0 ? p.field_width : p.out_width;
+  const int fh = p.field_height > 0 ? p.field_height : p.out_height;
+  UNET_CHECK(p.out_offset_x + p.out_width <= fw && p.out_offset_y + p.out_height <= fh, ValueError,
+             "elastic_warp: the output window ", p.out_width, "x", p.out_height, " at (", p.out_offset_x,
+             ", ", p.out_offset_y, ") does not fit the field window ", fw, "x", fh);
   UNET_CHECK(!image_in == !image_out && !labels_in == !labels_out && !weights_in == !weights_out,
              ValueError, "elastic_warp: every input needs its output pointer and vice versa");
   UNET_CHECK(p.gamma > 0.0f && std::isfinite(p.gamma) && std::isfinite(p.contrast) &&

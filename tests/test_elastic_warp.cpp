@@ -149,3 +149,36 @@ TEST_CASE("elastic warp: warp_tensors dispatches CUDA tensors to the kernel", "[
                                  Tensor::from_vector(in.labels, Shape{21, 29})),
                     DeviceError);
 }
+
+TEST_CASE("elastic warp: a centre window with a field offset equals the crop of the full warp", "[data][warp]") {
+  // Training warps the image on the whole tile and the labels only on its centre: both must see
+  // the same deformation field.
+  unet::WarpGeometry g;
+  g.in_width = 40;
+  g.in_height = 36;
+  g.out_width = g.out_height = 30;
+  const unet::ElasticWarpParams full = unet::draw_warp_params(unet::AugmentOptions{}, g, 5, 7);
+  std::vector<float> weights(40 * 36);
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = static_cast<float>(i % 97);
+  std::vector<int32_t> labels(40 * 36);
+  for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<int32_t>(i % 13);
+  std::vector<float> full_w(30 * 30);
+  std::vector<int32_t> full_l(30 * 30);
+  unet::cpu::elastic_warp(full, nullptr, nullptr, labels.data(), full_l.data(), weights.data(), full_w.data());
+  unet::ElasticWarpParams centre = full;
+  centre.field_width = centre.field_height = 30;
+  centre.out_offset_x = centre.out_offset_y = 7;
+  centre.out_width = centre.out_height = 16;
+  std::vector<float> centre_w(16 * 16);
+  std::vector<int32_t> centre_l(16 * 16);
+  unet::cpu::elastic_warp(centre, nullptr, nullptr, labels.data(), centre_l.data(), weights.data(), centre_w.data());
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) {
+      REQUIRE(centre_w[y * 16 + x] == full_w[(y + 7) * 30 + x + 7]);
+      REQUIRE(centre_l[y * 16 + x] == full_l[(y + 7) * 30 + x + 7]);
+    }
+  centre.out_offset_x = 20;
+  CHECK_THROWS_AS(unet::cpu::elastic_warp(centre, nullptr, nullptr, labels.data(), centre_l.data(),
+                                          weights.data(), centre_w.data()),
+                  unet::ValueError);
+}
