@@ -32,7 +32,10 @@ class ThreadPool {
   void resize(int n) {
     std::lock_guard<std::mutex> lock(config_mutex_);
     stop_workers();
-    for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this] { worker_loop(); });
+    // The generation is read here, not in the new thread: a worker that started late would
+    // otherwise see the first run()'s generation as "old" and sleep through it (deadlock).
+    const uint64_t current = generation_;
+    for (int i = 0; i + 1 < n; ++i) workers_.emplace_back([this, current] { worker_loop(current); });
   }
 
   // Runs task(chunk) for chunk in [0, chunks) using the workers and the calling thread.
@@ -73,12 +76,7 @@ class ThreadPool {
     }
   }
 
-  void worker_loop() {
-    uint64_t seen = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      seen = generation_;
-    }
+  void worker_loop(uint64_t seen) {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mutex_);

@@ -133,6 +133,19 @@ void Tensor::copy_from(const Tensor& src) {
   copy_bytes(impl_->storage->data(), device(), src.impl_->storage->data(), src.device(), bytes());
 }
 
+void Tensor::set_batch_entry(int64_t i, const Tensor& entry) {
+  require_defined("set_batch_entry");
+  check_defined(entry, "Tensor::set_batch_entry", "entry");
+  UNET_CHECK(rank() >= 1 && i >= 0 && i < dim(0), ShapeError, "Tensor::set_batch_entry: index ", i,
+             " is outside the first axis of ", str());
+  const int64_t per_entry = numel() / dim(0);
+  UNET_CHECK(entry.dtype() == dtype() && entry.numel() == per_entry, ShapeError,
+             "Tensor::set_batch_entry: entry ", entry.str(), " does not fit one entry of ", str());
+  const size_t entry_bytes = static_cast<size_t>(per_entry) * dtype_size(dtype());
+  copy_bytes(static_cast<char*>(impl_->storage->data()) + static_cast<size_t>(i) * entry_bytes, device(),
+             entry.impl_->storage->data(), entry.device(), entry_bytes);
+}
+
 std::vector<float> Tensor::to_vector() const {
   check_float(*this, "Tensor::to_vector", "self");
   std::vector<float> out(static_cast<size_t>(numel()));

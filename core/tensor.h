@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,6 +66,15 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());
+  // Braced lists: from_vector({1.f, 2.f}, Shape{2}) and from_vector({1, 2}, Shape{2}).
+  static Tensor from_vector(std::initializer_list<float> values, const Shape& shape,
+                            Device device = Device::cpu()) {
+    return from_vector(std::vector<float>(values), shape, device);
+  }
+  static Tensor from_vector(std::initializer_list<int32_t> values, const Shape& shape,
+                            Device device = Device::cpu()) {
+    return from_vector(std::vector<int32_t>(values), shape, device);
+  }
 
   // ---- properties -----------------------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
@@ -86,6 +96,9 @@ class Tensor {
   Tensor to_host() const { return to(Device::cpu()); }
   Tensor clone() const;                // deep copy on the same device, no autograd history
   void copy_from(const Tensor& src);   // same shape and dtype, any devices
+  // Copies `entry` (any device, same dtype, numel = numel() / dim(0)) into index `i` of this
+  // tensor's first axis: how batches are assembled from single samples.
+  void set_batch_entry(int64_t i, const Tensor& entry);
   std::vector<float> to_vector() const;        // float32 only
   std::vector<int32_t> to_int_vector() const;  // int32 only
   float item() const;                  // float32 with exactly one element

@@ -1,0 +1,18 @@
+// examples/device_info.cpp — prints what this build of libunetcore runs on: the CPU thread count
+// and the CUDA device (a real GPU, or the CUDA simulator in the simulator build).
+#include <cstdio>
+
+#include "core/cuda_runtime.h"
+#include "core/device.h"
+#include "core/parallel.h"
+
+int main() {
+  std::printf("[device] CPU backend: %d threads\n", unet::num_threads());
+  if (unet::cuda_available()) {
+    std::printf("[device] CUDA device: %s%s\n", unet::cuda_description().c_str(),
+                unet::cuda_rt::is_simulated() ? " — CUDA tests run every kernel through the simulator" : "");
+  } else {
+    std::printf("[device] CUDA device: none (%s)\n", unet::cuda_description().c_str());
+  }
+  return 0;
+}

@@ -1,0 +1,62 @@
+// tests/test_autograd.cpp — the tape: shared inputs sum their gradients, leaves accumulate across
+// passes until zero_grad, no-grad scopes record nothing, a freed graph refuses a second pass.
+#include "core/autograd.h"
+#include "core/error.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
+#include "test_util.h"
+
+using namespace unet;
+
+TEST_CASE("Leaf gradients accumulate until zero_grad", "[autograd]") {
+  Tensor x = Tensor::from_vector({1.f, -2.f, 3.f}, Shape{3}).set_requires_grad(true);
+  CHECK(x.is_leaf());
+  CHECK_FALSE(x.grad().defined());
+  sum(mul(x, x)).backward();  // d/dx sum(x²) = 2x
+  CHECK(x.grad().to_vector() == std::vector<float>{2.f, -4.f, 6.f});
+  sum(mul(x, x)).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{4.f, -8.f, 12.f});
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("A tensor used by several ops receives the sum of their gradients", "[autograd]") {
+  Tensor x = Tensor::from_vector({0.5f, 2.f}, Shape{2}).set_requires_grad(true);
+  Tensor h = scale(x, 3.f);             // h used three times below
+  Tensor y = add(add(h, mul(h, h)), h);  // y = 2h + h²;  dy/dx = 3(2 + 2h) = 6 + 18x
+  sum(y).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{6.f + 9.f, 6.f + 36.f});
+}
+
+TEST_CASE("No-grad scope records nothing; inputs without requires_grad get no gradient", "[autograd]") {
+  Tensor x = Tensor::from_vector({1.f, 2.f}, Shape{2}).set_requires_grad(true);
+  Tensor c = Tensor::from_vector({3.f, 4.f}, Shape{2});
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(grad_enabled());
+    Tensor y = mul(x, c);
+    CHECK_FALSE(y.requires_grad());
+    CHECK_THROWS_AS(sum(y).backward(), ValueError);
+  }
+  CHECK(grad_enabled());
+  Tensor y = sum(mul(x, c));
+  CHECK(y.requires_grad());
+  CHECK_FALSE(y.is_leaf());
+  y.backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{3.f, 4.f});
+  CHECK_FALSE(c.grad().defined());
+}
+
+TEST_CASE("The graph is freed after backward; backward needs a scalar or an explicit gradient", "[autograd][errors]") {
+  Tensor x = Tensor::from_vector({1.f, 2.f}, Shape{2}).set_requires_grad(true);
+  Tensor loss = sum(mul(x, x));
+  loss.backward();
+  CHECK_THROWS_AS(loss.backward(), ValueError);
+  CHECK_THROWS_WITH(loss.backward(), Catch::Contains("already freed"));
+  Tensor y = mul(x, x);
+  CHECK_THROWS_AS(y.backward(), ShapeError);
+  CHECK_THROWS_AS(y.backward(Tensor::zeros(Shape{3})), ShapeError);
+  CHECK_THROWS_AS(y.set_requires_grad(false), ValueError);
+  Tensor d = y.detach();
+  CHECK_FALSE(d.requires_grad());
+}
