@@ -1,0 +1,115 @@
+// kernels/launch.h — how every host launcher in kernels/<op>.cu starts a kernel.
+//
+//   unet::kern::launch(kernel, grid, block, dynamic_smem_bytes, args...);
+//   UNET_LAUNCH(kernel, grid, block, dynamic_smem_bytes, args...);   // same, names the kernel
+//
+// Under nvcc this is kernel<<<grid, block, smem>>>(args...) on the default stream followed by a
+// cudaGetLastError() check that throws unet::CudaError; dynamic shared memory above 48 KiB is
+// opted into first. Under the simulator it runs the whole grid on the CPU before returning and
+// throws unet::KernelError on a kernel bug. Both return at once on an empty grid, which CUDA
+// itself would reject. Error messages name the launch site (file:line of the call, captured by
+// LaunchGrid's default argument) and, through UNET_LAUNCH, the kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <source_location>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "core/error.h"
+#include "kernels/cuda_compat.h"
+
+#if defined(UNET_CUDA_SIM) && !defined(__CUDACC__)
+#include "kernels/sim/runtime.h"
+#endif
+
+namespace unet::kern {
+
+// Number of blocks of size b that cover a items; 0 when a <= 0. Host only.
+constexpr unsigned ceil_div(int64_t a, int64_t b) {
+  if (b <= 0) throw ValueError(detail::message("ceil_div(", a, ", ", b, "): the divisor must be > 0"));
+  if (a <= 0) return 0;
+  const int64_t blocks = a / b + (a % b != 0 ? 1 : 0);
+  if (blocks > int64_t{0xFFFFFFFF}) {
+    throw ValueError(detail::message("ceil_div(", a, ", ", b, ") = ", blocks,
+                                     " does not fit a grid dimension (at most 2^32-1)"));
+  }
+  return static_cast<unsigned>(blocks);
+}
+
+// The grid argument of launch(): a dim3 (or uint3, or up to three unsigned) plus the source
+// location of the launch call, which the default argument captures at the caller.
+struct LaunchGrid {
+  dim3 dims;
+  std::source_location where;
+
+  LaunchGrid(dim3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
+  LaunchGrid(uint3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
+  LaunchGrid(unsigned x, unsigned y = 1, unsigned z = 1,
+             std::source_location w = std::source_location::current())
+      : dims(x, y, z), where(w) {}
+};
+
+namespace detail {
+
+template <typename... KernelParams, typename... Args>
+void launch_named(const char* kernel_name, void (*kernel)(KernelParams...), const LaunchGrid& grid,
+                  dim3 block, size_t dynamic_smem_bytes, Args&&... args) {
+  static_assert(sizeof...(KernelParams) == sizeof...(Args),
+                "launch(): the number of arguments does not match the kernel's parameters");
+  if (grid.dims.x == 0 || grid.dims.y == 0 || grid.dims.z == 0) return;
+#if defined(__CUDACC__)
+  const auto fail = [&](cudaError_t err, const char* what) {
+    throw CudaError(unet::detail::message(
+        "CUDA error ", cudaGetErrorName(err), " (", cudaGetErrorString(err), ") ", what,
+        " kernel `", kernel_name ? kernel_name : "?", "` with grid (", grid.dims.x, ",",
+        grid.dims.y, ",", grid.dims.z, ") block (", block.x, ",", block.y, ",", block.z,
+        ") dynamic shared memory ", dynamic_smem_bytes, " bytes [launched at ",
+        grid.where.file_name(), ":", grid.where.line(), "]"));
+  };
+  if (dynamic_smem_bytes > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(
+        kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_smem_bytes));
+    if (err != cudaSuccess) fail(err, "opting into the dynamic shared memory of");
+  }
+  kernel<<<grid.dims, block, dynamic_smem_bytes>>>(std::forward<Args>(args)...);
+  const cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) fail(err, "launching");
+#elif defined(UNET_CUDA_SIM)
+  // Arguments are converted to the kernel's parameter types once, like a real launch does;
+  // every simulated thread then gets its own copy of the parameters.
+  struct Bound {
+    void (*kernel)(KernelParams...);
+    std::tuple<std::decay_t<KernelParams>...> params;
+  };
+  const Bound bound{kernel, std::tuple<std::decay_t<KernelParams>...>(std::forward<Args>(args)...)};
+  const sim::detail::KernelCall call{
+      [](const void* p) {
+        const Bound& b = *static_cast<const Bound*>(p);
+        std::apply(b.kernel, b.params);
+      },
+      &bound};
+  sim::detail::launch_grid(call, grid.dims, block, dynamic_smem_bytes,
+                           {kernel_name, grid.where.file_name(), grid.where.line()});
+#else
+  static_assert(sizeof(kernel) == 0, "kernels are launched from .cu files (nvcc or the simulator)");
+#endif
+}
+
+}  // namespace detail
+
+template <typename... KernelParams, typename... Args>
+void launch(void (*kernel)(KernelParams...), const LaunchGrid& grid, dim3 block,
+            size_t dynamic_smem_bytes, Args&&... args) {
+  detail::launch_named(nullptr, kernel, grid, block, dynamic_smem_bytes, std::forward<Args>(args)...);
+}
+
+}  // namespace unet::kern
+
+// Like unet::kern::launch, and error messages also name the kernel. A template kernel goes in
+// parentheses: UNET_LAUNCH((tile_kernel<float, 16>), grid, block, 0, args...).
+#define UNET_LAUNCH(kernel, grid, block, dynamic_smem_bytes, ...)                         \
+  ::unet::kern::detail::launch_named(#kernel, kernel, grid, block, dynamic_smem_bytes     \
+                                     __VA_OPT__(, ) __VA_ARGS__)
