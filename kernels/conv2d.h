@@ -1,0 +1,73 @@
+// kernels/conv2d.h — 2-D convolution (cross-correlation, as in every DL framework), stride 1,
+// odd square kernel k×k, "valid" (no padding, the U-Net paper's choice) or "same" (pad k/2),
+// plus bias and an optional fused ReLU.
+//
+// Layouts: x [N, Cin, H, W], w [Cout, Cin, k, k], bias [Cout] (may be undefined: no bias),
+//          y [N, Cout, Ho, Wo] with Ho = H - k + 1 (valid) or H (same); all NCHW float32.
+// Forward:  y[n,o,i,j] = act(b[o] + Σ_{c,p,q} w[o,c,p,q] · x[n,c,i+p-pad,j+q-pad]), act = id/ReLU
+//           (x outside the image reads 0).
+// Gradient rule (g = dL/dy, masked by [y > 0] first when the ReLU is fused — the node saves y;
+// the ReLU's gradient at 0 is taken as 0):
+//   dx[n,c,h,v] = Σ_{o,p,q} w[o,c,p,q] · g[n,o,h-p+pad,v-q+pad]   (the adjoint of the forward)
+//   dw[o,c,p,q] = Σ_{n,i,j} g[n,o,i,j] · x[n,c,i+p-pad,j+q-pad]
+//   db[o]       = Σ_{n,i,j} g[n,o,i,j]
+// Every launcher below writes its output (never accumulates into it), so outputs may be poisoned.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace unet {
+
+enum class Padding { Valid, Same };
+
+struct Conv2dOptions {
+  Padding padding = Padding::Valid;
+  bool fuse_relu = false;  // y = relu(conv(x) + b); the backward masks with [y > 0]
+};
+
+// Tensor-level op with autograd. x, w float32 on one device; bias float32 [Cout] on the same
+// device, or an undefined Tensor() for no bias. Throws ShapeError (ranks, channel mismatch, even
+// or non-square kernel, empty tensors, output size <= 0), DTypeError (int32 tensors),
+// DeviceError (tensors on different devices).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options = {});
+
+// Geometry of one convolution, passed by value to every launcher and kernel.
+struct Conv2dParams {
+  int64_t n = 0, c_in = 0, h = 0, w = 0;  // input
+  int64_t c_out = 0, k = 1, pad = 0;      // kernel k×k, symmetric zero padding
+  int64_t h_out = 0, w_out = 0;           // output = h + 2·pad - k + 1 (same for w)
+  bool relu = false;                      // forward only: fused ReLU
+};
+
+// Fills Conv2dParams from shapes (no validation; conv2d() validates first).
+Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t k,
+                           Padding padding, bool relu = false);
+
+namespace cpu {
+// im2col over row bands + cpu::gemm; parallel over channels/rows. bias may be nullptr.
+template <typename T> void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
+// dx from g (already ReLU-masked when the ReLU is fused): Wᵀ·g per band, then col2im.
+template <typename T> void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx);
+// dw from x and g: Σ over images and bands of g·colᵀ.
+template <typename T> void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw);
+// db[c] = Σ_{n, pixel} g[n, c, pixel] over g of shape [n, channels, pixels]; accumulates in double.
+template <typename T> void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db);
+}  // namespace cpu
+
+namespace cuda {
+// Tiled implicit GEMM (64 channels × 64 pixels per 256-thread block, 4×4 per thread), input
+// patches and weights staged in shared memory; bias and ReLU fused into the epilogue.
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+// Same kernel with the roles swapped: Cin × input pixels, reduction over (Cout, k, k). A gather:
+// each dx element is written by exactly one thread; no atomics.
+void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx);
+// Implicit GEMM Cout × (Cin·k·k) reducing over (image, pixel), split-K into a scratch buffer and
+// summed in a fixed order by a second kernel: deterministic, no atomics.
+void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw);
+// One block per channel, fixed-order tree reduction: deterministic.
+void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db);
+}  // namespace cuda
+
+}  // namespace unet

@@ -1,0 +1,215 @@
+// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + the
+// library GEMM (cpu::gemm, Eigen, parallel over rows of C), one image at a time and, within an
+// image, one band of output rows at a time so the column buffer stays within kColBudget
+// elements (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB buffer).
+// A 1×1 valid convolution needs no im2col: the image itself is the column matrix.
+//
+// Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
+// x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
+//   y_band = W · col,   dcol = Wᵀ · g_band (then col2im adds it back into dx),   dw += g_band · colᵀ.
+// Determinism: every output element is produced by one thread in a fixed order (col2im runs in
+// parallel over input channels, whose dx planes are disjoint), so results do not depend on the
+// thread count beyond what Eigen's blocking does (it does not depend on it either).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+#include "kernels/conv2d.h"
+#include "kernels/matmul.h"
+
+namespace unet {
+
+Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t k,
+                           Padding padding, bool relu) {
+  Conv2dParams p;
+  p.n = n; p.c_in = c_in; p.h = h; p.w = w;
+  p.c_out = c_out; p.k = k;
+  p.pad = padding == Padding::Same ? k / 2 : 0;
+  p.h_out = h + 2 * p.pad - k + 1;
+  p.w_out = w + 2 * p.pad - k + 1;
+  p.relu = relu;
+  return p;
+}
+
+namespace cpu {
+namespace {
+
+// Largest column buffer (elements) per band: big enough for long GEMM panels, small enough to
+// stay in the last-level cache neighbourhood and to bound memory.
+constexpr int64_t kColBudget = int64_t{1} << 21;
+
+bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
+
+int64_t band_rows(const Conv2dParams& p) {
+  const int64_t per_row = p.c_in * p.k * p.k * p.w_out;
+  return std::clamp<int64_t>(kColBudget / std::max<int64_t>(per_row, 1), 1, p.h_out);
+}
+
+// A per-thread scratch vector reused across calls (the op is called once per layer per step).
+template <typename T> T* scratch(size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+// Columns of output rows [r0, r1) of one image x_n [Cin, H, W].
+template <typename T>
+void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col) {
+  const int64_t kk = p.k * p.k, rows = p.c_in * kk, band = (r1 - r0) * p.w_out;
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      const int64_t c = row / kk, dp = (row / p.k) % p.k - p.pad, dq = row % p.k - p.pad;
+      const T* plane = x_n + c * p.h * p.w;
+      // Output columns j whose input column j + dq lies inside the image.
+      const int64_t j0 = std::clamp<int64_t>(-dq, 0, p.w_out), j1 = std::clamp<int64_t>(p.w - dq, j0, p.w_out);
+      T* dst = col + row * band;
+      for (int64_t i = r0; i < r1; ++i, dst += p.w_out) {
+        const int64_t ih = i + dp;
+        if (ih < 0 || ih >= p.h) {
+          std::fill(dst, dst + p.w_out, T(0));
+          continue;
+        }
+        std::fill(dst, dst + j0, T(0));
+        std::memcpy(dst + j0, plane + ih * p.w + j0 + dq, sizeof(T) * (j1 - j0));
+        std::fill(dst + j1, dst + p.w_out, T(0));
+      }
+    }
+  });
+}
+
+// dx_n[c, i+p-pad, j+q-pad] += dcol[(c,p,q)][(i - r0)·Wo + j]; parallel over c (disjoint planes).
+template <typename T>
+void col2im_add(const Conv2dParams& p, const T* dcol, int64_t r0, int64_t r1, T* dx_n) {
+  const int64_t kk = p.k * p.k, band = (r1 - r0) * p.w_out;
+  parallel_for(0, p.c_in, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      T* plane = dx_n + c * p.h * p.w;
+      for (int64_t pq = 0; pq < kk; ++pq) {
+        const int64_t dp = pq / p.k - p.pad, dq = pq % p.k - p.pad;
+        const int64_t j0 = std::clamp<int64_t>(-dq, 0, p.w_out), j1 = std::clamp<int64_t>(p.w - dq, j0, p.w_out);
+        const T* src = dcol + (c * kk + pq) * band;
+        for (int64_t i = r0; i < r1; ++i, src += p.w_out) {
+          const int64_t ih = i + dp;
+          if (ih < 0 || ih >= p.h) continue;
+          T* dst = plane + ih * p.w + dq;
+          for (int64_t j = j0; j < j1; ++j) dst[j] += src[j];
+        }
+      }
+    }
+  });
+}
+
+GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
+                        int64_t ldc, float beta) {
+  GemmParams g = dense_gemm(m, n, k, ta, tb, 1.0f, beta);
+  g.lda = lda; g.ldb = ldb; g.ldc = ldc;
+  return g;
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
+  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+  for (int64_t n = 0; n < p.n; ++n) {
+    const T* x_n = x + n * p.c_in * p.h * p.w;
+    T* y_n = y + n * p.c_out * hw_out;
+    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
+      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
+      const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
+      int64_t ldb = hw_out;
+      if (col) {
+        im2col(p, x_n, r0, r1, col);
+        b_mat = col;
+        ldb = band;
+      }
+      T* y_band = y_n + r0 * p.w_out;
+      gemm(strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f), w, b_mat, y_band);
+      if (bias || p.relu) {  // epilogue while the band is still in cache
+        parallel_for(0, p.c_out, 1, [&](int64_t b, int64_t e) {
+          for (int64_t o = b; o < e; ++o) {
+            T* row = y_band + o * hw_out;
+            const T add = bias ? bias[o] : T(0);
+            if (p.relu)
+              for (int64_t j = 0; j < band; ++j) row[j] = std::max(row[j] + add, T(0));
+            else
+              for (int64_t j = 0; j < band; ++j) row[j] += add;
+          }
+        });
+      }
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
+  if (is_pointwise(p)) {  // dx_n = Wᵀ · g_n directly
+    for (int64_t n = 0; n < p.n; ++n)
+      gemm(strided_gemm(p.c_in, hw_out, p.c_out, true, false, kdim, hw_out, hw_out, 0.0f), w,
+           g + n * p.c_out * hw_out, dx + n * p.c_in * hw_out);
+    return;
+  }
+  T* dcol = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+  for (int64_t n = 0; n < p.n; ++n) {
+    T* dx_n = dx + n * p.c_in * p.h * p.w;
+    std::fill(dx_n, dx_n + p.c_in * p.h * p.w, T(0));
+    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
+      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
+      gemm(strided_gemm(kdim, band, p.c_out, true, false, kdim, hw_out, band, 0.0f), w,
+           g + n * p.c_out * hw_out + r0 * p.w_out, dcol);
+      col2im_add(p, dcol, r0, r1, dx_n);
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
+  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+  bool first = true;
+  for (int64_t n = 0; n < p.n; ++n) {
+    const T* x_n = x + n * p.c_in * p.h * p.w;
+    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
+      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
+      const T* b_mat = x_n + r0 * p.w_out;
+      int64_t ldb = hw_out;
+      if (col) {
+        im2col(p, x_n, r0, r1, col);
+        b_mat = col;
+        ldb = band;
+      }
+      gemm(strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, first ? 0.0f : 1.0f),
+           g + n * p.c_out * hw_out + r0 * p.w_out, b_mat, dw);
+      first = false;
+    }
+  }
+}
+
+template <typename T>
+void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db) {
+  parallel_for(0, channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      double s = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const T* row = g + (i * channels + c) * pixels;
+        for (int64_t j = 0; j < pixels; ++j) s += static_cast<double>(row[j]);
+      }
+      db[c] = static_cast<T>(s);
+    }
+  });
+}
+
+#define UNET_INSTANTIATE(T)                                                                      \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*);        \
+  template void conv2d_backward_data<T>(const Conv2dParams&, const T*, const T*, T*);            \
+  template void conv2d_backward_weight<T>(const Conv2dParams&, const T*, const T*, T*);          \
+  template void channel_sum<T>(const T*, int64_t, int64_t, int64_t, T*);
+UNET_INSTANTIATE(float)
+UNET_INSTANTIATE(double)
+#undef UNET_INSTANTIATE
+
+}  // namespace cpu
+}  // namespace unet

@@ -1,0 +1,112 @@
+// kernels/upconv2d_cpu.cpp — CPU up-convolution (reference and CPU backend): the library GEMM
+// (cpu::gemm) on an unshuffled scratch U[Cout·4, H·W] per image, plus a parallel (un)shuffle
+// between U and the [Cout, 2H, 2W] image. Row r = (o·2 + a)·2 + b of U holds output sub-pixel
+// (a, b) of channel o, which is exactly column r of w viewed as [Cin, Cout·4].
+// Every output element is written by one thread, in a fixed order: results are deterministic.
+#include <algorithm>
+#include <vector>
+
+#include "core/parallel.h"
+#include "kernels/matmul.h"
+#include "kernels/upconv2d.h"
+
+namespace unet::cpu {
+namespace {
+
+template <typename T> T* scratch(size_t n) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n) buffer.resize(n);
+  return buffer.data();
+}
+
+GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
+                        int64_t ldc, float beta) {
+  GemmParams g = dense_gemm(m, n, k, ta, tb, 1.0f, beta);
+  g.lda = lda; g.ldb = ldb; g.ldc = ldc;
+  return g;
+}
+
+// y_n[o, 2i+a, 2j+b] = u[(o·2+a)·2+b][i·W + j] + bias[o]; parallel over output channels.
+template <typename T>
+void shuffle(const Upconv2dParams& p, const T* u, const T* bias, T* y_n) {
+  const int64_t hw = p.h * p.w, w2 = 2 * p.w;
+  parallel_for(0, p.c_out, 1, [&](int64_t b0, int64_t e0) {
+    for (int64_t o = b0; o < e0; ++o) {
+      const T add = bias ? bias[o] : T(0);
+      for (int64_t a = 0; a < 2; ++a) {
+        const T* u0 = u + ((o * 2 + a) * 2) * hw;  // sub-pixel (a, 0); (a, 1) follows at +hw
+        const T* u1 = u0 + hw;
+        for (int64_t i = 0; i < p.h; ++i) {
+          T* dst = y_n + (o * 2 * p.h + 2 * i + a) * w2;
+          for (int64_t j = 0; j < p.w; ++j) {
+            dst[2 * j] = u0[i * p.w + j] + add;
+            dst[2 * j + 1] = u1[i * p.w + j] + add;
+          }
+        }
+      }
+    }
+  });
+}
+
+// The inverse gather: u[(o·2+a)·2+b][i·W + j] = g_n[o, 2i+a, 2j+b].
+template <typename T>
+void unshuffle(const Upconv2dParams& p, const T* g_n, T* u) {
+  const int64_t hw = p.h * p.w, w2 = 2 * p.w;
+  parallel_for(0, p.c_out, 1, [&](int64_t b0, int64_t e0) {
+    for (int64_t o = b0; o < e0; ++o)
+      for (int64_t a = 0; a < 2; ++a) {
+        T* u0 = u + ((o * 2 + a) * 2) * hw;
+        T* u1 = u0 + hw;
+        for (int64_t i = 0; i < p.h; ++i) {
+          const T* src = g_n + (o * 2 * p.h + 2 * i + a) * w2;
+          for (int64_t j = 0; j < p.w; ++j) {
+            u0[i * p.w + j] = src[2 * j];
+            u1[i * p.w + j] = src[2 * j + 1];
+          }
+        }
+      }
+  });
+}
+
+}  // namespace
+
+template <typename T>
+void upconv2d_forward(const Upconv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t hw = p.h * p.w, r = p.c_out * 4;
+  T* u = scratch<T>(static_cast<size_t>(r * hw));
+  for (int64_t n = 0; n < p.n; ++n) {
+    gemm(strided_gemm(r, hw, p.c_in, true, false, r, hw, hw, 0.0f), w, x + n * p.c_in * hw, u);  // U = Wᵀ·X
+    shuffle(p, u, bias, y + n * r * hw);
+  }
+}
+
+template <typename T>
+void upconv2d_backward_data(const Upconv2dParams& p, const T* g, const T* w, T* dx) {
+  const int64_t hw = p.h * p.w, r = p.c_out * 4;
+  T* u = scratch<T>(static_cast<size_t>(r * hw));
+  for (int64_t n = 0; n < p.n; ++n) {
+    unshuffle(p, g + n * r * hw, u);
+    gemm(strided_gemm(p.c_in, hw, r, false, false, r, hw, hw, 0.0f), w, u, dx + n * p.c_in * hw);  // W·U
+  }
+}
+
+template <typename T>
+void upconv2d_backward_weight(const Upconv2dParams& p, const T* x, const T* g, T* dw) {
+  const int64_t hw = p.h * p.w, r = p.c_out * 4;
+  T* u = scratch<T>(static_cast<size_t>(r * hw));
+  for (int64_t n = 0; n < p.n; ++n) {
+    unshuffle(p, g + n * r * hw, u);
+    gemm(strided_gemm(p.c_in, r, hw, false, true, hw, hw, r, n == 0 ? 0.0f : 1.0f), x + n * p.c_in * hw, u,
+         dw);  // dw += X·Uᵀ
+  }
+}
+
+#define UNET_INSTANTIATE(T)                                                                       \
+  template void upconv2d_forward<T>(const Upconv2dParams&, const T*, const T*, const T*, T*);     \
+  template void upconv2d_backward_data<T>(const Upconv2dParams&, const T*, const T*, T*);         \
+  template void upconv2d_backward_weight<T>(const Upconv2dParams&, const T*, const T*, T*);
+UNET_INSTANTIATE(float)
+UNET_INSTANTIATE(double)
+#undef UNET_INSTANTIATE
+
+}  // namespace unet::cpu

@@ -1,0 +1,294 @@
+// tests/test_conv2d.cpp — conv2d: exact small-integer results against a naive loop, gradient
+// checks in double (data, weights, bias; with and without fused ReLU), the adjoint identity,
+// autograd vs raw launchers, CUDA (simulator or GPU) vs CPU on awkward sizes, and bad input.
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "kernels/conv2d.h"
+#include "kernels/reduce.h"
+#include "test_util.h"
+
+using namespace unet;
+using namespace unet::test;
+
+namespace {
+
+struct Case {
+  int64_t n, c_in, c_out, h, w, k;
+  Padding padding;
+  bool relu;
+  std::string str() const {
+    return "N" + std::to_string(n) + " Cin" + std::to_string(c_in) + " Cout" + std::to_string(c_out) + " " +
+           std::to_string(h) + "x" + std::to_string(w) + " k" + std::to_string(k) +
+           (padding == Padding::Same ? " same" : " valid") + (relu ? " relu" : "");
+  }
+  Conv2dParams params() const { return conv2d_params(n, c_in, h, w, c_out, k, padding, relu); }
+  Shape x_shape() const { return {n, c_in, h, w}; }
+  Shape w_shape() const { return {c_out, c_in, k, k}; }
+  Shape y_shape() const { const auto p = params(); return {n, c_out, p.h_out, p.w_out}; }
+};
+
+// Direct definition of the forward, in double: the independent reference.
+std::vector<double> naive_conv(const Conv2dParams& p, const std::vector<double>& x, const std::vector<double>& w,
+                               const std::vector<double>& b) {
+  std::vector<double> y(static_cast<size_t>(p.n * p.c_out * p.h_out * p.w_out));
+  for (int64_t n = 0; n < p.n; ++n)
+    for (int64_t o = 0; o < p.c_out; ++o)
+      for (int64_t i = 0; i < p.h_out; ++i)
+        for (int64_t j = 0; j < p.w_out; ++j) {
+          double s = b.empty() ? 0.0 : b[o];
+          for (int64_t c = 0; c < p.c_in; ++c)
+            for (int64_t u = 0; u < p.k; ++u)
+              for (int64_t v = 0; v < p.k; ++v) {
+                const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
+                if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                s += w[((o * p.c_in + c) * p.k + u) * p.k + v] * x[((n * p.c_in + c) * p.h + ih) * p.w + iw];
+              }
+          y[((n * p.c_out + o) * p.h_out + i) * p.w_out + j] = p.relu ? std::max(s, 0.0) : s;
+        }
+  return y;
+}
+
+std::vector<float> small_integers(int64_t n, uint64_t seed, int range) {
+  std::vector<float> v = random_values<float>(n, seed, -range - 0.5, range + 0.5);
+  for (float& f : v) f = std::round(f);
+  return v;
+}
+
+// Float32 tolerance for a length-K dot product of terms bounded by 1 computed in another order:
+// rounding errors grow like sqrt(K)·eps relative to partial sums of size ~sqrt(K), so
+// atol = reduction_rtol(K)·sqrt(K) and rtol = reduction_rtol(K).
+double conv_atol(int64_t k) { return reduction_rtol(k) * std::sqrt(static_cast<double>(k)); }
+
+const std::vector<Case> kGradCases = {
+    {2, 3, 4, 6, 5, 3, Padding::Valid, false}, {2, 3, 4, 6, 5, 3, Padding::Valid, true},
+    {1, 2, 3, 5, 7, 3, Padding::Same, false},  {1, 2, 3, 5, 7, 3, Padding::Same, true},
+    {2, 3, 2, 4, 3, 1, Padding::Valid, true},  {1, 2, 2, 6, 6, 5, Padding::Same, false},
+};
+
+}  // namespace
+
+TEST_CASE("conv2d matches a naive loop exactly on small integers", "[conv2d]") {
+  for (const Case& cs : {Case{2, 3, 5, 7, 9, 3, Padding::Valid, false}, Case{1, 4, 3, 6, 5, 3, Padding::Same, true},
+                         Case{3, 2, 4, 5, 4, 1, Padding::Valid, false}, Case{1, 3, 2, 7, 6, 5, Padding::Same, false}}) {
+    INFO(cs.str());
+    const auto xs = small_integers(cs.x_shape().numel(), 11, 3), ws = small_integers(cs.w_shape().numel(), 12, 2),
+               bs = small_integers(cs.c_out, 13, 4);
+    // Products <= 6 in magnitude, <= 75 terms: every partial sum is an integer far below 2^24,
+    // so float32 arithmetic is exact in any order and the comparison has zero tolerance.
+    const auto ref = naive_conv(cs.params(), to_double(xs), to_double(ws), to_double(bs));
+    const Tensor y = conv2d(Tensor::from_vector(xs, cs.x_shape()), Tensor::from_vector(ws, cs.w_shape()),
+                            Tensor::from_vector(bs, Shape{cs.c_out}), {cs.padding, cs.relu});
+    REQUIRE(y.shape() == cs.y_shape());
+    require_close(y.to_vector(), ref, 0.0, 0.0, "cpu exact");
+  }
+}
+
+TEST_CASE("conv2d backward passes match central differences (double)", "[conv2d]") {
+  for (const Case& cs : kGradCases) {
+    INFO(cs.str());
+    const Conv2dParams p = cs.params();
+    const auto x = random_values<double>(cs.x_shape().numel(), 21), w = random_values<double>(cs.w_shape().numel(), 22),
+               b = random_values<double>(cs.c_out, 23), dy = random_values<double>(cs.y_shape().numel(), 24);
+    auto forward = [&](const std::vector<double>& xx, const std::vector<double>& ww, const std::vector<double>& bb) {
+      std::vector<double> y(dy.size());
+      cpu::conv2d_forward(p, xx.data(), ww.data(), bb.data(), y.data());
+      return y;
+    };
+    // The ReLU's kink must stay far from every finite-difference step (h = 1e-6, |w|, |x| < 1):
+    // these seeds give pre-activations at least 1e-3 away from 0.
+    Conv2dParams linear = p;
+    linear.relu = false;
+    std::vector<double> pre(dy.size());
+    cpu::conv2d_forward(linear, x.data(), w.data(), b.data(), pre.data());
+    double closest = 1e300;
+    for (double v : pre) closest = std::min(closest, std::fabs(v));
+    REQUIRE(closest > 1e-3);
+    // The launchers take g = dy · [y > 0] when the ReLU is fused.
+    std::vector<double> g = dy;
+    if (cs.relu)
+      for (size_t i = 0; i < g.size(); ++i) g[i] = pre[i] > 0 ? dy[i] : 0.0;
+
+    std::vector<double> dx(x.size()), dw(w.size()), db(b.size());
+    cpu::conv2d_backward_data(p, g.data(), w.data(), dx.data());
+    cpu::conv2d_backward_weight(p, x.data(), g.data(), dw.data());
+    cpu::channel_sum(g.data(), p.n, p.c_out, p.h_out * p.w_out, db.data());
+    check_gradient([&](const std::vector<double>& v) { return forward(v, w, b); }, x, dy, dx, "dx");
+    check_gradient([&](const std::vector<double>& v) { return forward(x, v, b); }, w, dy, dw, "dw");
+    check_gradient([&](const std::vector<double>& v) { return forward(x, w, v); }, b, dy, db, "db");
+    // Forward itself against the direct definition (double: only rounding, 1e-12).
+    require_close(forward(x, w, b), naive_conv(p, x, w, b), 1e-12, 1e-12, "forward vs naive");
+  }
+}
+
+TEST_CASE("conv2d data gradient is the adjoint of the forward", "[conv2d]") {
+  for (const Case& cs : {Case{2, 3, 5, 9, 8, 3, Padding::Valid, false}, Case{1, 4, 2, 7, 5, 3, Padding::Same, false},
+                         Case{2, 3, 3, 6, 7, 5, Padding::Same, false}, Case{1, 5, 4, 4, 3, 1, Padding::Valid, false}}) {
+    INFO(cs.str());
+    const Conv2dParams p = cs.params();
+    const auto x = random_values<double>(cs.x_shape().numel(), 31), w = random_values<double>(cs.w_shape().numel(), 32),
+               y = random_values<double>(cs.y_shape().numel(), 33);
+    std::vector<double> ax(y.size()), aty(x.size());
+    cpu::conv2d_forward(p, x.data(), w.data(), static_cast<const double*>(nullptr), ax.data());
+    cpu::conv2d_backward_data(p, y.data(), w.data(), aty.data());
+    double lhs = 0, rhs = 0;
+    for (size_t i = 0; i < y.size(); ++i) lhs += ax[i] * y[i];
+    for (size_t i = 0; i < x.size(); ++i) rhs += x[i] * aty[i];
+    // Both sides are the same sum of a few thousand double products: 1e-12 relative is ample.
+    REQUIRE(std::fabs(lhs - rhs) <= 1e-12 * (std::fabs(lhs) + 1.0));
+  }
+}
+
+TEST_CASE("conv2d autograd agrees with the raw CPU backward", "[conv2d]") {
+  for (bool relu : {false, true}) {
+    const Case cs{2, 3, 4, 8, 7, 3, Padding::Same, relu};
+    INFO(cs.str());
+    const Conv2dParams p = cs.params();
+    Tensor x = random_tensor(cs.x_shape(), 41).set_requires_grad(true);
+    Tensor w = random_tensor(cs.w_shape(), 42).set_requires_grad(true);
+    Tensor b = random_tensor(Shape{cs.c_out}, 43).set_requires_grad(true);
+    const Tensor dy = random_tensor(cs.y_shape(), 44);
+    const Tensor y = conv2d(x, w, b, {cs.padding, relu});
+    y.backward(dy);
+
+    std::vector<float> g = dy.to_vector(), yv = y.to_vector();
+    if (relu)
+      for (size_t i = 0; i < g.size(); ++i) g[i] = yv[i] > 0 ? g[i] : 0.0f;
+    std::vector<float> dx(x.numel()), dw(w.numel()), db(cs.c_out);
+    cpu::conv2d_backward_data(p, g.data(), w.to_vector().data(), dx.data());
+    cpu::conv2d_backward_weight(p, x.to_vector().data(), g.data(), dw.data());
+    cpu::channel_sum(g.data(), p.n, p.c_out, p.h_out * p.w_out, db.data());
+    // Same launchers on the same inputs: bit-identical.
+    require_close(x.grad().to_vector(), dx, 0.0, 0.0, "dx");
+    require_close(w.grad().to_vector(), dw, 0.0, 0.0, "dw");
+    require_close(b.grad().to_vector(), db, 0.0, 0.0, "db");
+  }
+  SECTION("a scalar loss through sum() and no bias") {
+    Tensor x = random_tensor(Shape{1, 2, 5, 5}, 45).set_requires_grad(true);
+    Tensor w = random_tensor(Shape{3, 2, 3, 3}, 46).set_requires_grad(true);
+    sum(conv2d(x, w, Tensor())).backward();
+    // dL/dw[o,c,u,v] = Σ over the 3×3 output of x[c, i+u, j+v]: same for every o.
+    const auto dw = w.grad().to_vector(), xv = x.to_vector();
+    for (int64_t o = 0; o < 3; ++o)
+      for (int64_t c = 0; c < 2; ++c)
+        for (int64_t u = 0; u < 3; ++u)
+          for (int64_t v = 0; v < 3; ++v) {
+            double s = 0;
+            for (int i = 0; i < 3; ++i)
+              for (int j = 0; j < 3; ++j) s += xv[(c * 5 + i + u) * 5 + j + v];
+            REQUIRE(std::fabs(dw[((o * 2 + c) * 3 + u) * 3 + v] - s) <= 1e-5);  // 9 float terms < 1
+          }
+  }
+}
+
+TEST_CASE("conv2d rejects bad input with typed errors", "[conv2d]") {
+  const Tensor x = random_tensor(Shape{1, 3, 8, 8}, 1), w = random_tensor(Shape{4, 3, 3, 3}, 2),
+               b = random_tensor(Shape{4}, 3);
+  CHECK_THROWS_AS(conv2d(random_tensor(Shape{3, 8, 8}, 1), w, b), ShapeError);            // rank 3 input
+  CHECK_THROWS_AS(conv2d(x, random_tensor(Shape{4, 2, 3, 3}, 2), b), ShapeError);         // channel mismatch
+  CHECK_THROWS_AS(conv2d(x, random_tensor(Shape{4, 3, 2, 2}, 2), b), ShapeError);         // even kernel
+  CHECK_THROWS_AS(conv2d(x, random_tensor(Shape{4, 3, 3, 5}, 2), b), ShapeError);         // non-square
+  CHECK_THROWS_AS(conv2d(x, w, random_tensor(Shape{5}, 3)), ShapeError);                  // bias size
+  CHECK_THROWS_AS(conv2d(Tensor::zeros(Shape{0, 3, 8, 8}), w, b), ShapeError);            // empty
+  CHECK_THROWS_AS(conv2d(Tensor::zeros(Shape{1, 3, 8, 8}, DType::Int32), w, b), DTypeError);
+  CHECK_THROWS_AS(conv2d(x, w, Tensor::zeros(Shape{4}, DType::Int32)), DTypeError);
+  try {  // valid padding on a too-small input names the size, kernel and padding
+    conv2d(random_tensor(Shape{1, 3, 2, 8}, 1), w, b);
+    FAIL("expected ShapeError");
+  } catch (const ShapeError& e) {
+    const std::string m = e.what();
+    CHECK(m.find("2x8") != std::string::npos);
+    CHECK(m.find("3x3") != std::string::npos);
+    CHECK(m.find("valid") != std::string::npos);
+  }
+  CHECK_NOTHROW(conv2d(random_tensor(Shape{1, 3, 2, 8}, 1), w, b, {Padding::Same, false}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CUDA (simulator in the sim build) against the CPU reference.
+
+TEST_CASE("conv2d CUDA rejects tensors on different devices", "[conv2d][cuda]") {
+  const Tensor x = random_tensor(Shape{1, 3, 8, 8}, 1), w = random_tensor(Shape{4, 3, 3, 3}, 2, cuda_device());
+  try {
+    conv2d(x, w, Tensor());
+    FAIL("expected DeviceError");
+  } catch (const DeviceError& e) {
+    const std::string m = e.what();
+    CHECK(m.find("cpu") != std::string::npos);
+    CHECK(m.find("cuda") != std::string::npos);
+  }
+}
+
+TEST_CASE("conv2d CUDA matches the naive loop exactly on small integers", "[conv2d][cuda]") {
+  const Case cs{3, 3, 5, 9, 10, 3, Padding::Same, true};
+  const auto xs = small_integers(cs.x_shape().numel(), 11, 3), ws = small_integers(cs.w_shape().numel(), 12, 2),
+             bs = small_integers(cs.c_out, 13, 4);
+  const auto ref = naive_conv(cs.params(), to_double(xs), to_double(ws), to_double(bs));
+  const Device d = cuda_device();
+  Tensor y = poisoned(cs.y_shape(), d);
+  cuda::conv2d_forward(cs.params(), Tensor::from_vector(xs, cs.x_shape(), d).data<float>(),
+                       Tensor::from_vector(ws, cs.w_shape(), d).data<float>(),
+                       Tensor::from_vector(bs, Shape{cs.c_out}, d).data<float>(), y.data<float>());
+  require_close(y.to_vector(), ref, 0.0, 0.0, "cuda exact");  // integer sums < 2^24: exact
+}
+
+TEST_CASE("conv2d CUDA forward and backward match the CPU", "[conv2d][cuda]") {
+  const Device d = cuda_device();
+  for (const Case& cs : {Case{1, 3, 17, 13, 11, 3, Padding::Valid, false}, Case{3, 17, 3, 9, 14, 3, Padding::Same, true},
+                         Case{3, 17, 17, 7, 5, 1, Padding::Valid, true}, Case{1, 3, 17, 10, 9, 5, Padding::Same, false},
+                         Case{1, 17, 70, 11, 13, 3, Padding::Valid, true}}) {
+    INFO(cs.str());
+    const Conv2dParams p = cs.params();
+    const int64_t pixels = p.h_out * p.w_out;
+    const Tensor x = random_tensor(cs.x_shape(), 51), w = random_tensor(cs.w_shape(), 52),
+                 b = random_tensor(Shape{cs.c_out}, 53), g = random_tensor(cs.y_shape(), 54);
+    const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d), gd = g.to(d);
+
+    Tensor y_ref = Tensor::empty(cs.y_shape()), y = poisoned(cs.y_shape(), d);
+    cpu::conv2d_forward(p, x.data<float>(), w.data<float>(), b.data<float>(), y_ref.data<float>());
+    cuda::conv2d_forward(p, xd.data<float>(), wd.data<float>(), bd.data<float>(), y.data<float>());
+    const int64_t kf = cs.c_in * cs.k * cs.k;  // forward reduction length
+    require_close(y.to_vector(), y_ref.to_vector(), conv_atol(kf), reduction_rtol(kf), "forward");
+
+    Tensor dx_ref = Tensor::empty(cs.x_shape()), dx = poisoned(cs.x_shape(), d);
+    cpu::conv2d_backward_data(p, g.data<float>(), w.data<float>(), dx_ref.data<float>());
+    cuda::conv2d_backward_data(p, gd.data<float>(), wd.data<float>(), dx.data<float>());
+    const int64_t kd = cs.c_out * cs.k * cs.k;  // data-gradient reduction length
+    require_close(dx.to_vector(), dx_ref.to_vector(), conv_atol(kd), reduction_rtol(kd), "dx");
+
+    Tensor dw_ref = Tensor::empty(cs.w_shape()), dw = poisoned(cs.w_shape(), d);
+    cpu::conv2d_backward_weight(p, x.data<float>(), g.data<float>(), dw_ref.data<float>());
+    cuda::conv2d_backward_weight(p, xd.data<float>(), gd.data<float>(), dw.data<float>());
+    const int64_t kw = cs.n * pixels;  // weight-gradient reduction length
+    require_close(dw.to_vector(), dw_ref.to_vector(), conv_atol(kw), reduction_rtol(kw), "dw");
+
+    Tensor db_ref = Tensor::empty(Shape{cs.c_out}), db = poisoned(Shape{cs.c_out}, d);
+    cpu::channel_sum(g.data<float>(), p.n, p.c_out, pixels, db_ref.data<float>());
+    cuda::channel_sum(gd.data<float>(), p.n, p.c_out, pixels, db.data<float>());
+    require_close(db.to_vector(), db_ref.to_vector(), conv_atol(kw), reduction_rtol(kw), "db");
+  }
+}
+
+TEST_CASE("conv2d CUDA autograd (fused ReLU) matches the CPU autograd", "[conv2d][cuda]") {
+  const Case cs{3, 3, 17, 9, 8, 3, Padding::Valid, true};
+  const Device d = cuda_device();
+  Tensor grads[2][3];
+  for (int run = 0; run < 2; ++run) {
+    const Device dev = run == 0 ? Device::cpu() : d;
+    Tensor x = random_tensor(cs.x_shape(), 61, dev).set_requires_grad(true);
+    Tensor w = random_tensor(cs.w_shape(), 62, dev).set_requires_grad(true);
+    Tensor b = random_tensor(Shape{cs.c_out}, 63, dev).set_requires_grad(true);
+    conv2d(x, w, b, {cs.padding, true}).backward(random_tensor(cs.y_shape(), 64, dev));
+    grads[run][0] = x.grad().to_host();
+    grads[run][1] = w.grad().to_host();
+    grads[run][2] = b.grad().to_host();
+  }
+  const int64_t kd = cs.c_out * 9, kw = cs.n * 7 * 6;  // reduction lengths of dx and dw/db
+  require_close(grads[1][0], grads[0][0], conv_atol(kd), reduction_rtol(kd), "dx");
+  require_close(grads[1][1], grads[0][1], conv_atol(kw), reduction_rtol(kw), "dw");
+  require_close(grads[1][2], grads[0][2], conv_atol(kw), reduction_rtol(kw), "db");
+}
