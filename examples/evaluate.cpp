@@ -27,8 +27,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-nlohmann::json number(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,37 +81,7 @@ int main(int argc, char** argv) {
     row("iou", r.iou, options.iou_threshold);
     row("seg", r.seg, r.seg_curve.best_threshold);
 
-    nlohmann::json j;
-    j["pixel_error"] = number(r.pixel_error);
-    j["rand_error"] = number(r.rand_error);
-    j["vinfo_error"] = number(r.vinfo_error);
-    j["warping_error"] = number(r.warping_error);
-    j["warping_error_classic"] = number(r.warping_error_classic);
-    j["iou"] = number(r.iou);
-    j["seg"] = number(r.seg);
-    j["best_threshold"] = {{"pixel_error", r.pixel.best_threshold},
-                           {"rand_error", r.rand.best_threshold},
-                           {"vinfo_error", r.vinfo.best_threshold},
-                           {"warping_error", options.warping ? nlohmann::json(r.warping.best_threshold) : nlohmann::json(nullptr)},
-                           {"warping_error_classic", options.warping ? nlohmann::json(r.warping_classic.best_threshold) : nlohmann::json(nullptr)},
-                           {"iou", options.iou_threshold},
-                           {"seg", r.seg_curve.best_threshold}};
-    j["slices"] = names;
-    j["pixels"] = r.pixels;
-    j["thresholds"] = r.thresholds;
-    nlohmann::json per;
-    auto curve = [&](const char* key, const unet::MeasureCurve& c) {
-      per[key] = nlohmann::json::array();
-      for (double v : c.values) per[key].push_back(number(v));
-    };
-    curve("pixel_error", r.pixel);
-    curve("rand_error", r.rand);
-    curve("vinfo_error", r.vinfo);
-    curve("warping_error", r.warping);
-    curve("warping_error_classic", r.warping_classic);
-    curve("seg", r.seg_curve);
-    j["per_threshold"] = per;
-    const std::string text = j.dump(2);
+    const std::string text = unet::measures_to_json(r, options, names);
     std::cout << text << "\n";
     if (!json_path.empty()) {
       const std::string tmp = json_path + ".tmp";

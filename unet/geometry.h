@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-namespace unet {
+#include "kernels/conv2d.h"  // Padding
 
-enum class Padding { Valid, Same };
+namespace unet {
 
 struct UNetGeometry {
   int depth = 4;                   // number of max-pool down-steps (the paper: 4)

@@ -54,6 +54,13 @@ MeasureResult evaluate_segmentation(const std::vector<Image>& probability_maps,
                                     const std::vector<LabelImage>& truth,
                                     const EvaluateOptions& options = {});
 
+// The measures as a JSON object (what examples/evaluate prints and train_em writes to
+// metrics.json): pixel_error, rand_error, vinfo_error, warping_error, warping_error_classic, iou,
+// seg, best_threshold (per measure), slices, pixels, thresholds, per_threshold. Undefined values
+// (NaN) become null.
+std::string measures_to_json(const MeasureResult& result, const EvaluateOptions& options = {},
+                             const std::vector<std::string>& slice_names = {}, int indent = 2);
+
 // ---- building blocks, exposed for tests and for training-time monitoring ----------------------
 
 // Contingency statistics of ground truth objects A (ids > 0; pixels with id 0 are not counted)

@@ -1,0 +1,221 @@
+// examples/train_em.cpp — trains a U-Net on the ISBI 2012 EM data that the repository ships,
+// then segments the validation slices and scores them with the challenge's measures.
+//
+//   train_em [--data DIR] [--out DIR] [--device auto|cpu|cuda] [--iterations N] [--minutes M]
+//            [--base-channels C] [--tile S] [--seed K] [--lr LR] [--resume CKPT] ...
+//
+// Writes OUT/model.safetensors (weights, momentum, configuration, training state),
+// OUT/metrics.json (the keys of examples/evaluate), OUT/val/NN.tif (float probability of
+// "cell interior"), OUT/val/NN_overlay.png, OUT/loss.png, OUT/log.jsonl.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "progress.h"
+#include "unet/dataset.h"
+#include "unet/image_io.h"
+#include "unet/inference.h"
+#include "unet/metrics.h"
+#include "unet/trainer.h"
+#include "unet/visualize.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+
+namespace {
+
+struct Args {
+  std::string data, out = "out/train_em", device = "auto", resume;
+  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0;
+  double minutes = -1, lr = 0.001;
+  uint64_t seed = 1;
+  int threads = 0, first_val = 20;
+  bool no_augment = false, tta = false;
+};
+
+std::string default_data_dir() {
+  if (fs::exists("data/isbi2012/train/images")) return "data/isbi2012";
+  return std::string(UNET_SOURCE_DIR) + "/data/isbi2012";
+}
+
+Image probability_image(const Tensor& probs) {  // channel 1 of [K, H, W]
+  Image img = make_image(static_cast<int>(probs.dim(2)), static_cast<int>(probs.dim(1)), 1, SampleFormat::F32);
+  const float* p = probs.data<float>() + probs.dim(1) * probs.dim(2);
+  std::copy_n(p, img.pixels.size(), img.pixels.begin());
+  return img;
+}
+
+void append_jsonl(const fs::path& path, const nlohmann::json& j) {
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"Train a U-Net on ISBI 2012 EM slices, then segment and score the validation slices"};
+  app.add_option("--data", a.data, "dataset folder with train/images and train/labels (default: the shipped ISBI 2012)");
+  app.add_option("--out", a.out, "output folder")->capture_default_str();
+  app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--iterations", a.iterations, "training steps (default: 4000 on a GPU, 6000 on the CPU)");
+  app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
+  app.add_option("--base-channels", a.base_channels, "channels of the first level (default: 64 on a GPU, 16 on the CPU)");
+  app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
+  app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
+  app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99, weighted-mean loss)")->capture_default_str();
+  app.add_option("--resume", a.resume, "continue from a checkpoint written by train_em");
+  app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
+  app.add_option("--val-every", a.val_every, "score the validation slices every N steps (0: only at the end)")->capture_default_str();
+  app.add_option("--first-val", a.first_val, "slices before this index train, the rest validate")->capture_default_str();
+  app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
+  app.add_flag("--no-augment", a.no_augment, "train without augmentation");
+  app.add_flag("--tta", a.tta, "average validation predictions over the 8 flips/rotations");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (a.threads > 0) set_num_threads(a.threads);
+    // ---- device and configuration ----------------------------------------------------------
+    Device device = Device::cpu();
+    std::string why;
+    if (a.device == "auto") {
+      if (cuda_available() && !cuda_rt::is_simulated()) {
+        device = Device::cuda();
+        why = "a GPU is present (" + cuda_description() + ")";
+      } else {
+        why = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
+                                      : "no GPU is available (" + cuda_description() + ")";
+      }
+    } else {
+      device = parse_device(a.device);
+      why = "requested with --device";
+    }
+    const bool gpu_config = device.is_cuda() && !cuda_rt::is_simulated();
+    UNetConfig config;
+    config.base_channels = a.base_channels > 0 ? a.base_channels : (gpu_config ? 64 : 16);
+    config.init_seed = a.seed;
+    TrainOptions options;
+    options.tile = a.tile > 0 ? a.tile : (gpu_config ? 572 : 316);
+    options.seed = a.seed;
+    options.sgd.learning_rate = static_cast<float>(a.lr);
+    options.augment = !a.no_augment;
+    const int64_t iterations = a.iterations > 0 ? a.iterations : (gpu_config ? 4000 : 6000);
+    const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
+    std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
+    std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
+                "%lld steps%s, lr %g, momentum %g, %d CPU threads\n",
+                gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
+                static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
+                static_cast<long long>(iterations),
+                minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
+                options.sgd.learning_rate, options.sgd.momentum, num_threads());
+
+    // ---- data -------------------------------------------------------------------------------
+    const std::string data = a.data.empty() ? default_data_dir() : a.data;
+    const auto samples = load_folder_dataset(data + "/train/images", data + "/train/labels", LabelKind::BinaryMask);
+    UNET_CHECK(a.first_val > 0 && a.first_val < static_cast<int>(samples.size()), ValueError,
+               "--first-val ", a.first_val, " must leave training and validation slices (the data has ",
+               samples.size(), ")");
+    std::vector<TrainingSlice> train;
+    std::vector<Sample> val(samples.begin() + a.first_val, samples.end());
+    for (int i = 0; i < a.first_val; ++i) train.push_back(make_training_slice(samples[i]));
+    std::printf("train_em: %zu training slices (%s..%s), %zu validation slices (%s..%s) from %s\n",
+                train.size(), samples.front().name.c_str(), samples[a.first_val - 1].name.c_str(), val.size(),
+                val.front().name.c_str(), val.back().name.c_str(), data.c_str());
+
+    // ---- training ---------------------------------------------------------------------------
+    fs::create_directories(fs::path(a.out) / "val");
+    const fs::path model_path = fs::path(a.out) / "model.safetensors", log_path = fs::path(a.out) / "log.jsonl";
+    UNet model(config, device);
+    Trainer trainer(model, train, options);
+    if (!a.resume.empty()) {
+      trainer.resume(a.resume);
+      std::printf("train_em: resumed from %s at step %lld\n", a.resume.c_str(), static_cast<long long>(trainer.steps_done()));
+    } else {
+      fs::remove(log_path);
+    }
+    std::printf("train_em: %lld parameters\n", static_cast<long long>(model.parameter_count()));
+    std::vector<double> steps, losses;
+    examples::Progress progress("train", iterations);
+    double smoothed = 0.0;
+    bool stopped_by_time = false;
+    while (trainer.steps_done() < iterations) {
+      StepResult r;
+      try {
+        r = trainer.step();
+      } catch (const NumericError& e) {
+        progress.finish();
+        std::fprintf(stderr, "train_em: stopped: %s\nthe last good checkpoint is %s\n", e.what(),
+                     fs::exists(model_path) ? model_path.c_str() : "(none written yet)");
+        return 3;
+      }
+      steps.push_back(static_cast<double>(r.step));
+      losses.push_back(r.loss);
+      smoothed = r.step == 1 ? r.loss : 0.98 * smoothed + 0.02 * r.loss;
+      append_jsonl(log_path, {{"step", r.step}, {"loss", r.loss}, {"seconds", progress.elapsed()}});
+      char detail[64];
+      std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", r.loss, smoothed);
+      progress.update(r.step, detail);
+      if (a.checkpoint_every > 0 && r.step % a.checkpoint_every == 0) trainer.save_checkpoint(model_path.string());
+      if (minutes > 0 && progress.elapsed() > minutes * 60.0) {
+        stopped_by_time = true;
+        break;
+      }
+    }
+    progress.update(trainer.steps_done(), "done", true);
+    progress.finish();
+    const double train_seconds = progress.elapsed();
+    trainer.save_checkpoint(model_path.string());
+    std::printf("train_em: %lld steps in %s (%.3f s/step)%s; model written to %s\n",
+                static_cast<long long>(steps.size()), examples::Progress::format_seconds(train_seconds).c_str(),
+                steps.empty() ? 0.0 : train_seconds / steps.size(),
+                stopped_by_time ? " — stopped by the time budget" : "", model_path.c_str());
+    if (!losses.empty()) {
+      PlotSeries raw{steps, losses, 170, 190, 230}, avg{steps, {}, 20, 60, 180};
+      double s = losses[0];
+      for (double l : losses) avg.y.push_back(s = 0.98 * s + 0.02 * l);
+      write_png((fs::path(a.out) / "loss.png").string(), line_plot({raw, avg}, 800, 400, true));
+    }
+
+    // ---- validation -------------------------------------------------------------------------
+    std::vector<Image> maps;
+    std::vector<LabelImage> truths;
+    examples::Progress vp("segment", static_cast<int64_t>(val.size()));
+    for (size_t i = 0; i < val.size(); ++i) {
+      const Image grey = normalised(val[i].image);
+      const Tensor image = Tensor::from_vector(to_planar(grey), Shape{grey.channels, grey.height, grey.width});
+      const Image prob = probability_image(segment_image(model, image, {0, a.tta}));
+      write_tiff((fs::path(a.out) / "val" / (val[i].name + ".tif")).string(), prob);
+      write_png((fs::path(a.out) / "val" / (val[i].name + "_overlay.png")).string(),
+                segmentation_overlay(grey, prob, &val[i].labels));
+      maps.push_back(prob);
+      truths.push_back(val[i].labels);
+      vp.update(static_cast<int64_t>(i + 1), val[i].name);
+    }
+    vp.finish();
+    const MeasureResult m = evaluate_segmentation(maps, truths);
+    const std::string metrics = measures_to_json(m);
+    {
+      std::ofstream out(fs::path(a.out) / "metrics.json");
+      out << metrics << "\n";
+    }
+    append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val", nlohmann::json::parse(metrics)}});
+
+    std::printf("\nvalidation slices %s..%s (%d slices, %lld pixels):\n", val.front().name.c_str(),
+                val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels));
+    std::printf("  pixel error    %.4f\n  Rand error     %.4f\n  V_info error   %.4f\n"
+                "  warping error  %.6f\n  IoU            %.4f\n",
+                m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
+    std::printf("\nwritten: %s/metrics.json, %s/val/*.tif (probability maps), %s/val/*_overlay.png "
+                "(red: predicted membrane, green: disagreement with the truth), %s/loss.png, %s\n",
+                a.out.c_str(), a.out.c_str(), a.out.c_str(), a.out.c_str(), model_path.c_str());
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "train_em: error: %s\n", e.what());
+    return 2;
+  }
+}

@@ -1,0 +1,173 @@
+// tests/test_trainer.cpp — training end to end on a tiny configuration: the loss falls on
+// synthetic cells (CPU and simulated CUDA, which agree on the first steps), checkpoints round
+// trip, resuming gives exactly the uninterrupted run, NaN stops with the step, bad settings.
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/philox.h"
+#include "test_util.h"
+#include "unet/inference.h"
+#include "unet/trainer.h"
+
+using namespace unet;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A 96×96 "EM-like" slice: bright cells on a Voronoi-ish layout separated by dark membranes,
+// plus noise. Instances = cells.
+Sample synthetic_slice(uint64_t seed) {
+  const int n = 96;
+  std::vector<std::pair<float, float>> centres;
+  for (int i = 0; i < 12; ++i)
+    centres.push_back({n * philox_uniform01(seed, 2 * i), n * philox_uniform01(seed, 2 * i + 1)});
+  Sample s;
+  s.name = "synthetic" + std::to_string(seed);
+  s.image = make_image(n, n, 1, SampleFormat::F32);
+  s.labels = make_label_image(n, n);
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x) {
+      float best = 1e9f, second = 1e9f;
+      int id = 0;
+      for (size_t c = 0; c < centres.size(); ++c) {
+        const float d = std::hypot(x - centres[c].first, y - centres[c].second);
+        if (d < best) { second = best; best = d; id = static_cast<int>(c) + 1; }
+        else if (d < second) second = d;
+      }
+      const bool membrane = second - best < 2.5f;
+      const float noise = 0.15f * (philox_uniform01(seed + 100, y * n + x) - 0.5f);
+      s.image.at(x, y) = (membrane ? 0.25f : 0.75f) + noise;
+      s.labels.at(x, y) = membrane ? 0 : id;
+    }
+  return s;
+}
+
+UNetConfig tiny_config() {
+  UNetConfig c;
+  c.base_channels = 4;
+  c.depth = 2;
+  c.dropout = 0.0f;
+  c.init_seed = 3;
+  return c;
+}
+
+TrainOptions tiny_options(const UNetConfig& c) {
+  TrainOptions o;
+  o.tile = c.geometry().valid_input_at_least(60);
+  o.sgd.learning_rate = 0.003f;  // with momentum 0.99; 0.01 oscillates on this data (as the issue warns)
+  o.seed = 11;
+  return o;
+}
+
+std::vector<TrainingSlice> slices() {
+  return {make_training_slice(synthetic_slice(1)), make_training_slice(synthetic_slice(2))};
+}
+
+fs::path scratch(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / "unetcore-tests";
+  fs::create_directories(dir);
+  return dir / name;
+}
+
+}  // namespace
+
+TEST_CASE("Training a tiny U-Net drives the loss down on the CPU", "[trainer]") {
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  Trainer trainer(model, slices(), tiny_options(cfg));
+  std::vector<float> losses;
+  for (int i = 0; i < 100; ++i) losses.push_back(trainer.step().loss);
+  double first = 0, last = 0;
+  for (int i = 0; i < 10; ++i) first += losses[i] / 10;
+  for (int i = 80; i < 100; ++i) last += losses[i] / 20;
+  INFO("mean loss of steps 1-10: " << first << ", of steps 81-100: " << last);
+  // Untrained: about ln 2 = 0.69 per (weighted) pixel. Learning the membrane/interior contrast
+  // of these images brings it far lower within 100 steps (measured: ~0.1); half is a clear,
+  // robust margin against the step-to-step noise of random tiles.
+  CHECK(last < 0.5 * first);
+  CHECK(trainer.steps_done() == 100);
+}
+
+TEST_CASE("CPU and simulated CUDA training agree on the first steps", "[trainer][cuda]") {
+  const UNetConfig cfg = tiny_config();
+  std::vector<std::vector<float>> losses;
+  for (Device dev : {Device::cpu(), test::cuda_device()}) {
+    UNet model(cfg, dev);
+    Trainer trainer(model, slices(), tiny_options(cfg));
+    std::vector<float> l;
+    for (int i = 0; i < 3; ++i) l.push_back(trainer.step().loss);
+    losses.push_back(l);
+  }
+  // Same weights (Philox), same tiles and augmentation (Philox, same warp math), float32 on both:
+  // the first loss agrees to rounding of ~10 layers (1e-4 relative); later steps inherit the
+  // small weight differences through momentum, still far below 1e-2.
+  test::require_close(losses[1], losses[0], 1e-4, 1e-3, "loss CPU vs CUDA");
+}
+
+TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted run", "[trainer]") {
+  const UNetConfig cfg = tiny_config();
+  const TrainOptions opts = tiny_options(cfg);
+  UNet straight(cfg, Device::cpu());
+  Trainer t1(straight, slices(), opts);
+  for (int i = 0; i < 6; ++i) t1.step();
+
+  const std::string ckpt = scratch("resume.safetensors").string();
+  {
+    UNet first(cfg, Device::cpu());
+    Trainer t2(first, slices(), opts);
+    for (int i = 0; i < 3; ++i) t2.step();
+    t2.save_checkpoint(ckpt);
+  }
+  UNet resumed(cfg, Device::cpu());
+  Trainer t3(resumed, slices(), opts);
+  t3.resume(ckpt);
+  CHECK(t3.steps_done() == 3);
+  for (int i = 0; i < 3; ++i) t3.step();
+  const auto a = straight.named_parameters(), b = resumed.named_parameters();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].name);
+    CHECK(a[i].tensor->to_vector() == b[i].tensor->to_vector());  // bit for bit
+  }
+}
+
+TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  const std::string path = scratch("model.safetensors").string();
+  save_model(model, path);
+  auto loaded = load_model(path, Device::cpu());
+  CHECK(loaded->config().to_json() == cfg.to_json());
+  const Tensor image = test::random_tensor(Shape{1, 30, 30}, 2, Device::cpu(), 0.0, 1.0);
+  CHECK(segment_image(model, image).to_vector() == segment_image(*loaded, image).to_vector());
+}
+
+TEST_CASE("A NaN loss stops training naming the step; bad settings are refused", "[trainer][errors]") {
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  auto data = slices();
+  data[0].image.fill(NAN);
+  data[1].image.fill(NAN);
+  TrainOptions o = tiny_options(cfg);
+  o.augment = false;
+  Trainer poisoned(model, data, o);
+  CHECK_THROWS_AS(poisoned.step(), NumericError);
+  CHECK_THROWS_WITH(poisoned.step(), Catch::Contains("step 1"));
+
+  TrainOptions bad_tile = tiny_options(cfg);
+  bad_tile.tile += 1;
+  CHECK_THROWS_AS(Trainer(model, slices(), bad_tile), ShapeError);
+  CHECK_THROWS_AS(Trainer(model, {}, tiny_options(cfg)), ValueError);
+  TrainOptions no_lr = tiny_options(cfg);
+  no_lr.sgd.learning_rate = 0.0f;
+  Trainer t(model, slices(), no_lr);
+  CHECK_THROWS_AS(t.step(), ValueError);
+  UNetConfig other = cfg;
+  other.base_channels = 8;
+  UNet bigger(other, Device::cpu());
+  Trainer t_other(bigger, slices(), tiny_options(other));
+  const std::string ckpt = scratch("small.safetensors").string();
+  Trainer(model, slices(), tiny_options(cfg)).save_checkpoint(ckpt);
+  CHECK_THROWS_AS(t_other.resume(ckpt), ValueError);
+}

@@ -1,0 +1,32 @@
+// unet/inference.h — overlap-tile segmentation (the paper's Fig. 2): an image of any size is cut
+// into output tiles that abut; each is predicted from an input tile that adds the network's
+// context border on every side, taken from the image and, beyond its edges, mirrored. With
+// valid convolutions every output pixel depends only on its own context, so the stitched result
+// has exactly the image's size and does not depend on the tile size (up to float rounding).
+// Optional test-time augmentation averages the class probabilities over the 8 flips/rotations.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+#include "unet/model.h"
+
+namespace unet {
+
+struct SegmentOptions {
+  int64_t tile = 0;   // input tile size (valid for the model); 0 = the largest valid size <= 572
+                      // that is not much larger than the image needs
+  bool tta = false;   // average over the 8 dihedral transforms
+};
+
+// image: float32 [C, H, W] on the CPU (C = model's in_channels), values as the model was
+// trained on. Returns class probabilities float32 [K, H, W] on the CPU. Runs the model in eval
+// mode (no dropout) without recording a graph, on the model's device.
+Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options = {});
+
+// The [C, rows, cols] window of `image` ([C, H, W], CPU) whose top-left corner is (top, left),
+// which may lie outside the image: missing pixels are mirrored (mirror_index of
+// kernels/elastic_warp.h, the same reflection the augmentation warp uses).
+Tensor mirrored_window(const Tensor& image, int64_t top, int64_t left, int64_t rows, int64_t cols);
+
+}  // namespace unet

@@ -1,0 +1,131 @@
+// unet/model.cpp — U-Net construction and forward pass.
+#include "unet/model.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "kernels/crop_concat.h"
+#include "kernels/dropout.h"
+#include "kernels/maxpool2d.h"
+
+namespace unet {
+namespace {
+
+// Each layer draws its initial weights from its own range of the Philox stream.
+InitSeed next_layer(InitSeed& init) {
+  InitSeed mine = init;
+  init.offset += uint64_t{1} << 32;
+  return mine;
+}
+
+}  // namespace
+
+UNetGeometry UNetConfig::geometry() const {
+  UNetGeometry g;
+  g.depth = depth;
+  g.padding = padding;
+  return g;
+}
+
+void UNetConfig::validate() const {
+  UNET_CHECK(in_channels >= 1, ValueError, "UNetConfig: in_channels must be >= 1, got ", in_channels);
+  UNET_CHECK(num_classes >= 2, ValueError, "UNetConfig: num_classes must be >= 2, got ", num_classes);
+  UNET_CHECK(base_channels >= 1, ValueError, "UNetConfig: base_channels must be >= 1, got ", base_channels);
+  UNET_CHECK(depth >= 1 && depth <= 6, ValueError, "UNetConfig: depth must be in 1..6, got ", depth);
+  UNET_CHECK(dropout >= 0.0f && dropout < 1.0f, ValueError, "UNetConfig: dropout must be in [0, 1), got ", dropout);
+}
+
+std::string UNetConfig::to_json() const {
+  nlohmann::ordered_json j = {{"in_channels", in_channels}, {"num_classes", num_classes},
+                              {"base_channels", base_channels}, {"depth", depth},
+                              {"padding", padding == Padding::Valid ? "valid" : "same"},
+                              {"dropout", dropout}, {"init_seed", init_seed}};
+  return j.dump();
+}
+
+UNetConfig UNetConfig::from_json(const std::string& text) {
+  UNetConfig c;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    c.in_channels = j.at("in_channels").get<int64_t>();
+    c.num_classes = j.at("num_classes").get<int64_t>();
+    c.base_channels = j.at("base_channels").get<int64_t>();
+    c.depth = j.at("depth").get<int>();
+    const std::string pad = j.at("padding").get<std::string>();
+    UNET_CHECK(pad == "valid" || pad == "same", ValueError, "UNetConfig: padding must be 'valid' or 'same', got '", pad, "'");
+    c.padding = pad == "valid" ? Padding::Valid : Padding::Same;
+    c.dropout = j.value("dropout", 0.5f);
+    c.init_seed = j.value("init_seed", uint64_t{0});
+  } catch (const nlohmann::json::exception& e) {
+    UNET_THROW(ValueError, "UNetConfig::from_json: bad model configuration (", e.what(), "): ", text);
+  }
+  c.validate();
+  return c;
+}
+
+UNet::DoubleConv::DoubleConv(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device)
+    : conv1(in, out, 3, padding, /*fuse_relu=*/true, next_layer(init), device),
+      conv2(out, out, 3, padding, /*fuse_relu=*/true, next_layer(init), device) {
+  register_module("conv1", conv1);
+  register_module("conv2", conv2);
+}
+
+UNet::UpLevel::UpLevel(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device)
+    : upconv(in, out, next_layer(init), device), convs(2 * out, out, padding, init, device) {
+  register_module("upconv", upconv);
+  register_module("", convs);
+}
+
+UNet::UNet(const UNetConfig& config, Device device) : config_(config), device_(device) {
+  config.validate();
+  InitSeed init{config.init_seed, 0};
+  int64_t channels = config.base_channels, in = config.in_channels;
+  for (int level = 0; level <= config.depth; ++level) {
+    down_.push_back(std::make_unique<DoubleConv>(in, channels, config.padding, init, device));
+    register_module("down" + std::to_string(level), *down_.back());
+    in = channels;
+    channels *= 2;
+  }
+  channels = in;  // channels at the bottom
+  for (int level = 0; level < config.depth; ++level) {
+    up_.push_back(std::make_unique<UpLevel>(channels, channels / 2, config.padding, init, device));
+    register_module("up" + std::to_string(level), *up_.back());
+    channels /= 2;
+  }
+  head_ = std::make_unique<Conv2d>(channels, config.num_classes, 1, Padding::Valid, false, next_layer(init), device);
+  register_module("head", *head_);
+}
+
+Tensor UNet::maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream) {
+  if (config_.dropout <= 0.0f || !training()) return x;
+  // Distinct stream offsets for the two dropout sites so their masks are independent.
+  return dropout(x, config_.dropout, seed, stream << 40, /*training=*/true);
+}
+
+Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
+  check_rank(x, 4, "UNet::forward", "x");
+  UNET_CHECK(x.dim(1) == config_.in_channels, ShapeError, "UNet::forward: input ", x.shape().str(),
+             " has ", x.dim(1), " channels, the model expects ", config_.in_channels);
+  UNET_CHECK(x.device() == device_, DeviceError, "UNet::forward: input is on ", x.device().str(),
+             ", the model on ", device_.str());
+  const UNetGeometry g = config_.geometry();
+  g.require_valid_input(x.dim(2), "input height");
+  g.require_valid_input(x.dim(3), "input width");
+
+  std::vector<Tensor> skips;
+  Tensor h = x;
+  for (int level = 0; level < config_.depth; ++level) {
+    h = down_[level]->forward(h);
+    if (level == config_.depth - 1) h = maybe_dropout(h, dropout_seed, 1);
+    skips.push_back(h);
+    h = max_pool2d(h);
+  }
+  h = maybe_dropout(down_.back()->forward(h), dropout_seed, 2);
+  for (int i = 0; i < config_.depth; ++i) {
+    const Tensor up = up_[i]->upconv.forward(h);
+    h = up_[i]->convs.forward(crop_concat(skips[config_.depth - 1 - i], up));
+  }
+  return head_->forward(h);
+}
+
+}  // namespace unet

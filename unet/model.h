@@ -1,0 +1,71 @@
+// unet/model.h — the U-Net of Ronneberger et al. (2015): a contracting path of `depth` levels
+// (two 3×3 convolutions + ReLU, then 2×2 max-pool), a bottom level, and an expansive path that
+// up-convolves, concatenates the centre-cropped skip tensor of the same level and applies two
+// 3×3 convolutions + ReLU; a final 1×1 convolution maps to the class scores (logits).
+// Dropout (as in the authors' Caffe model) acts on the deepest contracting level and the bottom.
+//
+// Parameter names: down{l}.conv{1,2}.{weight,bias} (l = depth is the bottom),
+// up{l}.upconv.{weight,bias}, up{l}.conv{1,2}.{weight,bias} (l counts from the bottom, 0-based),
+// head.{weight,bias}. The paper configuration (in 1, classes 2, base 64, depth 4) has
+// 31,030,658 parameters.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/conv.h"
+#include "layers/module.h"
+#include "unet/geometry.h"
+
+namespace unet {
+
+struct UNetConfig {
+  int64_t in_channels = 1;
+  int64_t num_classes = 2;
+  int64_t base_channels = 64;  // channels of the first level; doubled at every down-step
+  int depth = 4;               // max-pool down-steps
+  Padding padding = Padding::Valid;
+  float dropout = 0.5f;        // probability of dropping; 0 disables
+  uint64_t init_seed = 0;      // Philox seed of the He initialisation
+
+  UNetGeometry geometry() const;
+  void validate() const;                   // throws ValueError naming the bad field
+  std::string to_json() const;             // stored in checkpoints' metadata
+  static UNetConfig from_json(const std::string& text);
+};
+
+class UNet : public Module {
+ public:
+  UNet(const UNetConfig& config, Device device);
+
+  // x: [N, in_channels, S, S'] with S, S' valid input sizes -> logits [N, classes, out, out'].
+  // `dropout_seed` selects the dropout masks (training mode only): pass a fresh value per step.
+  Tensor forward(const Tensor& x, uint64_t dropout_seed = 0);
+
+  const UNetConfig& config() const { return config_; }
+  Device device() const { return device_; }
+
+ private:
+  struct DoubleConv : Module {
+    DoubleConv(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device);
+    Tensor forward(const Tensor& x) const { return conv2.forward(conv1.forward(x)); }
+    Conv2d conv1, conv2;
+  };
+  struct UpLevel : Module {
+    UpLevel(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device);
+    UpConv2d upconv;
+    DoubleConv convs;
+  };
+
+  Tensor maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream);
+
+  UNetConfig config_;
+  Device device_;
+  std::vector<std::unique_ptr<DoubleConv>> down_;  // depth + 1 entries, the last is the bottom
+  std::vector<std::unique_ptr<UpLevel>> up_;        // depth entries, from the bottom up
+  std::unique_ptr<Conv2d> head_;
+};
+
+}  // namespace unet

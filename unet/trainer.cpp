@@ -1,0 +1,200 @@
+// unet/trainer.cpp — training step, batch construction and checkpoints.
+#include "unet/trainer.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/philox.h"
+#include "unet/inference.h"
+#include "unet/safetensors.h"
+
+namespace unet {
+namespace {
+
+// Philox sub-streams of one step: which slice and where (kPlacement), the augmentation.
+constexpr uint64_t kPlacementStream = 1;
+constexpr uint64_t kAugmentSeed = 0x9E3779B97F4A7C15ull;  // augmentation draws from seed ^ this
+
+std::string options_json(const TrainOptions& o, int64_t steps_done) {
+  nlohmann::ordered_json j = {{"step", steps_done}, {"tile", o.tile}, {"batch", o.batch},
+                              {"learning_rate", o.sgd.learning_rate}, {"momentum", o.sgd.momentum},
+                              {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
+                              {"augment", o.augment},
+                              {"reduction", o.reduction == LossReduction::Sum ? "sum" : "weighted_mean"}};
+  return j.dump();
+}
+
+}  // namespace
+
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options) {
+  validate(sample.image, "training image");
+  validate(sample.labels, "training labels");
+  UNET_CHECK(sample.image.width == sample.labels.width && sample.image.height == sample.labels.height,
+             ShapeError, "training sample '", sample.name, "': image ", sample.image.width, "x",
+             sample.image.height, " and labels ", sample.labels.width, "x", sample.labels.height, " differ");
+  TrainingSlice s;
+  s.name = sample.name;
+  const Image img = normalised(sample.image);
+  s.image = Tensor::from_vector(to_planar(img), Shape{img.channels, img.height, img.width});
+  std::vector<int32_t> classes(sample.labels.labels.size());
+  for (size_t i = 0; i < classes.size(); ++i) classes[i] = sample.labels.labels[i] > 0 ? 1 : 0;
+  s.classes = Tensor::from_vector(classes, Shape{img.height, img.width});
+  s.weights = Tensor::from_vector(weight_map(sample.labels, weight_options), Shape{img.height, img.width});
+  return s;
+}
+
+Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options)
+    : model_(model), slices_(std::move(slices)), options_(options) {
+  UNET_CHECK(!slices_.empty(), ValueError, "Trainer: no training slices");
+  UNET_CHECK(options_.batch >= 1, ValueError, "Trainer: batch must be >= 1, got ", options_.batch);
+  model.config().geometry().require_valid_input(options_.tile, "training tile size");
+  for (const auto& s : slices_) {
+    check_rank(s.image, 3, "Trainer", "slice image");
+    UNET_CHECK(s.image.dim(0) == model.config().in_channels, ShapeError, "Trainer: slice '", s.name,
+               "' has ", s.image.dim(0), " channels, the model expects ", model.config().in_channels);
+  }
+  velocities_.resize(model_.parameters().size());
+  // The slices live on the device the network runs on, so augmentation happens there too.
+  for (const auto& s : slices_)
+    device_slices_.push_back({s.image.to(model.device()), s.classes.to(model.device()), s.weights.to(model.device())});
+}
+
+Trainer::Batch Trainer::make_batch(int64_t step) const {
+  const UNetGeometry g = model_.config().geometry();
+  const int64_t tile = options_.tile, out = g.output_size(tile), border = (tile - out) / 2;
+  const int64_t channels = model_.config().in_channels;
+  const Device device = model_.device();
+  Batch batch;
+  batch.input = Tensor::empty(Shape{options_.batch, channels, tile, tile}, DType::Float32, device);
+  batch.classes = Tensor::empty(Shape{options_.batch, out, out}, DType::Int32, device);
+  batch.weights = Tensor::empty(Shape{options_.batch, out, out}, DType::Float32, device);
+  Tensor image = Tensor::empty(Shape{channels, tile, tile}, DType::Float32, device);
+  Tensor classes = Tensor::empty(Shape{out, out}, DType::Int32, device);
+  Tensor weights = Tensor::empty(Shape{out, out}, DType::Float32, device);
+  for (int64_t b = 0; b < options_.batch; ++b) {
+    const uint64_t sample = static_cast<uint64_t>(step) * static_cast<uint64_t>(options_.batch) + b;
+    const Philox4 r = philox_block(options_.seed, sample, kPlacementStream);
+    const DeviceSlice& s = device_slices_[r.v[0] % device_slices_.size()];
+    const int64_t h = s.image.dim(1), w = s.image.dim(2);
+    // The output window starts anywhere in the image; context beyond the edges is mirrored by
+    // the warp, which samples the whole slice (the paper's mirror padding).
+    const int64_t top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
+    const int64_t left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    WarpGeometry geometry;
+    geometry.in_width = static_cast<int>(w);
+    geometry.in_height = static_cast<int>(h);
+    geometry.out_width = geometry.out_height = static_cast<int>(tile);
+    geometry.channels = static_cast<int>(channels);
+    geometry.centre_x = static_cast<float>(left) + static_cast<float>(out - 1) / 2.0f;
+    geometry.centre_y = static_cast<float>(top) + static_cast<float>(out - 1) / 2.0f;
+    const ElasticWarpParams image_warp =
+        options_.augment ? draw_warp_params(options_.augmentation, geometry, options_.seed ^ kAugmentSeed, sample)
+                         : make_warp_params(geometry);
+    // Labels and weights are needed only under the network's output: the same field, sampled
+    // on the centre window of the tile.
+    ElasticWarpParams label_warp = image_warp;
+    label_warp.field_width = label_warp.field_height = static_cast<int>(tile);
+    label_warp.out_offset_x = label_warp.out_offset_y = static_cast<int>(border);
+    label_warp.out_width = label_warp.out_height = static_cast<int>(out);
+    label_warp.contrast = 1.0f;
+    label_warp.brightness = 0.0f;
+    label_warp.gamma = 1.0f;
+    if (device.is_cpu()) {
+      cpu::elastic_warp(image_warp, s.image.data<float>(), image.data<float>(), nullptr, nullptr, nullptr, nullptr);
+      cpu::elastic_warp(label_warp, nullptr, nullptr, s.classes.data<int32_t>(), classes.data<int32_t>(),
+                        s.weights.data<float>(), weights.data<float>());
+    } else {
+      cuda::elastic_warp(image_warp, s.image.data<float>(), image.data<float>(), nullptr, nullptr, nullptr, nullptr);
+      cuda::elastic_warp(label_warp, nullptr, nullptr, s.classes.data<int32_t>(), classes.data<int32_t>(),
+                         s.weights.data<float>(), weights.data<float>());
+    }
+    batch.input.set_batch_entry(b, image);
+    batch.classes.set_batch_entry(b, classes);
+    batch.weights.set_batch_entry(b, weights);
+  }
+  return batch;
+}
+
+StepResult Trainer::step() {
+  const int64_t step = steps_done_;
+  const Batch batch = make_batch(step);
+  model_.set_training(true);
+  model_.zero_grad();
+  const Tensor logits = model_.forward(batch.input, options_.seed ^ (static_cast<uint64_t>(step) << 20));
+  const Tensor loss = weighted_cross_entropy(logits, batch.classes, batch.weights, options_.reduction);
+  const float value = loss.item();
+  UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
+             " (learning rate ", options_.sgd.learning_rate,
+             " may be too high); the weights were left as they were before this step");
+  loss.backward();
+  {
+    NoGradGuard no_grad;
+    sgd_step(model_.parameters(), velocities_, options_.sgd);
+  }
+  ++steps_done_;
+  return {steps_done_, value};
+}
+
+void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra) const {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  const auto params = model_.named_parameters();
+  for (const auto& p : params) tensors.emplace_back(p.name, *p.tensor);
+  for (size_t i = 0; i < params.size(); ++i)
+    if (velocities_[i].defined()) tensors.emplace_back("velocity." + params[i].name, velocities_[i]);
+  std::map<std::string, std::string> meta = extra;
+  meta["format"] = "pt";
+  meta["unetcore.model"] = model_.config().to_json();
+  meta["unetcore.training"] = options_json(options_, steps_done_);
+  save_safetensors(path, tensors, meta);
+}
+
+void Trainer::resume(const std::string& path) {
+  const SafetensorsFile f = load_safetensors(path);
+  UNET_CHECK(f.metadata.count("unetcore.model") && f.metadata.count("unetcore.training"), ValueError,
+             "'", path, "' is not a unetcore training checkpoint (no model/training metadata)");
+  const UNetConfig saved = UNetConfig::from_json(f.metadata.at("unetcore.model"));
+  UNET_CHECK(saved.to_json() == model_.config().to_json(), ValueError, "checkpoint '", path,
+             "' was trained with model ", saved.to_json(), " but this model is ", model_.config().to_json());
+  const auto params = model_.named_parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& w = f.at(params[i].name);
+    check_same_shape(w, *params[i].tensor, "Trainer::resume");
+    params[i].tensor->copy_from(w);
+    const std::string vname = "velocity." + params[i].name;
+    bool found = false;
+    for (const auto& [name, t] : f.tensors)
+      if (name == vname) {
+        velocities_[i] = t.to(model_.device());
+        found = true;
+      }
+    if (!found) velocities_[i] = Tensor();
+  }
+  const auto training = nlohmann::json::parse(f.metadata.at("unetcore.training"));
+  steps_done_ = training.at("step").get<int64_t>();
+}
+
+void save_model(UNet& model, const std::string& path, const std::map<std::string, std::string>& extra) {
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const auto& p : model.named_parameters()) tensors.emplace_back(p.name, *p.tensor);
+  std::map<std::string, std::string> meta = extra;
+  meta["format"] = "pt";
+  meta["unetcore.model"] = model.config().to_json();
+  save_safetensors(path, tensors, meta);
+}
+
+std::unique_ptr<UNet> load_model(const std::string& path, Device device) {
+  const SafetensorsFile f = load_safetensors(path);
+  UNET_CHECK(f.metadata.count("unetcore.model"), ValueError, "'", path,
+             "' holds no unetcore model configuration (metadata key unetcore.model)");
+  auto model = std::make_unique<UNet>(UNetConfig::from_json(f.metadata.at("unetcore.model")), device);
+  for (const auto& p : model->named_parameters()) {
+    const Tensor& w = f.at(p.name);
+    check_same_shape(w, *p.tensor, "load_model");
+    p.tensor->copy_from(w);
+  }
+  return model;
+}
+
+}  // namespace unet

@@ -1,0 +1,88 @@
+// unet/trainer.h — the training loop of the paper: SGD with momentum (0.99), one large tile per
+// step (batch configurable), the pixel-weighted softmax cross-entropy with precomputed weight
+// maps, random tiles cut from mirror-padded images and augmented on the device the network runs
+// on (elastic deformation + shift/rotation/flip + grey values).
+//
+// Reproducibility: every random choice of step i (which slice, where the tile is, the
+// augmentation, the dropout masks) is a pure function of (seed, i) through Philox, so a run
+// resumed from a checkpoint written after step i continues exactly as the uninterrupted run.
+// Checkpoints (safetensors) hold the weights, the momentum buffers ("velocity.<name>") and, in
+// the metadata, the model configuration, the step and the training options.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/sgd.h"
+#include "kernels/softmax_xent.h"
+#include "unet/augment.h"
+#include "unet/dataset.h"
+#include "unet/model.h"
+#include "unet/weight_map.h"
+
+namespace unet {
+
+// One training image on the host, ready to cut tiles from.
+struct TrainingSlice {
+  std::string name;
+  Tensor image;    // float32 [C, H, W], normalised to [0, 1]
+  Tensor classes;  // int32 [H, W]: 1 = object interior (cell), 0 = border / background
+  Tensor weights;  // float32 [H, W]: the paper's eq. 2 weight map
+};
+
+// Image normalised to [0, 1], classes = labels > 0, weights from the instance labels.
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {});
+
+struct TrainOptions {
+  int64_t tile = 572;  // input tile size, valid for the model
+  int64_t batch = 1;
+  SgdOptions sgd{0.001f, 0.99f, 0.0f};
+  LossReduction reduction = LossReduction::WeightedMean;
+  uint64_t seed = 1;
+  bool augment = true;
+  AugmentOptions augmentation;  // the paper's defaults
+};
+
+struct StepResult {
+  int64_t step = 0;  // 1-based index of the step just taken
+  float loss = 0.0f;
+};
+
+class Trainer {
+ public:
+  Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options);
+
+  // One SGD step. Throws NumericError naming the step if the loss is NaN or infinite (the
+  // weights are left as they were before the step).
+  StepResult step();
+  int64_t steps_done() const { return steps_done_; }
+  const TrainOptions& options() const { return options_; }
+
+  // The (input tile, classes, weights) of step `step` and batch entry `b`, on the model's device:
+  // [1, C, T, T], [1, O, O], [1, O, O]. Exposed for tests and the example's gallery.
+  struct Batch { Tensor input, classes, weights; };
+  Batch make_batch(int64_t step) const;
+
+  void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
+  // Restores weights, momentum and the step counter from a checkpoint of the same configuration.
+  void resume(const std::string& path);
+
+ private:
+  UNet& model_;
+  std::vector<TrainingSlice> slices_;
+  TrainOptions options_;
+  struct DeviceSlice { Tensor image, classes, weights; };
+  std::vector<DeviceSlice> device_slices_;
+  std::vector<Tensor> velocities_;
+  int64_t steps_done_ = 0;
+};
+
+// Loads a model saved by Trainer::save_checkpoint (or save_model) onto `device`.
+std::unique_ptr<UNet> load_model(const std::string& path, Device device);
+void save_model(UNet& model, const std::string& path, const std::map<std::string, std::string>& extra = {});
+
+}  // namespace unet
