@@ -14,6 +14,8 @@
 #include <cstring>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/matmul.h"
@@ -35,15 +37,23 @@ Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_
 namespace cpu {
 namespace {
 
-// Largest column buffer (elements) per band: big enough for long GEMM panels, small enough to
-// stay in the last-level cache neighbourhood and to bound memory.
+// Column buffer per band (elements). Layers with small weights (up to kSmallWeights elements:
+// every U-Net layer up to 512->512 3x3 is 2.4M, so the bound covers the wide shallow layers that
+// dominate the cost) run their bands in parallel, one single-threaded GEMM per band on a per-thread
+// buffer that stays near the cache (kTaskColBudget). Larger weights run bands one after the other
+// with each GEMM split over output channels (kColBudget), so W is not re-packed by every task.
 constexpr int64_t kColBudget = int64_t{1} << 21;
+constexpr int64_t kTaskColBudget = int64_t{1} << 18;
+constexpr int64_t kSmallWeights = int64_t{1} << 20;
+constexpr int64_t kWeightSlots = 8;  // partial weight gradients in the band-parallel path
 
 bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
+bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t band_rows(const Conv2dParams& p) {
+int64_t band_rows(const Conv2dParams& p, int64_t budget) {
   const int64_t per_row = p.c_in * p.k * p.k * p.w_out;
-  return std::clamp<int64_t>(kColBudget / std::max<int64_t>(per_row, 1), 1, p.h_out);
+  return std::clamp<int64_t>(budget / std::max<int64_t>(per_row, 1), 1, p.h_out);
 }
 
 // A per-thread scratch vector reused across calls (the op is called once per layer per step).
@@ -53,11 +63,38 @@ template <typename T> T* scratch(size_t n) {
   return buffer.data();
 }
 
+// parallel_for, or the body inline on this thread. The band-parallel paths must not call
+// parallel_for (or cpu::gemm, which does) from inside a task: core/parallel.cpp's nested calls
+// re-enter the pool and deadlock, so tasks run serial code and call Eigen directly.
+template <typename F>
+void for_range(bool parallel, int64_t n, int64_t grain, F&& body) {
+  if (parallel)
+    parallel_for(0, n, grain, body);
+  else
+    body(0, n);
+}
+
+// C = A·op(B) (beta 0) or C += A·op(B) (beta 1) on this thread only (A never transposed here);
+// conventions as cpu::gemm (row-major, leading dimensions in GemmParams).
+template <typename T>
+void serial_gemm(const GemmParams& p, const T* a, const T* b, T* c) {
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ConstMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+  const ConstMap A(a, p.m, p.k, Eigen::OuterStride<>(p.lda));
+  const ConstMap B(b, p.trans_b ? p.n : p.k, p.trans_b ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
+  Eigen::Map<Matrix, 0, Eigen::OuterStride<>> C(c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == 0.0f) C.setZero();
+  if (p.trans_b)
+    C.noalias() += A * B.transpose();
+  else
+    C.noalias() += A * B;
+}
+
 // Columns of output rows [r0, r1) of one image x_n [Cin, H, W].
 template <typename T>
-void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col) {
+void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col, bool parallel = true) {
   const int64_t kk = p.k * p.k, rows = p.c_in * kk, band = (r1 - r0) * p.w_out;
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
+  for_range(parallel, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
       const int64_t c = row / kk, dp = (row / p.k) % p.k - p.pad, dq = row % p.k - p.pad;
       const T* plane = x_n + c * p.h * p.w;
@@ -102,7 +139,10 @@ void col2im_add(const Conv2dParams& p, const T* dcol, int64_t r0, int64_t r1, T*
 
 GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
                         int64_t ldc, float beta) {
-  GemmParams g = dense_gemm(m, n, k, ta, tb, 1.0f, beta);
+  GemmParams g;
+  g.m = m; g.n = n; g.k = k;
+  g.trans_a = ta; g.trans_b = tb;
+  g.beta = beta;
   g.lda = lda; g.ldb = ldb; g.ldc = ldc;
   return g;
 }
@@ -111,41 +151,45 @@ GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64
 
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
-  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-  for (int64_t n = 0; n < p.n; ++n) {
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
+  const bool per_task = small_weights(p);
+  const int64_t rows = band_rows(p, per_task ? kTaskColBudget : kColBudget), bands = ceil_div(p.h_out, rows);
+  auto run = [&](int64_t t) {
+    const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
+    const int64_t band = (r1 - r0) * p.w_out;
     const T* x_n = x + n * p.c_in * p.h * p.w;
-    T* y_n = y + n * p.c_out * hw_out;
-    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
-      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
-      const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
-      int64_t ldb = hw_out;
-      if (col) {
-        im2col(p, x_n, r0, r1, col);
-        b_mat = col;
-        ldb = band;
-      }
-      T* y_band = y_n + r0 * p.w_out;
-      gemm(strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f), w, b_mat, y_band);
-      if (bias || p.relu) {  // epilogue while the band is still in cache
-        parallel_for(0, p.c_out, 1, [&](int64_t b, int64_t e) {
-          for (int64_t o = b; o < e; ++o) {
-            T* row = y_band + o * hw_out;
-            const T add = bias ? bias[o] : T(0);
-            if (p.relu)
-              for (int64_t j = 0; j < band; ++j) row[j] = std::max(row[j] + add, T(0));
-            else
-              for (int64_t j = 0; j < band; ++j) row[j] += add;
-          }
-        });
-      }
+    const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
+    int64_t ldb = hw_out;
+    if (!is_pointwise(p)) {
+      T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+      im2col(p, x_n, r0, r1, col, !per_task);
+      b_mat = col;
+      ldb = band;
     }
-  }
+    T* y_band = y + n * p.c_out * hw_out + r0 * p.w_out;
+    const GemmParams gp = strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f);
+    per_task ? serial_gemm(gp, w, b_mat, y_band) : gemm(gp, w, b_mat, y_band);
+    if (!bias && !p.relu) return;
+    for_range(!per_task, p.c_out, 1, [&](int64_t b, int64_t e) {  // epilogue while the band is in cache
+      for (int64_t o = b; o < e; ++o) {
+        T* row = y_band + o * hw_out;
+        const T add = bias ? bias[o] : T(0);
+        if (p.relu)
+          for (int64_t j = 0; j < band; ++j) row[j] = std::max(row[j] + add, T(0));
+        else
+          for (int64_t j = 0; j < band; ++j) row[j] += add;
+      }
+    });
+  };
+  if (per_task)
+    parallel_for(0, p.n * bands, 1, [&](int64_t b, int64_t e) { for (int64_t t = b; t < e; ++t) run(t); });
+  else
+    for (int64_t t = 0; t < p.n * bands; ++t) run(t);
 }
 
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p, kColBudget);
   if (is_pointwise(p)) {  // dx_n = Wᵀ · g_n directly
     for (int64_t n = 0; n < p.n; ++n)
       gemm(strided_gemm(p.c_in, hw_out, p.c_out, true, false, kdim, hw_out, hw_out, 0.0f), w,
@@ -167,25 +211,47 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
-  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-  bool first = true;
-  for (int64_t n = 0; n < p.n; ++n) {
-    const T* x_n = x + n * p.c_in * p.h * p.w;
-    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
-      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
+  const bool per_task = small_weights(p);
+  const int64_t rows = band_rows(p, per_task ? kTaskColBudget : kColBudget), bands = ceil_div(p.h_out, rows);
+  const int64_t tasks = p.n * bands;
+  // Accumulates bands [t0, t1) into out (overwriting it with the first band).
+  auto run = [&](int64_t t0, int64_t t1, T* out) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
+      const int64_t band = (r1 - r0) * p.w_out;
+      const T* x_n = x + n * p.c_in * p.h * p.w;
       const T* b_mat = x_n + r0 * p.w_out;
       int64_t ldb = hw_out;
-      if (col) {
-        im2col(p, x_n, r0, r1, col);
+      if (!is_pointwise(p)) {
+        T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+        im2col(p, x_n, r0, r1, col, !per_task);
         b_mat = col;
         ldb = band;
       }
-      gemm(strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, first ? 0.0f : 1.0f),
-           g + n * p.c_out * hw_out + r0 * p.w_out, b_mat, dw);
-      first = false;
+      const GemmParams gp = strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, t == t0 ? 0.0f : 1.0f);
+      const T* g_band = g + n * p.c_out * hw_out + r0 * p.w_out;
+      per_task ? serial_gemm(gp, g_band, b_mat, out) : gemm(gp, g_band, b_mat, out);
     }
+  };
+  if (!per_task) {
+    run(0, tasks, dw);
+    return;
   }
+  // A fixed number of slots, each owning a contiguous range of bands and a partial dw, summed in
+  // slot order: the result does not depend on the thread count.
+  const int64_t slots = std::min<int64_t>(kWeightSlots, tasks), count = p.c_out * kdim;
+  std::vector<T> partial(static_cast<size_t>(slots * count));
+  parallel_for(0, slots, 1, [&](int64_t b, int64_t e) {
+    for (int64_t s = b; s < e; ++s) run(s * tasks / slots, (s + 1) * tasks / slots, partial.data() + s * count);
+  });
+  parallel_for(0, count, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T sum = partial[i];
+      for (int64_t s = 1; s < slots; ++s) sum += partial[s * count + i];
+      dw[i] = sum;
+    }
+  });
 }
 
 template <typename T>
