@@ -1,15 +1,16 @@
-// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + the
-// library GEMM (cpu::gemm, Eigen, parallel over rows of C), one image at a time and, within an
-// image, one band of output rows at a time so the column buffer stays within kColBudget
-// elements (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB buffer).
+// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + GEMM
+// over bands of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer
+// at 572² would otherwise need a ~0.7 GB buffer). Forward and weight gradient run the
+// (image, band) pairs as parallel tasks when the weights are small (see kSmallWeights); the data
+// gradient uses cpu::gemm (parallel over the Cin·k·k rows) and col2im per band.
 // A 1×1 valid convolution needs no im2col: the image itself is the column matrix.
 //
 // Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
 // x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
 //   y_band = W · col,   dcol = Wᵀ · g_band (then col2im adds it back into dx),   dw += g_band · colᵀ.
 // Determinism: every output element is produced by one thread in a fixed order (col2im runs in
-// parallel over input channels, whose dx planes are disjoint), so results do not depend on the
-// thread count beyond what Eigen's blocking does (it does not depend on it either).
+// parallel over input channels, whose dx planes are disjoint; weight-gradient partials live in a
+// fixed number of slots summed in order), so results do not depend on the thread count.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -38,10 +39,10 @@ namespace cpu {
 namespace {
 
 // Column buffer per band (elements). Layers with small weights (up to kSmallWeights elements:
-// every U-Net layer up to 512->512 3x3 is 2.4M, so the bound covers the wide shallow layers that
-// dominate the cost) run their bands in parallel, one single-threaded GEMM per band on a per-thread
-// buffer that stays near the cache (kTaskColBudget). Larger weights run bands one after the other
-// with each GEMM split over output channels (kColBudget), so W is not re-packed by every task.
+// the U-Net layers up to 256->256 3x3, the wide shallow ones that dominate the cost) run their
+// bands in parallel, one single-threaded GEMM per band on a per-thread buffer that stays near the
+// cache (kTaskColBudget). Larger weights run bands one after the other with each GEMM split over
+// output channels (kColBudget), so W is not re-packed by every task.
 constexpr int64_t kColBudget = int64_t{1} << 21;
 constexpr int64_t kTaskColBudget = int64_t{1} << 18;
 constexpr int64_t kSmallWeights = int64_t{1} << 20;
