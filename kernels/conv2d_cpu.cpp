@@ -91,29 +91,39 @@ void serial_gemm(const GemmParams& p, const T* a, const T* b, T* c) {
     C.noalias() += A * B;
 }
 
-// Columns of output rows [r0, r1) of one image x_n [Cin, H, W].
+// Patch columns for rows [r0, r1) of a dst_h×dst_w grid from planes src[channels][src_h][src_w]:
+// col[(c·k + u)·k + v][(i - r0)·dst_w + j] = src[c, i + du, j + dv] (0 outside), with
+// (du, dv) = (u - pad, v - pad) for the forward's im2col of x, or (pad - u, pad - v) with
+// flip = true for the data gradient's gather of g.
 template <typename T>
-void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col, bool parallel = true) {
-  const int64_t kk = p.k * p.k, rows = p.c_in * kk, band = (r1 - r0) * p.w_out;
+void patch_cols(const T* src, int64_t channels, int64_t src_h, int64_t src_w, int64_t dst_w, int64_t k,
+                int64_t pad, bool flip, int64_t r0, int64_t r1, T* col, bool parallel) {
+  const int64_t kk = k * k, rows = channels * kk, band = (r1 - r0) * dst_w;
   for_range(parallel, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
-      const int64_t c = row / kk, dp = (row / p.k) % p.k - p.pad, dq = row % p.k - p.pad;
-      const T* plane = x_n + c * p.h * p.w;
-      // Output columns j whose input column j + dq lies inside the image.
-      const int64_t j0 = std::clamp<int64_t>(-dq, 0, p.w_out), j1 = std::clamp<int64_t>(p.w - dq, j0, p.w_out);
+      const int64_t c = row / kk, u = (row / k) % k, v = row % k;
+      const int64_t du = flip ? pad - u : u - pad, dv = flip ? pad - v : v - pad;
+      const T* plane = src + c * src_h * src_w;
+      // Columns j whose source column j + dv lies inside the plane.
+      const int64_t j0 = std::clamp<int64_t>(-dv, 0, dst_w), j1 = std::clamp<int64_t>(src_w - dv, j0, dst_w);
       T* dst = col + row * band;
-      for (int64_t i = r0; i < r1; ++i, dst += p.w_out) {
-        const int64_t ih = i + dp;
-        if (ih < 0 || ih >= p.h) {
-          std::fill(dst, dst + p.w_out, T(0));
+      for (int64_t i = r0; i < r1; ++i, dst += dst_w) {
+        const int64_t ih = i + du;
+        if (ih < 0 || ih >= src_h) {
+          std::fill(dst, dst + dst_w, T(0));
           continue;
         }
         std::fill(dst, dst + j0, T(0));
-        std::memcpy(dst + j0, plane + ih * p.w + j0 + dq, sizeof(T) * (j1 - j0));
-        std::fill(dst + j1, dst + p.w_out, T(0));
+        std::memcpy(dst + j0, plane + ih * src_w + j0 + dv, sizeof(T) * (j1 - j0));
+        std::fill(dst + j1, dst + dst_w, T(0));
       }
     }
   });
+}
+
+template <typename T>
+void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col, bool parallel = true) {
+  patch_cols(x_n, p.c_in, p.h, p.w, p.w_out, p.k, p.pad, false, r0, r1, col, parallel);
 }
 
 // dx_n[c, i+p-pad, j+q-pad] += dcol[(c,p,q)][(i - r0)·Wo + j]; parallel over c (disjoint planes).
@@ -195,6 +205,29 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
     for (int64_t n = 0; n < p.n; ++n)
       gemm(strided_gemm(p.c_in, hw_out, p.c_out, true, false, kdim, hw_out, hw_out, 0.0f), w,
            g + n * p.c_out * hw_out, dx + n * p.c_in * hw_out);
+    return;
+  }
+  if (small_weights(p)) {
+    // Gather form, like the GPU kernel: for a band of dx rows, gcol[(o,u,v)][pixel] =
+    // g[o, i+pad-u, j+pad-v] and dx_band = Wd·gcol with Wd[c][(o,u,v)] = w[o,c,u,v]. Bands write
+    // disjoint dx rows, so they run as parallel tasks, each with one single-threaded GEMM.
+    const int64_t kd = p.c_out * p.k * p.k, kk = p.k * p.k, hw = p.h * p.w;
+    std::vector<T> wd(static_cast<size_t>(p.c_in * kd));
+    for (int64_t o = 0; o < p.c_out; ++o)
+      for (int64_t c = 0; c < p.c_in; ++c)
+        std::copy(w + (o * p.c_in + c) * kk, w + (o * p.c_in + c + 1) * kk, wd.begin() + c * kd + o * kk);
+    const int64_t dx_rows = std::clamp<int64_t>(kTaskColBudget / std::max<int64_t>(kd * p.w, 1), 1, p.h);
+    const int64_t bands = ceil_div(p.h, dx_rows);
+    parallel_for(0, p.n * bands, 1, [&](int64_t b, int64_t e) {
+      T* gcol = scratch<T>(static_cast<size_t>(kd * dx_rows * p.w));
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / bands, r0 = (t % bands) * dx_rows, r1 = std::min(p.h, r0 + dx_rows);
+        const int64_t band = (r1 - r0) * p.w;
+        patch_cols(g + n * p.c_out * hw_out, p.c_out, p.h_out, p.w_out, p.w, p.k, p.pad, true, r0, r1, gcol, false);
+        serial_gemm(strided_gemm(p.c_in, band, kd, false, false, kd, band, hw, 0.0f), wd.data(), gcol,
+                    dx + n * p.c_in * hw + r0 * p.w);
+      }
+    });
     return;
   }
   T* dcol = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));

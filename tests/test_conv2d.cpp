@@ -185,7 +185,7 @@ TEST_CASE("conv2d autograd agrees with the raw CPU backward", "[conv2d]") {
   }
 }
 
-TEST_CASE("conv2d large-weight path (bands in series, GEMM split over channels) is correct", "[conv2d]") {
+TEST_CASE("conv2d large-weight CPU path (bands in series, GEMM split over channels) is correct", "[conv2d]") {
   // More than 2^20 weights selects the CPU path the small tests do not reach.
   const Case cs{2, 1000, 130, 4, 5, 3, Padding::Valid, false};
   const Conv2dParams p = cs.params();
@@ -203,6 +203,15 @@ TEST_CASE("conv2d large-weight path (bands in series, GEMM split over channels) 
   for (size_t i = 0; i < g.size(); ++i) rhs += g[i] * yw2[i];
   // dw entries are float sums of n·pixels = 24 terms: relative error ~reduction_rtol(24) each.
   REQUIRE(std::fabs(lhs - rhs) <= reduction_rtol(24) * scale);
+  // Data gradient (the col2im path): <dx, x> = <g, conv(x; w)> = <g, y>, y from the naive loop.
+  std::vector<float> dx(x.size());
+  cpu::conv2d_backward_data(p, g.data(), w.data(), dx.data());
+  const auto y_ref = naive_conv(p, to_double(x), to_double(w), {});
+  double l2 = 0, r2 = 0, s2 = 0;
+  for (size_t i = 0; i < dx.size(); ++i) l2 += double(dx[i]) * x[i], s2 += std::fabs(double(dx[i]) * x[i]);
+  for (size_t i = 0; i < g.size(); ++i) r2 += g[i] * y_ref[i];
+  // dx entries are float sums of Cout·k·k = 1170 terms.
+  REQUIRE(std::fabs(l2 - r2) <= reduction_rtol(1170) * s2);
 }
 
 TEST_CASE("conv2d rejects bad input with typed errors", "[conv2d]") {
