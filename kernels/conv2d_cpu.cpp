@@ -1,18 +1,21 @@
-// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + the
-// library GEMM (cpu::gemm, Eigen, parallel over rows of C), one image at a time and, within an
-// image, one band of output rows at a time so the column buffer stays within kColBudget
-// elements (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB buffer).
+// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + GEMM
+// over bands of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer
+// at 572² would otherwise need a ~0.7 GB buffer). Forward and weight gradient run the
+// (image, band) pairs as parallel tasks when the weights are small (see kSmallWeights); the data
+// gradient uses cpu::gemm (parallel over the Cin·k·k rows) and col2im per band.
 // A 1×1 valid convolution needs no im2col: the image itself is the column matrix.
 //
 // Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
 // x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
 //   y_band = W · col,   dcol = Wᵀ · g_band (then col2im adds it back into dx),   dw += g_band · colᵀ.
 // Determinism: every output element is produced by one thread in a fixed order (col2im runs in
-// parallel over input channels, whose dx planes are disjoint), so results do not depend on the
-// thread count beyond what Eigen's blocking does (it does not depend on it either).
+// parallel over input channels, whose dx planes are disjoint; weight-gradient partials live in a
+// fixed number of slots summed in order), so results do not depend on the thread count.
 #include <algorithm>
 #include <cstring>
 #include <vector>
+
+#include <Eigen/Core>
 
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
@@ -35,15 +38,23 @@ Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_
 namespace cpu {
 namespace {
 
-// Largest column buffer (elements) per band: big enough for long GEMM panels, small enough to
-// stay in the last-level cache neighbourhood and to bound memory.
+// Column buffer per band (elements). Layers with small weights (up to kSmallWeights elements:
+// the U-Net layers up to 256->256 3x3, the wide shallow ones that dominate the cost) run their
+// bands in parallel, one single-threaded GEMM per band on a per-thread buffer that stays near the
+// cache (kTaskColBudget). Larger weights run bands one after the other with each GEMM split over
+// output channels (kColBudget), so W is not re-packed by every task.
 constexpr int64_t kColBudget = int64_t{1} << 21;
+constexpr int64_t kTaskColBudget = int64_t{1} << 18;
+constexpr int64_t kSmallWeights = int64_t{1} << 20;
+constexpr int64_t kWeightSlots = 8;  // partial weight gradients in the band-parallel path
 
 bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
+bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t band_rows(const Conv2dParams& p) {
+int64_t band_rows(const Conv2dParams& p, int64_t budget) {
   const int64_t per_row = p.c_in * p.k * p.k * p.w_out;
-  return std::clamp<int64_t>(kColBudget / std::max<int64_t>(per_row, 1), 1, p.h_out);
+  return std::clamp<int64_t>(budget / std::max<int64_t>(per_row, 1), 1, p.h_out);
 }
 
 // A per-thread scratch vector reused across calls (the op is called once per layer per step).
@@ -53,29 +64,66 @@ template <typename T> T* scratch(size_t n) {
   return buffer.data();
 }
 
-// Columns of output rows [r0, r1) of one image x_n [Cin, H, W].
+// parallel_for, or the body inline on this thread. The band-parallel paths must not call
+// parallel_for (or cpu::gemm, which does) from inside a task: core/parallel.cpp's nested calls
+// re-enter the pool and deadlock, so tasks run serial code and call Eigen directly.
+template <typename F>
+void for_range(bool parallel, int64_t n, int64_t grain, F&& body) {
+  if (parallel)
+    parallel_for(0, n, grain, body);
+  else
+    body(0, n);
+}
+
+// C = A·op(B) (beta 0) or C += A·op(B) (beta 1) on this thread only (A never transposed here);
+// conventions as cpu::gemm (row-major, leading dimensions in GemmParams).
 template <typename T>
-void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col) {
-  const int64_t kk = p.k * p.k, rows = p.c_in * kk, band = (r1 - r0) * p.w_out;
-  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
+void serial_gemm(const GemmParams& p, const T* a, const T* b, T* c) {
+  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using ConstMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
+  const ConstMap A(a, p.m, p.k, Eigen::OuterStride<>(p.lda));
+  const ConstMap B(b, p.trans_b ? p.n : p.k, p.trans_b ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
+  Eigen::Map<Matrix, 0, Eigen::OuterStride<>> C(c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
+  if (p.beta == 0.0f) C.setZero();
+  if (p.trans_b)
+    C.noalias() += A * B.transpose();
+  else
+    C.noalias() += A * B;
+}
+
+// Patch columns for rows [r0, r1) of a dst_h×dst_w grid from planes src[channels][src_h][src_w]:
+// col[(c·k + u)·k + v][(i - r0)·dst_w + j] = src[c, i + du, j + dv] (0 outside), with
+// (du, dv) = (u - pad, v - pad) for the forward's im2col of x, or (pad - u, pad - v) with
+// flip = true for the data gradient's gather of g.
+template <typename T>
+void patch_cols(const T* src, int64_t channels, int64_t src_h, int64_t src_w, int64_t dst_w, int64_t k,
+                int64_t pad, bool flip, int64_t r0, int64_t r1, T* col, bool parallel) {
+  const int64_t kk = k * k, rows = channels * kk, band = (r1 - r0) * dst_w;
+  for_range(parallel, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
-      const int64_t c = row / kk, dp = (row / p.k) % p.k - p.pad, dq = row % p.k - p.pad;
-      const T* plane = x_n + c * p.h * p.w;
-      // Output columns j whose input column j + dq lies inside the image.
-      const int64_t j0 = std::clamp<int64_t>(-dq, 0, p.w_out), j1 = std::clamp<int64_t>(p.w - dq, j0, p.w_out);
+      const int64_t c = row / kk, u = (row / k) % k, v = row % k;
+      const int64_t du = flip ? pad - u : u - pad, dv = flip ? pad - v : v - pad;
+      const T* plane = src + c * src_h * src_w;
+      // Columns j whose source column j + dv lies inside the plane.
+      const int64_t j0 = std::clamp<int64_t>(-dv, 0, dst_w), j1 = std::clamp<int64_t>(src_w - dv, j0, dst_w);
       T* dst = col + row * band;
-      for (int64_t i = r0; i < r1; ++i, dst += p.w_out) {
-        const int64_t ih = i + dp;
-        if (ih < 0 || ih >= p.h) {
-          std::fill(dst, dst + p.w_out, T(0));
+      for (int64_t i = r0; i < r1; ++i, dst += dst_w) {
+        const int64_t ih = i + du;
+        if (ih < 0 || ih >= src_h) {
+          std::fill(dst, dst + dst_w, T(0));
           continue;
         }
         std::fill(dst, dst + j0, T(0));
-        std::memcpy(dst + j0, plane + ih * p.w + j0 + dq, sizeof(T) * (j1 - j0));
-        std::fill(dst + j1, dst + p.w_out, T(0));
+        std::memcpy(dst + j0, plane + ih * src_w + j0 + dv, sizeof(T) * (j1 - j0));
+        std::fill(dst + j1, dst + dst_w, T(0));
       }
     }
   });
+}
+
+template <typename T>
+void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col, bool parallel = true) {
+  patch_cols(x_n, p.c_in, p.h, p.w, p.w_out, p.k, p.pad, false, r0, r1, col, parallel);
 }
 
 // dx_n[c, i+p-pad, j+q-pad] += dcol[(c,p,q)][(i - r0)·Wo + j]; parallel over c (disjoint planes).
@@ -102,7 +150,10 @@ void col2im_add(const Conv2dParams& p, const T* dcol, int64_t r0, int64_t r1, T*
 
 GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
                         int64_t ldc, float beta) {
-  GemmParams g = dense_gemm(m, n, k, ta, tb, 1.0f, beta);
+  GemmParams g;
+  g.m = m; g.n = n; g.k = k;
+  g.trans_a = ta; g.trans_b = tb;
+  g.beta = beta;
   g.lda = lda; g.ldb = ldb; g.ldc = ldc;
   return g;
 }
@@ -111,45 +162,72 @@ GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64
 
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
-  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-  for (int64_t n = 0; n < p.n; ++n) {
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
+  const bool per_task = small_weights(p);
+  const int64_t rows = band_rows(p, per_task ? kTaskColBudget : kColBudget), bands = ceil_div(p.h_out, rows);
+  auto run = [&](int64_t t) {
+    const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
+    const int64_t band = (r1 - r0) * p.w_out;
     const T* x_n = x + n * p.c_in * p.h * p.w;
-    T* y_n = y + n * p.c_out * hw_out;
-    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
-      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
-      const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
-      int64_t ldb = hw_out;
-      if (col) {
-        im2col(p, x_n, r0, r1, col);
-        b_mat = col;
-        ldb = band;
-      }
-      T* y_band = y_n + r0 * p.w_out;
-      gemm(strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f), w, b_mat, y_band);
-      if (bias || p.relu) {  // epilogue while the band is still in cache
-        parallel_for(0, p.c_out, 1, [&](int64_t b, int64_t e) {
-          for (int64_t o = b; o < e; ++o) {
-            T* row = y_band + o * hw_out;
-            const T add = bias ? bias[o] : T(0);
-            if (p.relu)
-              for (int64_t j = 0; j < band; ++j) row[j] = std::max(row[j] + add, T(0));
-            else
-              for (int64_t j = 0; j < band; ++j) row[j] += add;
-          }
-        });
-      }
+    const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
+    int64_t ldb = hw_out;
+    if (!is_pointwise(p)) {
+      T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+      im2col(p, x_n, r0, r1, col, !per_task);
+      b_mat = col;
+      ldb = band;
     }
-  }
+    T* y_band = y + n * p.c_out * hw_out + r0 * p.w_out;
+    const GemmParams gp = strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f);
+    per_task ? serial_gemm(gp, w, b_mat, y_band) : gemm(gp, w, b_mat, y_band);
+    if (!bias && !p.relu) return;
+    for_range(!per_task, p.c_out, 1, [&](int64_t b, int64_t e) {  // epilogue while the band is in cache
+      for (int64_t o = b; o < e; ++o) {
+        T* row = y_band + o * hw_out;
+        const T add = bias ? bias[o] : T(0);
+        if (p.relu)
+          for (int64_t j = 0; j < band; ++j) row[j] = std::max(row[j] + add, T(0));
+        else
+          for (int64_t j = 0; j < band; ++j) row[j] += add;
+      }
+    });
+  };
+  if (per_task)
+    parallel_for(0, p.n * bands, 1, [&](int64_t b, int64_t e) { for (int64_t t = b; t < e; ++t) run(t); });
+  else
+    for (int64_t t = 0; t < p.n * bands; ++t) run(t);
 }
 
 template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p, kColBudget);
   if (is_pointwise(p)) {  // dx_n = Wᵀ · g_n directly
     for (int64_t n = 0; n < p.n; ++n)
       gemm(strided_gemm(p.c_in, hw_out, p.c_out, true, false, kdim, hw_out, hw_out, 0.0f), w,
            g + n * p.c_out * hw_out, dx + n * p.c_in * hw_out);
+    return;
+  }
+  if (small_weights(p)) {
+    // Gather form, like the GPU kernel: for a band of dx rows, gcol[(o,u,v)][pixel] =
+    // g[o, i+pad-u, j+pad-v] and dx_band = Wd·gcol with Wd[c][(o,u,v)] = w[o,c,u,v]. Bands write
+    // disjoint dx rows, so they run as parallel tasks, each with one single-threaded GEMM.
+    const int64_t kd = p.c_out * p.k * p.k, kk = p.k * p.k, hw = p.h * p.w;
+    std::vector<T> wd(static_cast<size_t>(p.c_in * kd));
+    for (int64_t o = 0; o < p.c_out; ++o)
+      for (int64_t c = 0; c < p.c_in; ++c)
+        std::copy(w + (o * p.c_in + c) * kk, w + (o * p.c_in + c + 1) * kk, wd.begin() + c * kd + o * kk);
+    const int64_t dx_rows = std::clamp<int64_t>(kTaskColBudget / std::max<int64_t>(kd * p.w, 1), 1, p.h);
+    const int64_t bands = ceil_div(p.h, dx_rows);
+    parallel_for(0, p.n * bands, 1, [&](int64_t b, int64_t e) {
+      T* gcol = scratch<T>(static_cast<size_t>(kd * dx_rows * p.w));
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t n = t / bands, r0 = (t % bands) * dx_rows, r1 = std::min(p.h, r0 + dx_rows);
+        const int64_t band = (r1 - r0) * p.w;
+        patch_cols(g + n * p.c_out * hw_out, p.c_out, p.h_out, p.w_out, p.w, p.k, p.pad, true, r0, r1, gcol, false);
+        serial_gemm(strided_gemm(p.c_in, band, kd, false, false, kd, band, hw, 0.0f), wd.data(), gcol,
+                    dx + n * p.c_in * hw + r0 * p.w);
+      }
+    });
     return;
   }
   T* dcol = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
@@ -167,25 +245,47 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
-  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p);
-  T* col = is_pointwise(p) ? nullptr : scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-  bool first = true;
-  for (int64_t n = 0; n < p.n; ++n) {
-    const T* x_n = x + n * p.c_in * p.h * p.w;
-    for (int64_t r0 = 0; r0 < p.h_out; r0 += rows) {
-      const int64_t r1 = std::min(p.h_out, r0 + rows), band = (r1 - r0) * p.w_out;
+  const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
+  const bool per_task = small_weights(p);
+  const int64_t rows = band_rows(p, per_task ? kTaskColBudget : kColBudget), bands = ceil_div(p.h_out, rows);
+  const int64_t tasks = p.n * bands;
+  // Accumulates bands [t0, t1) into out (overwriting it with the first band).
+  auto run = [&](int64_t t0, int64_t t1, T* out) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
+      const int64_t band = (r1 - r0) * p.w_out;
+      const T* x_n = x + n * p.c_in * p.h * p.w;
       const T* b_mat = x_n + r0 * p.w_out;
       int64_t ldb = hw_out;
-      if (col) {
-        im2col(p, x_n, r0, r1, col);
+      if (!is_pointwise(p)) {
+        T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
+        im2col(p, x_n, r0, r1, col, !per_task);
         b_mat = col;
         ldb = band;
       }
-      gemm(strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, first ? 0.0f : 1.0f),
-           g + n * p.c_out * hw_out + r0 * p.w_out, b_mat, dw);
-      first = false;
+      const GemmParams gp = strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, t == t0 ? 0.0f : 1.0f);
+      const T* g_band = g + n * p.c_out * hw_out + r0 * p.w_out;
+      per_task ? serial_gemm(gp, g_band, b_mat, out) : gemm(gp, g_band, b_mat, out);
     }
+  };
+  if (!per_task) {
+    run(0, tasks, dw);
+    return;
   }
+  // A fixed number of slots, each owning a contiguous range of bands and a partial dw, summed in
+  // slot order: the result does not depend on the thread count.
+  const int64_t slots = std::min<int64_t>(kWeightSlots, tasks), count = p.c_out * kdim;
+  std::vector<T> partial(static_cast<size_t>(slots * count));
+  parallel_for(0, slots, 1, [&](int64_t b, int64_t e) {
+    for (int64_t s = b; s < e; ++s) run(s * tasks / slots, (s + 1) * tasks / slots, partial.data() + s * count);
+  });
+  parallel_for(0, count, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      T sum = partial[i];
+      for (int64_t s = 1; s < slots; ++s) sum += partial[s * count + i];
+      dw[i] = sum;
+    }
+  });
 }
 
 template <typename T>

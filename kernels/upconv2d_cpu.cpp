@@ -21,7 +21,10 @@ template <typename T> T* scratch(size_t n) {
 
 GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
                         int64_t ldc, float beta) {
-  GemmParams g = dense_gemm(m, n, k, ta, tb, 1.0f, beta);
+  GemmParams g;
+  g.m = m; g.n = n; g.k = k;
+  g.trans_a = ta; g.trans_b = tb;
+  g.beta = beta;
   g.lda = lda; g.ldb = ldb; g.ldc = ldc;
   return g;
 }

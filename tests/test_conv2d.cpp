@@ -185,6 +185,35 @@ TEST_CASE("conv2d autograd agrees with the raw CPU backward", "[conv2d]") {
   }
 }
 
+TEST_CASE("conv2d large-weight CPU path (bands in series, GEMM split over channels) is correct", "[conv2d]") {
+  // More than 2^20 weights selects the CPU path the small tests do not reach.
+  const Case cs{2, 1000, 130, 4, 5, 3, Padding::Valid, false};
+  const Conv2dParams p = cs.params();
+  const auto x = random_values<float>(cs.x_shape().numel(), 131), w = random_values<float>(cs.w_shape().numel(), 132),
+             g = random_values<float>(cs.y_shape().numel(), 133), w2 = random_values<float>(cs.w_shape().numel(), 134);
+  std::vector<float> y(g.size()), dw(w.size());
+  cpu::conv2d_forward(p, x.data(), w.data(), static_cast<const float*>(nullptr), y.data());
+  const int64_t kf = cs.c_in * 9;  // forward reduction length
+  require_close(y, naive_conv(p, to_double(x), to_double(w), {}), conv_atol(kf), reduction_rtol(kf), "forward");
+  // The forward is linear in w, so <dw, w2> = <g, conv(x; w2)> for any w2 (checked in double).
+  cpu::conv2d_backward_weight(p, x.data(), g.data(), dw.data());
+  const auto yw2 = naive_conv(p, to_double(x), to_double(w2), {});
+  double lhs = 0, rhs = 0, scale = 0;
+  for (size_t i = 0; i < dw.size(); ++i) lhs += double(dw[i]) * w2[i], scale += std::fabs(double(dw[i]) * w2[i]);
+  for (size_t i = 0; i < g.size(); ++i) rhs += g[i] * yw2[i];
+  // dw entries are float sums of n·pixels = 24 terms: relative error ~reduction_rtol(24) each.
+  REQUIRE(std::fabs(lhs - rhs) <= reduction_rtol(24) * scale);
+  // Data gradient (the col2im path): <dx, x> = <g, conv(x; w)> = <g, y>, y from the naive loop.
+  std::vector<float> dx(x.size());
+  cpu::conv2d_backward_data(p, g.data(), w.data(), dx.data());
+  const auto y_ref = naive_conv(p, to_double(x), to_double(w), {});
+  double l2 = 0, r2 = 0, s2 = 0;
+  for (size_t i = 0; i < dx.size(); ++i) l2 += double(dx[i]) * x[i], s2 += std::fabs(double(dx[i]) * x[i]);
+  for (size_t i = 0; i < g.size(); ++i) r2 += g[i] * y_ref[i];
+  // dx entries are float sums of Cout·k·k = 1170 terms.
+  REQUIRE(std::fabs(l2 - r2) <= reduction_rtol(1170) * s2);
+}
+
 TEST_CASE("conv2d rejects bad input with typed errors", "[conv2d]") {
   const Tensor x = random_tensor(Shape{1, 3, 8, 8}, 1), w = random_tensor(Shape{4, 3, 3, 3}, 2),
                b = random_tensor(Shape{4}, 3);
