@@ -142,8 +142,13 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
   UNET_CHECK(grain >= 1, ValueError, "parallel_for: grain must be >= 1, got ", grain);
   if (end <= begin) return;
   const int64_t n = end - begin;
-  // Nested calls (a body that calls parallel_for) run inline rather than deadlocking the pool.
-  const int threads = inside_parallel_region ? 1 : num_threads();
+  // Nested calls (a body that calls parallel_for) run inline: the pool is busy with the outer
+  // region, and waiting for it from inside would deadlock.
+  if (inside_parallel_region) {
+    body(begin, end);
+    return;
+  }
+  const int threads = num_threads();
   const int64_t max_chunks = std::max<int64_t>(1, n / grain);
   const int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(threads) * 4);
   if (chunks <= 1) {

@@ -138,3 +138,18 @@ TEST_CASE("parallel_for covers every index exactly once and rethrows errors", "[
   CHECK(num_threads() >= 1);
   CHECK_THROWS_AS(set_num_threads(-1), ValueError);
 }
+
+TEST_CASE("Nested parallel_for runs inline instead of deadlocking", "[core][parallel]") {
+  set_num_threads(2);
+  std::vector<std::atomic<int>> hits(64 * 64);
+  parallel_for(0, 64, 1, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i)
+      parallel_for(0, 64, 1, [&](int64_t jb, int64_t je) {
+        for (int64_t j = jb; j < je; ++j) hits[i * 64 + j].fetch_add(1);
+      });
+  });
+  bool all_once = true;
+  for (auto& h : hits) all_once &= h.load() == 1;
+  CHECK(all_once);
+  set_num_threads(0);
+}
