@@ -22,7 +22,7 @@ using namespace unet;
 
 int main(int argc, char** argv) {
   std::string out = "parity";
-  int64_t base = 8, classes = 3, in_channels = 1, batch = 2, min_output = 20;
+  int64_t base = 8, classes = 3, in_channels = 1, batch = 2, tile_at_least = 100;
   int depth = 3, threads = 0;
   uint64_t seed = 7;
   CLI::App app{"Write unetcore's forward/loss/backward of a small U-Net for the PyTorch parity check"};
@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   app.add_option("--classes", classes, "output classes")->capture_default_str();
   app.add_option("--in-channels", in_channels, "input channels")->capture_default_str();
   app.add_option("--batch", batch, "batch size")->capture_default_str();
-  app.add_option("--min-output", min_output, "smallest output size; the tile is the smallest valid input giving it")
+  app.add_option("--tile-at-least", tile_at_least, "the tile is the smallest valid input of at least this size")
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the initialisation and the random data")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (default: all cores)");
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     config.dropout = 0.0f;  // dropout masks are not reproducible across libraries: compare without
     config.init_seed = seed;
     const UNetGeometry g = config.geometry();
-    const int64_t tile = g.valid_input_at_least(min_output);
+    const int64_t tile = g.valid_input_at_least(tile_at_least);
     const int64_t o = g.output_size(tile);
 
     UNet model(config, Device::cpu());

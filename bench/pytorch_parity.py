@@ -31,8 +31,17 @@ import torch  # noqa: E402
 from unet_torch import UNetTorch, read_safetensors, weighted_mean_xent  # noqa: E402
 
 
-def run(tensors, cfg, dtype):
+def run(tensors, cfg, dtype, ties=None):
     model = UNetTorch(cfg["in_channels"], cfg["num_classes"], cfg["base_channels"], cfg["depth"]).to(dtype)
+    if ties is not None:
+        # Records, per ReLU'd convolution, min|pre-activation| / max|pre-activation|: a value near
+        # float32's resolution means float32 and float64 may disagree on the ReLU's mask there,
+        # which legitimately changes every gradient below that layer.
+        for name, mod in model.named_modules():
+            if isinstance(mod, torch.nn.Conv2d) and not name.startswith("head"):
+                mod.register_forward_hook(
+                    lambda m, i, o, name=name: ties.append(
+                        (float(o.detach().abs().min() / o.detach().abs().max()), name)))
     state = {name: torch.from_numpy(tensors[name]).to(dtype) for name, _ in model.named_parameters()}
     model.load_state_dict(state, strict=True)
     x = torch.from_numpy(tensors["input"]).to(dtype)
@@ -67,7 +76,8 @@ def main():
     cfg = json.loads(meta["unetcore.model"])
     if cfg.get("padding", "valid") not in ("valid", "Valid", 0):
         sys.exit(f"pytorch_parity: only valid padding is modelled, the file has {cfg.get('padding')}")
-    ref = run(tensors, cfg, torch.float64)
+    ties = []
+    ref = run(tensors, cfg, torch.float64, ties)
     f32 = run(tensors, cfg, torch.float32)
 
     names = ["logits", "loss"] + [n for n in tensors if n.startswith("grad.")]
@@ -89,7 +99,13 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"tolerance": args.tolerance, "worst": worst, "tensors": rows}, f, indent=1)
+    tie, tie_layer = min(ties)
+    print(f"closest ReLU tie: {tie_layer}, min|z|/max|z| = {tie:.2e} (float32 resolves ~1e-7)")
     if failed:
+        if tie < 1e-6:
+            print(f"pytorch_parity: note: {tie_layer} has a pre-activation within float32 rounding of 0; "
+                  "a ReLU mask that differs there explains gradient errors in every layer below it. "
+                  "Re-run parity_dump with another --seed to tell such a tie from a bug.")
         print(f"pytorch_parity: FAIL: {len(failed)} tensor(s) above {args.tolerance:g}: {', '.join(failed)}")
         return 1
     print(f"pytorch_parity: OK: {len(names)} tensors, worst relative error {worst:.3e} <= {args.tolerance:g}")
