@@ -1,0 +1,347 @@
+// bench/step.cpp — whole-network speed: times the U-Net forward pass (inference) and a full
+// training step (forward, weighted-mean loss, backward, SGD with momentum 0.99) for the paper
+// configuration (base 64, depth 4, 572×572 tile, batch 1) and the CPU default of train_em
+// (base 16, tile 316); median over --iterations after --warmup, plus peak memory and achieved
+// GFLOP/s against the machine's peak. --vs-pytorch runs bench/step_pytorch.py with the same
+// configuration and thread count in the same run and prints our time / PyTorch's.
+//
+// FLOPs are counted from the layer shapes: 2 per multiply-accumulate of every convolution,
+// up-convolution and the head (pooling, ReLU, crop and the loss are negligible); a training step
+// is counted as 3× the forward (the backward computes the input and the weight gradients, each
+// as many MACs as the forward).
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include "core/allocator.h"
+#include "core/autograd.h"
+#include "core/cuda_runtime.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/parallel.h"
+#include "kernels/sgd.h"
+#include "kernels/softmax_xent.h"
+#include "unet/model.h"
+
+namespace fs = std::filesystem;
+using namespace unet;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct BenchConfig {
+  std::string name;
+  int64_t base = 64, tile = 572;
+  int depth = 4;
+};
+
+// Forward multiply-accumulates of one image, from the layer shapes (valid padding).
+double forward_macs(const BenchConfig& c, int64_t in_channels, int64_t classes) {
+  double macs = 0.0;
+  int64_t s = c.tile, cin = in_channels, ch = c.base;
+  std::vector<int64_t> skip_sizes;
+  auto conv3 = [&](int64_t ci, int64_t co) {
+    s -= 2;
+    macs += static_cast<double>(s) * s * co * ci * 9;
+  };
+  for (int level = 0; level <= c.depth; ++level) {
+    conv3(cin, ch);
+    conv3(ch, ch);
+    if (level < c.depth) s /= 2;
+    cin = ch;
+    ch *= 2;
+  }
+  ch = cin;
+  for (int level = 0; level < c.depth; ++level) {
+    macs += static_cast<double>(s) * s * ch * (ch / 2) * 4;  // ConvTranspose2d(2, stride 2)
+    s *= 2;
+    conv3(ch, ch / 2);
+    conv3(ch / 2, ch / 2);
+    ch /= 2;
+  }
+  macs += static_cast<double>(s) * s * ch * classes;  // 1×1 head
+  return macs;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
+}
+
+// Peak resident set of the whole process (includes the library, the allocator's caches, CLI
+// parsing: everything), in bytes.
+size_t vm_hwm_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmHWM:", 0) == 0) return static_cast<size_t>(std::stoull(line.substr(6))) * 1024;
+  return 0;
+}
+
+// CPU peak estimate: threads × max GHz × FLOP/cycle (32 for AVX2 + 2 FMA units on float32,
+// 64 with AVX-512). The max frequency comes from cpufreq, else /proc/cpuinfo's "cpu MHz".
+std::pair<double, std::string> cpu_peak_gflops(int threads) {
+  double ghz = 0.0;
+  std::ifstream fmax("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
+  double khz = 0;
+  if (fmax >> khz && khz > 0) ghz = khz / 1e6;
+  std::ifstream info("/proc/cpuinfo");
+  std::string line;
+  bool avx512 = false;
+  while (std::getline(info, line)) {
+    if (ghz == 0.0 && line.rfind("cpu MHz", 0) == 0) ghz = std::stod(line.substr(line.find(':') + 1)) / 1000.0;
+    if (line.rfind("flags", 0) == 0 && line.find(" avx512f") != std::string::npos) avx512 = true;
+  }
+  const int per_cycle = avx512 ? 64 : 32;
+  std::ostringstream why;
+  why << threads << " cores x " << ghz << " GHz x " << per_cycle << " FLOP/cycle ("
+      << (avx512 ? "AVX-512" : "AVX2") << " FMA, float32)";
+  return {threads * ghz * per_cycle, why.str()};
+}
+
+std::pair<double, std::string> gpu_peak_gflops() {
+  const std::string name = cuda_description();
+  // Non-tensor-core FP32 peaks of the cards we use (vendor datasheets, SXM parts).
+  if (name.find("H100") != std::string::npos || name.find("H200") != std::string::npos)
+    return {66900.0, "H100/H200 SXM FP32 (non-tensor-core) datasheet peak 66.9 TFLOP/s"};
+  if (name.find("A100") != std::string::npos) return {19500.0, "A100 FP32 datasheet peak 19.5 TFLOP/s"};
+  return {0.0, "unknown card (" + name + "): pass --peak-gflops"};
+}
+
+struct Result {
+  std::string config, engine, mode;
+  double forward_ms = 0, train_ms = 0, peak_mb = 0;
+  int iterations = 0;
+};
+
+Result time_ours(const BenchConfig& c, Device device, int iterations, int warmup) {
+  UNetConfig cfg;
+  cfg.base_channels = c.base;
+  cfg.depth = c.depth;
+  cfg.dropout = 0.0f;  // as the PyTorch side: timing without dropout's mask generation
+  cfg.init_seed = 1;
+  const int64_t o = cfg.geometry().output_size(c.tile);
+  UNET_CHECK(o > 0, ValueError, "tile ", c.tile, " is not a valid input for depth ", c.depth);
+  UNet model(cfg, device);
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(c.tile * c.tile)), w(static_cast<size_t>(o * o));
+  std::vector<int32_t> l(w.size());
+  for (float& v : x) v = u(rng);
+  for (size_t i = 0; i < w.size(); ++i) {
+    w[i] = 0.5f + u(rng);
+    l[i] = u(rng) < 0.5f ? 0 : 1;
+  }
+  const Tensor input = Tensor::from_vector(x, Shape{1, 1, c.tile, c.tile}).to(device);
+  const Tensor labels = Tensor::from_vector(l, Shape{1, o, o}).to(device);
+  const Tensor weights = Tensor::from_vector(w, Shape{1, o, o}).to(device);
+  const bool cuda = device.is_cuda();
+  auto sync = [&] { if (cuda) cuda_rt::synchronize(); };
+
+  Result r;
+  r.config = c.name;
+  r.engine = "unetcore";
+  r.mode = cuda ? "fp32" : "cpu";
+  r.iterations = iterations;
+  std::vector<double> fwd, train;
+  model.set_training(false);
+  if (cuda) cuda_reset_peak();
+  // Linux resets VmHWM to the current RSS on "5" > clear_refs, so each configuration reports its
+  // own peak rather than the largest so far (the process-wide caveat remains).
+  else std::ofstream("/proc/self/clear_refs") << "5";
+  for (int i = 0; i < warmup + iterations; ++i) {
+    NoGradGuard no_grad;
+    sync();
+    const auto t0 = Clock::now();
+    const Tensor logits = model.forward(input);
+    sync();
+    if (i >= warmup) fwd.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  model.set_training(true);
+  std::vector<Tensor> velocities;
+  const SgdOptions sgd{1e-6f, 0.99f, 0.0f};  // tiny rate: the weights stay sane over many steps
+  for (int i = 0; i < warmup + iterations; ++i) {
+    sync();
+    const auto t0 = Clock::now();
+    model.zero_grad();
+    const Tensor logits = model.forward(input);
+    const Tensor loss = weighted_cross_entropy(logits, labels, weights, LossReduction::WeightedMean);
+    loss.backward();
+    {
+      NoGradGuard no_grad;
+      sgd_step(model.parameters(), velocities, sgd);
+    }
+    sync();
+    if (i >= warmup) train.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  r.forward_ms = median(fwd);
+  r.train_ms = median(train);
+  r.peak_mb = (cuda ? static_cast<double>(cuda_memory_stats().peak_bytes) : static_cast<double>(vm_hwm_bytes())) / 1048576.0;
+  return r;
+}
+
+bool python_has_torch(const std::string& py) {
+  return std::system((py + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
+}
+
+std::string find_python(const std::string& requested) {
+  if (!requested.empty()) return requested;
+  // The GPU machine has a recent CUDA PyTorch on PATH; the dev machine has Debian's torch only
+  // for the system interpreter (the python3 on PATH there is a pyenv without torch).
+  for (const char* py : {"python3", "/usr/bin/python3"})
+    if (python_has_torch(py)) return py;
+  return "";
+}
+
+std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bool cuda, int threads,
+                                 int iterations, int warmup) {
+  const fs::path tmp = fs::temp_directory_path() / ("unet_step_pytorch_" + std::to_string(::getpid()) + ".json");
+  std::ostringstream cmd;
+  cmd << py << " " << UNET_SOURCE_DIR << "/bench/step_pytorch.py --base " << c.base << " --depth " << c.depth
+      << " --tile " << c.tile << " --name " << c.name << " --device " << (cuda ? "cuda" : "cpu") << " --threads "
+      << threads << " --iterations " << iterations << " --warmup " << warmup << " --json " << tmp.string();
+  std::printf("step: running %s\n", cmd.str().c_str());
+  std::fflush(stdout);
+  std::vector<Result> out;
+  if (std::system(cmd.str().c_str()) != 0) {
+    std::printf("step: the PyTorch run failed; no PyTorch numbers for %s\n", c.name.c_str());
+    return out;
+  }
+  std::ifstream f(tmp);
+  const nlohmann::json j = nlohmann::json::parse(f);
+  for (const auto& e : j.at("results")) {
+    Result r;
+    r.config = c.name;
+    r.engine = "pytorch " + j.value("torch", std::string("?"));
+    r.mode = e.at("mode").get<std::string>();
+    r.forward_ms = e.at("forward_ms").get<double>();
+    r.train_ms = e.at("train_ms").get<double>();
+    r.peak_mb = e.at("peak_mb").get<double>();
+    r.iterations = e.at("iterations").get<int>();
+    out.push_back(r);
+  }
+  fs::remove(tmp);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string which = "auto", device_name = "auto", json_path, python;
+  int iterations = 0, warmup = 2, threads = 0;
+  double peak_override = 0.0;
+  bool vs_pytorch = false;
+  CLI::App app{"Time the whole U-Net: inference forward and a full training step, optionally against PyTorch"};
+  app.add_option("--config", which, "paper, cpu, both, or auto (both on a GPU, cpu on the CPU)")->capture_default_str();
+  app.add_option("--device", device_name, "auto, cpu or cuda")->capture_default_str();
+  app.add_option("--iterations", iterations, "timed iterations (default: 20 on a GPU, 5 on the CPU; 3 for paper on the CPU)");
+  app.add_option("--warmup", warmup, "untimed iterations first (1 for paper on the CPU)")->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads, for us and PyTorch (default: all cores)");
+  app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: estimated)");
+  app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
+  app.add_option("--python", python, "interpreter with torch (default: python3 if it has torch, else /usr/bin/python3)");
+  app.add_option("--json", json_path, "write the results here");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (threads > 0) set_num_threads(threads);
+    threads = num_threads();
+    Device device = Device::cpu();
+    if (device_name == "cuda" || (device_name == "auto" && cuda_available() && !cuda_rt::is_simulated()))
+      device = Device::cuda();
+    else if (device_name != "cpu" && device_name != "auto")
+      device = parse_device(device_name);
+    const bool cuda = device.is_cuda();
+    if (which == "auto") which = cuda ? "both" : "cpu";
+    std::vector<BenchConfig> configs;
+    if (which == "paper" || which == "both") configs.push_back({"paper", 64, 572, 4});
+    if (which == "cpu" || which == "both") configs.push_back({"cpu", 16, 316, 4});
+    UNET_CHECK(!configs.empty(), ValueError, "--config must be paper, cpu, both or auto, got '", which, "'");
+
+    auto [peak, peak_why] = cuda ? gpu_peak_gflops() : cpu_peak_gflops(threads);
+    if (peak_override > 0) {
+      peak = peak_override;
+      peak_why = "--peak-gflops";
+    }
+    std::printf("step: device %s, %d CPU threads; peak %.0f GFLOP/s (%s)\n",
+                cuda ? cuda_description().c_str() : "cpu", threads, peak, peak_why.c_str());
+    std::string py;
+    if (vs_pytorch) {
+      py = find_python(python);
+      if (py.empty()) std::printf("step: no python with torch found: --vs-pytorch skipped\n");
+    }
+
+    std::vector<Result> results;
+    std::vector<double> gflop_fwd;
+    nlohmann::json j;
+    j["device"] = cuda ? cuda_description() : "cpu";
+    j["threads"] = threads;
+    j["peak_gflops"] = peak;
+    j["peak_estimate"] = peak_why;
+    for (const auto& c : configs) {
+      int it = iterations > 0 ? iterations : (cuda ? 20 : 5), wu = warmup;
+      if (!cuda && c.name == "paper" && iterations <= 0) {
+        // Several seconds per step on a few cores: a handful of steps is all that fits.
+        it = 3;
+        wu = 1;
+        std::printf("step: paper configuration on the CPU: only %d timed iterations after %d warm-up\n", it, wu);
+      }
+      const double gflop = 2.0 * forward_macs(c, 1, 2) / 1e9;
+      std::printf("step: %s: base %lld, depth %d, tile %lld: forward %.1f GFLOP, training step %.1f GFLOP; "
+                  "%d iterations after %d warm-up\n",
+                  c.name.c_str(), static_cast<long long>(c.base), c.depth, static_cast<long long>(c.tile), gflop,
+                  3 * gflop, it, wu);
+      std::fflush(stdout);
+      const size_t first = results.size();
+      results.push_back(time_ours(c, device, it, wu));
+      if (!py.empty())
+        for (auto& r : time_pytorch(py, c, cuda, threads, it, wu)) results.push_back(r);
+      for (size_t i = first; i < results.size(); ++i) gflop_fwd.push_back(gflop);
+    }
+
+    std::printf("\n%-6s %-22s %-9s %12s %12s %9s %9s %8s %8s %10s\n", "config", "engine", "mode", "forward ms",
+                "train ms", "fwd GF/s", "trn GF/s", "%peak", "ours/pt", "peak MiB");
+    for (size_t i = 0; i < results.size(); ++i) {
+      const Result& r = results[i];
+      const double gf = gflop_fwd[i];
+      const double fwd_rate = gf / (r.forward_ms / 1e3), trn_rate = 3 * gf / (r.train_ms / 1e3);
+      std::string ratio = "";
+      if (r.engine != "unetcore") {
+        // Our train time / PyTorch's of the same configuration (>1: PyTorch is faster).
+        for (const Result& o : results)
+          if (o.engine == "unetcore" && o.config == r.config) {
+            char b[32];
+            std::snprintf(b, sizeof b, "%.2f/%.2f", o.forward_ms / r.forward_ms, o.train_ms / r.train_ms);
+            ratio = b;
+          }
+      }
+      std::printf("%-6s %-22s %-9s %12.1f %12.1f %9.1f %9.1f %7.1f%% %8s %10.0f\n", r.config.c_str(), r.engine.c_str(),
+                  r.mode.c_str(), r.forward_ms, r.train_ms, fwd_rate, trn_rate,
+                  peak > 0 ? 100.0 * trn_rate / peak : 0.0, ratio.c_str(), r.peak_mb);
+      j["results"].push_back({{"config", r.config}, {"engine", r.engine}, {"mode", r.mode}, {"forward_ms", r.forward_ms},
+                              {"train_ms", r.train_ms}, {"forward_gflop", gf}, {"train_gflop", 3 * gf},
+                              {"forward_gflops", fwd_rate}, {"train_gflops", trn_rate}, {"peak_mb", r.peak_mb},
+                              {"iterations", r.iterations}});
+    }
+    std::printf("ours/pt = our forward time / PyTorch's, our training-step time / PyTorch's (> 1: PyTorch faster); "
+                "%%peak is of the training step.\npeak MiB: unetcore %s; PyTorch %s\n",
+                cuda ? "cuda_memory_stats().peak_bytes" : "VmHWM of the whole process (library, caches, everything)",
+                cuda ? "torch.cuda.max_memory_allocated()" : "ru_maxrss of its whole process");
+    if (!json_path.empty()) std::ofstream(json_path) << j.dump(1) << "\n";
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "step: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""bench/step_pytorch.py — the PyTorch half of bench/step --vs-pytorch: times the same U-Net
+(bench/unet_torch.py: valid 3x3 convs + ReLU, max-pool, ConvTranspose2d(2, stride 2), centre crop
++ cat, 1x1 head, dropout off) on the same work: an inference forward under no_grad, and a full
+training step (forward, weighted-mean cross-entropy, backward, SGD momentum 0.99). Median over
+--iterations after --warmup. Writes JSON ({"torch", "results": [{mode, forward_ms, train_ms,
+peak_mb, iterations}]}).
+
+CPU: torch.set_num_threads(--threads), one result (mode "cpu"). CUDA: eager with cuDNN, two
+results: FP32 with TF32 off ("fp32", the same precision as unetcore) and TF32 on ("tf32").
+cudnn.benchmark is on so cuDNN picks its fastest algorithms during the warm-up.
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import torch  # noqa: E402
+
+from unet_torch import UNetTorch, output_size, weighted_mean_xent  # noqa: E402
+
+
+def median(v):
+    v = sorted(v)
+    n = len(v)
+    return 0.0 if n == 0 else (v[n // 2] if n % 2 else 0.5 * (v[n // 2 - 1] + v[n // 2]))
+
+
+def time_mode(args, device, mode):
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
+        torch.backends.cudnn.allow_tf32 = mode == "tf32"
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    torch.manual_seed(1)
+    model = UNetTorch(1, 2, args.base, args.depth).to(device)
+    o = output_size(args.tile, args.depth)
+    if o <= 0:
+        sys.exit(f"step_pytorch: tile {args.tile} is not valid for depth {args.depth}")
+    x = torch.rand(1, 1, args.tile, args.tile, device=device)
+    labels = (torch.rand(1, o, o, device=device) < 0.5).long()
+    weights = 0.5 + torch.rand(1, o, o, device=device)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.99)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    fwd, train = [], []
+    model.eval()
+    with torch.no_grad():
+        for i in range(args.warmup + args.iterations):
+            sync()
+            t0 = time.perf_counter()
+            model(x)
+            sync()
+            if i >= args.warmup:
+                fwd.append((time.perf_counter() - t0) * 1e3)
+    model.train()
+    for i in range(args.warmup + args.iterations):
+        sync()
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=False)
+        loss = weighted_mean_xent(model(x), labels, weights)
+        loss.backward()
+        opt.step()
+        sync()
+        if i >= args.warmup:
+            train.append((time.perf_counter() - t0) * 1e3)
+    if cuda:
+        peak = torch.cuda.max_memory_allocated() / 1048576.0
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    return {"mode": mode, "forward_ms": median(fwd), "train_ms": median(train), "peak_mb": peak,
+            "iterations": args.iterations}
+
+
+def main():
+    ap = argparse.ArgumentParser(description="PyTorch side of bench/step")
+    ap.add_argument("--base", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=4)
+    ap.add_argument("--tile", type=int, default=572)
+    ap.add_argument("--name", default="paper")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--iterations", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--json", help="write results here (default: stdout)")
+    args = ap.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("step_pytorch: this torch has no CUDA device")
+    modes = ["fp32", "tf32"] if device.type == "cuda" else ["cpu"]
+    out = {"torch": torch.__version__, "config": args.name, "threads": torch.get_num_threads(),
+           "results": [time_mode(args, device, m) for m in modes]}
+    text = json.dumps(out, indent=1)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+    else:
+        print(text)
+    for r in out["results"]:
+        print(f"step_pytorch: {args.name} {r['mode']}: forward {r['forward_ms']:.1f} ms, "
+              f"train step {r['train_ms']:.1f} ms", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
