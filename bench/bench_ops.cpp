@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
     cfg.base_channels = o.base;
     cfg.depth = o.depth;
     cfg.validate();
+    cfg.geometry().require_valid_input(o.tile);  // before the slow limit measurements
 
     std::string limit_how;
     double peak = o.peak_gflops, bandwidth = 0;
