@@ -240,7 +240,11 @@ int main(int argc, char** argv) {
     std::printf("baselines: %s\n%lld parameters; %d op(s) failed validation\n%s\n",
                 where == Where::Cpu ? "convs im2col + single-threaded Eigen GEMM; up-conv Eigen GEMM + shuffle; "
                                       "pool/concat/SGD plain single-threaded loops; loss none"
-                                    : "cuDNN (conv, conv transpose, pool), cuBLAS (1x1 head)",
+#if defined(UNET_BENCH_CUDNN)
+                                    : "cuDNN (conv, conv transpose, pool, softmax), cuBLAS (1x1 head forward)",
+#else
+                                    : "none (this build has no cuDNN: simulator smoke test)",
+#endif
                 (long long)total_params, failed, js.str().c_str());
     return failed ? 1 : 0;
   } catch (const std::exception& e) {

@@ -75,7 +75,8 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
     // Same channels, batch 1, a spatial window small enough for the naive loop (<= ~3e8 MACs).
     int64_t hs = std::min<int64_t>(20, full.h);
     while (hs > full.k + 1 && double(full.c_in) * full.c_out * full.k * full.k * std::pow(hs - full.k + 1, 2) > 3e8) --hs;
-    const Conv2dParams p = conv2d_params(1, full.c_in, hs, hs, full.c_out, full.k, Padding::Valid, full.relu);
+    const Conv2dParams p = conv2d_params(1, full.c_in, hs, hs, full.c_out, full.k,
+                                         full.pad ? Padding::Same : Padding::Valid, full.relu);
     ConvState s;
     conv_alloc(s, where, p, pass, 17);
     conv_ours(where, p, pass, s.x.ptr(), s.w.ptr(), s.b.ptr(), s.g.ptr(), s.out.ptr());

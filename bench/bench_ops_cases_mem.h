@@ -94,7 +94,8 @@ inline OpCase pool_case(Where where, const std::string& name, const Pool2dParams
   c.name = name + (backward ? " bwd" : " fwd");
   c.shape = std::to_string(full.batch) + "x" + std::to_string(full.channels) + "x" + std::to_string(full.height) + "² -> /2";
   const double in = double(full.batch) * full.channels * full.height * full.width;
-  c.bytes = backward ? 4 * in + 8 * in / 4 : 4 * in + 8 * in / 4;
+  // fwd reads x, writes y and the int32 argmax; bwd reads dy and argmax, writes dx: same total.
+  c.bytes = 4 * in + 8 * in / 4;
   c.validate = [=] {
     const Pool2dParams p{1, full.channels, std::min<int64_t>(20, full.height), std::min<int64_t>(20, full.width)};
     S s;
