@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
         r.rate = (r.is_flops ? c.flops : c.bytes) / (r.ours.median_ms * 1e-3) / 1e9;
         const double limit = r.is_flops ? peak : bandwidth;
         r.fraction = limit > 0 ? r.rate / limit : 0;
-        std::printf("%-30s %-34s %9.3f %9.3f %6.1f %s %5.1f%% %10s %7s  ✓\n", r.name.c_str(), r.shape.c_str(),
+        std::printf("%-30s %-34s %9.3f %9.3f %6.1f %s %6.1f%% %10s %7s  ✓\n", r.name.c_str(), r.shape.c_str(),
                     r.ours.median_ms, r.ours.min_ms, r.rate, r.is_flops ? "GF/s" : "GB/s", 100 * r.fraction,
                     r.base.repeats ? std::to_string(r.base.median_ms).substr(0, 9).c_str() : "-",
                     r.base.repeats ? std::to_string(r.ours.median_ms / r.base.median_ms).substr(0, 5).c_str() : "-");
