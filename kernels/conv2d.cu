@@ -1,10 +1,8 @@
 // kernels/conv2d.cu — CUDA convolution as implicit GEMM: no im2col buffer in global memory; the
 // operand tiles are gathered from the image (zero outside it) straight into shared memory.
 //
-// One kernel template, igemm_kernel<Op>, computes C[m×n] = Σ_k A(m,k)·B(k,n) for each blockIdx.z
-// with the same tiling as kernels/matmul.cu: a 256-thread block owns a 64×64 tile of C, each
-// thread a 4×4 register block (rows ty + 16·r, columns tx + 16·c), K advancing in slices of 16
-// staged in shared memory. Op says how to read A and B and how to store a result:
+// The tiled kernel is kernels/implicit_gemm.cuh; the Ops below say how to read A and B and how
+// to store a result:
 //   forward        C = y[n]   (Cout × output pixels),  K = Cin·k·k,  z = image; bias + ReLU fused
 //                             into the store
 //   data gradient  C = dx[n]  (Cin × input pixels),    K = Cout·k·k, z = image; a gather, so each
@@ -17,65 +15,12 @@
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 #include "kernels/conv2d.h"
+#include "kernels/implicit_gemm.cuh"
 
 namespace unet::cuda {
 namespace {
 
-constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
-constexpr int kThreads = 256;  // 16 × 16 threads, 4×4 outputs each
-constexpr int64_t kTargetBlocks = 264;  // ~2 blocks per SM on an H100: enough to fill the GPU
-
-template <class Op>
-__global__ void __launch_bounds__(kThreads) igemm_kernel(Op op) {
-  __shared__ float a_tile[kTileK][kTileM + 1];  // +1: no bank conflicts on the transposed store
-  __shared__ float b_tile[kTileK][kTileN + 1];
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const int z = blockIdx.z;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kTileM;
-  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTileN;
-  int64_t k_begin = 0, k_end = 0;
-  op.k_range(z, k_begin, k_end);
-  float acc[4][4] = {};
-
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
-    // Op::kAKFast / kBKFast: which index is contiguous in memory, so a warp reads neighbours.
-    for (int e = threadIdx.x; e < kTileM * kTileK; e += kThreads) {
-      const int i = Op::kAKFast ? e / kTileK : e % kTileM;
-      const int kk = Op::kAKFast ? e % kTileK : e / kTileM;
-      const int64_t gi = row0 + i, gk = k0 + kk;
-      a_tile[kk][i] = (gi < op.m && gk < k_end) ? op.a(gi, gk, z) : 0.0f;
-    }
-    for (int e = threadIdx.x; e < kTileK * kTileN; e += kThreads) {
-      const int j = Op::kBKFast ? e / kTileK : e % kTileN;
-      const int kk = Op::kBKFast ? e % kTileK : e / kTileN;
-      const int64_t gj = col0 + j, gk = k0 + kk;
-      b_tile[kk][j] = (gj < op.n && gk < k_end) ? op.b(gk, gj, z) : 0.0f;
-    }
-    __syncthreads();
-#pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      float av[4], bv[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) av[r] = a_tile[kk][ty + 16 * r];
-#pragma unroll
-      for (int q = 0; q < 4; ++q) bv[q] = b_tile[kk][tx + 16 * q];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int q = 0; q < 4; ++q) acc[r][q] += av[r] * bv[q];
-    }
-    __syncthreads();
-  }
-
-  for (int r = 0; r < 4; ++r) {
-    const int64_t gi = row0 + ty + 16 * r;
-    if (gi >= op.m) continue;
-    for (int q = 0; q < 4; ++q) {
-      const int64_t gj = col0 + tx + 16 * q;
-      if (gj < op.n) op.store(gi, gj, z, acc[r][q]);
-    }
-  }
-}
+constexpr int kChannelSumThreads = 256;
 
 // x[img, c, i+u-pad, j+v-pad] for the patch index kidx = (c·k + u)·k + v and output pixel
 // (i, j); 0 outside the image.
@@ -156,17 +101,6 @@ struct BackwardWeightOp {
   __device__ void store(int64_t o, int64_t kidx, int z, float acc) const { out[(z * m + o) * n + kidx] = acc; }
 };
 
-// dw[e] = Σ_s partial[s][e], s in increasing order.
-__global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t splits, int64_t count,
-                                  float* __restrict__ dw) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
-    float s = 0.0f;
-    for (int64_t z = 0; z < splits; ++z) s += partial[z * count + e];
-    dw[e] = s;
-  }
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
@@ -175,28 +109,21 @@ __device__ __forceinline__ float warp_sum(float v) {
 // One block per channel: thread t sums a fixed strided subset, then a fixed tree.
 __global__ void channel_sum_kernel(const float* __restrict__ g, int64_t n, int64_t channels, int64_t pixels,
                                    float* __restrict__ db) {
-  __shared__ float warp_totals[kThreads / 32];
+  __shared__ float warp_totals[kChannelSumThreads / 32];
   const int64_t c = blockIdx.x;
   float v = 0.0f;
   for (int64_t img = 0; img < n; ++img) {
     const float* row = g + (img * channels + c) * pixels;
-    for (int64_t j = threadIdx.x; j < pixels; j += kThreads) v += row[j];
+    for (int64_t j = threadIdx.x; j < pixels; j += kChannelSumThreads) v += row[j];
   }
   v = warp_sum(v);
   if (threadIdx.x % 32 == 0) warp_totals[threadIdx.x / 32] = v;
   __syncthreads();
   if (threadIdx.x < 32) {
-    v = threadIdx.x < kThreads / 32 ? warp_totals[threadIdx.x] : 0.0f;
+    v = threadIdx.x < kChannelSumThreads / 32 ? warp_totals[threadIdx.x] : 0.0f;
     v = warp_sum(v);
     if (threadIdx.x == 0) db[c] = v;
   }
-}
-
-template <class Op>
-void launch_igemm(const Op& op, int64_t z) {
-  const dim3 grid(static_cast<unsigned>(kern::ceil_div(op.n, kTileN)),
-                  static_cast<unsigned>(kern::ceil_div(op.m, kTileM)), static_cast<unsigned>(z));
-  kern::launch(igemm_kernel<Op>, grid, dim3(kThreads), 0, op);
 }
 
 }  // namespace
@@ -204,44 +131,25 @@ void launch_igemm(const Op& op, int64_t z) {
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
   if (p.n == 0 || p.c_out == 0 || p.h_out <= 0 || p.w_out <= 0) return;
   ForwardOp op{p, x, w, bias, y, p.c_out, p.h_out * p.w_out, p.c_in * p.k * p.k};
-  launch_igemm(op, p.n);
+  igemm::run(op, p.n);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx) {
   if (p.n == 0 || p.c_in == 0 || p.h == 0 || p.w == 0) return;
   BackwardDataOp op{p, g, w, dx, p.c_in, p.h * p.w, p.c_out * p.k * p.k};
-  launch_igemm(op, p.n);
+  igemm::run(op, p.n);
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw) {
   const int64_t m = p.c_out, n = p.c_in * p.k * p.k, k = p.n * p.h_out * p.w_out;
-  if (m == 0 || n == 0) return;
-  // Split K until the grid has ~kTargetBlocks blocks, but keep >= 256 terms per split.
-  const int64_t tiles = kern::ceil_div(m, kTileM) * kern::ceil_div(n, kTileN);
-  int64_t splits = kern::ceil_div(kTargetBlocks, tiles);
-  const int64_t max_splits = k / 256 > 1 ? k / 256 : 1;
-  splits = splits < max_splits ? splits : max_splits;
-  const int64_t chunk = kern::ceil_div(k, splits);
-  splits = kern::ceil_div(k, chunk);  // no empty split
-  Tensor partial;
-  float* out = dw;
-  if (splits > 1) {
-    partial = Tensor::empty(Shape{splits, m, n}, DType::Float32, Device{DeviceType::CUDA, 0});
-    out = partial.data<float>();
-  }
-  BackwardWeightOp op{p, x, g, out, m, n, k, chunk};
-  launch_igemm(op, splits);
-  if (splits > 1) {
-    const int64_t count = m * n;
-    const int64_t blocks = kern::ceil_div(count, kThreads);
-    kern::launch(sum_splits_kernel, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)), dim3(kThreads), 0,
-                 static_cast<const float*>(out), splits, count, dw);
-  }
+  igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) {
+    return BackwardWeightOp{p, x, g, out, m, n, k, chunk};
+  });
 }
 
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db) {
   if (channels == 0) return;
-  kern::launch(channel_sum_kernel, dim3(static_cast<unsigned>(channels)), dim3(kThreads), 0, g, n, channels,
+  kern::launch(channel_sum_kernel, dim3(static_cast<unsigned>(channels)), dim3(kChannelSumThreads), 0, g, n, channels,
                pixels, db);
 }
 

@@ -33,7 +33,8 @@ template <typename T> void gemm(const GemmParams& p, const T* a, const T* b, T* 
 }  // namespace cpu
 
 namespace cuda {
-// Tiled shared-memory GEMM: 64×64 output tile per 256-thread block, 4×4 outputs per thread.
+// Tiled shared-memory GEMM (kernels/implicit_gemm.cuh): 64×64 output tile per 256-thread block,
+// 4×4 outputs per thread.
 void gemm(const GemmParams& p, const float* a, const float* b, float* c);
 }  // namespace cuda
 
