@@ -141,7 +141,10 @@ int main(int argc, char** argv) {
     std::printf("train_em: %lld parameters\n", static_cast<long long>(model.parameter_count()));
     std::vector<double> steps, losses;
     examples::Progress progress("train", iterations);
-    double smoothed = 0.0;
+    // Moving average of the loss with bias correction (as Adam's moments): the first steps of
+    // an untrained network have losses 10-20x the later ones, and a plain EMA seeded with them
+    // would take hundreds of steps to forget them.
+    double ema = 0.0, ema_weight = 0.0;
     bool stopped_by_time = false;
     while (trainer.steps_done() < iterations) {
       StepResult r;
@@ -155,7 +158,9 @@ int main(int argc, char** argv) {
       }
       steps.push_back(static_cast<double>(r.step));
       losses.push_back(r.loss);
-      smoothed = r.step == 1 ? r.loss : 0.98 * smoothed + 0.02 * r.loss;
+      ema = 0.98 * ema + 0.02 * r.loss;
+      ema_weight = 0.98 * ema_weight + 0.02;
+      const double smoothed = ema / ema_weight;
       append_jsonl(log_path, {{"step", r.step}, {"loss", r.loss}, {"seconds", progress.elapsed()}});
       char detail[64];
       std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", r.loss, smoothed);
@@ -176,8 +181,12 @@ int main(int argc, char** argv) {
                 stopped_by_time ? " — stopped by the time budget" : "", model_path.c_str());
     if (!losses.empty()) {
       PlotSeries raw{steps, losses, 170, 190, 230}, avg{steps, {}, 20, 60, 180};
-      double s = losses[0];
-      for (double l : losses) avg.y.push_back(s = 0.98 * s + 0.02 * l);
+      double e = 0.0, w = 0.0;
+      for (double l : losses) {
+        e = 0.98 * e + 0.02 * l;
+        w = 0.98 * w + 0.02;
+        avg.y.push_back(e / w);
+      }
       write_png((fs::path(a.out) / "loss.png").string(), line_plot({raw, avg}, 800, 400, true));
     }
 
