@@ -78,42 +78,15 @@ template <typename T> T* scratch(size_t n) {
   return buffer.data();
 }
 
-// parallel_for, or the body inline on this thread. The band-parallel paths must not call
-// parallel_for (or cpu::gemm, which does) from inside a task: core/parallel.cpp's nested calls
-// re-enter the pool and deadlock, so tasks run serial code and call Eigen directly.
-template <typename F>
-void for_range(bool parallel, int64_t n, int64_t grain, F&& body) {
-  if (parallel)
-    parallel_for(0, n, grain, body);
-  else
-    body(0, n);
-}
-
-// C = A·op(B) (beta 0) or C += A·op(B) (beta 1) on this thread only (A never transposed here);
-// conventions as cpu::gemm (row-major, leading dimensions in GemmParams).
-template <typename T>
-void serial_gemm(const GemmParams& p, const T* a, const T* b, T* c) {
-  using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using ConstMap = Eigen::Map<const Matrix, 0, Eigen::OuterStride<>>;
-  const ConstMap A(a, p.m, p.k, Eigen::OuterStride<>(p.lda));
-  const ConstMap B(b, p.trans_b ? p.n : p.k, p.trans_b ? p.k : p.n, Eigen::OuterStride<>(p.ldb));
-  Eigen::Map<Matrix, 0, Eigen::OuterStride<>> C(c, p.m, p.n, Eigen::OuterStride<>(p.ldc));
-  if (p.beta == 0.0f) C.setZero();
-  if (p.trans_b)
-    C.noalias() += A * B.transpose();
-  else
-    C.noalias() += A * B;
-}
-
 // Patch columns for rows [r0, r1) of a dst_h×dst_w grid from planes src[channels][src_h][src_w]:
 // col[(c·k + u)·k + v][(i - r0)·dst_w + j] = src[c, i + du, j + dv] (0 outside), with
 // (du, dv) = (u - pad, v - pad) for the forward's im2col of x, or (pad - u, pad - v) with
 // flip = true for the data gradient's gather of g.
 template <typename T>
 void patch_cols(const T* src, int64_t channels, int64_t src_h, int64_t src_w, int64_t dst_w, int64_t k,
-                int64_t pad, bool flip, int64_t r0, int64_t r1, T* col, bool parallel) {
+                int64_t pad, bool flip, int64_t r0, int64_t r1, T* col) {
   const int64_t kk = k * k, rows = channels * kk, band = (r1 - r0) * dst_w;
-  for_range(parallel, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
+  parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(band, 1)), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
       const int64_t c = row / kk, u = (row / k) % k, v = row % k;
       const int64_t du = flip ? pad - u : u - pad, dv = flip ? pad - v : v - pad;
@@ -136,8 +109,8 @@ void patch_cols(const T* src, int64_t channels, int64_t src_h, int64_t src_w, in
 }
 
 template <typename T>
-void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col, bool parallel = true) {
-  patch_cols(x_n, p.c_in, p.h, p.w, p.w_out, p.k, p.pad, false, r0, r1, col, parallel);
+void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col) {
+  patch_cols(x_n, p.c_in, p.h, p.w, p.w_out, p.k, p.pad, false, r0, r1, col);
 }
 
 // dx_n[c, i+p-pad, j+q-pad] += dcol[(c,p,q)][(i - r0)·Wo + j]; parallel over c (disjoint planes).
@@ -162,16 +135,6 @@ void col2im_add(const Conv2dParams& p, const T* dcol, int64_t r0, int64_t r1, T*
   });
 }
 
-GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
-                        int64_t ldc, float beta) {
-  GemmParams g;
-  g.m = m; g.n = n; g.k = k;
-  g.trans_a = ta; g.trans_b = tb;
-  g.beta = beta;
-  g.lda = lda; g.ldb = ldb; g.ldc = ldc;
-  return g;
-}
-
 }  // namespace
 
 template <typename T>
@@ -193,15 +156,15 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     int64_t ldb = hw_out;
     if (!is_pointwise(p)) {
       T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-      im2col(p, x_n, r0, r1, col, !per_task);
+      im2col(p, x_n, r0, r1, col);
       b_mat = col;
       ldb = band;
     }
     T* y_band = y + n * p.c_out * hw_out + r0 * p.w_out;
     const GemmParams gp = strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f);
-    per_task ? serial_gemm(gp, w, b_mat, y_band) : gemm(gp, w, b_mat, y_band);
+    gemm(gp, w, b_mat, y_band);  // inside a task: runs inline, single-threaded
     if (!bias && !p.relu) return;
-    for_range(!per_task, p.c_out, 1, [&](int64_t b, int64_t e) {  // epilogue while the band is in cache
+    parallel_for(0, p.c_out, 1, [&](int64_t b, int64_t e) {  // epilogue while the band is in cache
       for (int64_t o = b; o < e; ++o) {
         T* row = y_band + o * hw_out;
         const T add = bias ? bias[o] : T(0);
@@ -254,8 +217,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
       for (int64_t t = b; t < e; ++t) {
         const int64_t n = t / bands, r0 = (t % bands) * dx_rows, r1 = std::min(p.h, r0 + dx_rows);
         const int64_t band = (r1 - r0) * p.w;
-        patch_cols(g + n * p.c_out * hw_out, p.c_out, p.h_out, p.w_out, p.w, p.k, p.pad, true, r0, r1, gcol, false);
-        serial_gemm(strided_gemm(p.c_in, band, kd, false, false, kd, band, hw, 0.0f), wd.data(), gcol,
+        patch_cols(g + n * p.c_out * hw_out, p.c_out, p.h_out, p.w_out, p.w, p.k, p.pad, true, r0, r1, gcol);
+        gemm(strided_gemm(p.c_in, band, kd, false, false, kd, band, hw, 0.0f), wd.data(), gcol,
                     dx + n * p.c_in * hw + r0 * p.w);
       }
     });
@@ -290,13 +253,13 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw
       int64_t ldb = hw_out;
       if (!is_pointwise(p)) {
         T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-        im2col(p, x_n, r0, r1, col, !per_task);
+        im2col(p, x_n, r0, r1, col);
         b_mat = col;
         ldb = band;
       }
       const GemmParams gp = strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, t == t0 ? 0.0f : 1.0f);
       const T* g_band = g + n * p.c_out * hw_out + r0 * p.w_out;
-      per_task ? serial_gemm(gp, g_band, b_mat, out) : gemm(gp, g_band, b_mat, out);
+      gemm(gp, g_band, b_mat, out);
     }
   };
   if (!per_task) {

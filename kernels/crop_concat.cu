@@ -12,24 +12,12 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
-dim3 grid_for(int64_t n) {
-  const int64_t b = kern::ceil_div(n, static_cast<int64_t>(kThreads));
-  return dim3(static_cast<unsigned>(b < kMaxBlocks ? b : kMaxBlocks));
-}
-
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 __global__ void crop_concat_forward_kernel(CropConcatParams p, const float* __restrict__ skip,
                                            const float* __restrict__ up,
                                            float* __restrict__ out) {
   const int64_t c_out = p.skip_channels + p.up_channels, h = p.height, w = p.width;
   const int64_t total = p.batch * c_out * h * w;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t x = i % w, y = (i / w) % h, c = (i / (w * h)) % c_out, n = i / (w * h * c_out);
     out[i] = c < p.skip_channels
                  ? skip[((n * p.skip_channels + c) * p.skip_height + p.offset_y + y) * p.skip_width +
@@ -42,7 +30,7 @@ __global__ void crop_concat_dskip_kernel(CropConcatParams p, const float* __rest
                                          float* __restrict__ dskip) {
   const int64_t c_out = p.skip_channels + p.up_channels, hs = p.skip_height, ws = p.skip_width;
   const int64_t total = p.batch * p.skip_channels * hs * ws;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t xs = i % ws, ys = (i / ws) % hs, c = (i / (ws * hs)) % p.skip_channels,
                   n = i / (ws * hs * p.skip_channels);
     const int64_t y = ys - p.offset_y, x = xs - p.offset_x;
@@ -55,7 +43,7 @@ __global__ void crop_concat_dup_kernel(CropConcatParams p, const float* __restri
                                        float* __restrict__ dup) {
   const int64_t c_out = p.skip_channels + p.up_channels, plane = p.height * p.width;
   const int64_t total = p.batch * p.up_channels * plane;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t s = i % plane, c = (i / plane) % p.up_channels, n = i / (plane * p.up_channels);
     dup[i] = dout[(n * c_out + p.skip_channels + c) * plane + s];
   }
@@ -66,16 +54,16 @@ __global__ void crop_concat_dup_kernel(CropConcatParams p, const float* __restri
 void crop_concat_forward(const CropConcatParams& p, const float* skip, const float* up, float* out) {
   const int64_t total = p.batch * (p.skip_channels + p.up_channels) * p.height * p.width;
   if (total == 0) return;
-  kern::launch(crop_concat_forward_kernel, grid_for(total), dim3(kThreads), 0, p, skip, up, out);
+  kern::launch(crop_concat_forward_kernel, kern::linear_grid(total, kThreads, kMaxBlocks), dim3(kThreads), 0, p, skip, up, out);
 }
 
 void crop_concat_backward(const CropConcatParams& p, const float* dout, float* dskip, float* dup) {
   const int64_t n_skip = p.batch * p.skip_channels * p.skip_height * p.skip_width;
   const int64_t n_up = p.batch * p.up_channels * p.height * p.width;
   if (dskip && n_skip > 0)
-    kern::launch(crop_concat_dskip_kernel, grid_for(n_skip), dim3(kThreads), 0, p, dout, dskip);
+    kern::launch(crop_concat_dskip_kernel, kern::linear_grid(n_skip, kThreads, kMaxBlocks), dim3(kThreads), 0, p, dout, dskip);
   if (dup && n_up > 0)
-    kern::launch(crop_concat_dup_kernel, grid_for(n_up), dim3(kThreads), 0, p, dout, dup);
+    kern::launch(crop_concat_dup_kernel, kern::linear_grid(n_up, kThreads, kMaxBlocks), dim3(kThreads), 0, p, dout, dup);
 }
 
 }  // namespace unet::cuda

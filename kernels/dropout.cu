@@ -16,8 +16,8 @@ constexpr int64_t kMaxBlocks = 4096;
 __global__ void dropout_kernel(DropoutParams p, const float* __restrict__ in,
                                float* __restrict__ out, int64_t n, int64_t lead, int64_t blocks) {
   const uint64_t first_block = p.offset / 4;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t blk = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; blk < blocks;
+  const int64_t stride = kern::grid_stride();
+  for (int64_t blk = kern::global_index(); blk < blocks;
        blk += stride) {
     const Philox4 r = philox_block(p.seed, first_block + static_cast<uint64_t>(blk));
     for (int64_t j = 0; j < 4; ++j) {
@@ -34,9 +34,8 @@ void dropout_apply(const DropoutParams& p, const float* in, float* out, int64_t 
   if (n == 0) return;
   const int64_t lead = static_cast<int64_t>(p.offset % 4);
   const int64_t blocks = (lead + n + 3) / 4;
-  const int64_t grid = kern::ceil_div(blocks, static_cast<int64_t>(kThreads));
-  kern::launch(dropout_kernel, dim3(static_cast<unsigned>(grid < kMaxBlocks ? grid : kMaxBlocks)),
-               dim3(kThreads), 0, p, in, out, n, lead, blocks);
+  kern::launch(dropout_kernel, kern::linear_grid(blocks, kThreads, kMaxBlocks), dim3(kThreads), 0, p, in, out,
+               n, lead, blocks);
 }
 
 }  // namespace unet::cuda

@@ -11,57 +11,47 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
-dim3 grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
-  return dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks));
-}
-
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
-
 __global__ void add_kernel(const float* __restrict__ a, const float* __restrict__ b,
                            float* __restrict__ out, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += stride()) out[i] = a[i] + b[i];
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = a[i] + b[i];
 }
 __global__ void mul_kernel(const float* __restrict__ a, const float* __restrict__ b,
                            float* __restrict__ out, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += stride()) out[i] = a[i] * b[i];
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = a[i] * b[i];
 }
 __global__ void scale_kernel(const float* __restrict__ x, float factor, float* __restrict__ out,
                              int64_t n) {
-  for (int64_t i = first_index(); i < n; i += stride()) out[i] = x[i] * factor;
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = x[i] * factor;
 }
 __global__ void relu_forward_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += stride()) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 __global__ void relu_backward_kernel(const float* __restrict__ x, const float* __restrict__ dy,
                                      float* __restrict__ dx, int64_t n) {
-  for (int64_t i = first_index(); i < n; i += stride()) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 }  // namespace
 
 void add(const float* a, const float* b, float* out, int64_t n) {
   if (n == 0) return;
-  kern::launch(add_kernel, grid_for(n), dim3(kThreads), 0, a, b, out, n);
+  kern::launch(add_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, a, b, out, n);
 }
 void mul(const float* a, const float* b, float* out, int64_t n) {
   if (n == 0) return;
-  kern::launch(mul_kernel, grid_for(n), dim3(kThreads), 0, a, b, out, n);
+  kern::launch(mul_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, a, b, out, n);
 }
 void scale(const float* x, float factor, float* out, int64_t n) {
   if (n == 0) return;
-  kern::launch(scale_kernel, grid_for(n), dim3(kThreads), 0, x, factor, out, n);
+  kern::launch(scale_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, x, factor, out, n);
 }
 void relu_forward(const float* x, float* y, int64_t n) {
   if (n == 0) return;
-  kern::launch(relu_forward_kernel, grid_for(n), dim3(kThreads), 0, x, y, n);
+  kern::launch(relu_forward_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, x, y, n);
 }
 void relu_backward(const float* x, const float* dy, float* dx, int64_t n) {
   if (n == 0) return;
-  kern::launch(relu_backward_kernel, grid_for(n), dim3(kThreads), 0, x, dy, dx, n);
+  kern::launch(relu_backward_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, x, dy, dx, n);
 }
 
 }  // namespace unet::cuda

@@ -106,6 +106,22 @@ void launch(void (*kernel)(KernelParams...), const LaunchGrid& grid, dim3 block,
   detail::launch_named(nullptr, kernel, grid, block, dynamic_smem_bytes, std::forward<Args>(args)...);
 }
 
+// ---- grid-stride loops ------------------------------------------------------------------------
+// The 1-D grid for n items at `threads` per block: at least one block and at most max_blocks;
+// beyond that each thread loops (for i = global_index(); i < n; i += grid_stride()). A capped,
+// shape-determined grid keeps huge launches cheap and reductions over it reproducible.
+inline dim3 linear_grid(int64_t n, int threads, int64_t max_blocks = 4096) {
+  const int64_t blocks = n > 0 ? static_cast<int64_t>(ceil_div(n, threads)) : 1;
+  return dim3(static_cast<unsigned>(blocks < max_blocks ? blocks : max_blocks));
+}
+
+#if defined(__CUDACC__) || defined(UNET_CUDA_SIM)
+__device__ __forceinline__ int64_t global_index() {
+  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+__device__ __forceinline__ int64_t grid_stride() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+#endif
+
 }  // namespace unet::kern
 
 // Like unet::kern::launch, and error messages also name the kernel. A template kernel goes in

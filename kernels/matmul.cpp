@@ -35,15 +35,20 @@ struct MatmulBackward : Node {
 
 }  // namespace
 
-GemmParams dense_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
-                      float beta) {
+GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int64_t lda,
+                        int64_t ldb, int64_t ldc, float beta) {
   GemmParams p;
   p.m = m; p.n = n; p.k = k;
   p.trans_a = trans_a; p.trans_b = trans_b;
-  p.alpha = alpha; p.beta = beta;
-  p.lda = trans_a ? m : k;
-  p.ldb = trans_b ? k : n;
-  p.ldc = n;
+  p.beta = beta;
+  p.lda = lda; p.ldb = ldb; p.ldc = ldc;
+  return p;
+}
+
+GemmParams dense_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, float alpha,
+                      float beta) {
+  GemmParams p = strided_gemm(m, n, k, trans_a, trans_b, trans_a ? m : k, trans_b ? k : n, n, beta);
+  p.alpha = alpha;
   return p;
 }
 

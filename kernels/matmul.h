@@ -20,6 +20,9 @@ struct GemmParams {
   int64_t lda = 0, ldb = 0, ldc = 0;
 };
 
+// A GemmParams with explicit leading dimensions (operands inside larger buffers), alpha = 1.
+GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool trans_a, bool trans_b, int64_t lda,
+                        int64_t ldb, int64_t ldc, float beta = 0.0f);
 // Fills a GemmParams for dense row-major operands (leading dimensions from the shapes).
 GemmParams dense_gemm(int64_t m, int64_t n, int64_t k, bool trans_a = false, bool trans_b = false,
                       float alpha = 1.0f, float beta = 0.0f);

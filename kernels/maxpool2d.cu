@@ -16,18 +16,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
-dim3 grid_for(int64_t n) {
-  const int64_t b = kern::ceil_div(n, static_cast<int64_t>(kThreads));
-  return dim3(static_cast<unsigned>(b < kMaxBlocks ? b : kMaxBlocks));
-}
-
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 // Same rule as the CPU reference: larger wins, or the first NaN.
 __device__ __forceinline__ bool wins(float v, float best) {
   return v > best || (v != v && best == best);
@@ -37,7 +25,7 @@ __global__ void maxpool2d_forward_kernel(Pool2dParams p, const float* __restrict
                                          float* __restrict__ y, int32_t* __restrict__ argmax) {
   const int64_t oh = p.height / 2, ow = p.width / 2;
   const int64_t total = p.batch * p.channels * oh * ow;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t row = i / ow, ox = i % ow;  // row = plane·oh + oy
     const int64_t plane = row / oh, oy = row % oh;
     const float* top = x + (plane * p.height + 2 * oy) * p.width + 2 * ox;
@@ -57,7 +45,7 @@ __global__ void maxpool2d_backward_kernel(Pool2dParams p, const float* __restric
                                           float* __restrict__ dx) {
   const int64_t ow = p.width / 2;
   const int64_t pairs = p.batch * p.channels * p.height * ow;  // input elements / 2
-  for (int64_t i = first_index(); i < pairs; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < pairs; i += kern::grid_stride()) {
     const int64_t in_row = i / ow, ox = i % ow;  // in_row = plane·H + yy
     const int64_t plane = in_row / p.height, yy = in_row % p.height;
     const int64_t o = (plane * (p.height / 2) + yy / 2) * ow + ox;
@@ -75,13 +63,13 @@ __global__ void maxpool2d_backward_kernel(Pool2dParams p, const float* __restric
 void maxpool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
   const int64_t total = p.batch * p.channels * (p.height / 2) * (p.width / 2);
   if (total == 0) return;
-  kern::launch(maxpool2d_forward_kernel, grid_for(total), dim3(kThreads), 0, p, x, y, argmax);
+  kern::launch(maxpool2d_forward_kernel, kern::linear_grid(total, kThreads, kMaxBlocks), dim3(kThreads), 0, p, x, y, argmax);
 }
 
 void maxpool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx) {
   const int64_t pairs = p.batch * p.channels * p.height * (p.width / 2);
   if (pairs == 0) return;
-  kern::launch(maxpool2d_backward_kernel, grid_for(pairs), dim3(kThreads), 0, p, dy, argmax, dx);
+  kern::launch(maxpool2d_backward_kernel, kern::linear_grid(pairs, kThreads, kMaxBlocks), dim3(kThreads), 0, p, dy, argmax, dx);
 }
 
 }  // namespace unet::cuda

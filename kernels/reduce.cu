@@ -33,8 +33,8 @@ __device__ __forceinline__ float block_sum(float v) {
 
 __global__ void partial_sums_kernel(const float* __restrict__ x, int64_t n, float* __restrict__ partials) {
   float v = 0.0f;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+  const int64_t stride = kern::grid_stride();
+  for (int64_t i = kern::global_index(); i < n; i += stride)
     v += x[i];
   v = block_sum(v);
   if (threadIdx.x == 0) partials[blockIdx.x] = v;
@@ -50,15 +50,12 @@ __global__ void final_sum_kernel(const float* __restrict__ partials, int64_t cou
 __global__ void broadcast_scalar_kernel(const float* __restrict__ scalar, float factor,
                                         float* __restrict__ out, int64_t n) {
   const float v = *scalar * factor;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+  const int64_t stride = kern::grid_stride();
+  for (int64_t i = kern::global_index(); i < n; i += stride)
     out[i] = v;
 }
 
-int64_t blocks_for(int64_t n) {
-  const int64_t b = (n + kThreads - 1) / kThreads;
-  return b < kMaxBlocks ? (b > 0 ? b : 1) : kMaxBlocks;
-}
+int64_t blocks_for(int64_t n) { return kern::linear_grid(n, kThreads, kMaxBlocks).x; }
 
 }  // namespace
 

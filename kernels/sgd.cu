@@ -15,8 +15,8 @@ constexpr int64_t kMaxBlocks = 4096;
 
 __global__ void sgd_kernel(const SgdSlot<float>* __restrict__ slots, int64_t num_slots, float lr,
                            float mu, float wd) {
-  const int64_t start = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t start = kern::global_index();
+  const int64_t stride = kern::grid_stride();
   for (int64_t s = 0; s < num_slots; ++s) {
     const SgdSlot<float> slot = slots[s];
     for (int64_t i = start; i < slot.count; i += stride) {
@@ -32,9 +32,8 @@ __global__ void sgd_kernel(const SgdSlot<float>* __restrict__ slots, int64_t num
 void sgd_step(const SgdSlot<float>* slots, int64_t num_slots, int64_t max_count,
               const SgdOptions& o) {
   if (num_slots == 0 || max_count == 0) return;
-  const int64_t blocks = kern::ceil_div(max_count, static_cast<int64_t>(kThreads));
-  kern::launch(sgd_kernel, dim3(static_cast<unsigned>(blocks < kMaxBlocks ? blocks : kMaxBlocks)),
-               dim3(kThreads), 0, slots, num_slots, o.learning_rate, o.momentum, o.weight_decay);
+  kern::launch(sgd_kernel, kern::linear_grid(max_count, kThreads, kMaxBlocks), dim3(kThreads), 0, slots,
+               num_slots, o.learning_rate, o.momentum, o.weight_decay);
 }
 
 }  // namespace unet::cuda

@@ -25,18 +25,6 @@ constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxBlocks = 1024;
 
-dim3 grid_for(int64_t n) {
-  const int64_t b = kern::ceil_div(n, static_cast<int64_t>(kThreads));
-  return dim3(static_cast<unsigned>(b < 1 ? 1 : (b < kMaxBlocks ? b : kMaxBlocks)));
-}
-
-__device__ __forceinline__ int64_t first_index() {
-  return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-}
-__device__ __forceinline__ int64_t grid_stride() {
-  return static_cast<int64_t>(gridDim.x) * blockDim.x;
-}
-
 __device__ __forceinline__ float warp_sum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
   return v;
@@ -67,7 +55,7 @@ __global__ void xent_forward_kernel(XentParams p, const float* __restrict__ logi
                                     float* __restrict__ partials, int* __restrict__ first_bad) {
   const int64_t total = p.batch * p.pixels, K = p.classes, hw = p.pixels;
   float loss = 0.0f, wsum = 0.0f;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t off = (i / hw) * K * hw + i % hw;
     const float* a = logits + off;
     float* d = dlogits + off;
@@ -120,13 +108,13 @@ __global__ void xent_backward_kernel(const float* __restrict__ dlogits,
                                      const float* __restrict__ grad_scale, float* __restrict__ dx,
                                      int64_t n) {
   const float factor = *grad_loss * *grad_scale;
-  for (int64_t i = first_index(); i < n; i += grid_stride()) dx[i] = dlogits[i] * factor;
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) dx[i] = dlogits[i] * factor;
 }
 
 __global__ void softmax_kernel(XentParams p, const float* __restrict__ logits,
                                float* __restrict__ probs) {
   const int64_t total = p.batch * p.pixels, K = p.classes, hw = p.pixels;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const int64_t off = (i / hw) * K * hw + i % hw;
     const float* a = logits + off;
     float m = a[0];
@@ -141,7 +129,7 @@ __global__ void softmax_kernel(XentParams p, const float* __restrict__ logits,
 __global__ void argmax_kernel(XentParams p, const float* __restrict__ logits,
                               int32_t* __restrict__ classes) {
   const int64_t total = p.batch * p.pixels, K = p.classes, hw = p.pixels;
-  for (int64_t i = first_index(); i < total; i += grid_stride()) {
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
     const float* a = logits + (i / hw) * K * hw + i % hw;
     int32_t best = 0;
     float best_v = a[0];
@@ -165,7 +153,7 @@ int64_t weighted_xent_forward(const XentParams& p, const float* logits, const in
   UNET_CHECK(total < INT_MAX, ValueError, "weighted_cross_entropy: ", total,
              " pixels exceed the CUDA kernel's 32-bit pixel index; split the batch");
   const Device dev{DeviceType::CUDA, 0};
-  const dim3 grid = grid_for(total);
+  const dim3 grid = kern::linear_grid(total, kThreads, kMaxBlocks);
   Tensor partials = Tensor::empty(Shape{2 * static_cast<int64_t>(grid.x)}, DType::Float32, dev);
   Tensor first_bad = Tensor::from_vector(std::vector<int32_t>{INT_MAX}, Shape{1}, dev);
   kern::launch(xent_forward_kernel, grid, dim3(kThreads), 0, p, logits, labels, weights, dlogits,
@@ -180,20 +168,20 @@ int64_t weighted_xent_forward(const XentParams& p, const float* logits, const in
 void weighted_xent_backward(const float* dlogits, const float* grad_loss, const float* grad_scale,
                             float* dx, int64_t n) {
   if (n == 0) return;
-  kern::launch(xent_backward_kernel, grid_for(n), dim3(kThreads), 0, dlogits, grad_loss,
+  kern::launch(xent_backward_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, dlogits, grad_loss,
                grad_scale, dx, n);
 }
 
 void softmax_channels(const XentParams& p, const float* logits, float* probs) {
   const int64_t total = p.batch * p.pixels;
   if (total == 0) return;
-  kern::launch(softmax_kernel, grid_for(total), dim3(kThreads), 0, p, logits, probs);
+  kern::launch(softmax_kernel, kern::linear_grid(total, kThreads, kMaxBlocks), dim3(kThreads), 0, p, logits, probs);
 }
 
 void argmax_channels(const XentParams& p, const float* logits, int32_t* classes) {
   const int64_t total = p.batch * p.pixels;
   if (total == 0) return;
-  kern::launch(argmax_kernel, grid_for(total), dim3(kThreads), 0, p, logits, classes);
+  kern::launch(argmax_kernel, kern::linear_grid(total, kThreads, kMaxBlocks), dim3(kThreads), 0, p, logits, classes);
 }
 
 }  // namespace unet::cuda

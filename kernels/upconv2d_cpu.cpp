@@ -19,16 +19,6 @@ template <typename T> T* scratch(size_t n) {
   return buffer.data();
 }
 
-GemmParams strided_gemm(int64_t m, int64_t n, int64_t k, bool ta, bool tb, int64_t lda, int64_t ldb,
-                        int64_t ldc, float beta) {
-  GemmParams g;
-  g.m = m; g.n = n; g.k = k;
-  g.trans_a = ta; g.trans_b = tb;
-  g.beta = beta;
-  g.lda = lda; g.ldb = ldb; g.ldc = ldc;
-  return g;
-}
-
 // y_n[o, 2i+a, 2j+b] = u[(o·2+a)·2+b][i·W + j] + bias[o]; parallel over output channels.
 template <typename T>
 void shuffle(const Upconv2dParams& p, const T* u, const T* bias, T* y_n) {

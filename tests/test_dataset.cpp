@@ -9,24 +9,12 @@
 #include "unet/connected_components.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace unet;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("unet_ds_test_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string sub(const std::string& name) const {
-    fs::create_directories(path / name);
-    return (path / name).string();
-  }
-};
 
 // Two 4-connected squares in a binary 8-bit mask (touching only diagonally: 2 objects).
 Image binary_mask(int w, int h) {
@@ -78,7 +66,7 @@ TEST_CASE("folder dataset: the shipped ISBI 2012 training set", "[data][dataset]
 }
 
 TEST_CASE("folder dataset: pairing and errors", "[data][dataset]") {
-  TempDir dir;
+  const test::TempDir dir("unet_ds_test");
   const std::string images = dir.sub("images"), labels = dir.sub("labels");
   write_png(images + "/a.png", make_image(8, 8, 1, SampleFormat::U8));
   write_png(labels + "/a.png", binary_mask(8, 8));
@@ -114,7 +102,7 @@ TEST_CASE("folder dataset: pairing and errors", "[data][dataset]") {
 }
 
 TEST_CASE("stack dataset: multi-page image and label stacks", "[data][dataset]") {
-  TempDir dir;
+  const test::TempDir dir("unet_ds_test");
   const std::string root = dir.path.string();
   std::vector<Image> images(3, make_image(8, 8, 1, SampleFormat::U8)), labels(3, binary_mask(8, 8));
   images[2].pixels[0] = 77;
@@ -130,7 +118,7 @@ TEST_CASE("stack dataset: multi-page image and label stacks", "[data][dataset]")
 }
 
 TEST_CASE("CTC dataset: only annotated frames, 16-bit instance ids", "[data][dataset]") {
-  TempDir dir;
+  const test::TempDir dir("unet_ds_test");
   const std::string raw = dir.sub("set/01"), seg = dir.sub("set/01_GT/SEG");
   for (int t = 0; t < 5; ++t) {
     Image frame = make_image(10, 6, 1, SampleFormat::U8);

@@ -11,6 +11,7 @@
 #include "core/philox.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace unet;
@@ -51,8 +52,8 @@ Image sample_image(SampleFormat f, int channels) {
 }  // namespace
 
 TEST_CASE("fuzz: truncated and garbled PNG/TIFF files give IOError, never a crash", "[data][fuzz]") {
-  const fs::path dir = fs::temp_directory_path() / ("unet_fuzz_" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  const unet::test::TempDir tmp("unet_fuzz");
+  const fs::path dir = tmp.path;
   std::vector<std::string> originals;
   auto add = [&](const std::string& name, auto&& writer) {
     const std::string p = (dir / name).string();
@@ -100,12 +101,11 @@ TEST_CASE("fuzz: truncated and garbled PNG/TIFF files give IOError, never a cras
   REQUIRE_THROWS_AS(read_image(victim), IOError);
   dump(victim, std::vector<unsigned char>(100, 'x'));
   REQUIRE_THROWS_AS(read_image(victim), IOError);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("fuzz: unsupported TIFF bit depth is named in the error", "[data][fuzz]") {
-  const fs::path dir = fs::temp_directory_path() / ("unet_fuzz_bits_" + std::to_string(std::random_device{}()));
-  fs::create_directories(dir);
+  const unet::test::TempDir tmp("unet_fuzz_bits");
+  const fs::path dir = tmp.path;
   const std::string p = (dir / "bits.tif").string();
   write_tiff(p, sample_image(SampleFormat::U8, 1), TiffCompression::None);
   auto b = slurp(p);
@@ -131,11 +131,11 @@ TEST_CASE("fuzz: unsupported TIFF bit depth is named in the error", "[data][fuzz
     REQUIRE(what.find("bits.tif") != std::string::npos);
     REQUIRE(what.find("bit depth") != std::string::npos);
   }
-  fs::remove_all(dir);
 }
 
 TEST_CASE("fuzz: dataset loaders report corrupt members by name", "[data][fuzz]") {
-  const fs::path dir = fs::temp_directory_path() / ("unet_fuzz_ds_" + std::to_string(std::random_device{}()));
+  const unet::test::TempDir tmp("unet_fuzz_ds");
+  const fs::path dir = tmp.path;
   fs::create_directories(dir / "images");
   fs::create_directories(dir / "labels");
   fs::create_directories(dir / "set" / "01");
@@ -165,5 +165,4 @@ TEST_CASE("fuzz: dataset loaders report corrupt members by name", "[data][fuzz]"
       REQUIRE(std::string(e.what()).find(seg) != std::string::npos);
     }
   }
-  fs::remove_all(dir);
 }

@@ -8,21 +8,12 @@
 #include "core/error.h"
 #include "unet/image.h"
 #include "unet/image_io.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace unet;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("unet_io_test_" + std::to_string(std::random_device{}()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { std::error_code ec; fs::remove_all(path, ec); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 Image pattern(int w, int h, int c, SampleFormat f) {
   Image im = make_image(w, h, c, f);
@@ -47,7 +38,7 @@ void require_equal(const Image& a, const Image& b) {
 }  // namespace
 
 TEST_CASE("PNG round trip: 8/16-bit, grey and RGB", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   for (auto f : {SampleFormat::U8, SampleFormat::U16})
     for (int c : {1, 3}) {
       const Image im = pattern(37, 23, c, f);  // odd sizes: no row padding assumptions
@@ -58,7 +49,7 @@ TEST_CASE("PNG round trip: 8/16-bit, grey and RGB", "[data][image_io]") {
 }
 
 TEST_CASE("TIFF round trip: 8/16/32-bit, float, LZW and uncompressed", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   for (auto f : {SampleFormat::U8, SampleFormat::U16, SampleFormat::U32, SampleFormat::F32})
     for (auto comp : {TiffCompression::None, TiffCompression::LZW})
       for (int c : {1, 3}) {
@@ -70,7 +61,7 @@ TEST_CASE("TIFF round trip: 8/16/32-bit, float, LZW and uncompressed", "[data][i
 }
 
 TEST_CASE("multi-page TIFF stacks keep every page", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   std::vector<Image> pages = {pattern(8, 5, 1, SampleFormat::U16), pattern(8, 5, 1, SampleFormat::U16),
                               pattern(3, 9, 1, SampleFormat::F32)};
   pages[1].pixels[0] = 4242;
@@ -84,7 +75,7 @@ TEST_CASE("multi-page TIFF stacks keep every page", "[data][image_io]") {
 }
 
 TEST_CASE("writers leave no temporary files and replace existing files", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   const std::string p = dir.file("a.png");
   write_png(p, pattern(4, 4, 1, SampleFormat::U8));
   Image second = pattern(4, 4, 1, SampleFormat::U8);
@@ -128,7 +119,7 @@ TEST_CASE("image helpers: normalised, to_u8, grey, planar, labels", "[data][imag
 }
 
 TEST_CASE("I/O errors are typed and name the file", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   const std::string missing = dir.file("missing.png");
   try {
     read_image(missing);
@@ -143,7 +134,7 @@ TEST_CASE("I/O errors are typed and name the file", "[data][image_io]") {
 }
 
 TEST_CASE("probability maps: float TIFF exact, PNG for viewing", "[data][image_io]") {
-  TempDir dir;
+  const test::TempDir dir("unet_io_test");
   Image p = make_image(5, 2);
   p.pixels = {0.0f, 0.25f, 0.5f, 0.75f, 1.0f, 0.1234567f, 0.9f, 0.3f, 0.0f, 1.0f};
   write_probability_map(dir.file("p.tif"), p);

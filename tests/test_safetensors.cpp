@@ -13,15 +13,11 @@ using namespace unet;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / "unetcore-tests";
-  fs::create_directories(dir);
-  return dir / name;
-}
 }  // namespace
 
 TEST_CASE("safetensors round trip keeps names, shapes, dtypes, bits and metadata", "[safetensors]") {
-  const auto path = scratch("roundtrip.safetensors").string();
+  const test::TempDir tmp("unet_safetensors");
+  const auto path = tmp.file("roundtrip.safetensors");
   Tensor w = test::random_tensor(Shape{4, 3, 3, 3}, 1);
   Tensor b = test::random_tensor(Shape{4}, 2, test::cuda_device());
   Tensor step = Tensor::from_vector(std::vector<int32_t>{17}, Shape{1});
@@ -46,11 +42,12 @@ TEST_CASE("safetensors round trip keeps names, shapes, dtypes, bits and metadata
 }
 
 TEST_CASE("corrupt or truncated safetensors files give an IOError naming the file", "[safetensors][errors]") {
-  const auto good = scratch("good.safetensors").string();
+  const test::TempDir tmp("unet_safetensors");
+  const auto good = tmp.file("good.safetensors");
   save_safetensors(good, {{"x", test::random_tensor(Shape{10}, 3)}});
   std::ifstream in(good, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto bad = scratch("bad.safetensors").string();
+  const auto bad = tmp.file("bad.safetensors");
   auto write = [&](const std::string& content) {
     std::ofstream out(bad, std::ios::binary | std::ios::trunc);
     out << content;
@@ -64,7 +61,7 @@ TEST_CASE("corrupt or truncated safetensors files give an IOError naming the fil
   write(garbled);
   CHECK_THROWS_AS(load_safetensors(bad), IOError);
   CHECK_THROWS_WITH(load_safetensors(bad), Catch::Contains("bad.safetensors"));
-  CHECK_THROWS_AS(load_safetensors(scratch("does-not-exist").string()), IOError);
+  CHECK_THROWS_AS(load_safetensors(tmp.file("does-not-exist")), IOError);
   CHECK_THROWS_AS(save_safetensors(good, {{"a", Tensor::zeros(Shape{1})}, {"a", Tensor::zeros(Shape{1})}}), ValueError);
   CHECK_THROWS_AS(save_safetensors("/nonexistent-dir/x.safetensors", {{"a", Tensor::zeros(Shape{1})}}), IOError);
 }

@@ -64,11 +64,6 @@ std::vector<TrainingSlice> slices() {
   return {make_training_slice(synthetic_slice(1)), make_training_slice(synthetic_slice(2))};
 }
 
-fs::path scratch(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / "unetcore-tests";
-  fs::create_directories(dir);
-  return dir / name;
-}
 
 }  // namespace
 
@@ -106,13 +101,14 @@ TEST_CASE("CPU and simulated CUDA training agree on the first steps", "[trainer]
 }
 
 TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted run", "[trainer]") {
+  const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();
   const TrainOptions opts = tiny_options(cfg);
   UNet straight(cfg, Device::cpu());
   Trainer t1(straight, slices(), opts);
   for (int i = 0; i < 6; ++i) t1.step();
 
-  const std::string ckpt = scratch("resume.safetensors").string();
+  const std::string ckpt = tmp.file("resume.safetensors");
   {
     UNet first(cfg, Device::cpu());
     Trainer t2(first, slices(), opts);
@@ -133,9 +129,10 @@ TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted r
 }
 
 TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
+  const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();
   UNet model(cfg, Device::cpu());
-  const std::string path = scratch("model.safetensors").string();
+  const std::string path = tmp.file("model.safetensors");
   save_model(model, path);
   auto loaded = load_model(path, Device::cpu());
   CHECK(loaded->config().to_json() == cfg.to_json());
@@ -144,6 +141,7 @@ TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetenso
 }
 
 TEST_CASE("A NaN loss stops training naming the step; bad settings are refused", "[trainer][errors]") {
+  const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();
   UNet model(cfg, Device::cpu());
   auto data = slices();
@@ -167,7 +165,7 @@ TEST_CASE("A NaN loss stops training naming the step; bad settings are refused",
   other.base_channels = 8;
   UNet bigger(other, Device::cpu());
   Trainer t_other(bigger, slices(), tiny_options(other));
-  const std::string ckpt = scratch("small.safetensors").string();
+  const std::string ckpt = tmp.file("small.safetensors");
   Trainer(model, slices(), tiny_options(cfg)).save_checkpoint(ckpt);
   CHECK_THROWS_AS(t_other.resume(ckpt), ValueError);
 }

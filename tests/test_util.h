@@ -12,8 +12,10 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <limits>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,6 +27,27 @@
 namespace unet::test {
 
 constexpr float kEps32 = std::numeric_limits<float>::epsilon();  // 1.19e-7
+
+// A fresh folder under the system temp directory, removed with everything in it at scope exit.
+struct TempDir {
+  std::filesystem::path path;
+  explicit TempDir(const std::string& prefix = "unetcore_test") {
+    path = std::filesystem::temp_directory_path() / (prefix + "_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+  // A sub-folder, created.
+  std::string sub(const std::string& name) const {
+    std::filesystem::create_directories(path / name);
+    return (path / name).string();
+  }
+};
 
 // The CUDA device under test: the simulator in the sim build, the GPU in the GPU build.
 inline Device cuda_device() { return Device::cuda(); }
