@@ -14,6 +14,7 @@
 // The bias gradient is one block per channel with a fixed reduction tree (deterministic).
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/conv2d.h"
 #include "kernels/implicit_gemm.cuh"
 
@@ -101,29 +102,17 @@ struct BackwardWeightOp {
   __device__ void store(int64_t o, int64_t kidx, int z, float acc) const { out[(z * m + o) * n + kidx] = acc; }
 };
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
 // One block per channel: thread t sums a fixed strided subset, then a fixed tree.
 __global__ void channel_sum_kernel(const float* __restrict__ g, int64_t n, int64_t channels, int64_t pixels,
                                    float* __restrict__ db) {
-  __shared__ float warp_totals[kChannelSumThreads / 32];
   const int64_t c = blockIdx.x;
   float v = 0.0f;
   for (int64_t img = 0; img < n; ++img) {
     const float* row = g + (img * channels + c) * pixels;
     for (int64_t j = threadIdx.x; j < pixels; j += kChannelSumThreads) v += row[j];
   }
-  v = warp_sum(v);
-  if (threadIdx.x % 32 == 0) warp_totals[threadIdx.x / 32] = v;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    v = threadIdx.x < kChannelSumThreads / 32 ? warp_totals[threadIdx.x] : 0.0f;
-    v = warp_sum(v);
-    if (threadIdx.x == 0) db[c] = v;
-  }
+  v = block_sum<kChannelSumThreads>(v);
+  if (threadIdx.x == 0) db[c] = v;
 }
 
 }  // namespace

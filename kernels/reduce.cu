@@ -3,6 +3,7 @@
 // partials with a single block. The grid size depends only on n, so results are reproducible.
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/reduce.h"
 
 #include "core/tensor.h"
@@ -11,39 +12,21 @@ namespace unet::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxBlocks = 1024;
-
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// Sum of one value per thread across the block; the result is valid in thread 0.
-__device__ __forceinline__ float block_sum(float v) {
-  __shared__ float warp_totals[kWarps];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  v = warp_sum(v);
-  if (lane == 0) warp_totals[warp] = v;
-  __syncthreads();
-  v = threadIdx.x < kWarps ? warp_totals[threadIdx.x] : 0.0f;
-  if (warp == 0) v = warp_sum(v);
-  return v;
-}
 
 __global__ void partial_sums_kernel(const float* __restrict__ x, int64_t n, float* __restrict__ partials) {
   float v = 0.0f;
   const int64_t stride = kern::grid_stride();
   for (int64_t i = kern::global_index(); i < n; i += stride)
     v += x[i];
-  v = block_sum(v);
+  v = block_sum<kThreads>(v);
   if (threadIdx.x == 0) partials[blockIdx.x] = v;
 }
 
 __global__ void final_sum_kernel(const float* __restrict__ partials, int64_t count, float* __restrict__ result) {
   float v = 0.0f;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) v += partials[i];
-  v = block_sum(v);
+  v = block_sum<kThreads>(v);
   if (threadIdx.x == 0) *result = v;
 }
 

@@ -11,6 +11,7 @@
 // so the report is deterministic too), read back by the launcher.
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/softmax_xent.h"
 
 #include <climits>
@@ -22,31 +23,12 @@ namespace unet::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxBlocks = 1024;
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;
-}
-
-// Sums two values per thread across the block at once; the results are valid in thread 0.
+// Both sums of a block (loss and weight), each a deterministic block_sum; valid in thread 0.
 __device__ __forceinline__ void block_sum2(float& a, float& b) {
-  __shared__ float totals[2][kWarps];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  a = warp_sum(a);
-  b = warp_sum(b);
-  if (lane == 0) {
-    totals[0][warp] = a;
-    totals[1][warp] = b;
-  }
-  __syncthreads();
-  a = threadIdx.x < kWarps ? totals[0][threadIdx.x] : 0.0f;
-  b = threadIdx.x < kWarps ? totals[1][threadIdx.x] : 0.0f;
-  if (warp == 0) {
-    a = warp_sum(a);
-    b = warp_sum(b);
-  }
+  a = block_sum<kThreads>(a);
+  b = block_sum<kThreads>(b);
 }
 
 __global__ void xent_forward_kernel(XentParams p, const float* __restrict__ logits,
