@@ -87,7 +87,7 @@ std::vector<OpCase> build_cases(Where where, const Options& o, const UNetConfig&
   conv("head.conv1x1", cin, cfg.num_classes, 1, false, true);
   UNET_CHECK(s == g.output_size(o.tile), ValueError, "bench_ops' layer walk gives output ", s,
              " but the geometry says ", g.output_size(o.tile));
-  cases.push_back(loss_case(where, XentParams{o.batch, cfg.num_classes, s * s, true}));
+  cases.push_back(loss_case(where, XentParams{o.batch, cfg.num_classes, s * s, LossReduction::WeightedMean}));
   cases.push_back(sgd_case(where, params));
   return cases;
 }

@@ -45,6 +45,12 @@ class Progress {
     std::fflush(stdout);
   }
 
+  // Leaves `seconds` (work done between updates that is not part of the counted items, e.g.
+  // scoring a validation set) out of elapsed(), the rate and the ETA.
+  void exclude_seconds(double seconds) {
+    start_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(seconds));
+  }
+
   void finish() {
     if (tty_) std::printf("\n");
     std::fflush(stdout);

@@ -32,6 +32,7 @@ struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0;
   double minutes = -1, lr = 0.001;
+  std::string loss_mean = "weights";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
   bool no_augment = false, tta = false;
@@ -54,6 +55,30 @@ void append_jsonl(const fs::path& path, const nlohmann::json& j) {
   out << j.dump() << "\n";
 }
 
+// Segments the validation slices (overlap-tile, optional 8-fold TTA) and scores them. With
+// `write_dir` set, also writes each probability map (float TIFF) and overlay (PNG) there.
+MeasureResult score_validation(UNet& model, const std::vector<Sample>& val, bool tta,
+                               const fs::path* write_dir) {
+  std::vector<Image> maps;
+  std::vector<LabelImage> truths;
+  examples::Progress vp("segment", static_cast<int64_t>(val.size()));
+  for (size_t i = 0; i < val.size(); ++i) {
+    const Image grey = normalised(val[i].image);
+    const Tensor image = Tensor::from_vector(to_planar(grey), Shape{grey.channels, grey.height, grey.width});
+    const Image prob = probability_image(segment_image(model, image, {0, tta}));
+    if (write_dir) {
+      write_tiff((*write_dir / (val[i].name + ".tif")).string(), prob);
+      write_png((*write_dir / (val[i].name + "_overlay.png")).string(),
+                segmentation_overlay(grey, prob, &val[i].labels));
+    }
+    maps.push_back(prob);
+    truths.push_back(val[i].labels);
+    vp.update(static_cast<int64_t>(i + 1), val[i].name);
+  }
+  vp.finish();
+  return evaluate_segmentation(maps, truths);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,7 +92,11 @@ int main(int argc, char** argv) {
   app.add_option("--base-channels", a.base_channels, "channels of the first level (default: 64 on a GPU, 16 on the CPU)");
   app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
   app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
-  app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99, weighted-mean loss)")->capture_default_str();
+  app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
+  app.add_option("--loss-mean", a.loss_mean,
+                 "normalise the weighted loss by the sum of the weights or by the pixel count "
+                 "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
+      ->check(CLI::IsMember({"weights", "pixels"}))->capture_default_str();
   app.add_option("--resume", a.resume, "continue from a checkpoint written by train_em");
   app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--val-every", a.val_every, "score the validation slices every N steps (0: only at the end)")->capture_default_str();
@@ -102,17 +131,19 @@ int main(int argc, char** argv) {
     options.tile = a.tile > 0 ? a.tile : (gpu_config ? 572 : 316);
     options.seed = a.seed;
     options.sgd.learning_rate = static_cast<float>(a.lr);
+    options.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
     options.augment = !a.no_augment;
     const int64_t iterations = a.iterations > 0 ? a.iterations : (gpu_config ? 4000 : 6000);
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, lr %g, momentum %g, %d CPU threads\n",
+                "%lld steps%s, lr %g, momentum %g, loss normalised by the %s, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
-                options.sgd.learning_rate, options.sgd.momentum, num_threads());
+                options.sgd.learning_rate, options.sgd.momentum,
+                a.loss_mean == "pixels" ? "pixel count" : "sum of the weights", num_threads());
 
     // ---- data -------------------------------------------------------------------------------
     const std::string data = a.data.empty() ? default_data_dir() : a.data;
@@ -122,10 +153,17 @@ int main(int argc, char** argv) {
                samples.size(), ")");
     std::vector<TrainingSlice> train;
     std::vector<Sample> val(samples.begin() + a.first_val, samples.end());
-    for (int i = 0; i < a.first_val; ++i) train.push_back(make_training_slice(samples[i]));
+    double weight_sum = 0.0, pixel_count = 0.0;
+    for (int i = 0; i < a.first_val; ++i) {
+      train.push_back(make_training_slice(samples[i]));
+      for (float w : train.back().weights.to_vector()) weight_sum += w;
+      pixel_count += static_cast<double>(train.back().weights.numel());
+    }
     std::printf("train_em: %zu training slices (%s..%s), %zu validation slices (%s..%s) from %s\n",
                 train.size(), samples.front().name.c_str(), samples[a.first_val - 1].name.c_str(), val.size(),
                 val.front().name.c_str(), val.back().name.c_str(), data.c_str());
+    std::printf("train_em: mean pixel weight of the training slices %.3f (w0 = 10, sigma = 5, balanced classes)\n",
+                weight_sum / pixel_count);
 
     // ---- training ---------------------------------------------------------------------------
     fs::create_directories(fs::path(a.out) / "val");
@@ -166,6 +204,17 @@ int main(int argc, char** argv) {
       std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", r.loss, smoothed);
       progress.update(r.step, detail);
       if (a.checkpoint_every > 0 && r.step % a.checkpoint_every == 0) trainer.save_checkpoint(model_path.string());
+      if (a.val_every > 0 && r.step % a.val_every == 0) {
+        progress.finish();
+        const double t0 = progress.elapsed();
+        const MeasureResult m = score_validation(model, val, a.tta, nullptr);
+        const double spent = progress.elapsed() - t0;
+        append_jsonl(log_path, {{"step", r.step}, {"val", nlohmann::json::parse(measures_to_json(m))}});
+        std::printf("train_em: step %lld: validation pixel error %.4f, Rand error %.4f, V_info error %.4f "
+                    "(%.1f s, not counted in --minutes)\n",
+                    static_cast<long long>(r.step), m.pixel_error, m.rand_error, m.vinfo_error, spent);
+        progress.exclude_seconds(spent);
+      }
       if (minutes > 0 && progress.elapsed() > minutes * 60.0) {
         stopped_by_time = true;
         break;
@@ -191,22 +240,8 @@ int main(int argc, char** argv) {
     }
 
     // ---- validation -------------------------------------------------------------------------
-    std::vector<Image> maps;
-    std::vector<LabelImage> truths;
-    examples::Progress vp("segment", static_cast<int64_t>(val.size()));
-    for (size_t i = 0; i < val.size(); ++i) {
-      const Image grey = normalised(val[i].image);
-      const Tensor image = Tensor::from_vector(to_planar(grey), Shape{grey.channels, grey.height, grey.width});
-      const Image prob = probability_image(segment_image(model, image, {0, a.tta}));
-      write_tiff((fs::path(a.out) / "val" / (val[i].name + ".tif")).string(), prob);
-      write_png((fs::path(a.out) / "val" / (val[i].name + "_overlay.png")).string(),
-                segmentation_overlay(grey, prob, &val[i].labels));
-      maps.push_back(prob);
-      truths.push_back(val[i].labels);
-      vp.update(static_cast<int64_t>(i + 1), val[i].name);
-    }
-    vp.finish();
-    const MeasureResult m = evaluate_segmentation(maps, truths);
+    const fs::path val_dir = fs::path(a.out) / "val";
+    const MeasureResult m = score_validation(model, val, a.tta, &val_dir);
     const std::string metrics = measures_to_json(m);
     {
       std::ofstream out(fs::path(a.out) / "metrics.json");

@@ -12,7 +12,7 @@ XentParams check_logits(const Tensor& logits, const char* op) {
   check_float(logits, op, "logits");
   check_rank(logits, 4, op, "logits");
   check_not_empty(logits, op, "logits");
-  return XentParams{logits.dim(0), logits.dim(1), logits.dim(2) * logits.dim(3), false};
+  return XentParams{logits.dim(0), logits.dim(1), logits.dim(2) * logits.dim(3), LossReduction::Sum};
 }
 
 // saved = {unscaled d(logits), grad_scale (scalar)}; inputs = {logits, labels, weights}.
@@ -49,7 +49,7 @@ Tensor weighted_cross_entropy(const Tensor& logits, const Tensor& labels, const 
   UNET_CHECK(weights.shape() == pixel_shape, ShapeError, op, ": weights must be [N, H, W] = ",
              pixel_shape.str(), " for logits ", logits.shape().str(), ", got ",
              weights.shape().str());
-  p.weighted_mean = reduction == LossReduction::WeightedMean;
+  p.reduction = reduction;
 
   const Device dev = logits.device();
   Tensor loss = Tensor::empty(Shape{}, DType::Float32, dev);

@@ -65,7 +65,7 @@ __global__ void xent_forward_kernel(XentParams p, const float* __restrict__ logi
 }
 
 __global__ void xent_finish_kernel(const float* __restrict__ partials, int64_t count,
-                                   bool weighted_mean, float* __restrict__ loss,
+                                   LossReduction reduction, int64_t pixel_count, float* __restrict__ loss,
                                    float* __restrict__ grad_scale) {
   float l = 0.0f, w = 0.0f;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
@@ -74,14 +74,11 @@ __global__ void xent_finish_kernel(const float* __restrict__ partials, int64_t c
   }
   block_sum2(l, w);
   if (threadIdx.x == 0) {
-    if (weighted_mean) {
-      const float inv = w > 0.0f ? 1.0f / w : 0.0f;
-      *loss = l * inv;
-      *grad_scale = inv;
-    } else {
-      *loss = l;
-      *grad_scale = 1.0f;
-    }
+    const float inv = reduction == LossReduction::WeightedMean ? (w > 0.0f ? 1.0f / w : 0.0f)
+                      : reduction == LossReduction::PixelMean  ? 1.0f / static_cast<float>(pixel_count)
+                                                               : 1.0f;
+    *loss = l * inv;
+    *grad_scale = inv;
   }
 }
 
@@ -142,7 +139,7 @@ int64_t weighted_xent_forward(const XentParams& p, const float* logits, const in
                partials.data<float>(), reinterpret_cast<int*>(first_bad.data<int32_t>()));
   kern::launch(xent_finish_kernel, dim3(1), dim3(kThreads), 0,
                static_cast<const float*>(partials.data<float>()), static_cast<int64_t>(grid.x),
-               p.weighted_mean, loss, grad_scale);
+               p.reduction, p.batch * p.pixels, loss, grad_scale);
   const int32_t bad = first_bad.to_int_vector()[0];
   return bad == INT_MAX ? -1 : bad;
 }

@@ -9,8 +9,9 @@
 // Numerics: log p_k = (a_k - m) - log(sum_j exp(a_j - m)) with m = max_j a_j (log-sum-exp), so
 // logits of any finite magnitude give finite losses and gradients.
 // Gradient rule: dE/da_k(x) = w(x) · (p_k(x) - [k == l(x)]) for the sum; the weighted mean
-// E / W (W = sum_x w(x)) scales that by 1/W. The forward writes the unscaled per-pixel gradient
-// and a scalar grad_scale (1 or 1/W); the backward multiplies both by the incoming gradient.
+// E / W (W = sum_x w(x)) scales that by 1/W, the pixel mean E / P (P = N·H·W) by 1/P. The
+// forward writes the unscaled per-pixel gradient and a scalar grad_scale (1, 1/W or 1/P); the
+// backward multiplies both by the incoming gradient.
 // If W == 0 (every pixel ignored), the weighted mean is defined as 0 and so is its gradient.
 // Determinism: the sum over pixels is a fixed two-pass tree on CUDA (block partials, then one
 // block; the grid depends only on the pixel count) and fixed-size chunks combined in index order
@@ -26,6 +27,9 @@ namespace unet {
 enum class LossReduction {
   Sum,           // E = -sum_x w(x) log p_{l(x)}(x)
   WeightedMean,  // E / sum_x w(x)  (0 when every weight is 0)
+  PixelMean,     // E / (N·H·W): the mean of w·CE over pixels, PyTorch's (w * ce).mean(). Its step
+                 // size grows with the weights' mean (1.76 on the ISBI training slices, w0 = 10), the
+                 // weighted mean's does not: the two need different learning rates.
 };
 
 // Scalar (shape []) loss with autograd to the logits (labels and weights get no gradient).
@@ -42,12 +46,12 @@ struct XentParams {
   int64_t batch = 0;    // N
   int64_t classes = 0;  // K
   int64_t pixels = 0;   // H·W per image
-  bool weighted_mean = false;
+  LossReduction reduction = LossReduction::Sum;
 };
 
 // ---- launchers (raw pointers; CUDA pointers are device pointers) ----------------------------
 namespace cpu {
-// Writes dlogits (unscaled: w·(p - onehot)), *loss (per the reduction) and *grad_scale (1 or 1/W).
+// Writes dlogits (unscaled: w·(p - onehot)), *loss (per the reduction) and *grad_scale (1, 1/W or 1/P).
 // Returns the flat pixel index (n·H·W + y·W + x) of the first label outside [0, K), or -1; when
 // it is >= 0 the outputs are unspecified.
 template <typename T>

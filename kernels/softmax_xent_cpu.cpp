@@ -62,14 +62,11 @@ int64_t weighted_xent_forward(const XentParams& p, const T* logits, const int32_
     loss_sum += r.loss;
     weight_sum += r.weight;
   }
-  if (p.weighted_mean) {
-    const double inv = weight_sum > 0.0 ? 1.0 / weight_sum : 0.0;
-    *loss = static_cast<T>(loss_sum * inv);
-    *grad_scale = static_cast<T>(inv);
-  } else {
-    *loss = static_cast<T>(loss_sum);
-    *grad_scale = T(1);
-  }
+  const double inv = p.reduction == LossReduction::WeightedMean ? (weight_sum > 0.0 ? 1.0 / weight_sum : 0.0)
+                    : p.reduction == LossReduction::PixelMean  ? 1.0 / static_cast<double>(p.batch * p.pixels)
+                                                               : 1.0;
+  *loss = static_cast<T>(loss_sum * inv);
+  *grad_scale = static_cast<T>(inv);
   return -1;
 }
 

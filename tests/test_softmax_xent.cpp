@@ -30,7 +30,7 @@ LossCase random_case(int64_t n, int64_t k, int64_t h, int64_t w, uint64_t seed, 
     labels[i] = static_cast<int32_t>(philox_uint32(seed + 1, i) % static_cast<uint32_t>(k));
   return {random_tensor(Shape{n, k, h, w}, seed, device, -3.0, 3.0),
           Tensor::from_vector(labels, pix, device), random_tensor(pix, seed + 2, device, 0.1, 2.0),
-          XentParams{n, k, h * w, false}};
+          XentParams{n, k, h * w, LossReduction::Sum}};
 }
 
 std::vector<int32_t> host_labels(const LossCase& c) { return c.labels.to_int_vector(); }
@@ -53,7 +53,9 @@ TEST_CASE("weighted cross-entropy: hand-computed example", "[loss]") {
   // float32 evaluation of a handful of exp/log: a few ulps of values near 1.
   const double tol = 8 * kEps32;
 
-  for (LossReduction r : {LossReduction::Sum, LossReduction::WeightedMean}) {
+  // The pixel mean divides by P = 3 pixels, the weighted mean by W = 3: the same numbers here;
+  // the gradient check below tells them apart.
+  for (LossReduction r : {LossReduction::Sum, LossReduction::WeightedMean, LossReduction::PixelMean}) {
     const double scale = r == LossReduction::Sum ? 1.0 : 1.0 / 3.0;
     Tensor x = logits.clone().set_requires_grad(true);
     Tensor loss = weighted_cross_entropy(x, labels, weights, r);
@@ -102,9 +104,9 @@ TEST_CASE("weighted cross-entropy: gradient check in double", "[loss]") {
   const std::vector<int32_t> labels = host_labels(c);
   const std::vector<double> x0 = to_double(c.logits.to_vector());
   const std::vector<double> w = to_double(c.weights.to_vector());
-  for (bool mean : {false, true}) {
+  for (LossReduction r : {LossReduction::Sum, LossReduction::WeightedMean, LossReduction::PixelMean}) {
     XentParams p = c.p;
-    p.weighted_mean = mean;
+    p.reduction = r;
     std::vector<double> d(x0.size());
     auto f = [&](const std::vector<double>& x) {
       double loss = 0, scale = 0;
@@ -113,10 +115,13 @@ TEST_CASE("weighted cross-entropy: gradient check in double", "[loss]") {
       return std::vector<double>{loss};
     };
     f(x0);
-    const double g = 0.7, scale = mean ? 1.0 / std::accumulate(w.begin(), w.end(), 0.0) : 1.0;
+    const double g = 0.7;
+    const double scale = r == LossReduction::WeightedMean ? 1.0 / std::accumulate(w.begin(), w.end(), 0.0)
+                         : r == LossReduction::PixelMean  ? 1.0 / static_cast<double>(w.size())
+                                                          : 1.0;
     std::vector<double> dx(x0.size()), dcopy = d;
     cpu::weighted_xent_backward(dcopy.data(), &g, &scale, dx.data(), static_cast<int64_t>(dx.size()));
-    check_gradient(f, x0, {g}, dx, mean ? "weighted mean" : "sum");
+    check_gradient(f, x0, {g}, dx, r == LossReduction::Sum ? "sum" : r == LossReduction::WeightedMean ? "weighted mean" : "pixel mean");
   }
 }
 
@@ -126,9 +131,9 @@ TEST_CASE("weighted cross-entropy: CUDA matches CPU", "[loss][cuda]") {
   for (Size s : {Size{1, 2, 37, 41}, Size{3, 3, 13, 17}, Size{2, 17, 5, 7}}) {
     const LossCase c = random_case(s.n, s.k, s.h, s.w, 31 + s.k, Device::cpu());
     const int64_t pixels = s.n * s.h * s.w;
-    for (bool mean : {false, true}) {
+    for (LossReduction r : {LossReduction::Sum, LossReduction::WeightedMean, LossReduction::PixelMean}) {
       XentParams p = c.p;
-      p.weighted_mean = mean;
+      p.reduction = r;
       Tensor d_ref = poisoned(c.logits.shape(), Device::cpu());
       float loss_ref = NAN, scale_ref = NAN;
       REQUIRE(cpu::weighted_xent_forward(p, c.logits.data<float>(), c.labels.data<int32_t>(),
@@ -242,7 +247,7 @@ TEST_CASE("softmax and argmax over channels: hand example and CPU vs CUDA", "[lo
   struct Size { int64_t n, k, h, w; };
   for (Size s : {Size{1, 2, 19, 23}, Size{3, 17, 5, 3}, Size{2, 3, 1, 1}}) {
     const Tensor x = random_tensor(Shape{s.n, s.k, s.h, s.w}, 61 + s.k, Device::cpu(), -5, 5);
-    const XentParams p{s.n, s.k, s.h * s.w, false};
+    const XentParams p{s.n, s.k, s.h * s.w, LossReduction::Sum};
     Tensor prob = poisoned(x.shape(), dev);
     Tensor xd = x.to(dev);
     cuda::softmax_channels(p, xd.data<float>(), prob.data<float>());

@@ -17,12 +17,16 @@ namespace {
 constexpr uint64_t kPlacementStream = 1;
 constexpr uint64_t kAugmentSeed = 0x9E3779B97F4A7C15ull;  // augmentation draws from seed ^ this
 
+const char* reduction_name(LossReduction r) {
+  return r == LossReduction::Sum ? "sum" : r == LossReduction::WeightedMean ? "weighted_mean" : "pixel_mean";
+}
+
 std::string options_json(const TrainOptions& o, int64_t steps_done) {
   nlohmann::ordered_json j = {{"step", steps_done}, {"tile", o.tile}, {"batch", o.batch},
                               {"learning_rate", o.sgd.learning_rate}, {"momentum", o.sgd.momentum},
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
                               {"augment", o.augment},
-                              {"reduction", o.reduction == LossReduction::Sum ? "sum" : "weighted_mean"}};
+                              {"reduction", reduction_name(o.reduction)}};
   return j.dump();
 }
 
