@@ -32,7 +32,7 @@ struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0;
   double minutes = -1, lr = 0.001;
-  std::string loss_mean = "weights";
+  std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
   bool no_augment = false, tta = false;
@@ -97,6 +97,10 @@ int main(int argc, char** argv) {
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
                  "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
       ->check(CLI::IsMember({"weights", "pixels"}))->capture_default_str();
+  app.add_option("--head-init", a.head_init,
+                 "initial weights of the final 1x1 classifier: zero (every pixel starts at p = 1/2) "
+                 "or he (the paper's sqrt(2/N), like every other layer)")
+      ->check(CLI::IsMember({"zero", "he"}))->capture_default_str();
   app.add_option("--resume", a.resume, "continue from a checkpoint written by train_em");
   app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--val-every", a.val_every, "score the validation slices every N steps (0: only at the end)")->capture_default_str();
@@ -127,6 +131,7 @@ int main(int argc, char** argv) {
     UNetConfig config;
     config.base_channels = a.base_channels > 0 ? a.base_channels : (gpu_config ? 64 : 16);
     config.init_seed = a.seed;
+    config.head_init = a.head_init == "zero" ? HeadInit::Zero : HeadInit::He;
     TrainOptions options;
     options.tile = a.tile > 0 ? a.tile : (gpu_config ? 572 : 316);
     options.seed = a.seed;
@@ -137,13 +142,14 @@ int main(int argc, char** argv) {
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, lr %g, momentum %g, loss normalised by the %s, %d CPU threads\n",
+                "%lld steps%s, lr %g, momentum %g, loss normalised by the %s, %s head, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
                 options.sgd.learning_rate, options.sgd.momentum,
-                a.loss_mean == "pixels" ? "pixel count" : "sum of the weights", num_threads());
+                a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
+                a.head_init == "zero" ? "zero-initialised" : "He-initialised", num_threads());
 
     // ---- data -------------------------------------------------------------------------------
     const std::string data = a.data.empty() ? default_data_dir() : a.data;

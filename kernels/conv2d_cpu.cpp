@@ -239,6 +239,12 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_direct(p.k, p.c_in, p.c_out)) {
+      conv3x3_direct_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
+      return;
+    }
+  }
   const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
   const bool per_task = small_weights(p);
   const int64_t rows = band_rows(p, per_task ? kTaskColBudget : kColBudget), bands = ceil_div(p.h_out, rows);

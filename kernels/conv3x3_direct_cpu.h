@@ -2,15 +2,17 @@
 // For layers with few channels im2col + GEMM is memory bound (the column matrix is 9× the
 // input); this kernel keeps a 4-output-channel × 24-pixel block in registers and streams the
 // three input rows of every channel instead. Used by conv2d_cpu.cpp for the forward and, with the
-// weights flipped and transposed, the data gradient. Only built when the compiler targets AVX2 +
-// FMA (UNET_NATIVE=ON); conv3x3_direct_available() says whether it is.
+// weights flipped and transposed, the data gradient; conv3x3_direct_weight_grad is its
+// weight-gradient twin (4 output channels × 3 taps in registers while the rows stream past).
+// Compiled on every x86-64 GCC/Clang build through function target attributes and used when the
+// running CPU has AVX2 and FMA; conv3x3_direct_available() says whether it does.
 #pragma once
 
 #include <cstdint>
 
 namespace unet::cpu {
 
-// True when the AVX2 kernel is compiled in.
+// True when the kernels are compiled in and this CPU has AVX2 and FMA.
 bool conv3x3_direct_available();
 
 // y[n][o][i][j] = act(bias[o] + Σ_{c,u,v} w[o][c][u][v] · x[n][c][i+u-pad][j+v-pad]) (0 outside
@@ -18,5 +20,12 @@ bool conv3x3_direct_available();
 // bias may be null. Parallel over (image, row band) tasks; every output is written by one thread.
 void conv3x3_direct(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                     const float* weights, const float* bias, bool relu, float* y);
+
+// dw[o][c][u][v] = Σ_{n,i,j} g[n][o][i][j] · x[n][c][i+u-pad][j+v-pad] (0 outside the image), dw
+// overwritten; g is [n][c_out][h_out][w_out] as above. Tasks are (image, row band) pairs grouped
+// into `slots` contiguous ranges whose partial sums are added in slot order, so the result does
+// not depend on the thread count.
+void conv3x3_direct_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad,
+                                const float* x, const float* g, int64_t slots, float* dw);
 
 }  // namespace unet::cpu

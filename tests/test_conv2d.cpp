@@ -325,12 +325,15 @@ TEST_CASE("conv2d CUDA autograd (fused ReLU) matches the CPU autograd", "[conv2d
 
 TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built) matches naive loops exactly",
           "[conv2d]") {
-  INFO("direct kernel compiled in: " << cpu::conv3x3_direct_available());
+  INFO("direct kernel available on this CPU: " << cpu::conv3x3_direct_available());
   // Channel counts below the direct kernel's limit, output channels not a multiple of its 4-channel
   // block, widths below, at and above its 24-pixel block, both paddings, batch 2.
   for (const Case& cs : {Case{2, 1, 16, 30, 29, 3, Padding::Valid, true}, Case{1, 3, 5, 9, 26, 3, Padding::Same, false},
                          Case{2, 16, 16, 12, 51, 3, Padding::Valid, true}, Case{1, 17, 6, 7, 4, 3, Padding::Same, true},
-                         Case{1, 2, 3, 3, 3, 3, Padding::Valid, false}}) {
+                         Case{1, 2, 3, 3, 3, 3, Padding::Valid, false},
+                         // Tall enough for several row bands per image (and several per slot
+                         // of the weight gradient), batch 2.
+                         Case{2, 16, 13, 150, 51, 3, Padding::Same, false}}) {
     INFO(cs.str());
     const Conv2dParams p = cs.params();
     const auto xs = small_integers(cs.x_shape().numel(), 21, 3), ws = small_integers(cs.w_shape().numel(), 22, 2),
@@ -358,7 +361,7 @@ TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built)
     cpu::conv2d_backward_data(p, gs.data(), ws.data(), dx.data());
     require_close(dx, dx_ref, 0.0, 0.0, "data gradient");
     // Naive weight gradient: dw[o, c, u, v] = Σ g[o, i, j] · x[c, i+u-pad, j+v-pad]; at most
-    // 2·30·29 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
+    // 2·150·51 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
     std::vector<double> dw_ref(ws.size(), 0.0);
     for (int64_t n = 0; n < p.n; ++n)
       for (int64_t o = 0; o < p.c_out; ++o)

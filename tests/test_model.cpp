@@ -74,3 +74,33 @@ TEST_CASE("Bad U-Net configurations are refused", "[model][errors]") {
   d.base_channels = 8;
   CHECK(UNetConfig::from_json(d.to_json()).base_channels == 8);
 }
+
+TEST_CASE("A zero-initialised head starts every pixel at p = 1/K, other layers unchanged", "[model]") {
+  UNetConfig he;
+  he.base_channels = 4;
+  he.init_seed = 3;
+  UNetConfig zero = he;
+  zero.head_init = HeadInit::Zero;
+  UNet a(he, Device::cpu()), b(zero, Device::cpu());
+  const auto pa = a.named_parameters(), pb = b.named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i + 2 < pa.size(); ++i)  // all but head.weight, head.bias: the same draws
+    CHECK(pa[i].tensor->to_vector() == pb[i].tensor->to_vector());
+  for (float v : pb[pb.size() - 2].tensor->to_vector()) REQUIRE(v == 0.0f);
+  // The He head is not zero (so the test above means something).
+  double sq = 0.0;
+  for (float v : pa[pa.size() - 2].tensor->to_vector()) sq += static_cast<double>(v) * v;
+  CHECK(sq > 0.0);
+  NoGradGuard no_grad;
+  const Tensor x = test::random_tensor(Shape{1, 1, 188, 188}, 9, Device::cpu(), 0.0, 1.0);
+  for (float v : b.forward(x).to_vector()) REQUIRE(v == 0.0f);  // bias is zero too
+
+  // The configuration round-trips; a checkpoint from before the field existed loads as He.
+  CHECK(UNetConfig::from_json(zero.to_json()).head_init == HeadInit::Zero);
+  CHECK(UNetConfig::from_json(
+            R"({"in_channels":1,"num_classes":2,"base_channels":4,"depth":4,"padding":"valid"})")
+            .head_init == HeadInit::He);
+  CHECK_THROWS_AS(UNetConfig::from_json(
+                      R"({"in_channels":1,"num_classes":2,"base_channels":4,"depth":4,"padding":"valid","head_init":"ones"})"),
+                  ValueError);
+}

@@ -39,7 +39,8 @@ std::string UNetConfig::to_json() const {
   nlohmann::ordered_json j = {{"in_channels", in_channels}, {"num_classes", num_classes},
                               {"base_channels", base_channels}, {"depth", depth},
                               {"padding", padding == Padding::Valid ? "valid" : "same"},
-                              {"dropout", dropout}, {"init_seed", init_seed}};
+                              {"dropout", dropout}, {"init_seed", init_seed},
+                              {"head_init", head_init == HeadInit::He ? "he" : "zero"}};
   return j.dump();
 }
 
@@ -56,6 +57,9 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
     c.padding = pad == "valid" ? Padding::Valid : Padding::Same;
     c.dropout = j.value("dropout", 0.5f);
     c.init_seed = j.value("init_seed", uint64_t{0});
+    const std::string head = j.value("head_init", std::string("he"));  // older checkpoints: He
+    UNET_CHECK(head == "he" || head == "zero", ValueError, "UNetConfig: head_init must be 'he' or 'zero', got '", head, "'");
+    c.head_init = head == "he" ? HeadInit::He : HeadInit::Zero;
   } catch (const nlohmann::json::exception& e) {
     UNET_THROW(ValueError, "UNetConfig::from_json: bad model configuration (", e.what(), "): ", text);
   }
@@ -94,6 +98,7 @@ UNet::UNet(const UNetConfig& config, Device device) : config_(config), device_(d
   }
   head_ = std::make_unique<Conv2d>(channels, config.num_classes, 1, Padding::Valid, false, next_layer(init), device);
   register_module("head", *head_);
+  if (config.head_init == HeadInit::Zero) head_->weight.copy_from(Tensor::zeros(head_->weight.shape(), DType::Float32, device));
 }
 
 Tensor UNet::maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream) {

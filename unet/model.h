@@ -21,6 +21,13 @@
 
 namespace unet {
 
+// How the final 1×1 classifier starts. He (the paper): like every other layer, std sqrt(2/N).
+// Zero: all zeros, so every pixel starts at p = 1/K and the first loss is ln K whatever the seed.
+// With He, the initial logits' spread depends heavily on the seed (rms 1 to 11 over seeds 1–6
+// for the CPU configuration on an ISBI tile) and the first SGD steps with momentum 0.99 are
+// correspondingly violent; zero starts every seed alike (docs/results.md).
+enum class HeadInit { He, Zero };
+
 struct UNetConfig {
   int64_t in_channels = 1;
   int64_t num_classes = 2;
@@ -29,6 +36,7 @@ struct UNetConfig {
   Padding padding = Padding::Valid;
   float dropout = 0.5f;        // probability of dropping; 0 disables
   uint64_t init_seed = 0;      // Philox seed of the He initialisation
+  HeadInit head_init = HeadInit::He;
 
   UNetGeometry geometry() const;
   void validate() const;                   // throws ValueError naming the bad field
