@@ -35,7 +35,7 @@ struct Args {
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
-  bool no_augment = false, tta = false;
+  bool no_augment = false, no_tta = false;
 };
 
 std::string default_data_dir() {
@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
   app.add_option("--first-val", a.first_val, "slices before this index train, the rest validate")->capture_default_str();
   app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
   app.add_flag("--no-augment", a.no_augment, "train without augmentation");
-  app.add_flag("--tta", a.tta, "average validation predictions over the 8 flips/rotations");
+  app.add_flag("--no-tta", a.no_tta,
+               "score the final validation only on plain predictions (default: also on the average over the "
+               "8 flips/rotations, the paper's test-time averaging; its maps are the ones written)");
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -213,7 +215,7 @@ int main(int argc, char** argv) {
       if (a.val_every > 0 && r.step % a.val_every == 0) {
         progress.finish();
         const double t0 = progress.elapsed();
-        const MeasureResult m = score_validation(model, val, a.tta, nullptr);
+        const MeasureResult m = score_validation(model, val, false, nullptr);
         const double spent = progress.elapsed() - t0;
         append_jsonl(log_path, {{"step", r.step}, {"val", nlohmann::json::parse(measures_to_json(m))}});
         std::printf("train_em: step %lld: validation pixel error %.4f, Rand error %.4f, V_info error %.4f "
@@ -246,20 +248,29 @@ int main(int argc, char** argv) {
     }
 
     // ---- validation -------------------------------------------------------------------------
+    // Plain predictions first; then, unless --no-tta, the average over the 8 flips/rotations,
+    // whose maps, overlays and metrics.json are the ones written.
     const fs::path val_dir = fs::path(a.out) / "val";
-    const MeasureResult m = score_validation(model, val, a.tta, &val_dir);
-    const std::string metrics = measures_to_json(m);
+    auto print_scores = [&](const char* what, const MeasureResult& m) {
+      std::printf("\nvalidation slices %s..%s (%d slices, %lld pixels), %s:\n", val.front().name.c_str(),
+                  val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels), what);
+      std::printf("  pixel error    %.4f\n  Rand error     %.4f\n  V_info error   %.4f\n"
+                  "  warping error  %.6f\n  IoU            %.4f\n",
+                  m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
+    };
+    const MeasureResult plain = score_validation(model, val, false, a.no_tta ? &val_dir : nullptr);
+    append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val", nlohmann::json::parse(measures_to_json(plain))}});
+    MeasureResult m = plain;
+    if (!a.no_tta) {
+      m = score_validation(model, val, true, &val_dir);
+      append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_tta", nlohmann::json::parse(measures_to_json(m))}});
+    }
     {
       std::ofstream out(fs::path(a.out) / "metrics.json");
-      out << metrics << "\n";
+      out << measures_to_json(m) << "\n";
     }
-    append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val", nlohmann::json::parse(metrics)}});
-
-    std::printf("\nvalidation slices %s..%s (%d slices, %lld pixels):\n", val.front().name.c_str(),
-                val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels));
-    std::printf("  pixel error    %.4f\n  Rand error     %.4f\n  V_info error   %.4f\n"
-                "  warping error  %.6f\n  IoU            %.4f\n",
-                m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
+    print_scores("plain predictions", plain);
+    if (!a.no_tta) print_scores("averaged over the 8 flips/rotations (metrics.json)", m);
     std::printf("\nwritten: %s/metrics.json, %s/val/*.tif (probability maps), %s/val/*_overlay.png "
                 "(red: predicted membrane, green: disagreement with the truth), %s/loss.png, %s\n",
                 a.out.c_str(), a.out.c_str(), a.out.c_str(), a.out.c_str(), model_path.c_str());
