@@ -212,7 +212,8 @@ int main(int argc, char** argv) {
       std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", r.loss, smoothed);
       progress.update(r.step, detail);
       if (a.checkpoint_every > 0 && r.step % a.checkpoint_every == 0) trainer.save_checkpoint(model_path.string());
-      if (a.val_every > 0 && r.step % a.val_every == 0) {
+      // (The last step is scored below anyway.)
+      if (a.val_every > 0 && r.step % a.val_every == 0 && r.step < iterations) {
         progress.finish();
         const double t0 = progress.elapsed();
         const MeasureResult m = score_validation(model, val, false, nullptr);

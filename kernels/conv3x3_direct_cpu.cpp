@@ -22,6 +22,7 @@
 #include "kernels/conv3x3_direct_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -35,11 +36,17 @@
 
 namespace unet::cpu {
 
+namespace {
+std::atomic<bool> g_direct_enabled{true};
+}  // namespace
+
+void set_conv3x3_direct_enabled(bool enabled) { g_direct_enabled.store(enabled, std::memory_order_relaxed); }
+
 #ifdef UNET_DIRECT3X3
 
 bool conv3x3_direct_available() {
   static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
+  return supported && g_direct_enabled.load(std::memory_order_relaxed);
 }
 
 namespace {

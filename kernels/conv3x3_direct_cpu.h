@@ -12,8 +12,11 @@
 
 namespace unet::cpu {
 
-// True when the kernels are compiled in and this CPU has AVX2 and FMA.
+// True when the kernels are compiled in, this CPU has AVX2 and FMA, and they are not switched off.
 bool conv3x3_direct_available();
+// For tests and benchmarks: false makes conv2d take the im2col + GEMM path for every layer, as on
+// a CPU without AVX2 (default true). Not meant to be flipped while convolutions run.
+void set_conv3x3_direct_enabled(bool enabled);
 
 // y[n][o][i][j] = act(bias[o] + Σ_{c,u,v} w[o][c][u][v] · x[n][c][i+u-pad][j+v-pad]) (0 outside
 // the image), for i < h_out = h + 2·pad - 2, j < w_out = w + 2·pad - 2; act = ReLU if relu.

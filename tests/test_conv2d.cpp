@@ -8,6 +8,7 @@
 
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
 #include "kernels/reduce.h"
@@ -325,58 +326,92 @@ TEST_CASE("conv2d CUDA autograd (fused ReLU) matches the CPU autograd", "[conv2d
 
 TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built) matches naive loops exactly",
           "[conv2d]") {
-  INFO("direct kernel available on this CPU: " << cpu::conv3x3_direct_available());
-  // Channel counts below the direct kernel's limit, output channels not a multiple of its 4-channel
-  // block, widths below, at and above its 24-pixel block, both paddings, batch 2.
-  for (const Case& cs : {Case{2, 1, 16, 30, 29, 3, Padding::Valid, true}, Case{1, 3, 5, 9, 26, 3, Padding::Same, false},
-                         Case{2, 16, 16, 12, 51, 3, Padding::Valid, true}, Case{1, 17, 6, 7, 4, 3, Padding::Same, true},
-                         Case{1, 2, 3, 3, 3, 3, Padding::Valid, false},
-                         // Tall enough for several row bands per image (and several per slot
-                         // of the weight gradient), batch 2.
-                         Case{2, 16, 13, 150, 51, 3, Padding::Same, false}}) {
+  // Both paths: the direct AVX2 kernels (where the CPU has them) and im2col + GEMM, which CPUs
+  // without AVX2 take for these layers.
+  struct Restore { ~Restore() { cpu::set_conv3x3_direct_enabled(true); } } restore;
+  for (bool direct : {true, false}) {
+    cpu::set_conv3x3_direct_enabled(direct);
+    INFO("direct kernel used: " << cpu::conv3x3_direct_available());
+    // Channel counts below the direct kernel's limit, output channels not a multiple of its 4-channel
+    // block, widths below, at and above its 24-pixel block, both paddings, batch 2.
+    for (const Case& cs : {Case{2, 1, 16, 30, 29, 3, Padding::Valid, true}, Case{1, 3, 5, 9, 26, 3, Padding::Same, false},
+                           Case{2, 16, 16, 12, 51, 3, Padding::Valid, true}, Case{1, 17, 6, 7, 4, 3, Padding::Same, true},
+                           Case{1, 2, 3, 3, 3, 3, Padding::Valid, false},
+                           // Tall enough for several row bands per image (and several per slot
+                           // of the weight gradient), batch 2.
+                           Case{2, 16, 13, 150, 51, 3, Padding::Same, false}}) {
+      INFO(cs.str());
+      const Conv2dParams p = cs.params();
+      const auto xs = small_integers(cs.x_shape().numel(), 21, 3), ws = small_integers(cs.w_shape().numel(), 22, 2),
+                 bs = small_integers(cs.c_out, 23, 4), gs = small_integers(cs.y_shape().numel(), 24, 3);
+      // Products <= 6 in magnitude, <= 17·9 terms: every partial sum is an integer far below 2^24, so
+      // float32 is exact in any order and both comparisons have zero tolerance.
+      std::vector<float> y(gs.size()), dx(xs.size());
+      cpu::conv2d_forward(p, xs.data(), ws.data(), bs.data(), y.data());
+      require_close(y, naive_conv(p, to_double(xs), to_double(ws), to_double(bs)), 0.0, 0.0, "forward");
+      // Naive data gradient: dx[c, i+u-pad, j+v-pad] += w[o, c, u, v] · g[o, i, j].
+      std::vector<double> dx_ref(xs.size(), 0.0);
+      for (int64_t n = 0; n < p.n; ++n)
+        for (int64_t o = 0; o < p.c_out; ++o)
+          for (int64_t i = 0; i < p.h_out; ++i)
+            for (int64_t j = 0; j < p.w_out; ++j)
+              for (int64_t c = 0; c < p.c_in; ++c)
+                for (int64_t u = 0; u < 3; ++u)
+                  for (int64_t v = 0; v < 3; ++v) {
+                    const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
+                    if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                    dx_ref[((n * p.c_in + c) * p.h + ih) * p.w + iw] +=
+                        double(ws[((o * p.c_in + c) * 3 + u) * 3 + v]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
+                  }
+      std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());  // must be overwritten
+      cpu::conv2d_backward_data(p, gs.data(), ws.data(), dx.data());
+      require_close(dx, dx_ref, 0.0, 0.0, "data gradient");
+      // Naive weight gradient: dw[o, c, u, v] = Σ g[o, i, j] · x[c, i+u-pad, j+v-pad]; at most
+      // 2·150·51 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
+      std::vector<double> dw_ref(ws.size(), 0.0);
+      for (int64_t n = 0; n < p.n; ++n)
+        for (int64_t o = 0; o < p.c_out; ++o)
+          for (int64_t i = 0; i < p.h_out; ++i)
+            for (int64_t j = 0; j < p.w_out; ++j)
+              for (int64_t c = 0; c < p.c_in; ++c)
+                for (int64_t u = 0; u < 3; ++u)
+                  for (int64_t v = 0; v < 3; ++v) {
+                    const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
+                    if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
+                    dw_ref[((o * p.c_in + c) * 3 + u) * 3 + v] +=
+                        double(xs[((n * p.c_in + c) * p.h + ih) * p.w + iw]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
+                  }
+      std::vector<float> dw(ws.size(), std::numeric_limits<float>::quiet_NaN());
+      cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
+      require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");
+    }
+  }
+}
+
+TEST_CASE("conv2d CPU weight gradient has the same bits for any thread count", "[conv2d]") {
+  // Random non-integer data, so a different summation order would show in the last bits; both
+  // the direct kernel's slots and the GEMM path's slots must be independent of the threads.
+  const int saved_threads = num_threads();
+  struct Restore {
+    int threads;
+    ~Restore() { set_num_threads(threads); cpu::set_conv3x3_direct_enabled(true); }
+  } restore{saved_threads};
+  for (const Case& cs : {Case{2, 16, 13, 150, 51, 3, Padding::Same, false}, Case{1, 48, 40, 40, 37, 3, Padding::Valid, false}}) {
     INFO(cs.str());
     const Conv2dParams p = cs.params();
-    const auto xs = small_integers(cs.x_shape().numel(), 21, 3), ws = small_integers(cs.w_shape().numel(), 22, 2),
-               bs = small_integers(cs.c_out, 23, 4), gs = small_integers(cs.y_shape().numel(), 24, 3);
-    // Products <= 6 in magnitude, <= 17·9 terms: every partial sum is an integer far below 2^24, so
-    // float32 is exact in any order and both comparisons have zero tolerance.
-    std::vector<float> y(gs.size()), dx(xs.size());
-    cpu::conv2d_forward(p, xs.data(), ws.data(), bs.data(), y.data());
-    require_close(y, naive_conv(p, to_double(xs), to_double(ws), to_double(bs)), 0.0, 0.0, "forward");
-    // Naive data gradient: dx[c, i+u-pad, j+v-pad] += w[o, c, u, v] · g[o, i, j].
-    std::vector<double> dx_ref(xs.size(), 0.0);
-    for (int64_t n = 0; n < p.n; ++n)
-      for (int64_t o = 0; o < p.c_out; ++o)
-        for (int64_t i = 0; i < p.h_out; ++i)
-          for (int64_t j = 0; j < p.w_out; ++j)
-            for (int64_t c = 0; c < p.c_in; ++c)
-              for (int64_t u = 0; u < 3; ++u)
-                for (int64_t v = 0; v < 3; ++v) {
-                  const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
-                  if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-                  dx_ref[((n * p.c_in + c) * p.h + ih) * p.w + iw] +=
-                      double(ws[((o * p.c_in + c) * 3 + u) * 3 + v]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
-                }
-    std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());  // must be overwritten
-    cpu::conv2d_backward_data(p, gs.data(), ws.data(), dx.data());
-    require_close(dx, dx_ref, 0.0, 0.0, "data gradient");
-    // Naive weight gradient: dw[o, c, u, v] = Σ g[o, i, j] · x[c, i+u-pad, j+v-pad]; at most
-    // 2·150·51 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
-    std::vector<double> dw_ref(ws.size(), 0.0);
-    for (int64_t n = 0; n < p.n; ++n)
-      for (int64_t o = 0; o < p.c_out; ++o)
-        for (int64_t i = 0; i < p.h_out; ++i)
-          for (int64_t j = 0; j < p.w_out; ++j)
-            for (int64_t c = 0; c < p.c_in; ++c)
-              for (int64_t u = 0; u < 3; ++u)
-                for (int64_t v = 0; v < 3; ++v) {
-                  const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
-                  if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-                  dw_ref[((o * p.c_in + c) * 3 + u) * 3 + v] +=
-                      double(xs[((n * p.c_in + c) * p.h + ih) * p.w + iw]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
-                }
-    std::vector<float> dw(ws.size(), std::numeric_limits<float>::quiet_NaN());
-    cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
-    require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");
+    const auto xs = random_values<float>(cs.x_shape().numel(), 31, -1.0, 1.0);
+    const auto gs = random_values<float>(cs.y_shape().numel(), 32, -1.0, 1.0);
+    for (bool direct : {true, false}) {
+      cpu::set_conv3x3_direct_enabled(direct);
+      std::vector<std::vector<float>> results;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        std::vector<float> dw(static_cast<size_t>(cs.w_shape().numel()), std::numeric_limits<float>::quiet_NaN());
+        cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
+        results.push_back(dw);
+      }
+      CHECK(results[0] == results[1]);
+      CHECK(results[0] == results[2]);
+    }
   }
 }

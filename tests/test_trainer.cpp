@@ -128,6 +128,35 @@ TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted r
   }
 }
 
+TEST_CASE("Resume ignores how the head was initialised but refuses another loss reduction", "[trainer]") {
+  const test::TempDir tmp("unet_trainer");
+  UNetConfig he = tiny_config();
+  he.head_init = HeadInit::He;
+  const TrainOptions opts = tiny_options(he);
+  const std::string ckpt = tmp.file("he.safetensors");
+  UNet first(he, Device::cpu());
+  Trainer t1(first, slices(), opts);
+  t1.step();
+  t1.save_checkpoint(ckpt);
+  // A zero-head model resumes the He-head run: it gets the run's weights, head included.
+  UNetConfig zero = he;
+  zero.head_init = HeadInit::Zero;
+  UNet resumed(zero, Device::cpu());
+  Trainer t2(resumed, slices(), opts);
+  t2.resume(ckpt);
+  CHECK(t2.steps_done() == 1);
+  const auto a = first.named_parameters(), b = resumed.named_parameters();
+  CHECK(a.back().name == "head.bias");
+  CHECK(a[a.size() - 2].tensor->to_vector() == b[b.size() - 2].tensor->to_vector());
+  // Another loss normalisation would change the run: refused, naming both.
+  TrainOptions pixel = opts;
+  pixel.reduction = LossReduction::PixelMean;
+  UNet other(he, Device::cpu());
+  Trainer t3(other, slices(), pixel);
+  CHECK_THROWS_AS(t3.resume(ckpt), ValueError);
+  CHECK_THROWS_WITH(t3.resume(ckpt), Catch::Contains("weighted_mean") && Catch::Contains("pixel_mean"));
+}
+
 TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
   const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();

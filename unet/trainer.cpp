@@ -158,9 +158,19 @@ void Trainer::resume(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   UNET_CHECK(f.metadata.count("unetcore.model") && f.metadata.count("unetcore.training"), ValueError,
              "'", path, "' is not a unetcore training checkpoint (no model/training metadata)");
-  const UNetConfig saved = UNetConfig::from_json(f.metadata.at("unetcore.model"));
+  UNetConfig saved = UNetConfig::from_json(f.metadata.at("unetcore.model"));
+  // How the head started does not matter once the weights are restored (and checkpoints from
+  // before the field existed read back as He).
+  saved.head_init = model_.config().head_init;
   UNET_CHECK(saved.to_json() == model_.config().to_json(), ValueError, "checkpoint '", path,
              "' was trained with model ", saved.to_json(), " but this model is ", model_.config().to_json());
+  // The loss normalisation sets the step size (the pixel mean's steps are larger by the mean
+  // weight): continuing with another one would change the run, not resume it.
+  const auto saved_training = nlohmann::json::parse(f.metadata.at("unetcore.training"));
+  const std::string saved_reduction = saved_training.value("reduction", std::string("weighted_mean"));
+  UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
+             "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
+             reduction_name(options_.reduction), "' (train_em --loss-mean)");
   const auto params = model_.named_parameters();
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& w = f.at(params[i].name);
@@ -175,8 +185,7 @@ void Trainer::resume(const std::string& path) {
       }
     if (!found) velocities_[i] = Tensor();
   }
-  const auto training = nlohmann::json::parse(f.metadata.at("unetcore.training"));
-  steps_done_ = training.at("step").get<int64_t>();
+  steps_done_ = saved_training.at("step").get<int64_t>();
 }
 
 void save_model(UNet& model, const std::string& path, const std::map<std::string, std::string>& extra) {
