@@ -30,7 +30,7 @@ namespace {
 
 struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
-  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0;
+  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0;
   double minutes = -1, lr = 0.001;
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
@@ -93,6 +93,8 @@ int main(int argc, char** argv) {
   app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
   app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
   app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
+  app.add_option("--warmup", a.warmup, "ramp the learning rate linearly over the first N steps (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--loss-mean", a.loss_mean,
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
                  "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
@@ -139,17 +141,18 @@ int main(int argc, char** argv) {
     options.seed = a.seed;
     options.sgd.learning_rate = static_cast<float>(a.lr);
     options.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
+    options.warmup_steps = a.warmup;
     options.augment = !a.no_augment;
     const int64_t iterations = a.iterations > 0 ? a.iterations : (gpu_config ? 4000 : 6000);
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, lr %g, momentum %g, loss normalised by the %s, %s head, %d CPU threads\n",
+                "%lld steps%s, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
-                options.sgd.learning_rate, options.sgd.momentum,
+                options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
                 a.head_init == "zero" ? "zero-initialised" : "He-initialised", num_threads());
 

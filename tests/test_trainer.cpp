@@ -157,6 +157,24 @@ TEST_CASE("Resume ignores how the head was initialised but refuses another loss 
   CHECK_THROWS_WITH(t3.resume(ckpt), Catch::Contains("weighted_mean") && Catch::Contains("pixel_mean"));
 }
 
+TEST_CASE("The learning-rate warm-up ramps linearly and then holds", "[trainer]") {
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  TrainOptions o = tiny_options(cfg);
+  o.sgd.learning_rate = 0.004f;
+  o.warmup_steps = 4;
+  Trainer t(model, slices(), o);
+  CHECK(t.sgd_options_at(0).learning_rate == 0.001f);
+  CHECK(t.sgd_options_at(1).learning_rate == 0.002f);
+  CHECK(t.sgd_options_at(3).learning_rate == 0.004f);
+  CHECK(t.sgd_options_at(100).learning_rate == 0.004f);
+  CHECK(t.sgd_options_at(0).momentum == o.sgd.momentum);
+  o.warmup_steps = 0;
+  CHECK(Trainer(model, slices(), o).sgd_options_at(0).learning_rate == 0.004f);
+  o.warmup_steps = -1;
+  CHECK_THROWS_AS(Trainer(model, slices(), o), ValueError);
+}
+
 TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
   const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();

@@ -25,7 +25,7 @@ std::string options_json(const TrainOptions& o, int64_t steps_done) {
   nlohmann::ordered_json j = {{"step", steps_done}, {"tile", o.tile}, {"batch", o.batch},
                               {"learning_rate", o.sgd.learning_rate}, {"momentum", o.sgd.momentum},
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
-                              {"augment", o.augment},
+                              {"augment", o.augment}, {"warmup_steps", o.warmup_steps},
                               {"reduction", reduction_name(o.reduction)}};
   return j.dump();
 }
@@ -53,6 +53,8 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
     : model_(model), slices_(std::move(slices)), options_(options) {
   UNET_CHECK(!slices_.empty(), ValueError, "Trainer: no training slices");
   UNET_CHECK(options_.batch >= 1, ValueError, "Trainer: batch must be >= 1, got ", options_.batch);
+  UNET_CHECK(options_.warmup_steps >= 0, ValueError, "Trainer: warmup_steps must be >= 0 (0 = no warm-up), got ",
+             options_.warmup_steps);
   model.config().geometry().require_valid_input(options_.tile, "training tile size");
   for (const auto& s : slices_) {
     check_rank(s.image, 3, "Trainer", "slice image");
@@ -121,6 +123,13 @@ Trainer::Batch Trainer::make_batch(int64_t step) const {
   return batch;
 }
 
+SgdOptions Trainer::sgd_options_at(int64_t step) const {
+  SgdOptions o = options_.sgd;
+  if (step < options_.warmup_steps)
+    o.learning_rate *= static_cast<float>(step + 1) / static_cast<float>(options_.warmup_steps);
+  return o;
+}
+
 StepResult Trainer::step() {
   const int64_t step = steps_done_;
   const Batch batch = make_batch(step);
@@ -130,12 +139,12 @@ StepResult Trainer::step() {
   const Tensor loss = weighted_cross_entropy(logits, batch.classes, batch.weights, options_.reduction);
   const float value = loss.item();
   UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
-             " (learning rate ", options_.sgd.learning_rate,
+             " (learning rate ", sgd_options_at(step).learning_rate,
              " may be too high); the weights were left as they were before this step");
   loss.backward();
   {
     NoGradGuard no_grad;
-    sgd_step(model_.parameters(), velocities_, options_.sgd);
+    sgd_step(model_.parameters(), velocities_, sgd_options_at(step));
   }
   ++steps_done_;
   return {steps_done_, value};

@@ -41,6 +41,9 @@ struct TrainOptions {
   int64_t tile = 572;  // input tile size, valid for the model
   int64_t batch = 1;
   SgdOptions sgd{0.001f, 0.99f, 0.0f};
+  // Linear learning-rate warm-up: step i (0-based) of the first warmup_steps uses
+  // lr · (i + 1) / warmup_steps, then lr. 0 = none (the paper).
+  int64_t warmup_steps = 0;
   LossReduction reduction = LossReduction::WeightedMean;
   uint64_t seed = 1;
   bool augment = true;
@@ -66,6 +69,8 @@ class Trainer {
   // [1, C, T, T], [1, O, O], [1, O, O]. Exposed for tests and the example's gallery.
   struct Batch { Tensor input, classes, weights; };
   Batch make_batch(int64_t step) const;
+  // The optimiser settings of step `step` (0-based): the warm-up applied to TrainOptions::sgd.
+  SgdOptions sgd_options_at(int64_t step) const;
 
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
   // Restores weights, momentum and the step counter from a checkpoint of the same configuration.
