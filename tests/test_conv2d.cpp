@@ -254,6 +254,15 @@ TEST_CASE("conv2d CUDA rejects tensors on different devices", "[conv2d][cuda]") 
   }
 }
 
+TEST_CASE("conv2d CUDA launchers refuse tensors beyond their 32-bit indices", "[conv2d][cuda]") {
+  // 2 × 64 × 4096 × 4096 = 2^31 input elements: refused before anything is read (null pointers).
+  const Conv2dParams p = conv2d_params(2, 64, 4096, 4096, 64, 3, Padding::Same, false);
+  CHECK_THROWS_WITH(cuda::conv2d_forward(p, nullptr, nullptr, nullptr, nullptr),
+                    Catch::Contains("2^31") && Catch::Contains("split the batch"));
+  CHECK_THROWS_AS(cuda::conv2d_backward_data(p, nullptr, nullptr, nullptr), ValueError);
+  CHECK_THROWS_AS(cuda::conv2d_backward_weight(p, nullptr, nullptr, nullptr), ValueError);
+}
+
 TEST_CASE("conv2d CUDA matches the naive loop exactly on small integers", "[conv2d][cuda]") {
   const Case cs{3, 3, 5, 9, 10, 3, Padding::Same, true};
   const auto xs = small_integers(cs.x_shape().numel(), 11, 3), ws = small_integers(cs.w_shape().numel(), 12, 2),
