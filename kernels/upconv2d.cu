@@ -8,6 +8,9 @@
 //                               summed in a fixed order by a second kernel (deterministic)
 // The tiled kernel is kernels/implicit_gemm.cuh (shared with conv2d.cu and matmul.cu). The bias
 // gradient is cuda::channel_sum from conv2d.cu.
+#include <cstdint>
+
+#include "core/error.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 #include "kernels/upconv2d.h"
@@ -16,10 +19,20 @@
 namespace unet::cuda {
 namespace {
 
+// Index arithmetic in 32 bits (as in conv2d.cu: 64-bit division by a runtime divisor is a long
+// software routine on the GPU); the launchers refuse tensors of 2^31 or more elements.
+void check_32bit_indices(const Upconv2dParams& p, const char* op) {
+  const int64_t x_elems = p.n * p.c_in * p.h * p.w, y_elems = p.n * p.c_out * 4 * p.h * p.w;
+  UNET_CHECK(x_elems < INT32_MAX && y_elems < INT32_MAX, ValueError, op,
+             ": tensors of 2^31 or more elements exceed the CUDA kernels' 32-bit indices (input ", x_elems,
+             ", output ", y_elems, " elements); split the batch");
+}
+
 // Offset of y[img, o, 2i+a, 2j+b] for U row r = (o·2+a)·2+b and input pixel pix = i·W + j.
-__device__ __forceinline__ int64_t shuffled(const Upconv2dParams& p, int64_t img, int64_t r, int64_t pix) {
-  const int64_t o = r / 4, a = (r / 2) % 2, b = r % 2, i = pix / p.w, j = pix % p.w;
-  return ((img * p.c_out + o) * 2 * p.h + 2 * i + a) * 2 * p.w + 2 * j + b;
+__device__ __forceinline__ int shuffled(const Upconv2dParams& p, int img, int r, int pix) {
+  const int w = static_cast<int>(p.w), h = static_cast<int>(p.h), c_out = static_cast<int>(p.c_out);
+  const int o = r >> 2, a = (r >> 1) & 1, b = r & 1, i = pix / w, j = pix - i * w;
+  return ((img * c_out + o) * 2 * h + 2 * i + a) * 2 * w + 2 * j + b;
 }
 
 struct ForwardOp {
@@ -35,7 +48,7 @@ struct ForwardOp {
   __device__ float a(int64_t r, int64_t c, int) const { return w[c * m + r]; }
   __device__ float b(int64_t c, int64_t pix, int img) const { return x[(img * p.c_in + c) * n + pix]; }
   __device__ void store(int64_t r, int64_t pix, int img, float acc) const {
-    y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
+    y[shuffled(p, img, static_cast<int>(r), static_cast<int>(pix))] = acc + (bias ? bias[r / 4] : 0.0f);
   }
 };
 
@@ -49,7 +62,9 @@ struct BackwardDataOp {
   int64_t m, n, k;
   __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = k; }
   __device__ float a(int64_t c, int64_t r, int) const { return w[c * k + r]; }
-  __device__ float b(int64_t r, int64_t pix, int img) const { return g[shuffled(p, img, r, pix)]; }
+  __device__ float b(int64_t r, int64_t pix, int img) const {
+    return g[shuffled(p, img, static_cast<int>(r), static_cast<int>(pix))];
+  }
   __device__ void store(int64_t c, int64_t pix, int img, float acc) const { dx[(img * p.c_in + c) * n + pix] = acc; }
 };
 
@@ -66,12 +81,12 @@ struct BackwardWeightOp {
     ke = kb + chunk < k ? kb + chunk : k;
   }
   __device__ float a(int64_t c, int64_t t, int) const {
-    const int64_t hw = p.h * p.w;
-    return x[((t / hw) * p.c_in + c) * hw + t % hw];
+    const int hw = static_cast<int>(p.h * p.w), t32 = static_cast<int>(t), img = t32 / hw;
+    return x[(img * static_cast<int>(p.c_in) + static_cast<int>(c)) * hw + (t32 - img * hw)];
   }
   __device__ float b(int64_t t, int64_t r, int) const {
-    const int64_t hw = p.h * p.w;
-    return g[shuffled(p, t / hw, r, t % hw)];
+    const int hw = static_cast<int>(p.h * p.w), t32 = static_cast<int>(t), img = t32 / hw;
+    return g[shuffled(p, img, static_cast<int>(r), t32 - img * hw)];
   }
   __device__ void store(int64_t c, int64_t r, int z, float acc) const { out[(z * m + c) * n + r] = acc; }
 };
@@ -80,15 +95,18 @@ struct BackwardWeightOp {
 
 void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
   if (p.n == 0 || p.c_out == 0 || p.h == 0 || p.w == 0) return;
+  check_32bit_indices(p, "upconv2d (CUDA)");
   igemm::run(ForwardOp{p, x, w, bias, y, 4 * p.c_out, p.h * p.w, p.c_in}, p.n);
 }
 
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx) {
   if (p.n == 0 || p.c_in == 0 || p.h == 0 || p.w == 0) return;
+  check_32bit_indices(p, "upconv2d data gradient (CUDA)");
   igemm::run(BackwardDataOp{p, g, w, dx, p.c_in, p.h * p.w, 4 * p.c_out}, p.n);
 }
 
 void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const float* g, float* dw) {
+  check_32bit_indices(p, "upconv2d weight gradient (CUDA)");
   const int64_t m = p.c_in, n = 4 * p.c_out, k = p.n * p.h * p.w;
   igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) {
     return BackwardWeightOp{p, x, g, out, m, n, k, chunk};

@@ -148,6 +148,15 @@ TEST_CASE("upconv2d CUDA rejects tensors on different devices", "[upconv2d][cuda
   }
 }
 
+TEST_CASE("upconv2d CUDA launchers refuse tensors beyond their 32-bit indices", "[upconv2d][cuda]") {
+  // Output 2 × 32 × 8192 × 4096 = 2^31 elements: refused before anything is read (null pointers).
+  const Upconv2dParams p{2, 64, 4096, 2048, 32};
+  CHECK_THROWS_WITH(cuda::upconv2d_forward(p, nullptr, nullptr, nullptr, nullptr),
+                    Catch::Contains("2^31") && Catch::Contains("split the batch"));
+  CHECK_THROWS_AS(cuda::upconv2d_backward_data(p, nullptr, nullptr, nullptr), ValueError);
+  CHECK_THROWS_AS(cuda::upconv2d_backward_weight(p, nullptr, nullptr, nullptr), ValueError);
+}
+
 TEST_CASE("upconv2d CUDA matches the naive loop exactly on small integers", "[upconv2d][cuda]") {
   const Upconv2dParams p{3, 5, 17, 5, 3};
   const auto xs = small_integers(x_shape(p).numel(), 71, 3), ws = small_integers(w_shape(p).numel(), 72, 2),
