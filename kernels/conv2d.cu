@@ -12,9 +12,6 @@
 //                             splits in a fixed order (deterministic, no atomics). The number of
 //                             splits depends only on the shape, so results are reproducible.
 // The bias gradient is one block per channel with a fixed reduction tree (deterministic).
-#include <cstdint>
-
-#include "core/error.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 #include "kernels/block_reduce.cuh"
@@ -36,11 +33,8 @@ struct Geometry {
 };
 
 Geometry geometry32(const Conv2dParams& p, const char* op) {
-  constexpr int64_t kMax = INT32_MAX;
-  const int64_t x_elems = p.n * p.c_in * p.h * p.w, y_elems = p.n * p.c_out * p.h_out * p.w_out;
-  UNET_CHECK(x_elems < kMax && y_elems < kMax && p.c_out * p.c_in * p.k * p.k < kMax, ValueError, op,
-             ": tensors of 2^31 or more elements exceed the CUDA kernels' 32-bit indices (input ", x_elems,
-             ", output ", y_elems, " elements); split the batch");
+  kern::check_32bit_indices(op, p.n * p.c_in * p.h * p.w, p.n * p.c_out * p.h_out * p.w_out,
+                            p.c_out * p.c_in * p.k * p.k);
   return Geometry{static_cast<int>(p.c_in), static_cast<int>(p.c_out), static_cast<int>(p.h), static_cast<int>(p.w),
                   static_cast<int>(p.h_out), static_cast<int>(p.w_out), static_cast<int>(p.k), static_cast<int>(p.pad)};
 }

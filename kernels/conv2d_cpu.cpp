@@ -113,6 +113,21 @@ void im2col(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, T* col)
   patch_cols(x_n, p.c_in, p.h, p.w, p.w_out, p.k, p.pad, false, r0, r1, col);
 }
 
+// The column matrix of output rows [r0, r1) of image x_n (bands of at most `rows` rows), for the
+// forward and the weight gradient: a 1×1 valid convolution reads the image itself (ld = the
+// output's pixel count); otherwise im2col into the thread's scratch (ld = the band's pixels).
+template <typename T>
+const T* band_columns(const Conv2dParams& p, const T* x_n, int64_t r0, int64_t r1, int64_t rows, int64_t& ld) {
+  if (is_pointwise(p)) {
+    ld = p.h_out * p.w_out;
+    return x_n + r0 * p.w_out;
+  }
+  T* col = scratch<T>(static_cast<size_t>(p.c_in * p.k * p.k * rows * p.w_out));
+  im2col(p, x_n, r0, r1, col);
+  ld = (r1 - r0) * p.w_out;
+  return col;
+}
+
 // dx_n[c, i+p-pad, j+q-pad] += dcol[(c,p,q)][(i - r0)·Wo + j]; parallel over c (disjoint planes).
 template <typename T>
 void col2im_add(const Conv2dParams& p, const T* dcol, int64_t r0, int64_t r1, T* dx_n) {
@@ -151,15 +166,8 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   auto run = [&](int64_t t) {
     const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
     const int64_t band = (r1 - r0) * p.w_out;
-    const T* x_n = x + n * p.c_in * p.h * p.w;
-    const T* b_mat = x_n + r0 * p.w_out;  // pointwise: the image is the column matrix
-    int64_t ldb = hw_out;
-    if (!is_pointwise(p)) {
-      T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-      im2col(p, x_n, r0, r1, col);
-      b_mat = col;
-      ldb = band;
-    }
+    int64_t ldb = 0;
+    const T* b_mat = band_columns(p, x + n * p.c_in * p.h * p.w, r0, r1, rows, ldb);
     T* y_band = y + n * p.c_out * hw_out + r0 * p.w_out;
     const GemmParams gp = strided_gemm(p.c_out, band, kdim, false, false, kdim, ldb, hw_out, 0.0f);
     gemm(gp, w, b_mat, y_band);  // inside a task: runs inline, single-threaded
@@ -254,15 +262,8 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t n = t / bands, r0 = (t % bands) * rows, r1 = std::min(p.h_out, r0 + rows);
       const int64_t band = (r1 - r0) * p.w_out;
-      const T* x_n = x + n * p.c_in * p.h * p.w;
-      const T* b_mat = x_n + r0 * p.w_out;
-      int64_t ldb = hw_out;
-      if (!is_pointwise(p)) {
-        T* col = scratch<T>(static_cast<size_t>(kdim * rows * p.w_out));
-        im2col(p, x_n, r0, r1, col);
-        b_mat = col;
-        ldb = band;
-      }
+      int64_t ldb = 0;
+      const T* b_mat = band_columns(p, x + n * p.c_in * p.h * p.w, r0, r1, rows, ldb);
       const GemmParams gp = strided_gemm(p.c_out, kdim, band, false, true, hw_out, ldb, kdim, t == t0 ? 0.0f : 1.0f);
       const T* g_band = g + n * p.c_out * hw_out + r0 * p.w_out;
       gemm(gp, g_band, b_mat, out);

@@ -106,6 +106,16 @@ void launch(void (*kernel)(KernelParams...), const LaunchGrid& grid, dim3 block,
   detail::launch_named(nullptr, kernel, grid, block, dynamic_smem_bytes, std::forward<Args>(args)...);
 }
 
+// ---- 32-bit indices ---------------------------------------------------------------------------
+// Kernels that index in 32 bits (64-bit division by a runtime divisor is a long software routine
+// on the GPU) call this first: ValueError unless every tensor has fewer than 2^31 elements.
+inline void check_32bit_indices(const char* op, int64_t input_elems, int64_t output_elems, int64_t weight_elems) {
+  constexpr int64_t kMax = INT32_MAX;
+  UNET_CHECK(input_elems < kMax && output_elems < kMax && weight_elems < kMax, ValueError, op,
+             ": tensors of 2^31 or more elements exceed the CUDA kernels' 32-bit indices (input ", input_elems,
+             ", output ", output_elems, ", weights ", weight_elems, " elements); split the batch");
+}
+
 // ---- grid-stride loops ------------------------------------------------------------------------
 // The 1-D grid for n items at `threads` per block: at least one block and at most max_blocks;
 // beyond that each thread loops (for i = global_index(); i < n; i += grid_stride()). A capped,

@@ -8,9 +8,6 @@
 //                               summed in a fixed order by a second kernel (deterministic)
 // The tiled kernel is kernels/implicit_gemm.cuh (shared with conv2d.cu and matmul.cu). The bias
 // gradient is cuda::channel_sum from conv2d.cu.
-#include <cstdint>
-
-#include "core/error.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 #include "kernels/upconv2d.h"
@@ -19,13 +16,10 @@
 namespace unet::cuda {
 namespace {
 
-// Index arithmetic in 32 bits (as in conv2d.cu: 64-bit division by a runtime divisor is a long
-// software routine on the GPU); the launchers refuse tensors of 2^31 or more elements.
+// Index arithmetic in 32 bits (kern::check_32bit_indices): the launchers refuse tensors of 2^31
+// or more elements.
 void check_32bit_indices(const Upconv2dParams& p, const char* op) {
-  const int64_t x_elems = p.n * p.c_in * p.h * p.w, y_elems = p.n * p.c_out * 4 * p.h * p.w;
-  UNET_CHECK(x_elems < INT32_MAX && y_elems < INT32_MAX, ValueError, op,
-             ": tensors of 2^31 or more elements exceed the CUDA kernels' 32-bit indices (input ", x_elems,
-             ", output ", y_elems, " elements); split the batch");
+  kern::check_32bit_indices(op, p.n * p.c_in * p.h * p.w, p.n * p.c_out * 4 * p.h * p.w, p.c_in * p.c_out * 4);
 }
 
 // Offset of y[img, o, 2i+a, 2j+b] for U row r = (o·2+a)·2+b and input pixel pix = i·W + j.

@@ -358,8 +358,10 @@ TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built)
       std::vector<float> y(gs.size()), dx(xs.size());
       cpu::conv2d_forward(p, xs.data(), ws.data(), bs.data(), y.data());
       require_close(y, naive_conv(p, to_double(xs), to_double(ws), to_double(bs)), 0.0, 0.0, "forward");
-      // Naive data gradient: dx[c, i+u-pad, j+v-pad] += w[o, c, u, v] · g[o, i, j].
-      std::vector<double> dx_ref(xs.size(), 0.0);
+      // Naive gradients in one pass over (output pixel, tap): dx[c, i+u-pad, j+v-pad] += w[o, c, u, v]
+      // · g[o, i, j] and dw[o, c, u, v] += g[o, i, j] · x[c, i+u-pad, j+v-pad]. For dw at most
+      // 2·150·51 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
+      std::vector<double> dx_ref(xs.size(), 0.0), dw_ref(ws.size(), 0.0);
       for (int64_t n = 0; n < p.n; ++n)
         for (int64_t o = 0; o < p.c_out; ++o)
           for (int64_t i = 0; i < p.h_out; ++i)
@@ -369,27 +371,14 @@ TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built)
                   for (int64_t v = 0; v < 3; ++v) {
                     const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
                     if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-                    dx_ref[((n * p.c_in + c) * p.h + ih) * p.w + iw] +=
-                        double(ws[((o * p.c_in + c) * 3 + u) * 3 + v]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
+                    const double g = gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
+                    const int64_t xi = ((n * p.c_in + c) * p.h + ih) * p.w + iw, wi = ((o * p.c_in + c) * 3 + u) * 3 + v;
+                    dx_ref[xi] += double(ws[wi]) * g;
+                    dw_ref[wi] += double(xs[xi]) * g;
                   }
       std::fill(dx.begin(), dx.end(), std::numeric_limits<float>::quiet_NaN());  // must be overwritten
       cpu::conv2d_backward_data(p, gs.data(), ws.data(), dx.data());
       require_close(dx, dx_ref, 0.0, 0.0, "data gradient");
-      // Naive weight gradient: dw[o, c, u, v] = Σ g[o, i, j] · x[c, i+u-pad, j+v-pad]; at most
-      // 2·150·51 products <= 9 in magnitude, so every partial sum is an integer below 2^24: exact.
-      std::vector<double> dw_ref(ws.size(), 0.0);
-      for (int64_t n = 0; n < p.n; ++n)
-        for (int64_t o = 0; o < p.c_out; ++o)
-          for (int64_t i = 0; i < p.h_out; ++i)
-            for (int64_t j = 0; j < p.w_out; ++j)
-              for (int64_t c = 0; c < p.c_in; ++c)
-                for (int64_t u = 0; u < 3; ++u)
-                  for (int64_t v = 0; v < 3; ++v) {
-                    const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
-                    if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
-                    dw_ref[((o * p.c_in + c) * 3 + u) * 3 + v] +=
-                        double(xs[((n * p.c_in + c) * p.h + ih) * p.w + iw]) * gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
-                  }
       std::vector<float> dw(ws.size(), std::numeric_limits<float>::quiet_NaN());
       cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
       require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");

@@ -128,7 +128,7 @@ TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted r
   }
 }
 
-TEST_CASE("Resume ignores how the head was initialised but refuses another loss reduction", "[trainer]") {
+TEST_CASE("Resume ignores how the model was initialised but refuses another seed or loss reduction", "[trainer]") {
   const test::TempDir tmp("unet_trainer");
   UNetConfig he = tiny_config();
   he.head_init = HeadInit::He;
@@ -141,6 +141,7 @@ TEST_CASE("Resume ignores how the head was initialised but refuses another loss 
   // A zero-head model resumes the He-head run: it gets the run's weights, head included.
   UNetConfig zero = he;
   zero.head_init = HeadInit::Zero;
+  zero.init_seed = he.init_seed + 1;
   UNet resumed(zero, Device::cpu());
   Trainer t2(resumed, slices(), opts);
   t2.resume(ckpt);
@@ -155,6 +156,11 @@ TEST_CASE("Resume ignores how the head was initialised but refuses another loss 
   Trainer t3(other, slices(), pixel);
   CHECK_THROWS_AS(t3.resume(ckpt), ValueError);
   CHECK_THROWS_WITH(t3.resume(ckpt), Catch::Contains("weighted_mean") && Catch::Contains("pixel_mean"));
+  // Another seed draws other tiles, augmentations and dropout masks: refused too.
+  TrainOptions reseeded = opts;
+  reseeded.seed = opts.seed + 1;
+  Trainer t4(other, slices(), reseeded);
+  CHECK_THROWS_WITH(t4.resume(ckpt), Catch::Contains("seed"));
 }
 
 TEST_CASE("The learning-rate warm-up ramps linearly and then holds", "[trainer]") {

@@ -35,12 +35,19 @@ void UNetConfig::validate() const {
   UNET_CHECK(dropout >= 0.0f && dropout < 1.0f, ValueError, "UNetConfig: dropout must be in [0, 1), got ", dropout);
 }
 
+namespace {
+nlohmann::ordered_json architecture(const UNetConfig& c) {
+  return {{"in_channels", c.in_channels}, {"num_classes", c.num_classes}, {"base_channels", c.base_channels},
+          {"depth", c.depth}, {"padding", c.padding == Padding::Valid ? "valid" : "same"}, {"dropout", c.dropout}};
+}
+}  // namespace
+
+std::string UNetConfig::architecture_json() const { return architecture(*this).dump(); }
+
 std::string UNetConfig::to_json() const {
-  nlohmann::ordered_json j = {{"in_channels", in_channels}, {"num_classes", num_classes},
-                              {"base_channels", base_channels}, {"depth", depth},
-                              {"padding", padding == Padding::Valid ? "valid" : "same"},
-                              {"dropout", dropout}, {"init_seed", init_seed},
-                              {"head_init", head_init == HeadInit::He ? "he" : "zero"}};
+  nlohmann::ordered_json j = architecture(*this);
+  j["init_seed"] = init_seed;
+  j["head_init"] = head_init == HeadInit::He ? "he" : "zero";
   return j.dump();
 }
 

@@ -41,6 +41,9 @@ struct UNetConfig {
   UNetGeometry geometry() const;
   void validate() const;                   // throws ValueError naming the bad field
   std::string to_json() const;             // stored in checkpoints' metadata
+  // The fields that decide the parameters' names and shapes and the forward pass: to_json()
+  // without how the weights were initialised (init_seed, head_init).
+  std::string architecture_json() const;
   static UNetConfig from_json(const std::string& text);
 };
 

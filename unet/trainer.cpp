@@ -167,15 +167,18 @@ void Trainer::resume(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
   UNET_CHECK(f.metadata.count("unetcore.model") && f.metadata.count("unetcore.training"), ValueError,
              "'", path, "' is not a unetcore training checkpoint (no model/training metadata)");
-  UNetConfig saved = UNetConfig::from_json(f.metadata.at("unetcore.model"));
-  // How the head started does not matter once the weights are restored (and checkpoints from
-  // before the field existed read back as He).
-  saved.head_init = model_.config().head_init;
-  UNET_CHECK(saved.to_json() == model_.config().to_json(), ValueError, "checkpoint '", path,
-             "' was trained with model ", saved.to_json(), " but this model is ", model_.config().to_json());
-  // The loss normalisation sets the step size (the pixel mean's steps are larger by the mean
-  // weight): continuing with another one would change the run, not resume it.
+  // The weights come from the checkpoint, so only the architecture must match (not how this
+  // model was initialised); what makes the continuation the same run is checked below.
+  const std::string saved = UNetConfig::from_json(f.metadata.at("unetcore.model")).architecture_json();
+  UNET_CHECK(saved == model_.config().architecture_json(), ValueError, "checkpoint '", path,
+             "' was trained with model ", saved, " but this model is ", model_.config().architecture_json());
+  // The seed draws every step's tile, augmentation and dropout; the loss normalisation sets the
+  // step size (the pixel mean's steps are larger by the mean weight): continuing with another
+  // of either would change the run, not resume it.
   const auto saved_training = nlohmann::json::parse(f.metadata.at("unetcore.training"));
+  const uint64_t saved_seed = saved_training.at("seed").get<uint64_t>();
+  UNET_CHECK(saved_seed == options_.seed, ValueError, "checkpoint '", path, "' was trained with seed ", saved_seed,
+             " but this run uses seed ", options_.seed, " (train_em --seed)");
   const std::string saved_reduction = saved_training.value("reduction", std::string("weighted_mean"));
   UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
