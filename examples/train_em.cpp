@@ -31,7 +31,7 @@ namespace {
 struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0;
-  double minutes = -1, lr = 0.001;
+  double minutes = -1, lr = 0.001, dropout = 0.5;
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
                  "initial weights of the final 1x1 classifier: zero (every pixel starts at p = 1/2) "
                  "or he (the paper's sqrt(2/N), like every other layer)")
       ->check(CLI::IsMember({"zero", "he"}))->capture_default_str();
+  app.add_option("--dropout", a.dropout,
+                 "dropout probability at the end of the contracting path (the paper's 0.5; 0 disables)")
+      ->check(CLI::Range(0.0, 0.95))->capture_default_str();
   app.add_option("--resume", a.resume, "continue from a checkpoint written by train_em");
   app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--val-every", a.val_every, "score the validation slices every N steps (0: only at the end)")->capture_default_str();
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
     config.base_channels = a.base_channels > 0 ? a.base_channels : (gpu_config ? 64 : 16);
     config.init_seed = a.seed;
     config.head_init = a.head_init == "zero" ? HeadInit::Zero : HeadInit::He;
+    config.dropout = static_cast<float>(a.dropout);
     TrainOptions options;
     options.tile = a.tile > 0 ? a.tile : (gpu_config ? 572 : 316);
     options.seed = a.seed;
@@ -147,14 +151,14 @@ int main(int argc, char** argv) {
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, %d CPU threads\n",
+                "%lld steps%s, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
                 options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
-                a.head_init == "zero" ? "zero-initialised" : "He-initialised", num_threads());
+                a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, num_threads());
 
     // ---- data -------------------------------------------------------------------------------
     const std::string data = a.data.empty() ? default_data_dir() : a.data;

@@ -1,11 +1,13 @@
-// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend): im2col + GEMM
-// over bands of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer
-// at 572² would otherwise need a ~0.7 GB buffer). Forward and weight gradient run the
-// (image, band) pairs as parallel tasks when the weights are small (see kSmallWeights); the data
-// gradient uses cpu::gemm (parallel over the Cin·k·k rows) and col2im per band.
-// A 1×1 valid convolution needs no im2col: the image itself is the column matrix.
-// Float32 3×3 layers with few channels (Cin·Cout <= 1024) use the direct AVX2 kernel of
-// conv3x3_direct_cpu.h instead for the forward and the data gradient (when compiled with AVX2+FMA).
+// kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend). Float32 k×k
+// layers run on the AVX2 + FMA engines when the CPU has them: the direct 3×3 kernels of
+// conv3x3_direct_cpu.h for the forward and data gradient of layers with few channels
+// (Cin·Cout <= 1024), the packed patch-GEMM engine of patch_gemm_cpu.h for the rest and for
+// every weight gradient. Everything else (double, 1×1, CPUs without AVX2) is im2col + Eigen GEMM over bands
+// of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer at 572²
+// would otherwise need a ~0.7 GB buffer): forward and weight gradient run the (image, band) pairs
+// as parallel tasks when the weights are small (see kSmallWeights); the data gradient gathers
+// (small weights) or uses cpu::gemm and col2im per band. A 1×1 valid convolution needs no
+// im2col: the image itself is the column matrix.
 //
 // Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
 // x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
@@ -24,6 +26,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
 #include "kernels/matmul.h"
+#include "kernels/patch_gemm_cpu.h"
 
 namespace unet {
 
@@ -50,7 +53,7 @@ namespace {
 constexpr int64_t kColBudget = int64_t{1} << 21;
 constexpr int64_t kTaskColBudget = int64_t{1} << 18;
 constexpr int64_t kSmallWeights = int64_t{1} << 20;
-constexpr int64_t kWeightSlots = 8;  // partial weight gradients in the band-parallel path
+constexpr int64_t kWeightSlots = 8;  // partial weight gradients (patch GEMM and band-parallel paths)
 constexpr int64_t kDirectChannelPairs = 1024;  // Cin·Cout up to which 3×3 float layers run direct
 
 bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
@@ -66,13 +69,37 @@ bool use_direct(int64_t k, int64_t c_in, int64_t c_out) {
 }
 
 
+// The packed patch-GEMM engine (patch_gemm_cpu.h) for the other float32 k×k layers; a 1×1 valid
+// convolution is a plain GEMM on the image and stays on cpu::gemm.
+bool use_patch_gemm(const Conv2dParams& p) { return !is_pointwise(p) && patch_gemm_available(); }
+
+cpu::PatchGemm patch_product(const Conv2dParams& p, int64_t rows, const float* a, const float* src, int64_t channels,
+                             int64_t src_h, int64_t src_w, int64_t dst_h, int64_t dst_w, bool flip, const float* bias,
+                             bool relu, float* out) {
+  PatchGemm q;
+  q.batch = p.n, q.rows = rows, q.a = a, q.src = src, q.channels = channels, q.src_h = src_h, q.src_w = src_w;
+  q.dst_h = dst_h, q.dst_w = dst_w, q.k = p.k, q.pad = p.pad, q.flip = flip, q.bias = bias, q.relu = relu, q.out = out;
+  return q;
+}
+
+// The data gradient's weights in gather form: wd[c][(o·k + u)·k + v] = w[o][c][u][v].
+template <typename T> std::vector<T> taps_transposed(const Conv2dParams& p, const T* w) {
+  const int64_t kk = p.k * p.k, kd = p.c_out * kk;
+  std::vector<T> wd(static_cast<size_t>(p.c_in * kd));
+  for (int64_t o = 0; o < p.c_out; ++o)
+    for (int64_t c = 0; c < p.c_in; ++c)
+      std::copy(w + (o * p.c_in + c) * kk, w + (o * p.c_in + c + 1) * kk, wd.begin() + c * kd + o * kk);
+  return wd;
+}
+
 int64_t band_rows(const Conv2dParams& p, int64_t budget) {
   const int64_t per_row = p.c_in * p.k * p.k * p.w_out;
   return std::clamp<int64_t>(budget / std::max<int64_t>(per_row, 1), 1, p.h_out);
 }
 
-// A per-thread scratch vector reused across calls (the op is called once per layer per step).
-template <typename T> T* scratch(size_t n) {
+// A per-thread scratch vector reused across calls (the op is called once per layer per step);
+// Tag tells apart buffers that are alive at the same time.
+template <typename T, int Tag = 0> T* scratch(size_t n) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < n) buffer.resize(n);
   return buffer.data();
@@ -159,6 +186,10 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       conv3x3_direct(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, w, bias, p.relu, y);
       return;
     }
+    if (use_patch_gemm(p)) {
+      patch_gemm(patch_product(p, p.c_out, w, x, p.c_in, p.h, p.w, p.h_out, p.w_out, false, bias, p.relu, y));
+      return;
+    }
   }
   const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out;
   const bool per_task = small_weights(p);
@@ -201,6 +232,31 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
       conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
       return;
     }
+    if (use_patch_gemm(p)) {
+      // Gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]. With g zero-padded
+      // by q = k-1-pad on every side this reads gp[o][i+k-1-u][j+k-1-v], always inside gp, so the
+      // engine never takes its bounds-checked path.
+      const int64_t q = p.k - 1 - p.pad, gh = p.h_out + 2 * q, gw = p.w_out + 2 * q;
+      float* gp = scratch<float, 1>(static_cast<size_t>(p.n * p.c_out * gh * gw));
+      parallel_for(0, p.n * p.c_out, 1, [&](int64_t b, int64_t e) {
+        for (int64_t plane = b; plane < e; ++plane) {
+          float* dst = gp + plane * gh * gw;
+          std::fill(dst, dst + q * gw, 0.0f);
+          for (int64_t i = 0; i < p.h_out; ++i) {
+            float* row = dst + (i + q) * gw;
+            std::fill(row, row + q, 0.0f);
+            std::copy_n(g + (plane * p.h_out + i) * p.w_out, p.w_out, row + q);
+            std::fill(row + q + p.w_out, row + gw, 0.0f);
+          }
+          std::fill(dst + (q + p.h_out) * gw, dst + gh * gw, 0.0f);
+        }
+      });
+      const std::vector<float> wd = taps_transposed(p, w);
+      PatchGemm product = patch_product(p, p.c_in, wd.data(), gp, p.c_out, gh, gw, p.h, p.w, true, nullptr, false, dx);
+      product.pad = p.k - 1;
+      patch_gemm(product);
+      return;
+    }
   }
   const int64_t kdim = p.c_in * p.k * p.k, hw_out = p.h_out * p.w_out, rows = band_rows(p, kColBudget);
   if (is_pointwise(p)) {  // dx_n = Wᵀ · g_n directly
@@ -213,11 +269,8 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
     // Gather form, like the GPU kernel: for a band of dx rows, gcol[(o,u,v)][pixel] =
     // g[o, i+pad-u, j+pad-v] and dx_band = Wd·gcol with Wd[c][(o,u,v)] = w[o,c,u,v]. Bands write
     // disjoint dx rows, so they run as parallel tasks, each with one single-threaded GEMM.
-    const int64_t kd = p.c_out * p.k * p.k, kk = p.k * p.k, hw = p.h * p.w;
-    std::vector<T> wd(static_cast<size_t>(p.c_in * kd));
-    for (int64_t o = 0; o < p.c_out; ++o)
-      for (int64_t c = 0; c < p.c_in; ++c)
-        std::copy(w + (o * p.c_in + c) * kk, w + (o * p.c_in + c + 1) * kk, wd.begin() + c * kd + o * kk);
+    const int64_t kd = p.c_out * p.k * p.k, hw = p.h * p.w;
+    const std::vector<T> wd = taps_transposed(p, w);
     const int64_t dx_rows = std::clamp<int64_t>(kTaskColBudget / std::max<int64_t>(kd * p.w, 1), 1, p.h);
     const int64_t bands = ceil_div(p.h, dx_rows);
     parallel_for(0, p.n * bands, 1, [&](int64_t b, int64_t e) {
@@ -248,8 +301,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_direct(p.k, p.c_in, p.c_out)) {
-      conv3x3_direct_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
+    if (use_patch_gemm(p)) {  // every float k×k layer, the few-channel ones included
+      PatchGemmWeightGrad q;
+      q.batch = p.n, q.rows = p.c_out, q.grad = g, q.src = x, q.channels = p.c_in, q.src_h = p.h, q.src_w = p.w;
+      q.dst_h = p.h_out, q.dst_w = p.w_out, q.k = p.k, q.pad = p.pad, q.slots = kWeightSlots, q.out = dw;
+      patch_gemm_weight_grad(q);
       return;
     }
   }

@@ -2,8 +2,8 @@
 // For layers with few channels im2col + GEMM is memory bound (the column matrix is 9× the
 // input); this kernel keeps a 4-output-channel × 24-pixel block in registers and streams the
 // three input rows of every channel instead. Used by conv2d_cpu.cpp for the forward and, with the
-// weights flipped and transposed, the data gradient; conv3x3_direct_weight_grad is its
-// weight-gradient twin (4 output channels × 3 taps in registers while the rows stream past).
+// weights flipped and transposed, the data gradient (the weight gradient is faster on the packed
+// engine of patch_gemm_cpu.h).
 // Compiled on every x86-64 GCC/Clang build through function target attributes and used when the
 // running CPU has AVX2 and FMA; conv3x3_direct_available() says whether it does.
 #pragma once
@@ -23,12 +23,5 @@ void set_conv3x3_direct_enabled(bool enabled);
 // bias may be null. Parallel over (image, row band) tasks; every output is written by one thread.
 void conv3x3_direct(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                     const float* weights, const float* bias, bool relu, float* y);
-
-// dw[o][c][u][v] = Σ_{n,i,j} g[n][o][i][j] · x[n][c][i+u-pad][j+v-pad] (0 outside the image), dw
-// overwritten; g is [n][c_out][h_out][w_out] as above. Tasks are (image, row band) pairs grouped
-// into `slots` contiguous ranges whose partial sums are added in slot order, so the result does
-// not depend on the thread count.
-void conv3x3_direct_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad,
-                                const float* x, const float* g, int64_t slots, float* dw);
 
 }  // namespace unet::cpu

@@ -1,8 +1,12 @@
 // kernels/maxpool2d_cpu.cpp — CPU reference (and CPU backend) for 2×2 / stride-2 max-pooling,
 // parallel over output rows of all planes; each task touches two input rows and one output row.
+// Float rows run 8 outputs at a time with AVX2 where the CPU has it (cpu_dispatch.h): the scalar loop's stride-2 loads and selects do
+// not vectorise, and left it at ~2.5 GB/s. The vector code computes the same selects in the same
+// order, so both give the same bits and the same argmax.
 #include <algorithm>
 
 #include "core/parallel.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/maxpool2d.h"
 
 namespace unet::cpu {
@@ -17,6 +21,67 @@ template <typename T> inline bool wins(T v, T best) {
 
 int64_t rows_grain(int64_t out_width) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(1, out_width)); }
 
+#ifdef UNET_X86_DISPATCH
+// Even and odd elements of the 16 floats at s: (s[0], s[2], ..., s[14]) and (s[1], ..., s[15]).
+UNET_AVX2_FMA inline void deinterleave(const float* s, __m256& even, __m256& odd) {
+  const __m256 a0 = _mm256_loadu_ps(s), a1 = _mm256_loadu_ps(s + 8);
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0x88)), 0xD8));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a0, a1, 0xDD)), 0xD8));
+}
+
+// Outputs [0, count - count % 8) of one row; returns how many it did.
+UNET_AVX2_FMA int64_t pool_row_avx2(const float* top, const float* bottom, float* out,
+                                                       int32_t* arg, int64_t count) {
+  int64_t ox = 0;
+  for (; ox + 8 <= count; ox += 8) {
+    __m256 v[4];
+    deinterleave(top + 2 * ox, v[0], v[1]);
+    deinterleave(bottom + 2 * ox, v[2], v[3]);
+    __m256 m = v[0], best = _mm256_setzero_ps();  // the index as float bits: int 0 is 0.0f
+    for (int k = 1; k < 4; ++k) {
+      const __m256 greater = _mm256_cmp_ps(v[k], m, _CMP_GT_OQ);
+      const __m256 first_nan = _mm256_and_ps(_mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q), _mm256_cmp_ps(m, m, _CMP_ORD_Q));
+      const __m256 wins = _mm256_or_ps(greater, first_nan);
+      m = _mm256_blendv_ps(m, v[k], wins);
+      best = _mm256_blendv_ps(best, _mm256_castsi256_ps(_mm256_set1_epi32(k)), wins);
+    }
+    _mm256_storeu_ps(out + ox, m);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(arg + ox), _mm256_castps_si256(best));
+  }
+  return ox;
+}
+
+UNET_AVX2_FMA int64_t unpool_row_avx2(const float* g, const int32_t* arg, float* top,
+                                                         float* bottom, int64_t count) {
+  int64_t ox = 0;
+  for (; ox + 8 <= count; ox += 8) {
+    const __m256 gv = _mm256_loadu_ps(g + ox);
+    const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(arg + ox));
+    __m256 t[4];
+    for (int k = 0; k < 4; ++k)
+      t[k] = _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(k))), gv);
+    for (int r = 0; r < 2; ++r) {  // interleave (t[2r], t[2r+1]) into 16 floats of row r
+      const __m256 lo = _mm256_unpacklo_ps(t[2 * r], t[2 * r + 1]), hi = _mm256_unpackhi_ps(t[2 * r], t[2 * r + 1]);
+      float* dst = (r == 0 ? top : bottom) + 2 * ox;
+      _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    }
+  }
+  return ox;
+}
+#endif
+
+template <typename T> int64_t pool_row_vector(const T*, const T*, T*, int32_t*, int64_t) { return 0; }
+template <typename T> int64_t unpool_row_vector(const T*, const int32_t*, T*, T*, int64_t) { return 0; }
+#ifdef UNET_X86_DISPATCH
+template <> int64_t pool_row_vector<float>(const float* top, const float* bottom, float* out, int32_t* arg, int64_t n) {
+  return cpu_has_avx2_fma() ? pool_row_avx2(top, bottom, out, arg, n) : 0;
+}
+template <> int64_t unpool_row_vector<float>(const float* g, const int32_t* arg, float* top, float* bottom, int64_t n) {
+  return cpu_has_avx2_fma() ? unpool_row_avx2(g, arg, top, bottom, n) : 0;
+}
+#endif
+
 }  // namespace
 
 template <typename T>
@@ -29,7 +94,7 @@ void maxpool2d_forward(const Pool2dParams& p, const T* x, T* y, int32_t* argmax)
       const T* bottom = top + w;
       T* out = y + row * ow;
       int32_t* arg = argmax + row * ow;
-      for (int64_t ox = 0; ox < ow; ++ox) {
+      for (int64_t ox = pool_row_vector(top, bottom, out, arg, ow); ox < ow; ++ox) {
         // The same order as a loop over j = 1..3 against the running best, written as selects.
         T m = top[2 * ox];
         int32_t best = 0;
@@ -58,7 +123,7 @@ void maxpool2d_backward(const Pool2dParams& p, const T* dy, const int32_t* argma
       T* bottom = top + w;
       const T* g = dy + row * ow;
       const int32_t* arg = argmax + row * ow;
-      for (int64_t ox = 0; ox < ow; ++ox) {
+      for (int64_t ox = unpool_row_vector(g, arg, top, bottom, ow); ox < ow; ++ox) {
         const int32_t a = arg[ox];
         top[2 * ox] = a == 0 ? g[ox] : T(0);
         top[2 * ox + 1] = a == 1 ? g[ox] : T(0);

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
+#include "kernels/patch_gemm_cpu.h"
 #include "kernels/reduce.h"
 #include "test_util.h"
 
@@ -333,27 +334,50 @@ TEST_CASE("conv2d CUDA autograd (fused ReLU) matches the CPU autograd", "[conv2d
   require_close(grads[1][2], grads[0][2], conv_atol(kw), reduction_rtol(kw), "db");
 }
 
-TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built) matches naive loops exactly",
-          "[conv2d]") {
-  // Both paths: the direct AVX2 kernels (where the CPU has them) and im2col + GEMM, which CPUs
-  // without AVX2 take for these layers.
-  struct Restore { ~Restore() { cpu::set_conv3x3_direct_enabled(true); } } restore;
-  for (bool direct : {true, false}) {
+// The CPU float32 convolution paths: the direct AVX2 3×3 kernels and the packed patch-GEMM engine
+// (where the CPU has AVX2 + FMA), and im2col + Eigen GEMM, which other CPUs take. Each mode
+// switches the engines it does not want off; the destructor switches both back on.
+struct CpuConvMode {
+  bool direct, patch_gemm;
+  std::string str() const {
+    return std::string("direct kernels ") + (direct ? "on" : "off") + ", patch GEMM " + (patch_gemm ? "on" : "off");
+  }
+  void apply() const {
     cpu::set_conv3x3_direct_enabled(direct);
-    INFO("direct kernel used: " << cpu::conv3x3_direct_available());
-    // Channel counts below the direct kernel's limit, output channels not a multiple of its 4-channel
-    // block, widths below, at and above its 24-pixel block, both paddings, batch 2.
+    cpu::set_patch_gemm_enabled(patch_gemm);
+  }
+};
+const CpuConvMode kCpuConvModes[] = {{true, true}, {false, true}, {false, false}};
+struct RestoreCpuConv {
+  ~RestoreCpuConv() { CpuConvMode{true, true}.apply(); }
+};
+
+TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEMM) match naive loops exactly",
+          "[conv2d]") {
+  RestoreCpuConv restore;
+  for (const CpuConvMode& mode : kCpuConvModes) {
+    mode.apply();
+    INFO(mode.str() << "; direct available: " << cpu::conv3x3_direct_available()
+                    << ", patch GEMM available: " << cpu::patch_gemm_available());
+    // Direct-kernel layers: channel counts below its limit, output channels not a multiple of its
+    // 4-channel block, widths below, at and above its 24-pixel block, both paddings, batch 2.
+    // Patch-GEMM layers: output channels not a multiple of its 6-row tile and above its 192-row
+    // chunk, reductions over several 256-tap slices, widths of 1 and below its 16-pixel panel
+    // (panels spanning rows), k = 5.
     for (const Case& cs : {Case{2, 1, 16, 30, 29, 3, Padding::Valid, true}, Case{1, 3, 5, 9, 26, 3, Padding::Same, false},
                            Case{2, 16, 16, 12, 51, 3, Padding::Valid, true}, Case{1, 17, 6, 7, 4, 3, Padding::Same, true},
                            Case{1, 2, 3, 3, 3, 3, Padding::Valid, false},
                            // Tall enough for several row bands per image (and several per slot
                            // of the weight gradient), batch 2.
-                           Case{2, 16, 13, 150, 51, 3, Padding::Same, false}}) {
+                           Case{2, 16, 13, 150, 51, 3, Padding::Same, false},
+                           Case{2, 40, 29, 11, 37, 3, Padding::Valid, true}, Case{1, 33, 200, 7, 5, 3, Padding::Same, false},
+                           Case{2, 35, 70, 9, 1, 3, Padding::Same, true}, Case{1, 12, 100, 13, 9, 5, Padding::Same, false},
+                           Case{2, 66, 17, 60, 23, 3, Padding::Valid, false}}) {
       INFO(cs.str());
       const Conv2dParams p = cs.params();
       const auto xs = small_integers(cs.x_shape().numel(), 21, 3), ws = small_integers(cs.w_shape().numel(), 22, 2),
                  bs = small_integers(cs.c_out, 23, 4), gs = small_integers(cs.y_shape().numel(), 24, 3);
-      // Products <= 6 in magnitude, <= 17·9 terms: every partial sum is an integer far below 2^24, so
+      // Products <= 6 in magnitude, <= 100·25 terms: every partial sum is an integer far below 2^24, so
       // float32 is exact in any order and both comparisons have zero tolerance.
       std::vector<float> y(gs.size()), dx(xs.size());
       cpu::conv2d_forward(p, xs.data(), ws.data(), bs.data(), y.data());
@@ -367,12 +391,12 @@ TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built)
           for (int64_t i = 0; i < p.h_out; ++i)
             for (int64_t j = 0; j < p.w_out; ++j)
               for (int64_t c = 0; c < p.c_in; ++c)
-                for (int64_t u = 0; u < 3; ++u)
-                  for (int64_t v = 0; v < 3; ++v) {
+                for (int64_t u = 0; u < p.k; ++u)
+                  for (int64_t v = 0; v < p.k; ++v) {
                     const int64_t ih = i + u - p.pad, iw = j + v - p.pad;
                     if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w) continue;
                     const double g = gs[((n * p.c_out + o) * p.h_out + i) * p.w_out + j];
-                    const int64_t xi = ((n * p.c_in + c) * p.h + ih) * p.w + iw, wi = ((o * p.c_in + c) * 3 + u) * 3 + v;
+                    const int64_t xi = ((n * p.c_in + c) * p.h + ih) * p.w + iw, wi = ((o * p.c_in + c) * p.k + u) * p.k + v;
                     dx_ref[xi] += double(ws[wi]) * g;
                     dw_ref[wi] += double(xs[xi]) * g;
                   }
@@ -387,20 +411,23 @@ TEST_CASE("conv2d CPU 3x3 few-channel float path (direct AVX2 kernel when built)
 }
 
 TEST_CASE("conv2d CPU weight gradient has the same bits for any thread count", "[conv2d]") {
-  // Random non-integer data, so a different summation order would show in the last bits; both
-  // the direct kernel's slots and the GEMM path's slots must be independent of the threads.
+  // Random non-integer data, so a different summation order would show in the last bits; the
+  // slots of the patch GEMM and of the im2col path must not depend on the threads.
   const int saved_threads = num_threads();
   struct Restore {
     int threads;
-    ~Restore() { set_num_threads(threads); cpu::set_conv3x3_direct_enabled(true); }
+    ~Restore() { set_num_threads(threads); }
   } restore{saved_threads};
-  for (const Case& cs : {Case{2, 16, 13, 150, 51, 3, Padding::Same, false}, Case{1, 48, 40, 40, 37, 3, Padding::Valid, false}}) {
+  RestoreCpuConv restore_paths;
+  for (const Case& cs : {Case{2, 16, 13, 150, 51, 3, Padding::Same, false}, Case{1, 48, 40, 40, 37, 3, Padding::Valid, false},
+                         Case{2, 40, 36, 70, 45, 3, Padding::Valid, false}}) {
     INFO(cs.str());
     const Conv2dParams p = cs.params();
     const auto xs = random_values<float>(cs.x_shape().numel(), 31, -1.0, 1.0);
     const auto gs = random_values<float>(cs.y_shape().numel(), 32, -1.0, 1.0);
-    for (bool direct : {true, false}) {
-      cpu::set_conv3x3_direct_enabled(direct);
+    for (const CpuConvMode& mode : kCpuConvModes) {
+      mode.apply();
+      INFO(mode.str());
       std::vector<std::vector<float>> results;
       for (int threads : {1, 2, 3}) {
         set_num_threads(threads);

@@ -69,6 +69,41 @@ TEST_CASE("max_pool2d: gradient check in double", "[maxpool2d]") {
   check_gradient(f, x, dy, dx, "max_pool2d");
 }
 
+TEST_CASE("max_pool2d: float CPU rows (AVX2 where available) follow the scalar rule exactly, ties and NaN included",
+          "[maxpool2d]") {
+  // Widths with whole 8-output vectors, tails of 1..7 and rows shorter than one vector. Values
+  // are small integers (ties in most windows) with NaNs sprinkled in; the reference applies the
+  // rule directly: the first maximum in window order wins, and the first NaN beats any number.
+  for (Pool2dParams p : {Pool2dParams{2, 3, 4, 32}, Pool2dParams{1, 2, 6, 46}, Pool2dParams{1, 1, 2, 14},
+                         Pool2dParams{1, 4, 2, 130}}) {
+    INFO("width " << p.width);
+    const int64_t oh = p.height / 2, ow = p.width / 2, n_in = p.batch * p.channels * p.height * p.width;
+    std::vector<float> x = random_values<float>(n_in, 41 + p.width, -2.5, 2.5);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = philox_uint32(43, i) % 11 == 0 ? NAN : std::round(x[i]);
+    const std::vector<float> dy = random_values<float>(n_in / 4, 44);
+    std::vector<float> y(static_cast<size_t>(n_in / 4), -7.0f), dx(static_cast<size_t>(n_in), -7.0f);
+    std::vector<int32_t> arg(y.size(), -1);
+    cpu::maxpool2d_forward(p, x.data(), y.data(), arg.data());
+    cpu::maxpool2d_backward(p, dy.data(), arg.data(), dx.data());
+    for (int64_t plane = 0; plane < p.batch * p.channels; ++plane)
+      for (int64_t oy = 0; oy < oh; ++oy)
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const int64_t o = (plane * oh + oy) * ow + ox;
+          int64_t at[4];
+          for (int k = 0; k < 4; ++k) at[k] = (plane * p.height + 2 * oy + k / 2) * p.width + 2 * ox + k % 2;
+          int best = 0;
+          for (int k = 1; k < 4; ++k) {
+            const float v = x[at[k]], m = x[at[best]];
+            if (v > m || (std::isnan(v) && !std::isnan(m))) best = k;
+          }
+          INFO("output " << o);
+          REQUIRE(arg[o] == best);
+          REQUIRE((y[o] == x[at[best]] || (std::isnan(y[o]) && std::isnan(x[at[best]]))));
+          for (int k = 0; k < 4; ++k) REQUIRE(dx[at[k]] == (k == best ? dy[o] : 0.0f));
+        }
+  }
+}
+
 TEST_CASE("max_pool2d: CUDA matches CPU exactly", "[maxpool2d][cuda]") {
   const Device dev = cuda_device();
   for (Pool2dParams p : {Pool2dParams{1, 3, 6, 10}, Pool2dParams{3, 17, 14, 22},

@@ -8,6 +8,7 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "kernels/conv2d.h"
+#include "kernels/patch_gemm_cpu.h"
 #include "kernels/upconv2d.h"
 #include "test_util.h"
 
@@ -66,6 +67,42 @@ TEST_CASE("upconv2d matches a naive loop exactly on small integers", "[upconv2d]
                             Tensor::from_vector(bs, Shape{p.c_out}));
   REQUIRE(y.shape() == y_shape(p));
   require_close(y.to_vector(), ref, 0.0, 0.0, "cpu exact");
+}
+
+TEST_CASE("upconv2d float CPU passes (patch GEMM and Eigen paths) match naive loops exactly", "[upconv2d]") {
+  // Sizes off the engine's tiles: Cout·4 not a multiple of its 6 rows or 16 columns, pixel counts
+  // over several 256-pixel slices (and weight-gradient slots), batch 3.
+  struct Restore { ~Restore() { cpu::set_patch_gemm_enabled(true); } } restore;
+  for (bool engine : {true, false}) {
+    cpu::set_patch_gemm_enabled(engine);
+    for (const Upconv2dParams& p : {Upconv2dParams{3, 7, 5, 19, 23}, Upconv2dParams{1, 13, 40, 9, 30}}) {
+      INFO(str(p) << (engine ? " patch GEMM" : " Eigen") << " (engine available: " << cpu::patch_gemm_available() << ")");
+      const auto xs = small_integers(x_shape(p).numel(), 81, 3), ws = small_integers(w_shape(p).numel(), 82, 2),
+                 bs = small_integers(p.c_out, 83, 4), gs = small_integers(y_shape(p).numel(), 84, 3);
+      // |terms| <= 9 and at most 3·19·23 of them per sum: integer partial sums below 2^24, exact in
+      // float32 in any order.
+      std::vector<double> dx_ref(xs.size(), 0.0), dw_ref(ws.size(), 0.0);
+      for (int64_t n = 0; n < p.n; ++n)
+        for (int64_t c = 0; c < p.c_in; ++c)
+          for (int64_t i = 0; i < p.h; ++i)
+            for (int64_t j = 0; j < p.w; ++j)
+              for (int64_t o = 0; o < p.c_out; ++o)
+                for (int64_t a = 0; a < 2; ++a)
+                  for (int64_t b = 0; b < 2; ++b) {
+                    const int64_t xi = ((n * p.c_in + c) * p.h + i) * p.w + j, wi = ((c * p.c_out + o) * 2 + a) * 2 + b;
+                    const double g = gs[((n * p.c_out + o) * 2 * p.h + 2 * i + a) * 2 * p.w + 2 * j + b];
+                    dx_ref[xi] += ws[wi] * g;
+                    dw_ref[wi] += xs[xi] * g;
+                  }
+      std::vector<float> y(gs.size(), NAN), dx(xs.size(), NAN), dw(ws.size(), NAN);
+      cpu::upconv2d_forward(p, xs.data(), ws.data(), bs.data(), y.data());
+      require_close(y, naive_upconv(p, to_double(xs), to_double(ws), to_double(bs)), 0.0, 0.0, "forward");
+      cpu::upconv2d_backward_data(p, gs.data(), ws.data(), dx.data());
+      require_close(dx, dx_ref, 0.0, 0.0, "data gradient");
+      cpu::upconv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
+      require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");
+    }
+  }
 }
 
 TEST_CASE("upconv2d backward passes match central differences (double)", "[upconv2d]") {

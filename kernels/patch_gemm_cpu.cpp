@@ -1,0 +1,442 @@
+// kernels/patch_gemm_cpu.cpp — see patch_gemm_cpu.h.
+//
+// Blocking (BLIS-style, sized for a 32 KB L1 and 512 KB L2 per core):
+// - A (M × K) is packed once per call into panels of 6 rows, ap[panel][k][6] (zero rows past M),
+//   so the slice a micro-kernel reads for k in [pc, pc + kc) is contiguous.
+// - A task owns an (image, row chunk of mc rows, pixel chunk of nc pixels) block of the output.
+//   It walks K in slices of kKc; per slice and 16-pixel panel it gathers the panel's patch values
+//   bp[kk][16] (16 KB at most, stays in L1), then runs the 6×16 micro-kernel down the row chunk,
+//   whose A slice (mc × kKc) stays in L2. The first slice overwrites the output tile, later ones
+//   add to it, the last applies bias and ReLU: one fixed summation order per output element.
+// - Gathering: the 16 pixels of a panel are split into runs that lie in one output row; a run
+//   whose source row and columns are all inside the image is one contiguous copy (two vector
+//   loads for a whole-panel run), the rest is copied element by element with zeros outside.
+//   Per packed value the micro-kernel does mc/6 × 2 FMAs; a pixel chunk packs each value once
+//   per row chunk, and a call has a single row chunk unless M > kMaxRowChunk.
+#include "kernels/patch_gemm_cpu.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+#include "core/parallel.h"
+#include "kernels/cpu_dispatch.h"
+
+
+namespace unet::cpu {
+
+namespace {
+std::atomic<bool> g_enabled{true};
+}  // namespace
+
+void set_patch_gemm_enabled(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
+
+#ifdef UNET_X86_DISPATCH
+
+bool patch_gemm_available() { return cpu_has_avx2_fma() && g_enabled.load(std::memory_order_relaxed); }
+
+namespace {
+constexpr int64_t kMr = 6;             // rows of the register tile
+constexpr int64_t kNr = 16;            // pixels of the register tile (2 AVX vectors)
+constexpr int64_t kKc = 256;           // K slice: B panel 16 KB (L1), A slice mc × 1 KB (L2)
+constexpr int64_t kMaxRowChunk = 192;  // rows per task: A slice ≤ 192 KB
+constexpr int64_t kTileBudget = 49152; // output floats per task (192 KB), so the tile stays in L2
+constexpr int64_t kMaxPixelChunk = 384;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Grow-only per-thread buffers, 32-byte aligned: the packed A and the weight-gradient partials are
+// megabytes, and a fresh allocation per call costs page faults on every step.
+template <int Tag> float* scratch(size_t n) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < n + 8) buffer.resize(n + 8);
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 31) & ~uintptr_t{31});
+}
+
+struct Plan {
+  PatchGemm p;
+  int64_t kdim, pixels, mc, mchunks, nc, pchunks;
+  const float* ap;                     // packed A
+  const int64_t* tap_offset;           // per k: c·src_h·src_w
+  const int32_t *tap_du, *tap_dv;      // per k: the source row and column shifts
+  const int64_t* tap_start;            // per k: tap_offset + du·src_w + dv (its value at pixel (0, 0))
+  bool all_inside;                     // no tap reads outside the source for any output pixel
+};
+
+// One run of a panel: pixels [q0, q0 + len) of the panel lie in output row i, columns j..j+len.
+struct Run {
+  int64_t q0, len, i, j;
+};
+
+UNET_AVX2_FMA void pack_panel(const Plan& q, const float* src_n, int64_t p0, int64_t count, int64_t pc,
+                              int64_t kc, float* bp) {
+  const PatchGemm& p = q.p;
+  Run runs[kNr] = {};
+  int64_t n_runs = 0;
+  for (int64_t qq = 0; qq < count;) {
+    const int64_t pix = p0 + qq, i = pix / p.dst_w, j = pix % p.dst_w;
+    const int64_t len = std::min(count - qq, p.dst_w - j);
+    runs[n_runs++] = Run{qq, len, i, j};
+    qq += len;
+  }
+  // Rows and columns the panel's pixels cover: a tap reads inside the plane iff both shifted
+  // ranges do. Whole panels over several rows gather with the lane offsets (i·src_w + j).
+  const int64_t i_first = runs[0].i, i_last = runs[n_runs - 1].i;
+  const int64_t j_min = n_runs > 1 ? 0 : runs[0].j;
+  const int64_t j_max = n_runs > 1 ? p.dst_w - 1 : runs[0].j + runs[0].len - 1;
+  const bool whole = count == kNr;
+  if (whole && n_runs == 1 && q.all_inside) {  // valid convolutions: nearly every panel
+    const float* s = src_n + runs[0].i * p.src_w + runs[0].j;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const float* t = s + q.tap_start[pc + kk];
+      _mm256_store_ps(bp + kk * kNr, _mm256_loadu_ps(t));
+      _mm256_store_ps(bp + kk * kNr + 8, _mm256_loadu_ps(t + 8));
+    }
+    return;
+  }
+  alignas(32) int32_t lane[kNr];
+  if (whole && n_runs > 1)
+    for (int64_t r = 0; r < n_runs; ++r)
+      for (int64_t t = 0; t < runs[r].len; ++t)
+        lane[runs[r].q0 + t] = static_cast<int32_t>(runs[r].i * p.src_w + runs[r].j + t);
+  const __m256i lane0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
+  const __m256i lane1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane + 8));
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t k = pc + kk, du = q.tap_du[k], dv = q.tap_dv[k];
+    const float* plane = src_n + q.tap_offset[k];
+    float* dst = bp + kk * kNr;
+    const bool inside = i_first + du >= 0 && i_last + du < p.src_h && j_min + dv >= 0 && j_max + dv < p.src_w;
+    if (whole && inside) {
+      const float* s = plane + du * p.src_w + dv;  // + lane offset of each pixel
+      if (n_runs == 1) {
+        s += runs[0].i * p.src_w + runs[0].j;
+        _mm256_store_ps(dst, _mm256_loadu_ps(s));
+        _mm256_store_ps(dst + 8, _mm256_loadu_ps(s + 8));
+      } else {
+        _mm256_store_ps(dst, _mm256_i32gather_ps(s, lane0, 4));
+        _mm256_store_ps(dst + 8, _mm256_i32gather_ps(s, lane1, 4));
+      }
+      continue;
+    }
+    std::fill(dst, dst + kNr, 0.0f);
+    for (int64_t r = 0; r < n_runs; ++r) {
+      const Run& run = runs[r];
+      const int64_t ih = run.i + du;
+      if (ih < 0 || ih >= p.src_h) continue;
+      // Columns of the run whose source column j + t + dv lies inside the plane.
+      const int64_t jw = run.j + dv;
+      const int64_t t0 = std::clamp<int64_t>(-jw, 0, run.len), t1 = std::clamp<int64_t>(p.src_w - jw, t0, run.len);
+      const float* row = plane + ih * p.src_w;
+      for (int64_t t = t0; t < t1; ++t) dst[run.q0 + t] = row[jw + t];
+    }
+  }
+}
+
+// c[r][q] (=|+=) Σ_kk a[kk][r] · b[kk][q] for r < rows, q < cols; then bias and ReLU when last.
+// The 12 accumulators are named variables: as an array indexed again after the loop, GCC keeps
+// them in memory and stores all 12 on every iteration.
+UNET_AVX2_FMA void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t rows,
+                                int64_t cols, bool accumulate, bool last, const float* bias, bool relu) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t kk = 0; kk < kc; ++kk, a += kMr, b += kNr) {
+    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+    __m256 av = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
+  }
+  alignas(32) float tile[kMr][kNr];
+  _mm256_store_ps(tile[0], c00), _mm256_store_ps(tile[0] + 8, c01);
+  _mm256_store_ps(tile[1], c10), _mm256_store_ps(tile[1] + 8, c11);
+  _mm256_store_ps(tile[2], c20), _mm256_store_ps(tile[2] + 8, c21);
+  _mm256_store_ps(tile[3], c30), _mm256_store_ps(tile[3] + 8, c31);
+  _mm256_store_ps(tile[4], c40), _mm256_store_ps(tile[4] + 8, c41);
+  _mm256_store_ps(tile[5], c50), _mm256_store_ps(tile[5] + 8, c51);
+  if (rows == kMr && cols == kNr) {
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t r = 0; r < kMr; ++r) {
+      float* row = c + r * ldc;
+      const __m256 add = _mm256_set1_ps(last && bias ? bias[r] : 0.0f);
+      for (int64_t h = 0; h < kNr; h += 8) {
+        __m256 v = _mm256_load_ps(tile[r] + h);
+        if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(row + h), v);
+        if (last) {
+          v = _mm256_add_ps(v, add);
+          if (relu) v = _mm256_max_ps(zero, v);  // NaN propagates, as std::max(v, 0) does
+        }
+        _mm256_storeu_ps(row + h, v);
+      }
+    }
+    return;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    for (int64_t t = 0; t < cols; ++t) {
+      float v = tile[r][t];
+      if (accumulate) v = row[t] + v;
+      if (last) {
+        if (bias) v += bias[r];
+        if (relu) v = std::max(v, 0.0f);
+      }
+      row[t] = v;
+    }
+  }
+}
+
+UNET_AVX2_FMA void run_task(const Plan& q, int64_t task) {
+  const PatchGemm& p = q.p;
+  float* bp = scratch<2>(static_cast<size_t>(kKc * kNr));
+  const int64_t per_image = q.mchunks * q.pchunks;
+  const int64_t img = task / per_image, mi = task % per_image / q.pchunks, pi = task % q.pchunks;
+  const int64_t m0 = mi * q.mc, m1 = std::min(p.rows, m0 + q.mc);
+  const int64_t p0 = pi * q.nc, p1 = std::min(q.pixels, p0 + q.nc);
+  const float* src_n = p.src + img * p.channels * p.src_h * p.src_w;
+  float* out_n = p.out + img * p.rows * q.pixels;
+  for (int64_t pc = 0; pc < q.kdim; pc += kKc) {
+    const int64_t kc = std::min(kKc, q.kdim - pc);
+    const bool first = pc == 0, last = pc + kc == q.kdim;
+    for (int64_t jp = p0; jp < p1; jp += kNr) {
+      const int64_t cols = std::min(kNr, p1 - jp);
+      pack_panel(q, src_n, jp, cols, pc, kc, bp);
+      for (int64_t ir = m0; ir < m1; ir += kMr)
+        micro_kernel(kc, q.ap + (ir / kMr) * q.kdim * kMr + pc * kMr, bp, out_n + ir * q.pixels + jp, q.pixels,
+                     std::min(kMr, m1 - ir), cols, !first, last, p.bias ? p.bias + ir : nullptr, p.relu);
+    }
+  }
+}
+
+// ---- weight gradient: the pixels are the summed dimension ----------------------------------------
+constexpr int64_t kPc = 256;  // pixels per slice: B panel 16 KB (L1), A slice rows × 1 KB (L2)
+constexpr int64_t kMaxPartialFloats = int64_t{1} << 23;  // slot partials: 32 MB at most
+
+struct GradPlan {
+  PatchGemmWeightGrad p;
+  int64_t kdim, pixels, total, panels, kpanels, slots, per_chunk, kchunks;
+  const int64_t* tap_offset;
+  const int32_t *tap_du, *tap_dv;
+  float* partial;  // slots × rows × kdim
+};
+
+// In-register transpose of an 8×8 block: r[a][b] becomes r[b][a].
+UNET_AVX2_FMA inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// ap[panel][pp][r] = grad[image][panel·6 + r][pixel] for the len pixels from flat index t0 (the
+// batch's pixels in order), zero past the last row.
+void pack_grad_rows(const GradPlan& q, int64_t t0, int64_t len, float* ap) {
+  const PatchGemmWeightGrad& p = q.p;
+  for (int64_t panel = 0; panel < q.panels; ++panel)
+    for (int64_t r = 0; r < kMr; ++r) {
+      float* dst = ap + panel * len * kMr + r;
+      const int64_t row = panel * kMr + r;
+      if (row >= p.rows) {
+        for (int64_t pp = 0; pp < len; ++pp) dst[pp * kMr] = 0.0f;
+        continue;
+      }
+      for (int64_t pp = 0; pp < len;) {  // one image at a time
+        const int64_t t = t0 + pp, img = t / q.pixels, pix = t % q.pixels, run = std::min(len - pp, q.pixels - pix);
+        const float* src = p.grad + (img * p.rows + row) * q.pixels + pix;
+        for (int64_t v = 0; v < run; ++v) dst[(pp + v) * kMr] = src[v];
+        pp += run;
+      }
+    }
+}
+
+// bp[pp][q] = patch[k0 + q][pixel t0 + pp] for q < 16 (zero past the last tap): per run of
+// pixels in one output row, 8 pixels × 8 taps at a time through transpose8 when every tap's
+// source run lies inside its plane, element by element (zeros outside) otherwise.
+UNET_AVX2_FMA void pack_patch_rows(const GradPlan& q, int64_t t0, int64_t len, int64_t k0, float* bp) {
+  const PatchGemmWeightGrad& p = q.p;
+  const int64_t taps = std::min(kNr, q.kdim - k0);
+  for (int64_t pp = 0; pp < len;) {
+    const int64_t t = t0 + pp, img = t / q.pixels, pix = t % q.pixels, i = pix / p.dst_w, j = pix % p.dst_w;
+    const int64_t run = std::min(len - pp, p.dst_w - j);
+    const float* src_b = p.src + img * p.channels * p.src_h * p.src_w;
+    int64_t start[kNr];  // index in src_b of each tap's value at pixel (i, j), when inside
+    bool inside = taps == kNr;
+    for (int64_t tap = 0; tap < taps; ++tap) {
+      const int64_t ih = i + q.tap_du[k0 + tap], jw = j + q.tap_dv[k0 + tap];
+      start[tap] = q.tap_offset[k0 + tap] + ih * p.src_w + jw;
+      inside = inside && ih >= 0 && ih < p.src_h && jw >= 0 && jw + run <= p.src_w;
+    }
+    float* dst = bp + pp * kNr;
+    int64_t v = 0;
+    if (inside)
+      for (; v + 8 <= run; v += 8)
+        for (int64_t half = 0; half < 2; ++half) {
+          __m256 r[8];
+          for (int64_t a = 0; a < 8; ++a) r[a] = _mm256_loadu_ps(src_b + start[half * 8 + a] + v);
+          transpose8(r);
+          for (int64_t b = 0; b < 8; ++b) _mm256_store_ps(dst + (v + b) * kNr + half * 8, r[b]);
+        }
+    for (; v < run; ++v)
+      for (int64_t tap = 0; tap < kNr; ++tap) {
+        float value = 0.0f;
+        if (tap < taps) {
+          const int64_t ih = i + q.tap_du[k0 + tap], jw = j + v + q.tap_dv[k0 + tap];
+          if (ih >= 0 && ih < p.src_h && jw >= 0 && jw < p.src_w) value = src_b[start[tap] + v];
+        }
+        dst[v * kNr + tap] = value;
+      }
+    pp += run;
+  }
+}
+
+// Task (slot s, chunk of tap panels): the slot's pixels in slices of kPc, summed into its partial.
+UNET_AVX2_FMA void run_grad_task(const GradPlan& q, int64_t task) {
+  const PatchGemmWeightGrad& p = q.p;
+  float* ap = scratch<3>(static_cast<size_t>(q.panels * kMr * kPc));
+  float* bp = scratch<4>(static_cast<size_t>(kPc * kNr));
+  const int64_t slot = task / q.kchunks, chunk = task % q.kchunks;
+  const int64_t t_begin = slot * q.total / q.slots, t_end = (slot + 1) * q.total / q.slots;
+  const int64_t kp0 = chunk * q.per_chunk, kp1 = std::min(q.kpanels, kp0 + q.per_chunk);
+  float* out = q.partial + slot * p.rows * q.kdim;
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kPc) {
+    const int64_t len = std::min(kPc, t_end - t0);
+    pack_grad_rows(q, t0, len, ap);
+    for (int64_t kp = kp0; kp < kp1; ++kp) {
+      const int64_t k0 = kp * kNr, cols = std::min(kNr, q.kdim - k0);
+      pack_patch_rows(q, t0, len, k0, bp);
+      for (int64_t panel = 0; panel < q.panels; ++panel)
+        micro_kernel(len, ap + panel * len * kMr, bp, out + panel * kMr * q.kdim + k0, q.kdim,
+                     std::min(kMr, p.rows - panel * kMr), cols, t0 != t_begin, false, nullptr, false);
+    }
+  }
+}
+
+// Per-tap source offsets and shifts: k = (c·k + u)·k + v reads plane c shifted by (du, dv).
+struct Taps {
+  std::vector<int64_t> offset, start;
+  std::vector<int32_t> du, dv;
+  int32_t du_min = 0, du_max = 0, dv_min = 0, dv_max = 0;
+  // Whether every output pixel of a dst_h × dst_w grid reads inside the source for every tap.
+  bool inside(int64_t src_h, int64_t src_w, int64_t dst_h, int64_t dst_w) const {
+    return du_min >= 0 && dv_min >= 0 && dst_h - 1 + du_max < src_h && dst_w - 1 + dv_max < src_w;
+  }
+};
+Taps make_taps(int64_t channels, int64_t src_h, int64_t src_w, int64_t k, int64_t pad, bool flip) {
+  const int64_t kk = k * k, kdim = channels * kk;
+  const auto n = static_cast<size_t>(kdim);
+  Taps taps{std::vector<int64_t>(n), std::vector<int64_t>(n), std::vector<int32_t>(n), std::vector<int32_t>(n)};
+  for (int64_t t = 0; t < kdim; ++t) {
+    const int64_t c = t / kk, u = t % kk / k, v = t % k;
+    const auto i = static_cast<size_t>(t);
+    taps.offset[i] = c * src_h * src_w;
+    taps.du[i] = static_cast<int32_t>(flip ? pad - u : u - pad);
+    taps.dv[i] = static_cast<int32_t>(flip ? pad - v : v - pad);
+    taps.start[i] = taps.offset[i] + taps.du[i] * src_w + taps.dv[i];
+  }
+  const int32_t lo = static_cast<int32_t>(flip ? pad - (k - 1) : -pad), hi = static_cast<int32_t>(flip ? pad : k - 1 - pad);
+  taps.du_min = taps.dv_min = lo, taps.du_max = taps.dv_max = hi;
+  return taps;
+}
+}  // namespace
+
+void patch_gemm(const PatchGemm& p) {
+  Plan q{};
+  q.p = p;
+  q.kdim = p.channels * p.k * p.k;
+  q.pixels = p.dst_h * p.dst_w;
+  if (p.batch == 0 || p.rows == 0 || q.pixels == 0) return;
+  // Pack A: ap[panel][k][r] = a[panel·6 + r][k], zero past the last row.
+  const int64_t panels = ceil_div(p.rows, kMr);
+  float* ap = scratch<0>(static_cast<size_t>(panels * q.kdim * kMr));
+  // a[row][k] sits at row·row_step + k·k_step.
+  const int64_t row_step = p.a_transposed ? 1 : q.kdim, k_step = p.a_transposed ? p.rows : 1;
+  parallel_for(0, panels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t panel = b; panel < e; ++panel)
+      for (int64_t r = 0; r < kMr; ++r) {
+        const int64_t row = panel * kMr + r;
+        float* dst = ap + panel * q.kdim * kMr + r;
+        if (row >= p.rows) {
+          for (int64_t k = 0; k < q.kdim; ++k) dst[k * kMr] = 0.0f;
+          continue;
+        }
+        const float* src = p.a + row * row_step;
+        for (int64_t k = 0; k < q.kdim; ++k) dst[k * kMr] = src[k * k_step];
+      }
+  });
+  const Taps taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, p.flip);
+  q.ap = ap, q.tap_offset = taps.offset.data(), q.tap_du = taps.du.data(), q.tap_dv = taps.dv.data();
+  q.tap_start = taps.start.data(), q.all_inside = taps.inside(p.src_h, p.src_w, p.dst_h, p.dst_w);
+  // Row chunks: all rows in one chunk when their A slice fits, so B is gathered once.
+  q.mc = std::min(panels, kMaxRowChunk / kMr) * kMr;
+  q.mchunks = ceil_div(p.rows, q.mc);
+  // Pixel chunks: about 8 tasks per thread for balance, whole panels, the tile within kTileBudget.
+  const int64_t wanted = ceil_div(8 * num_threads(), p.batch * q.mchunks);
+  const int64_t cap = std::max<int64_t>(kNr, kTileBudget / q.mc / kNr * kNr);
+  q.nc = std::clamp<int64_t>(ceil_div(ceil_div(q.pixels, wanted), kNr) * kNr, kNr, std::min(cap, kMaxPixelChunk));
+  q.pchunks = ceil_div(q.pixels, q.nc);
+  parallel_for(0, p.batch * q.mchunks * q.pchunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run_task(q, t);
+  });
+}
+
+void patch_gemm_weight_grad(const PatchGemmWeightGrad& p) {
+  GradPlan q{};
+  q.p = p;
+  q.kdim = p.channels * p.k * p.k;
+  q.pixels = p.dst_h * p.dst_w;
+  q.total = p.batch * q.pixels;
+  const int64_t count = p.rows * q.kdim;
+  if (count == 0) return;
+  if (q.total == 0) {
+    std::fill(p.out, p.out + count, 0.0f);
+    return;
+  }
+  q.panels = ceil_div(p.rows, kMr);
+  q.kpanels = ceil_div(q.kdim, kNr);
+  // Slots depend on the shapes only (never on the thread count): they fix the summation order.
+  q.slots = std::clamp<int64_t>(std::min(p.slots, kMaxPartialFloats / count), 1, ceil_div(q.total, kPc));
+  // Tap chunks only spread the work: about 4 tasks per thread.
+  q.kchunks = std::clamp<int64_t>(ceil_div(4 * num_threads(), q.slots), 1, q.kpanels);
+  q.per_chunk = ceil_div(q.kpanels, q.kchunks);
+  q.kchunks = ceil_div(q.kpanels, q.per_chunk);
+  const Taps taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, false);
+  q.tap_offset = taps.offset.data(), q.tap_du = taps.du.data(), q.tap_dv = taps.dv.data();
+  float* partial = q.slots > 1 ? scratch<1>(static_cast<size_t>(q.slots * count)) : p.out;
+  q.partial = partial;
+  parallel_for(0, q.slots * q.kchunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
+  });
+  if (q.slots == 1) return;
+  parallel_for(0, count, 4096, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      float sum = partial[i];
+      for (int64_t s = 1; s < q.slots; ++s) sum += partial[s * count + i];
+      p.out[i] = sum;
+    }
+  });
+}
+
+#else
+
+bool patch_gemm_available() { return false; }
+void patch_gemm(const PatchGemm&) {}
+void patch_gemm_weight_grad(const PatchGemmWeightGrad&) {}
+
+#endif
+
+}  // namespace unet::cpu
