@@ -115,6 +115,32 @@ TEST_CASE("The CUDA caching allocator reuses freed blocks and tracks use and pea
   CHECK(cuda_memory_stats().cached_bytes == 0);
 }
 
+TEST_CASE("The CPU allocator caches large blocks only, aligned, and reuses them", "[core][allocator]") {
+  cpu_empty_cache();
+  const MemoryStats before = cpu_cached_memory_stats();
+  {
+    Tensor small = Tensor::empty(Shape{1000});  // 4 KB: straight from malloc, not counted
+    CHECK(reinterpret_cast<uintptr_t>(small.data<float>()) % 64 == 0);
+    CHECK(cpu_cached_memory_stats().bytes_in_use == before.bytes_in_use);
+    Tensor large = Tensor::empty(Shape{100000});  // 400000 B -> 400384 B block
+    CHECK(reinterpret_cast<uintptr_t>(large.data<float>()) % 64 == 0);
+    const MemoryStats during = cpu_cached_memory_stats();
+    CHECK(during.bytes_in_use == before.bytes_in_use + 400384);
+    CHECK(during.device_allocations == before.device_allocations + 1);
+  }
+  const MemoryStats after_free = cpu_cached_memory_stats();
+  CHECK(after_free.bytes_in_use == before.bytes_in_use);
+  CHECK(after_free.cached_bytes >= 400384);
+  {
+    Tensor again = Tensor::empty(Shape{90000});  // fits the cached block: no new allocation
+    CHECK(cpu_cached_memory_stats().device_allocations == after_free.device_allocations);
+    again.fill(1.0f);
+    CHECK(again.to_vector()[89999] == 1.0f);
+  }
+  cpu_empty_cache();
+  CHECK(cpu_cached_memory_stats().cached_bytes == 0);
+}
+
 TEST_CASE("parallel_for covers every index exactly once and rethrows errors", "[core][parallel]") {
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
