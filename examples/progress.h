@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -17,6 +18,10 @@ class Progress {
       : label_(std::move(label)), total_(total), tty_(isatty(fileno(stdout)) != 0),
         start_(std::chrono::steady_clock::now()), last_(start_) {}
 
+  // The work also ends after `seconds` (a time budget): the bar and the ETA show whichever end
+  // comes first. 0 = no budget.
+  void set_time_limit(double seconds) { time_limit_ = seconds; }
+
   double elapsed() const {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   }
@@ -28,10 +33,15 @@ class Progress {
     if (!force && since_last < (tty_ ? 0.2 : 10.0) && done < total_) return;
     last_ = now;
     const double t = elapsed(), rate = done > 0 ? done / t : 0.0;
-    const double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+    double eta = rate > 0 ? (total_ - done) / rate : 0.0;
+    double fraction = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 0.0;
+    if (time_limit_ > 0) {
+      eta = std::min(eta, std::max(0.0, time_limit_ - t));
+      fraction = std::max(fraction, std::min(1.0, t / time_limit_));
+    }
     if (tty_) {
       constexpr int kWidth = 28;
-      const int filled = total_ > 0 ? static_cast<int>(kWidth * done / total_) : 0;
+      const int filled = static_cast<int>(kWidth * fraction);
       std::string bar(filled, '#');
       bar.resize(kWidth, '.');
       std::printf("\r%s [%s] %lld/%lld  %s  %.2f it/s  ETA %s   ", label_.c_str(), bar.c_str(),
@@ -69,6 +79,7 @@ class Progress {
  private:
   std::string label_;
   int64_t total_;
+  double time_limit_ = 0.0;
   bool tty_;
   std::chrono::steady_clock::time_point start_, last_;
 };
