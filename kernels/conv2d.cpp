@@ -54,16 +54,21 @@ struct Conv2dBackward : Node {
     const Tensor& w = inputs[1];
     const Device dev = x.device();
     const bool cpu_dev = dev.is_cpu();
-    Tensor g = grad_output;
+    const bool want_db = has_bias && inputs[2].requires_grad();
+    Tensor g = grad_output, dx, dw, db;
     if (p.relu) {  // dL/d(pre-activation) = g · [y > 0]
       const Tensor& y = saved[0];
       g = Tensor::empty(y.shape(), DType::Float32, dev);
-      if (cpu_dev)
+      if (cpu_dev && want_db) {  // one pass for the mask and the bias gradient
+        db = Tensor::empty(Shape{p.c_out}, DType::Float32, dev);
+        cpu::relu_backward_channel_sum(y.data<float>(), grad_output.data<float>(), p.n, p.c_out, p.h_out * p.w_out,
+                                       g.data<float>(), db.data<float>());
+      } else if (cpu_dev) {
         cpu::relu_backward(y.data<float>(), grad_output.data<float>(), g.data<float>(), y.numel());
-      else
+      } else {
         cuda::relu_backward(y.data<float>(), grad_output.data<float>(), g.data<float>(), y.numel());
+      }
     }
-    Tensor dx, dw, db;
     if (x.requires_grad()) {
       dx = Tensor::empty(x.shape(), DType::Float32, dev);
       if (cpu_dev)
@@ -78,7 +83,7 @@ struct Conv2dBackward : Node {
       else
         cuda::conv2d_backward_weight(p, x.data<float>(), g.data<float>(), dw.data<float>());
     }
-    if (has_bias && inputs[2].requires_grad()) {
+    if (want_db && !db.defined()) {
       db = Tensor::empty(Shape{p.c_out}, DType::Float32, dev);
       if (cpu_dev)
         cpu::channel_sum(g.data<float>(), p.n, p.c_out, p.h_out * p.w_out, db.data<float>());

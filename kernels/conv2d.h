@@ -46,14 +46,19 @@ Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_
                            Padding padding, bool relu = false);
 
 namespace cpu {
-// im2col over row bands + cpu::gemm; parallel over channels/rows. bias may be nullptr.
+// The CPU paths (float on AVX2 CPUs: direct 3×3 kernels and the patch-GEMM engine; otherwise
+// im2col + Eigen GEMM) are described in conv2d_cpu.cpp and docs/kernels-conv.md. bias may be nullptr.
 template <typename T> void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
-// dx from g (already ReLU-masked when the ReLU is fused): Wᵀ·g per band, then col2im.
+// dx from g (already ReLU-masked when the ReLU is fused); dx is overwritten.
 template <typename T> void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx);
-// dw from x and g: Σ over images and bands of g·colᵀ.
+// dw from x and g, summed over images and pixels; dw is overwritten.
 template <typename T> void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw);
 // db[c] = Σ_{n, pixel} g[n, c, pixel] over g of shape [n, channels, pixels]; accumulates in double.
 template <typename T> void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db);
+// The fused ReLU's two gradient passes in one: g = dy · [y > 0] (as cpu::relu_backward) and
+// db = channel_sum(g), with the same bits as the two calls.
+template <typename T>
+void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t channels, int64_t pixels, T* g, T* db);
 }  // namespace cpu
 
 namespace cuda {

@@ -345,6 +345,23 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw
   });
 }
 
+namespace {
+// Sum of `count` values v(j), each added to one of 8 interleaved double lanes (lane l takes
+// j = l, l + 8, …), then the lanes in order and the tail: one fixed order (deterministic), double
+// accuracy, and a loop the compiler vectorises, because no lane's own order changes. value(j) may
+// have side effects (the fused ReLU gradient stores g there).
+template <typename F> double lane_sum(int64_t count, F&& value) {
+  double lanes[8] = {};
+  int64_t j = 0;
+  for (; j + 8 <= count; j += 8)
+    for (int64_t l = 0; l < 8; ++l) lanes[l] += static_cast<double>(value(j + l));
+  double s = 0.0;
+  for (double lane : lanes) s += lane;
+  for (; j < count; ++j) s += static_cast<double>(value(j));
+  return s;
+}
+}  // namespace
+
 template <typename T>
 void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db) {
   parallel_for(0, channels, 1, [&](int64_t b, int64_t e) {
@@ -352,7 +369,23 @@ void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db)
       double s = 0.0;
       for (int64_t i = 0; i < n; ++i) {
         const T* row = g + (i * channels + c) * pixels;
-        for (int64_t j = 0; j < pixels; ++j) s += static_cast<double>(row[j]);
+        s += lane_sum(pixels, [&](int64_t j) { return row[j]; });
+      }
+      db[c] = static_cast<T>(s);
+    }
+  });
+}
+
+template <typename T>
+void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t channels, int64_t pixels, T* g, T* db) {
+  parallel_for(0, channels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      double s = 0.0;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t at = (i * channels + c) * pixels;
+        const T *y_row = y + at, *dy_row = dy + at;
+        T* g_row = g + at;
+        s += lane_sum(pixels, [&](int64_t j) { return g_row[j] = y_row[j] > T(0) ? dy_row[j] : T(0); });
       }
       db[c] = static_cast<T>(s);
     }
@@ -363,7 +396,8 @@ void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db)
   template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*);        \
   template void conv2d_backward_data<T>(const Conv2dParams&, const T*, const T*, T*);            \
   template void conv2d_backward_weight<T>(const Conv2dParams&, const T*, const T*, T*);          \
-  template void channel_sum<T>(const T*, int64_t, int64_t, int64_t, T*);
+  template void channel_sum<T>(const T*, int64_t, int64_t, int64_t, T*);                         \
+  template void relu_backward_channel_sum<T>(const T*, const T*, int64_t, int64_t, int64_t, T*, T*);
 UNET_INSTANTIATE(float)
 UNET_INSTANTIATE(double)
 #undef UNET_INSTANTIATE

@@ -11,6 +11,7 @@
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
+#include "kernels/elementwise.h"
 #include "kernels/patch_gemm_cpu.h"
 #include "kernels/reduce.h"
 #include "test_util.h"
@@ -406,6 +407,35 @@ TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEM
       std::vector<float> dw(ws.size(), std::numeric_limits<float>::quiet_NaN());
       cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
       require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");
+    }
+  }
+}
+
+TEST_CASE("conv2d CPU fused ReLU gradient + bias sum equals the two passes bit for bit", "[conv2d]") {
+  // Pixel counts with whole 8-lane blocks, tails, and only a tail; y has exact zeros (masked:
+  // the ReLU's gradient at 0 is 0) and negative values.
+  for (int64_t pixels : {int64_t{37}, int64_t{8}, int64_t{3}, int64_t{1000}}) {
+    INFO("pixels " << pixels);
+    const int64_t n = 2, channels = 5, count = n * channels * pixels;
+    std::vector<float> y = random_values<float>(count, 51, -1.0, 1.0);
+    for (int64_t i = 0; i < count; i += 7) y[static_cast<size_t>(i)] = 0.0f;
+    const std::vector<float> dy = random_values<float>(count, 52, -1.0, 1.0);
+    std::vector<float> g1(y.size(), NAN), g2(y.size(), NAN), db1(channels, NAN), db2(channels, NAN);
+    cpu::relu_backward(y.data(), dy.data(), g1.data(), count);
+    cpu::channel_sum(g1.data(), n, channels, pixels, db1.data());
+    cpu::relu_backward_channel_sum(y.data(), dy.data(), n, channels, pixels, g2.data(), db2.data());
+    REQUIRE(g2 == g1);
+    REQUIRE(db2 == db1);
+    // And the sums themselves, against a plain double loop: both accumulate in double, so they
+    // agree to float rounding of the result.
+    for (int64_t c = 0; c < channels; ++c) {
+      double ref = 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < pixels; ++j) {
+          const size_t at = static_cast<size_t>((i * channels + c) * pixels + j);
+          ref += y[at] > 0.0f ? dy[at] : 0.0;
+        }
+      REQUIRE(std::fabs(db2[c] - ref) <= 1e-6 * (1.0 + std::fabs(ref)));
     }
   }
 }
