@@ -3,7 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
+#include <string>
 
 #include "core/error.h"
 
@@ -29,6 +31,64 @@ void line(Image& img, int x0, int y0, int x1, int y1, unsigned char r, unsigned 
     const int e2 = 2 * err;
     if (e2 >= dy) { err += dy; x0 += sx; }
     if (e2 <= dx) { err += dx; y0 += sy; }
+  }
+}
+
+// A 5×7 pixel font for tick labels: digits and the characters printf's %g uses. Each glyph is 7
+// rows of 5 bits, the most significant bit leftmost.
+struct Glyph {
+  char c;
+  unsigned char rows[7];
+};
+constexpr Glyph kFont[] = {
+    {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}}, {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
+    {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}}, {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
+    {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}}, {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
+    {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}}, {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
+    {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}}, {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
+    {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}}, {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
+    {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}}, {'e', {0x00, 0x00, 0x0E, 0x11, 0x1F, 0x10, 0x0E}},
+};
+constexpr int kGlyphWidth = 6, kGlyphHeight = 7;  // 5 columns + 1 of spacing
+
+int text_width(const std::string& text) { return static_cast<int>(text.size()) * kGlyphWidth - 1; }
+
+// Draws `text` with its top-left corner at (x, y); characters outside the font are skipped.
+void draw_text(Image& img, int x, int y, const std::string& text, unsigned char grey) {
+  for (char c : text) {
+    for (const Glyph& glyph : kFont)
+      if (glyph.c == c)
+        for (int row = 0; row < kGlyphHeight; ++row)
+          for (int col = 0; col < 5; ++col)
+            if (glyph.rows[row] & (0x10 >> col)) put(img, x + col, y + row, grey, grey, grey);
+    x += kGlyphWidth;
+  }
+}
+
+std::string format_tick(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", std::fabs(v) < 1e-12 ? 0.0 : v);
+  return buf;
+}
+
+// The "nice" step (1, 2 or 5 times a power of 10) for about `divisions` intervals over a span.
+double nice_step(double span, int divisions) {
+  const double raw = span / divisions, power = std::pow(10.0, std::floor(std::log10(raw)));
+  for (double m : {1.0, 2.0, 5.0})
+    if (m * power >= raw) return m * power;
+  return 10.0 * power;
+}
+
+// Calls f(v) for the multiples v of the nice step in [lo, hi] (at most 64 of them; none when the
+// range is not finite). Counted with an integer, so a step below the values' resolution cannot
+// loop forever.
+template <typename F> void for_each_tick(double lo, double hi, int divisions, F&& f) {
+  if (!std::isfinite(lo) || !std::isfinite(hi) || !(hi > lo)) return;
+  const double step = nice_step(hi - lo, divisions), first = std::ceil(lo / step);
+  for (int i = 0; i < 64; ++i) {
+    const double v = (first + i) * step;
+    if (v > hi + 1e-9 * step) break;
+    f(v);
   }
 }
 
@@ -85,21 +145,35 @@ Image line_plot(const std::vector<PlotSeries>& series, int width, int height, bo
       ymax = std::max(ymax, ty(s.y[i]));
     }
   }
-  const int left = 40, right = width - 15, top = 15, bottom = height - 30;
+  const int left = 52, right = width - 15, top = 15, bottom = height - 26;
   if (!(xmax > xmin)) { xmin -= 1; xmax += 1; }
   if (!(ymax > ymin)) { ymin -= 1; ymax += 1; }
   auto px = [&](double x) { return left + static_cast<int>(std::lround((x - xmin) / (xmax - xmin) * (right - left))); };
   auto py = [&](double y) { return bottom - static_cast<int>(std::lround((ty(y) - ymin) / (ymax - ymin) * (bottom - top))); };
-  // Grid: decades on a log axis, 5 divisions otherwise.
+  // Horizontal grid lines with their values at the left: 1, 2 and 5 per decade on a log axis
+  // (the decades darker), nice steps otherwise.
+  auto y_tick = [&](double value, unsigned char shade) {
+    const int y = py(value);
+    line(img, left, y, right, y, shade, shade, shade);
+    const std::string label = format_tick(value);
+    draw_text(img, left - 6 - text_width(label), y - kGlyphHeight / 2, label, 60);
+  };
   if (log_y) {
     for (double d = std::floor(ymin); d <= ymax; d += 1.0)
-      if (d >= ymin) line(img, left, py(std::pow(10.0, d)), right, py(std::pow(10.0, d)), 225, 225, 225);
+      for (double m : {1.0, 2.0, 5.0}) {
+        const double v = m * std::pow(10.0, d);
+        if (std::log10(v) >= ymin - 1e-9 && std::log10(v) <= ymax + 1e-9) y_tick(v, m == 1.0 ? 215 : 235);
+      }
   } else {
-    for (int i = 0; i <= 5; ++i) {
-      const int y = bottom - i * (bottom - top) / 5;
-      line(img, left, y, right, y, 225, 225, 225);
-    }
+    for_each_tick(ymin, ymax, 5, [&](double v) { y_tick(v, 225); });
   }
+  // Ticks along x with their values below the axis.
+  for_each_tick(xmin, xmax, 6, [&](double v) {
+    const int x = px(v);
+    line(img, x, bottom, x, bottom + 4, 0, 0, 0);
+    const std::string label = format_tick(v);
+    draw_text(img, x - text_width(label) / 2, bottom + 8, label, 60);
+  });
   line(img, left, bottom, right, bottom, 0, 0, 0);
   line(img, left, top, left, bottom, 0, 0, 0);
   for (const auto& s : series) {

@@ -21,8 +21,10 @@ struct PlotSeries {
   unsigned char r = 30, g = 90, b = 200;
 };
 
-// Line plot on a white canvas with axes and light grid lines at "nice" y values; y may be
-// plotted on a log scale (all values > 0). No text: the example prints the numbers.
+// Line plot on a white canvas: axes, light grid lines at "nice" y values (1, 2, 5 per decade on a
+// log scale, where values <= 0 are skipped) labelled with their values, and ticks with values
+// along x (a built-in 5×7 pixel font: digits, '.', '-', '+', 'e'). No titles: the caller says
+// what the axes are.
 Image line_plot(const std::vector<PlotSeries>& series, int width = 800, int height = 400, bool log_y = false);
 
 }  // namespace unet
