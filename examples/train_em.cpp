@@ -30,7 +30,7 @@ namespace {
 
 struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
-  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0;
+  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
   double minutes = -1, lr = 0.001, dropout = 0.5;
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
   app.add_option("--base-channels", a.base_channels, "channels of the first level (default: 64 on a GPU, 16 on the CPU)");
   app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
+  app.add_option("--batch", a.batch, "tiles per step (the paper: 1 large tile)")->check(CLI::Range(1, 64))->capture_default_str();
   app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
   app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
   app.add_option("--warmup", a.warmup, "ramp the learning rate linearly over the first N steps (0: none)")
@@ -144,6 +145,7 @@ int main(int argc, char** argv) {
     TrainOptions options;
     options.tile = a.tile > 0 ? a.tile : (gpu_config ? 572 : 316);
     options.seed = a.seed;
+    options.batch = a.batch;
     options.sgd.learning_rate = static_cast<float>(a.lr);
     options.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
     options.warmup_steps = a.warmup;
@@ -154,11 +156,12 @@ int main(int argc, char** argv) {
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
+                "%lld steps%s, batch %lld, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
+                static_cast<long long>(options.batch),
                 options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
                 a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, num_threads());

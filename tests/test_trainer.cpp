@@ -128,7 +128,8 @@ TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted r
   }
 }
 
-TEST_CASE("Resume ignores how the model was initialised but refuses another seed or loss reduction", "[trainer]") {
+TEST_CASE("Resume ignores how the model was initialised but refuses another seed, loss reduction, batch or tile",
+          "[trainer]") {
   const test::TempDir tmp("unet_trainer");
   UNetConfig he = tiny_config();
   he.head_init = HeadInit::He;
@@ -161,6 +162,17 @@ TEST_CASE("Resume ignores how the model was initialised but refuses another seed
   reseeded.seed = opts.seed + 1;
   Trainer t4(other, slices(), reseeded);
   CHECK_THROWS_WITH(t4.resume(ckpt), Catch::Contains("seed"));
+  // Another batch size samples other data at every step; so does another tile size.
+  TrainOptions batched = opts;
+  batched.batch = opts.batch + 1;
+  Trainer t5(other, slices(), batched);
+  CHECK_THROWS_WITH(t5.resume(ckpt), Catch::Contains("batch " + std::to_string(opts.batch)) &&
+                                         Catch::Contains("batch " + std::to_string(batched.batch)));
+  TrainOptions retiled = opts;
+  retiled.tile = other.config().geometry().valid_input_at_least(opts.tile + 1);
+  REQUIRE(retiled.tile != opts.tile);
+  Trainer t6(other, slices(), retiled);
+  CHECK_THROWS_WITH(t6.resume(ckpt), Catch::Contains("tile"));
 }
 
 TEST_CASE("The learning-rate warm-up ramps linearly and then holds", "[trainer]") {

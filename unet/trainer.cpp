@@ -179,6 +179,14 @@ void Trainer::resume(const std::string& path) {
   const uint64_t saved_seed = saved_training.at("seed").get<uint64_t>();
   UNET_CHECK(saved_seed == options_.seed, ValueError, "checkpoint '", path, "' was trained with seed ", saved_seed,
              " but this run uses seed ", options_.seed, " (train_em --seed)");
+  // The batch and tile sizes fix what each step samples (sample = step·batch + entry, placed for
+  // the tile): another of either would draw other data from the same step on.
+  const int64_t saved_batch = saved_training.value("batch", int64_t{1});
+  UNET_CHECK(saved_batch == options_.batch, ValueError, "checkpoint '", path, "' was trained with batch ", saved_batch,
+             " but this run uses batch ", options_.batch, " (train_em --batch)");
+  const int64_t saved_tile = saved_training.value("tile", options_.tile);
+  UNET_CHECK(saved_tile == options_.tile, ValueError, "checkpoint '", path, "' was trained with tile ", saved_tile,
+             " but this run uses tile ", options_.tile, " (train_em --tile)");
   const std::string saved_reduction = saved_training.value("reduction", std::string("weighted_mean"));
   UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
