@@ -8,11 +8,16 @@
 //   bp[kk][16] (16 KB at most, stays in L1), then runs the 6×16 micro-kernel down the row chunk,
 //   whose A slice (mc × kKc) stays in L2. The first slice overwrites the output tile, later ones
 //   add to it, the last applies bias and ReLU: one fixed summation order per output element.
-// - Gathering: the 16 pixels of a panel are split into runs that lie in one output row; a run
-//   whose source row and columns are all inside the image is one contiguous copy (two vector
-//   loads for a whole-panel run), the rest is copied element by element with zeros outside.
-//   Per packed value the micro-kernel does mc/6 × 2 FMAs; a pixel chunk packs each value once
-//   per row chunk, and a call has a single row chunk unless M > kMaxRowChunk.
+// - Gathering a panel: when every tap reads inside the source for every output pixel (valid
+//   convolutions; the data gradient after padding g), a panel in one output row is two vector
+//   loads per tap at a precomputed offset, and a panel spanning rows two AVX2 gathers with
+//   per-pixel offsets; otherwise the panel is split into runs in one row, copied element by
+//   element with zeros outside. Per packed value the micro-kernel does mc/6 × 2 FMAs; a pixel
+//   chunk packs each value once per row chunk, and a call has a single row chunk unless
+//   M > kMaxRowChunk.
+// - The weight gradient (patch_gemm_weight_grad) sums over pixels: per slot of pixels and chunk
+//   of 16-tap panels, A = the gradient rows packed [pixel][6] and B = a 16-tap panel transposed
+//   8×8 in registers ([pixel][16]); partials per slot, summed in slot order.
 #include "kernels/patch_gemm_cpu.h"
 
 #include <algorithm>
@@ -22,7 +27,6 @@
 
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
-
 
 namespace unet::cpu {
 
@@ -95,7 +99,7 @@ UNET_AVX2_FMA void pack_panel(const Plan& q, const float* src_n, int64_t p0, int
     }
     return;
   }
-  alignas(32) int32_t lane[kNr];
+  alignas(32) int32_t lane[kNr] = {};
   if (whole && n_runs > 1)
     for (int64_t r = 0; r < n_runs; ++r)
       for (int64_t t = 0; t < runs[r].len; ++t)
@@ -108,14 +112,15 @@ UNET_AVX2_FMA void pack_panel(const Plan& q, const float* src_n, int64_t p0, int
     float* dst = bp + kk * kNr;
     const bool inside = i_first + du >= 0 && i_last + du < p.src_h && j_min + dv >= 0 && j_max + dv < p.src_w;
     if (whole && inside) {
-      const float* s = plane + du * p.src_w + dv;  // + lane offset of each pixel
+      const int64_t shift = du * p.src_w + dv;  // every index below stays inside the plane
       if (n_runs == 1) {
-        s += runs[0].i * p.src_w + runs[0].j;
+        const float* s = plane + (runs[0].i * p.src_w + runs[0].j + shift);
         _mm256_store_ps(dst, _mm256_loadu_ps(s));
         _mm256_store_ps(dst + 8, _mm256_loadu_ps(s + 8));
       } else {
-        _mm256_store_ps(dst, _mm256_i32gather_ps(s, lane0, 4));
-        _mm256_store_ps(dst + 8, _mm256_i32gather_ps(s, lane1, 4));
+        const __m256i by = _mm256_set1_epi32(static_cast<int32_t>(shift));
+        _mm256_store_ps(dst, _mm256_i32gather_ps(plane, _mm256_add_epi32(lane0, by), 4));
+        _mm256_store_ps(dst + 8, _mm256_i32gather_ps(plane, _mm256_add_epi32(lane1, by), 4));
       }
       continue;
     }
