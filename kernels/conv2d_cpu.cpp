@@ -25,6 +25,7 @@
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
+#include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
 
@@ -97,13 +98,7 @@ int64_t band_rows(const Conv2dParams& p, int64_t budget) {
   return std::clamp<int64_t>(budget / std::max<int64_t>(per_row, 1), 1, p.h_out);
 }
 
-// A per-thread scratch vector reused across calls (the op is called once per layer per step);
-// Tag tells apart buffers that are alive at the same time.
-template <typename T, int Tag = 0> T* scratch(size_t n) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
+template <typename T> T* scratch(size_t n) { return thread_scratch<T, ScratchTag::kIm2col>(n); }
 
 // Patch columns for rows [r0, r1) of a dst_h×dst_w grid from planes src[channels][src_h][src_w]:
 // col[(c·k + u)·k + v][(i - r0)·dst_w + j] = src[c, i + du, j + dv] (0 outside), with
@@ -232,29 +227,9 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
       conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
       return;
     }
-    if (use_patch_gemm(p)) {
-      // Gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]. With g zero-padded
-      // by q = k-1-pad on every side this reads gp[o][i+k-1-u][j+k-1-v], always inside gp, so the
-      // engine never takes its bounds-checked path.
-      const int64_t q = p.k - 1 - p.pad, gh = p.h_out + 2 * q, gw = p.w_out + 2 * q;
-      float* gp = scratch<float, 1>(static_cast<size_t>(p.n * p.c_out * gh * gw));
-      parallel_for(0, p.n * p.c_out, 1, [&](int64_t b, int64_t e) {
-        for (int64_t plane = b; plane < e; ++plane) {
-          float* dst = gp + plane * gh * gw;
-          std::fill(dst, dst + q * gw, 0.0f);
-          for (int64_t i = 0; i < p.h_out; ++i) {
-            float* row = dst + (i + q) * gw;
-            std::fill(row, row + q, 0.0f);
-            std::copy_n(g + (plane * p.h_out + i) * p.w_out, p.w_out, row + q);
-            std::fill(row + q + p.w_out, row + gw, 0.0f);
-          }
-          std::fill(dst + (q + p.h_out) * gw, dst + gh * gw, 0.0f);
-        }
-      });
+    if (use_patch_gemm(p)) {  // gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]
       const std::vector<float> wd = taps_transposed(p, w);
-      PatchGemm product = patch_product(p, p.c_in, wd.data(), gp, p.c_out, gh, gw, p.h, p.w, true, nullptr, false, dx);
-      product.pad = p.k - 1;
-      patch_gemm(product);
+      patch_gemm(patch_product(p, p.c_in, wd.data(), g, p.c_out, p.h_out, p.w_out, p.h, p.w, true, nullptr, false, dx));
       return;
     }
   }

@@ -14,36 +14,30 @@
 #include "kernels/conv3x3_direct_cpu.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <vector>
 
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
+#include "kernels/cpu_scratch.h"
 
 
 namespace unet::cpu {
 
 namespace {
-std::atomic<bool> g_direct_enabled{true};
+EngineSwitch engine_switch;
 }  // namespace
 
-void set_conv3x3_direct_enabled(bool enabled) { g_direct_enabled.store(enabled, std::memory_order_relaxed); }
+void set_conv3x3_direct_enabled(bool enabled) { engine_switch.set(enabled); }
+bool conv3x3_direct_available() { return engine_switch.available(); }
 
 #ifdef UNET_X86_DISPATCH
-
-bool conv3x3_direct_available() { return cpu_has_avx2_fma() && g_direct_enabled.load(std::memory_order_relaxed); }
 
 namespace {
 constexpr int64_t kOb = 4;                          // output channels per register block
 constexpr int64_t kPix = 24;                        // pixels per register block (3 AVX vectors)
 constexpr int64_t kPadBudget = int64_t{1} << 16;    // floats in a forward task's padded input copy
 
-float* scratch(size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
 
 // Copies rows [ih0, ih0 + count) of one x plane (h × w) into dst rows of width wp, shifted right by
 // pad; rows outside the image and columns beyond the data are zero.
@@ -66,7 +60,7 @@ struct ForwardPlan {
 
 // Tasks [tb, te) of the forward: (image, row band) pairs.
 UNET_AVX2_FMA void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
-  float* padded = scratch(static_cast<size_t>(f.c_in * (f.rows + 2) * f.wp));
+  float* padded = thread_scratch<float, ScratchTag::kDirectPadded>(static_cast<size_t>(f.c_in * (f.rows + 2) * f.wp));
   for (int64_t t = tb; t < te; ++t) {
     const int64_t img = t / f.bands, r0 = (t % f.bands) * f.rows, r1 = std::min(f.h_out, r0 + f.rows), pr = r1 - r0 + 2;
     const float* x_n = f.x + img * f.c_in * f.h * f.w;
@@ -140,7 +134,6 @@ void conv3x3_direct(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out
 
 #else
 
-bool conv3x3_direct_available() { return false; }
 void conv3x3_direct(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, const float*,
                     bool, float*) {}
 

@@ -5,6 +5,8 @@
 // CPUs without it. UNET_X86_DISPATCH is defined where this is possible.
 #pragma once
 
+#include <atomic>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define UNET_X86_DISPATCH 1
@@ -22,5 +24,16 @@ inline bool cpu_has_avx2_fma() {
   return false;
 #endif
 }
+
+// An AVX2 engine's on/off switch: tests and benchmarks turn an engine off to reach the paths other
+// CPUs take. available() = this CPU runs it and it is switched on.
+class EngineSwitch {
+ public:
+  void set(bool on) { on_.store(on, std::memory_order_relaxed); }
+  bool available() const { return cpu_has_avx2_fma() && on_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> on_{true};
+};
 
 }  // namespace unet::cpu

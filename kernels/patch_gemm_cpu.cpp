@@ -8,37 +8,35 @@
 //   bp[kk][16] (16 KB at most, stays in L1), then runs the 6×16 micro-kernel down the row chunk,
 //   whose A slice (mc × kKc) stays in L2. The first slice overwrites the output tile, later ones
 //   add to it, the last applies bias and ReLU: one fixed summation order per output element.
-// - Gathering a panel: when every tap reads inside the source for every output pixel (valid
-//   convolutions; the data gradient after padding g), a panel in one output row is two vector
-//   loads per tap at a precomputed offset, and a panel spanning rows two AVX2 gathers with
-//   per-pixel offsets; otherwise the panel is split into runs in one row, copied element by
-//   element with zeros outside. Per packed value the micro-kernel does mc/6 × 2 FMAs; a pixel
-//   chunk packs each value once per row chunk, and a call has a single row chunk unless
-//   M > kMaxRowChunk.
+// - Sources are read only inside: when some tap would read outside (same padding, the data
+//   gradient's "full" convolution), the call first copies the source with a zero border.
+//   Gathering a panel is then two vector loads per tap for a panel in one output row, two AVX2
+//   gathers with per-pixel offsets for a panel spanning rows. Per packed value the micro-kernel
+//   does mc/6 × 2 FMAs; a pixel chunk packs each value once per row chunk, and a call has a
+//   single row chunk unless M > kMaxRowChunk.
 // - The weight gradient (patch_gemm_weight_grad) sums over pixels: per slot of pixels and chunk
 //   of 16-tap panels, A = the gradient rows packed [pixel][6] and B = a 16-tap panel transposed
 //   8×8 in registers ([pixel][16]); partials per slot, summed in slot order.
 #include "kernels/patch_gemm_cpu.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <vector>
 
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
+#include "kernels/cpu_scratch.h"
 
 namespace unet::cpu {
 
 namespace {
-std::atomic<bool> g_enabled{true};
+EngineSwitch engine_switch;
 }  // namespace
 
-void set_patch_gemm_enabled(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
+void set_patch_gemm_enabled(bool enabled) { engine_switch.set(enabled); }
+bool patch_gemm_available() { return engine_switch.available(); }
 
 #ifdef UNET_X86_DISPATCH
-
-bool patch_gemm_available() { return cpu_has_avx2_fma() && g_enabled.load(std::memory_order_relaxed); }
 
 namespace {
 constexpr int64_t kMr = 6;             // rows of the register tile
@@ -50,90 +48,46 @@ constexpr int64_t kMaxPixelChunk = 384;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Grow-only per-thread buffers, 32-byte aligned: the packed A and the weight-gradient partials are
-// megabytes, and a fresh allocation per call costs page faults on every step.
-template <int Tag> float* scratch(size_t n) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < n + 8) buffer.resize(n + 8);
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buffer.data()) + 31) & ~uintptr_t{31});
-}
 
 struct Plan {
   PatchGemm p;
   int64_t kdim, pixels, mc, mchunks, nc, pchunks;
   const float* ap;                     // packed A
-  const int64_t* tap_offset;           // per k: c·src_h·src_w
-  const int32_t *tap_du, *tap_dv;      // per k: the source row and column shifts
-  const int64_t* tap_start;            // per k: tap_offset + du·src_w + dv (its value at pixel (0, 0))
-  bool all_inside;                     // no tap reads outside the source for any output pixel
+  const int64_t* tap_start;            // per k: c·src_h·src_w + du·src_w + dv (its value at pixel (0, 0))
 };
 
-// One run of a panel: pixels [q0, q0 + len) of the panel lie in output row i, columns j..j+len.
-struct Run {
-  int64_t q0, len, i, j;
-};
-
+// bp[kk][t] = the patch value of tap pc + kk at output pixel p0 + t, for t < count (zero past it).
+// Every tap reads inside the source (patch_gemm pads it first), at tap_start[k] + i·src_w + j for
+// output pixel (i, j): a panel in one output row is two vector loads per tap, a panel spanning
+// rows two AVX2 gathers with per-pixel offsets, the last partial panel a scalar copy.
 UNET_AVX2_FMA void pack_panel(const Plan& q, const float* src_n, int64_t p0, int64_t count, int64_t pc,
                               int64_t kc, float* bp) {
   const PatchGemm& p = q.p;
-  Run runs[kNr] = {};
-  int64_t n_runs = 0;
-  for (int64_t qq = 0; qq < count;) {
-    const int64_t pix = p0 + qq, i = pix / p.dst_w, j = pix % p.dst_w;
-    const int64_t len = std::min(count - qq, p.dst_w - j);
-    runs[n_runs++] = Run{qq, len, i, j};
-    qq += len;
+  alignas(32) int32_t lane[kNr] = {};  // source offset of each pixel at tap offset 0
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t pix = p0 + t;
+    lane[t] = static_cast<int32_t>(pix / p.dst_w * p.src_w + pix % p.dst_w);
   }
-  // Rows and columns the panel's pixels cover: a tap reads inside the plane iff both shifted
-  // ranges do. Whole panels over several rows gather with the lane offsets (i·src_w + j).
-  const int64_t i_first = runs[0].i, i_last = runs[n_runs - 1].i;
-  const int64_t j_min = n_runs > 1 ? 0 : runs[0].j;
-  const int64_t j_max = n_runs > 1 ? p.dst_w - 1 : runs[0].j + runs[0].len - 1;
-  const bool whole = count == kNr;
-  if (whole && n_runs == 1 && q.all_inside) {  // valid convolutions: nearly every panel
-    const float* s = src_n + runs[0].i * p.src_w + runs[0].j;
+  const int64_t* start = q.tap_start + pc;
+  if (count == kNr && lane[kNr - 1] - lane[0] == kNr - 1) {  // one output row
+    const float* s = src_n + lane[0];
     for (int64_t kk = 0; kk < kc; ++kk) {
-      const float* t = s + q.tap_start[pc + kk];
-      _mm256_store_ps(bp + kk * kNr, _mm256_loadu_ps(t));
-      _mm256_store_ps(bp + kk * kNr + 8, _mm256_loadu_ps(t + 8));
+      _mm256_store_ps(bp + kk * kNr, _mm256_loadu_ps(s + start[kk]));
+      _mm256_store_ps(bp + kk * kNr + 8, _mm256_loadu_ps(s + start[kk] + 8));
     }
-    return;
-  }
-  alignas(32) int32_t lane[kNr] = {};
-  if (whole && n_runs > 1)
-    for (int64_t r = 0; r < n_runs; ++r)
-      for (int64_t t = 0; t < runs[r].len; ++t)
-        lane[runs[r].q0 + t] = static_cast<int32_t>(runs[r].i * p.src_w + runs[r].j + t);
-  const __m256i lane0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
-  const __m256i lane1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane + 8));
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const int64_t k = pc + kk, du = q.tap_du[k], dv = q.tap_dv[k];
-    const float* plane = src_n + q.tap_offset[k];
-    float* dst = bp + kk * kNr;
-    const bool inside = i_first + du >= 0 && i_last + du < p.src_h && j_min + dv >= 0 && j_max + dv < p.src_w;
-    if (whole && inside) {
-      const int64_t shift = du * p.src_w + dv;  // every index below stays inside the plane
-      if (n_runs == 1) {
-        const float* s = plane + (runs[0].i * p.src_w + runs[0].j + shift);
-        _mm256_store_ps(dst, _mm256_loadu_ps(s));
-        _mm256_store_ps(dst + 8, _mm256_loadu_ps(s + 8));
-      } else {
-        const __m256i by = _mm256_set1_epi32(static_cast<int32_t>(shift));
-        _mm256_store_ps(dst, _mm256_i32gather_ps(plane, _mm256_add_epi32(lane0, by), 4));
-        _mm256_store_ps(dst + 8, _mm256_i32gather_ps(plane, _mm256_add_epi32(lane1, by), 4));
-      }
-      continue;
+  } else if (count == kNr) {
+    const __m256i lane0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane));
+    const __m256i lane1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lane + 8));
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const float* s = src_n + start[kk];
+      _mm256_store_ps(bp + kk * kNr, _mm256_i32gather_ps(s, lane0, 4));
+      _mm256_store_ps(bp + kk * kNr + 8, _mm256_i32gather_ps(s, lane1, 4));
     }
-    std::fill(dst, dst + kNr, 0.0f);
-    for (int64_t r = 0; r < n_runs; ++r) {
-      const Run& run = runs[r];
-      const int64_t ih = run.i + du;
-      if (ih < 0 || ih >= p.src_h) continue;
-      // Columns of the run whose source column j + t + dv lies inside the plane.
-      const int64_t jw = run.j + dv;
-      const int64_t t0 = std::clamp<int64_t>(-jw, 0, run.len), t1 = std::clamp<int64_t>(p.src_w - jw, t0, run.len);
-      const float* row = plane + ih * p.src_w;
-      for (int64_t t = t0; t < t1; ++t) dst[run.q0 + t] = row[jw + t];
+  } else {
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const float* s = src_n + start[kk];
+      float* dst = bp + kk * kNr;
+      for (int64_t t = 0; t < kNr; ++t) dst[t] = t < count ? s[lane[t]] : 0.0f;
     }
   }
 }
@@ -200,7 +154,7 @@ UNET_AVX2_FMA void micro_kernel(int64_t kc, const float* a, const float* b, floa
 
 UNET_AVX2_FMA void run_task(const Plan& q, int64_t task) {
   const PatchGemm& p = q.p;
-  float* bp = scratch<2>(static_cast<size_t>(kKc * kNr));
+  float* bp = thread_scratch<float, ScratchTag::kPatchPanel>(static_cast<size_t>(kKc * kNr));
   const int64_t per_image = q.mchunks * q.pchunks;
   const int64_t img = task / per_image, mi = task % per_image / q.pchunks, pi = task % q.pchunks;
   const int64_t m0 = mi * q.mc, m1 = std::min(p.rows, m0 + q.mc);
@@ -312,8 +266,8 @@ UNET_AVX2_FMA void pack_patch_rows(const GradPlan& q, int64_t t0, int64_t len, i
 // Task (slot s, chunk of tap panels): the slot's pixels in slices of kPc, summed into its partial.
 UNET_AVX2_FMA void run_grad_task(const GradPlan& q, int64_t task) {
   const PatchGemmWeightGrad& p = q.p;
-  float* ap = scratch<3>(static_cast<size_t>(q.panels * kMr * kPc));
-  float* bp = scratch<4>(static_cast<size_t>(kPc * kNr));
+  float* ap = thread_scratch<float, ScratchTag::kPatchGradA>(static_cast<size_t>(q.panels * kMr * kPc));
+  float* bp = thread_scratch<float, ScratchTag::kPatchGradB>(static_cast<size_t>(kPc * kNr));
   const int64_t slot = task / q.kchunks, chunk = task % q.kchunks;
   const int64_t t_begin = slot * q.total / q.slots, t_end = (slot + 1) * q.total / q.slots;
   const int64_t kp0 = chunk * q.per_chunk, kp1 = std::min(q.kpanels, kp0 + q.per_chunk);
@@ -359,15 +313,35 @@ Taps make_taps(int64_t channels, int64_t src_h, int64_t src_w, int64_t k, int64_
 }
 }  // namespace
 
-void patch_gemm(const PatchGemm& p) {
+void patch_gemm(const PatchGemm& product) {
+  if (product.batch == 0 || product.rows == 0 || product.dst_h * product.dst_w == 0) return;
+  PatchGemm p = product;
+  Taps taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, p.flip);
+  if (!taps.inside(p.src_h, p.src_w, p.dst_h, p.dst_w)) {
+    // Some taps read outside the source (same padding; the data gradient's "full" convolution):
+    // run on a zero-bordered copy instead, where every read is inside and the gathers stay on
+    // their vector paths. Shifting by s moves every tap's reads by (s, s).
+    const int64_t s = std::max<int64_t>(0, -taps.du_min);
+    const int64_t h = std::max(p.src_h, p.dst_h + taps.du_max) + s, w = std::max(p.src_w, p.dst_w + taps.dv_max) + s;
+    float* padded = thread_scratch<float, ScratchTag::kPatchPadded>(static_cast<size_t>(p.batch * p.channels * h * w));
+    parallel_for(0, p.batch * p.channels, 1, [&](int64_t b, int64_t e) {
+      for (int64_t plane = b; plane < e; ++plane) {
+        float* dst = padded + plane * h * w;
+        std::fill(dst, dst + h * w, 0.0f);
+        for (int64_t i = 0; i < p.src_h; ++i)
+          std::copy_n(p.src + (plane * p.src_h + i) * p.src_w, p.src_w, dst + (i + s) * w + s);
+      }
+    });
+    p.src = padded, p.src_h = h, p.src_w = w, p.pad = p.flip ? p.pad + s : p.pad - s;
+    taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, p.flip);
+  }
   Plan q{};
   q.p = p;
   q.kdim = p.channels * p.k * p.k;
   q.pixels = p.dst_h * p.dst_w;
-  if (p.batch == 0 || p.rows == 0 || q.pixels == 0) return;
   // Pack A: ap[panel][k][r] = a[panel·6 + r][k], zero past the last row.
   const int64_t panels = ceil_div(p.rows, kMr);
-  float* ap = scratch<0>(static_cast<size_t>(panels * q.kdim * kMr));
+  float* ap = thread_scratch<float, ScratchTag::kPatchA>(static_cast<size_t>(panels * q.kdim * kMr));
   // a[row][k] sits at row·row_step + k·k_step.
   const int64_t row_step = p.a_transposed ? 1 : q.kdim, k_step = p.a_transposed ? p.rows : 1;
   parallel_for(0, panels, 1, [&](int64_t b, int64_t e) {
@@ -383,9 +357,7 @@ void patch_gemm(const PatchGemm& p) {
         for (int64_t k = 0; k < q.kdim; ++k) dst[k * kMr] = src[k * k_step];
       }
   });
-  const Taps taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, p.flip);
-  q.ap = ap, q.tap_offset = taps.offset.data(), q.tap_du = taps.du.data(), q.tap_dv = taps.dv.data();
-  q.tap_start = taps.start.data(), q.all_inside = taps.inside(p.src_h, p.src_w, p.dst_h, p.dst_w);
+  q.ap = ap, q.tap_start = taps.start.data();
   // Row chunks: all rows in one chunk when their A slice fits, so B is gathered once.
   q.mc = std::min(panels, kMaxRowChunk / kMr) * kMr;
   q.mchunks = ceil_div(p.rows, q.mc);
@@ -421,7 +393,7 @@ void patch_gemm_weight_grad(const PatchGemmWeightGrad& p) {
   q.kchunks = ceil_div(q.kpanels, q.per_chunk);
   const Taps taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, false);
   q.tap_offset = taps.offset.data(), q.tap_du = taps.du.data(), q.tap_dv = taps.dv.data();
-  float* partial = q.slots > 1 ? scratch<1>(static_cast<size_t>(q.slots * count)) : p.out;
+  float* partial = q.slots > 1 ? thread_scratch<float, ScratchTag::kPatchPartials>(static_cast<size_t>(q.slots * count)) : p.out;
   q.partial = partial;
   parallel_for(0, q.slots * q.kchunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
@@ -438,7 +410,6 @@ void patch_gemm_weight_grad(const PatchGemmWeightGrad& p) {
 
 #else
 
-bool patch_gemm_available() { return false; }
 void patch_gemm(const PatchGemm&) {}
 void patch_gemm_weight_grad(const PatchGemmWeightGrad&) {}
 

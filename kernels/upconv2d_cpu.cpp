@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
 #include "kernels/upconv2d.h"
@@ -17,11 +18,7 @@
 namespace unet::cpu {
 namespace {
 
-template <typename T> T* scratch(size_t n) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < n) buffer.resize(n);
-  return buffer.data();
-}
+template <typename T> T* scratch(size_t n) { return thread_scratch<T, ScratchTag::kUpconvUnshuffled>(n); }
 
 // y_n[o, 2i+a, 2j+b] = u[(o·2+a)·2+b][i·W + j] + bias[o]; parallel over output channels.
 template <typename T>
@@ -124,10 +121,10 @@ void upconv2d_backward_weight(const Upconv2dParams& p, const T* x, const T* g, T
     if (use_patch_gemm<T>()) {
       // dw[c][r] = Σ_{n, pixel} x[n][c][pixel] · U_n[r][pixel]: the engine's weight gradient with
       // 1×1 taps over the unshuffled batch (its slots fix the summation order).
-      std::vector<float> us(static_cast<size_t>(p.n * r * hw));
-      for (int64_t n = 0; n < p.n; ++n) unshuffle(p, g + n * r * hw, us.data() + n * r * hw);
+      float* us = scratch<float>(static_cast<size_t>(p.n * r * hw));
+      for (int64_t n = 0; n < p.n; ++n) unshuffle(p, g + n * r * hw, us + n * r * hw);
       PatchGemmWeightGrad q;
-      q.batch = p.n, q.rows = p.c_in, q.grad = x, q.src = us.data(), q.channels = r, q.src_h = 1, q.src_w = hw;
+      q.batch = p.n, q.rows = p.c_in, q.grad = x, q.src = us, q.channels = r, q.src_h = 1, q.src_w = hw;
       q.dst_h = 1, q.dst_w = hw, q.k = 1, q.out = dw;
       patch_gemm_weight_grad(q);
       return;
