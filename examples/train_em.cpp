@@ -8,6 +8,7 @@
 // OUT/metrics.json (the keys of examples/evaluate), OUT/val/NN.tif (float probability of
 // "cell interior"), OUT/val/NN_overlay.png, OUT/loss.png, OUT/log.jsonl.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -31,7 +32,7 @@ namespace {
 struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
-  double minutes = -1, lr = 0.001, dropout = 0.5;
+  double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0;
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
   app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
   app.add_option("--warmup", a.warmup, "ramp the learning rate linearly over the first N steps (0: none)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--cooldown", a.cooldown,
+                 "let the learning rate fall linearly to 0 over this last fraction of the run, counted in "
+                 "steps or in the --minutes budget, whichever ends the run first (0: none, the paper)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--loss-mean", a.loss_mean,
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
                  "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
@@ -149,20 +154,23 @@ int main(int argc, char** argv) {
     options.sgd.learning_rate = static_cast<float>(a.lr);
     options.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
     options.warmup_steps = a.warmup;
+    options.cooldown = a.cooldown;
     options.augment = !a.no_augment;
     // On the CPU the 15-minute budget is the limit (a faster machine or build trains more steps);
     // the step count only bounds runs without a budget.
     const int64_t iterations = a.iterations > 0 ? a.iterations : (gpu_config ? 4000 : 100000);
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
+    options.total_steps = iterations;
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, batch %lld, lr %g (warm-up %lld steps), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
+                "%lld steps%s, batch %lld, lr %g (warm-up %lld steps, cool-down over the last %g of the run), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
                 static_cast<long long>(options.batch),
-                options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.sgd.momentum,
+                options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.cooldown,
+                options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
                 a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, num_threads());
 
@@ -209,7 +217,10 @@ int main(int argc, char** argv) {
     while (trainer.steps_done() < iterations) {
       StepResult r;
       try {
-        r = trainer.step();
+        // How far the run is: in steps, or in the time budget when that ends it first.
+        double run_progress = static_cast<double>(trainer.steps_done()) / static_cast<double>(iterations);
+        if (minutes > 0) run_progress = std::max(run_progress, progress.elapsed() / (minutes * 60.0));
+        r = trainer.step(run_progress);
       } catch (const NumericError& e) {
         progress.finish();
         std::fprintf(stderr, "train_em: stopped: %s\nthe last good checkpoint is %s\n", e.what(),

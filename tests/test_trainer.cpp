@@ -193,6 +193,61 @@ TEST_CASE("The learning-rate warm-up ramps linearly and then holds", "[trainer]"
   CHECK_THROWS_AS(Trainer(model, slices(), o), ValueError);
 }
 
+TEST_CASE("The learning-rate cool-down falls linearly to 0 over the run's last fraction", "[trainer]") {
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  TrainOptions o = tiny_options(cfg);
+  o.sgd.learning_rate = 0.004f;
+  o.cooldown = 0.25;
+  o.total_steps = 100;
+  Trainer t(model, slices(), o);
+  // In steps: full rate until step 75, then 0.004 · (100 − i) / 25.
+  CHECK(t.sgd_options_at(0).learning_rate == 0.004f);
+  CHECK(t.sgd_options_at(75).learning_rate == 0.004f);
+  CHECK(t.sgd_options_at(90).learning_rate == Approx(0.0016f).epsilon(1e-6));
+  CHECK(t.sgd_options_at(100).learning_rate == 0.0f);
+  CHECK(t.sgd_options_at(150).learning_rate == 0.0f);  // past the end: stays 0, never negative
+  CHECK(t.sgd_options_at(90).momentum == o.sgd.momentum);
+  // A progress given by the caller (a time budget) overrides the step count.
+  CHECK(t.sgd_options_at(10, 0.95).learning_rate == Approx(0.0008f).epsilon(1e-6));
+  CHECK(t.sgd_options_at(99, 0.5).learning_rate == 0.004f);
+  // With a warm-up as well, both factors apply.
+  o.warmup_steps = 4;
+  o.cooldown = 1.0;
+  CHECK(Trainer(model, slices(), o).sgd_options_at(0, 0.5).learning_rate == Approx(0.0005f).epsilon(1e-6));
+  // Bad settings: a fraction outside [0, 1], a negative length, no way to know the progress.
+  o.cooldown = -0.1;
+  CHECK_THROWS_AS(Trainer(model, slices(), o), ValueError);
+  o.cooldown = 1.5;
+  CHECK_THROWS_WITH(Trainer(model, slices(), o), Catch::Contains("cooldown") && Catch::Contains("[0, 1]"));
+  o.cooldown = 0.5;
+  o.total_steps = -1;
+  CHECK_THROWS_AS(Trainer(model, slices(), o), ValueError);
+  o.total_steps = 0;
+  Trainer unknown(model, slices(), o);
+  CHECK_THROWS_WITH(unknown.sgd_options_at(3), Catch::Contains("total_steps"));
+  CHECK_THROWS_AS(unknown.sgd_options_at(3, std::nan("")), ValueError);
+  CHECK_THROWS_AS(unknown.sgd_options_at(3, -0.5), ValueError);
+}
+
+TEST_CASE("A step at the end of the cool-down leaves the weights as they were", "[trainer]") {
+  // Rate 0 at progress 1: the step computes the loss and moves nothing.
+  const UNetConfig cfg = tiny_config();
+  UNet model(cfg, Device::cpu());
+  TrainOptions o = tiny_options(cfg);
+  o.cooldown = 0.2;
+  Trainer t(model, slices(), o);
+  t.step(0.3);  // a real step first, so the momentum is non-zero
+  const auto before = model.named_parameters().front().tensor->to_vector();
+  t.step(1.0);
+  const auto after = model.named_parameters().front().tensor->to_vector();
+  CHECK(after == before);
+  t.step(0.9);  // half the rate: the weights move again
+  CHECK(model.named_parameters().front().tensor->to_vector() != before);
+  CHECK_THROWS_WITH(t.step(), Catch::Contains("total_steps"));  // no progress, no length: refused
+  CHECK(t.steps_done() == 3);
+}
+
 TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
   const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();

@@ -1,6 +1,7 @@
 // unet/trainer.cpp — training step, batch construction and checkpoints.
 #include "unet/trainer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -26,6 +27,7 @@ std::string options_json(const TrainOptions& o, int64_t steps_done) {
                               {"learning_rate", o.sgd.learning_rate}, {"momentum", o.sgd.momentum},
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
                               {"augment", o.augment}, {"warmup_steps", o.warmup_steps},
+                              {"cooldown", o.cooldown}, {"total_steps", o.total_steps},
                               {"reduction", reduction_name(o.reduction)}};
   return j.dump();
 }
@@ -55,6 +57,11 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
   UNET_CHECK(options_.batch >= 1, ValueError, "Trainer: batch must be >= 1, got ", options_.batch);
   UNET_CHECK(options_.warmup_steps >= 0, ValueError, "Trainer: warmup_steps must be >= 0 (0 = no warm-up), got ",
              options_.warmup_steps);
+  UNET_CHECK(options_.cooldown >= 0.0 && options_.cooldown <= 1.0, ValueError,
+             "Trainer: cooldown is the fraction of the run over which the learning rate falls to 0, "
+             "in [0, 1] (0 = none), got ", options_.cooldown);
+  UNET_CHECK(options_.total_steps >= 0, ValueError, "Trainer: total_steps must be >= 0 (0 = not known), got ",
+             options_.total_steps);
   model.config().geometry().require_valid_input(options_.tile, "training tile size");
   for (const auto& s : slices_) {
     check_rank(s.image, 3, "Trainer", "slice image");
@@ -123,15 +130,28 @@ Trainer::Batch Trainer::make_batch(int64_t step) const {
   return batch;
 }
 
-SgdOptions Trainer::sgd_options_at(int64_t step) const {
+SgdOptions Trainer::sgd_options_at(int64_t step, std::optional<double> progress) const {
   SgdOptions o = options_.sgd;
   if (step < options_.warmup_steps)
     o.learning_rate *= static_cast<float>(step + 1) / static_cast<float>(options_.warmup_steps);
+  if (options_.cooldown > 0.0) {
+    if (!progress) {
+      UNET_CHECK(options_.total_steps > 0, ValueError,
+                 "Trainer: a cool-down needs the run's progress: set TrainOptions::total_steps or pass "
+                 "the progress to step()");
+      progress = static_cast<double>(step) / static_cast<double>(options_.total_steps);
+    }
+    UNET_CHECK(std::isfinite(*progress) && *progress >= 0.0, ValueError,
+               "Trainer: the run's progress must be a finite number >= 0, got ", *progress);
+    const double remaining = std::max(0.0, 1.0 - *progress);
+    o.learning_rate *= static_cast<float>(std::min(1.0, remaining / options_.cooldown));
+  }
   return o;
 }
 
-StepResult Trainer::step() {
+StepResult Trainer::step(std::optional<double> progress) {
   const int64_t step = steps_done_;
+  const SgdOptions sgd = sgd_options_at(step, progress);  // first: a bad progress fails before any work
   const Batch batch = make_batch(step);
   model_.set_training(true);
   model_.zero_grad();
@@ -139,12 +159,15 @@ StepResult Trainer::step() {
   const Tensor loss = weighted_cross_entropy(logits, batch.classes, batch.weights, options_.reduction);
   const float value = loss.item();
   UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
-             " (learning rate ", sgd_options_at(step).learning_rate,
+             " (learning rate ", sgd.learning_rate,
              " may be too high); the weights were left as they were before this step");
   loss.backward();
-  {
+  // At the end of a cool-down the rate is 0: nothing moves (sgd_step refuses a zero rate so that
+  // a forgotten one shows, which a configured rate of 0 still is).
+  const bool cooled_down = sgd.learning_rate == 0.0f && options_.sgd.learning_rate > 0.0f;
+  if (!cooled_down) {
     NoGradGuard no_grad;
-    sgd_step(model_.parameters(), velocities_, sgd_options_at(step));
+    sgd_step(model_.parameters(), velocities_, sgd);
   }
   ++steps_done_;
   return {steps_done_, value};

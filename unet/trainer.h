@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,14 @@ struct TrainOptions {
   // Linear learning-rate warm-up: step i (0-based) of the first warmup_steps uses
   // lr · (i + 1) / warmup_steps, then lr. 0 = none (the paper).
   int64_t warmup_steps = 0;
+  // Learning-rate cool-down: over the last `cooldown` fraction of the run the rate falls
+  // linearly to 0, lr · min(1, (1 − p) / cooldown) at progress p ∈ [0, 1]. 0 = none (the paper).
+  // Ending on a small rate settles the weights the noisy large-rate phase leaves bouncing.
+  // The progress of step i is i / total_steps, or what the caller passes to step() when
+  // something else ends the run (train_em's wall-time budget). A step at rate 0 (progress >= 1)
+  // computes the loss and changes nothing.
+  double cooldown = 0.0;
+  int64_t total_steps = 0;  // the run's length in steps, for the cool-down (0 = not known)
   LossReduction reduction = LossReduction::WeightedMean;
   uint64_t seed = 1;
   bool augment = true;
@@ -59,9 +68,10 @@ class Trainer {
  public:
   Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options);
 
-  // One SGD step. Throws NumericError naming the step if the loss is NaN or infinite (the
-  // weights are left as they were before the step).
-  StepResult step();
+  // One SGD step. `progress` ∈ [0, 1] is how far the run is, for the cool-down; without it,
+  // steps_done() / total_steps. Throws NumericError naming the step if the loss is NaN or
+  // infinite (the weights are left as they were before the step).
+  StepResult step(std::optional<double> progress = std::nullopt);
   int64_t steps_done() const { return steps_done_; }
   const TrainOptions& options() const { return options_; }
 
@@ -69,8 +79,9 @@ class Trainer {
   // [1, C, T, T], [1, O, O], [1, O, O]. Exposed for tests and the example's gallery.
   struct Batch { Tensor input, classes, weights; };
   Batch make_batch(int64_t step) const;
-  // The optimiser settings of step `step` (0-based): the warm-up applied to TrainOptions::sgd.
-  SgdOptions sgd_options_at(int64_t step) const;
+  // The optimiser settings of step `step` (0-based) at run progress `progress`: the warm-up and
+  // the cool-down applied to TrainOptions::sgd. Without a progress: step / total_steps.
+  SgdOptions sgd_options_at(int64_t step, std::optional<double> progress = std::nullopt) const;
 
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
   // Restores weights, momentum and the step counter from a checkpoint of the same configuration.
