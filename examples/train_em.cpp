@@ -161,16 +161,23 @@ int main(int argc, char** argv) {
     const int64_t iterations = a.iterations > 0 ? a.iterations : (gpu_config ? 4000 : 100000);
     const double minutes = a.minutes >= 0 ? a.minutes : (gpu_config ? 0.0 : 15.0);
     options.total_steps = iterations;
+    std::string schedule;  // how the rate moves, in words
+    if (options.warmup_steps > 0) schedule += ", warm-up over " + std::to_string(options.warmup_steps) + " steps";
+    if (options.cooldown > 0) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, ", falling to 0 over the last %g %% of the run", 100.0 * options.cooldown);
+      schedule += buf;
+    }
+    if (schedule.empty()) schedule = ", constant";
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, batch %lld, lr %g (warm-up %lld steps, cool-down over the last %g of the run), momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
+                "%lld steps%s, batch %lld, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
                 minutes > 0 ? (" or " + std::to_string(static_cast<int>(minutes)) + " minutes, whichever comes first").c_str() : "",
                 static_cast<long long>(options.batch),
-                options.sgd.learning_rate, static_cast<long long>(options.warmup_steps), options.cooldown,
-                options.sgd.momentum,
+                options.sgd.learning_rate, schedule.c_str(), options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
                 a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, num_threads());
 
