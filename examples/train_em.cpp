@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--cooldown", a.cooldown,
                  "let the learning rate fall linearly to 0 over this last fraction of the run, counted in "
-                 "steps or in the --minutes budget, whichever ends the run first (0: none, the paper)")
+                 "steps or in this invocation's --minutes budget, whichever ends the run first (0: none, the paper)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   app.add_option("--loss-mean", a.loss_mean,
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
