@@ -326,10 +326,16 @@ void patch_gemm(const PatchGemm& product) {
     float* padded = thread_scratch<float, ScratchTag::kPatchPadded>(static_cast<size_t>(p.batch * p.channels * h * w));
     parallel_for(0, p.batch * p.channels, 1, [&](int64_t b, int64_t e) {
       for (int64_t plane = b; plane < e; ++plane) {
+        // Each float written once: zeros only around the copied rows.
         float* dst = padded + plane * h * w;
-        std::fill(dst, dst + h * w, 0.0f);
-        for (int64_t i = 0; i < p.src_h; ++i)
-          std::copy_n(p.src + (plane * p.src_h + i) * p.src_w, p.src_w, dst + (i + s) * w + s);
+        std::fill(dst, dst + s * w, 0.0f);
+        for (int64_t i = 0; i < p.src_h; ++i) {
+          float* row = dst + (i + s) * w;
+          std::fill(row, row + s, 0.0f);
+          std::copy_n(p.src + (plane * p.src_h + i) * p.src_w, p.src_w, row + s);
+          std::fill(row + s + p.src_w, row + w, 0.0f);
+        }
+        std::fill(dst + (s + p.src_h) * w, dst + h * w, 0.0f);
       }
     });
     p.src = padded, p.src_h = h, p.src_w = w, p.pad = p.flip ? p.pad + s : p.pad - s;
