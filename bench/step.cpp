@@ -31,6 +31,7 @@
 #include "core/parallel.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/winograd3x3_cpu.h"
 #include "unet/model.h"
 
 namespace fs = std::filesystem;
@@ -241,7 +242,7 @@ int main(int argc, char** argv) {
   std::string which = "auto", device_name = "auto", json_path, python;
   int iterations = 0, warmup = 2, threads = 0;
   double peak_override = 0.0;
-  bool vs_pytorch = false;
+  bool vs_pytorch = false, no_winograd = false;
   CLI::App app{"Time the whole U-Net: inference forward and a full training step, optionally against PyTorch"};
   app.add_option("--config", which, "paper, cpu, both, or auto (both on a GPU, cpu on the CPU)")->capture_default_str();
   app.add_option("--device", device_name, "auto, cpu or cuda")->capture_default_str();
@@ -252,11 +253,15 @@ int main(int argc, char** argv) {
   app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
   app.add_option("--python", python, "interpreter with torch (default: python3 if it has torch, else /usr/bin/python3)");
   app.add_option("--json", json_path, "write the results here");
+  app.add_flag("--no-winograd", no_winograd,
+               "CPU: run the 3x3 layers without the Winograd engine (direct kernels and patch GEMM only, as before "
+               "2026-11-26), to measure what it brings side by side");
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (threads > 0) set_num_threads(threads);
     threads = num_threads();
+    if (no_winograd) cpu::set_winograd3x3_enabled(false);
     Device device = Device::cpu();
     if (device_name == "cuda" || (device_name == "auto" && cuda_available() && !cuda_rt::is_simulated()))
       device = Device::cuda();
@@ -287,6 +292,7 @@ int main(int argc, char** argv) {
     nlohmann::json j;
     j["device"] = cuda ? cuda_description() : "cpu";
     j["threads"] = threads;
+    j["winograd"] = !no_winograd;
     j["peak_gflops"] = peak;
     j["peak_estimate"] = peak_why;
     for (const auto& c : configs) {

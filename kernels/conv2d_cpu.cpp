@@ -28,6 +28,7 @@
 #include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
+#include "kernels/winograd3x3_cpu.h"
 
 namespace unet {
 
@@ -56,17 +57,35 @@ constexpr int64_t kTaskColBudget = int64_t{1} << 18;
 constexpr int64_t kSmallWeights = int64_t{1} << 20;
 constexpr int64_t kWeightSlots = 8;  // partial weight gradients (patch GEMM and band-parallel paths)
 constexpr int64_t kDirectChannelPairs = 1024;  // Cin·Cout up to which 3×3 float layers run direct
+constexpr int64_t kDirectChannelPairsBesideWinograd = 256;  // the same, when Winograd runs the others
 
 bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
 bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The direct AVX2 3×3 kernel (float32 only) for layers with few channels, where im2col + GEMM is
-// memory bound (measured single-thread, 16->16 at 314²: ~45 vs ~33 GFLOP/s; from 32->64 on the
-// GEMM path is as fast or faster, hence the limit on Cin·Cout); (c_in, c_out) is the channel pair of the convolution actually run (for the data
-// gradient: c_out -> c_in).
+// The direct AVX2 3×3 kernel (float32 only) for layers with few channels, where a GEMM is memory
+// bound; (c_in, c_out) is the channel pair of the convolution actually run (for the data
+// gradient: c_out -> c_in). Measured on the U-Net's layers (2 threads, 2026-11-26): against the
+// patch GEMM the direct kernel wins up to 32->32 (16->16 at 314²: ~45 vs ~33 GFLOP/s single
+// thread); against Winograd only up to 16->16 (16->16 at 314²: 3.7 vs 4.1 ms; 16->32 at 156²:
+// 1.8 vs 1.3 ms; 32->32 at 154²: 3.2 vs 2.8 ms).
 bool use_direct(int64_t k, int64_t c_in, int64_t c_out) {
-  return k == 3 && conv3x3_direct_available() && c_in * c_out <= kDirectChannelPairs;
+  const int64_t limit = winograd3x3_available() ? kDirectChannelPairsBesideWinograd : kDirectChannelPairs;
+  return k == 3 && conv3x3_direct_available() && c_in * c_out <= limit;
+}
+
+// Winograd F(2×2, 3×3) (winograd3x3_cpu.h) for the other float32 3×3 layers: 16 instead of 36
+// multiply-adds per 2×2 outputs and channel pair.
+bool use_winograd(int64_t k) { return k == 3 && winograd3x3_available(); }
+
+// The data gradient of a 3×3 layer as a forward convolution: dx is the "full" convolution of g
+// with wt[c][o][u][v] = w[o][c][2-u][2-v] and padding 2 - pad.
+std::vector<float> flipped_transposed_3x3(const Conv2dParams& p, const float* w) {
+  std::vector<float> wt(static_cast<size_t>(p.c_in * p.c_out * 9));
+  for (int64_t o = 0; o < p.c_out; ++o)
+    for (int64_t c = 0; c < p.c_in; ++c)
+      for (int64_t t = 0; t < 9; ++t) wt[(c * p.c_out + o) * 9 + (8 - t)] = w[(o * p.c_in + c) * 9 + t];
+  return wt;
 }
 
 
@@ -181,6 +200,10 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
       conv3x3_direct(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, w, bias, p.relu, y);
       return;
     }
+    if (use_winograd(p.k)) {
+      winograd3x3(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, w, bias, p.relu, y);
+      return;
+    }
     if (use_patch_gemm(p)) {
       patch_gemm(patch_product(p, p.c_out, w, x, p.c_in, p.h, p.w, p.h_out, p.w_out, false, bias, p.relu, y));
       return;
@@ -219,12 +242,13 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_direct(p.k, p.c_out, p.c_in)) {
-      // dx = the "full" convolution of g with wt[c][o][u][v] = w[o][c][2-u][2-v], padding 2 - pad.
-      std::vector<float> wt(static_cast<size_t>(p.c_in * p.c_out * 9));
-      for (int64_t o = 0; o < p.c_out; ++o)
-        for (int64_t c = 0; c < p.c_in; ++c)
-          for (int64_t t = 0; t < 9; ++t) wt[(c * p.c_out + o) * 9 + (8 - t)] = w[(o * p.c_in + c) * 9 + t];
+      const std::vector<float> wt = flipped_transposed_3x3(p, w);
       conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
+      return;
+    }
+    if (use_winograd(p.k)) {
+      const std::vector<float> wt = flipped_transposed_3x3(p, w);
+      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
       return;
     }
     if (use_patch_gemm(p)) {  // gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]

@@ -22,6 +22,10 @@ enum class ScratchTag {
   kPatchGradA,      // patch_gemm_cpu.cpp: a weight-gradient task's packed output-gradient rows
   kPatchGradB,      // patch_gemm_cpu.cpp: a weight-gradient task's transposed tap panel
   kPatchPartials,   // patch_gemm_cpu.cpp: the weight gradient's slot partials
+  kWinogradA,       // winograd3x3_cpu.cpp: transformed weights of a call
+  kWinogradPadded,  // winograd3x3_cpu.cpp: zero-bordered input of a call
+  kWinogradV,       // winograd3x3_cpu.cpp: a task's transformed input windows
+  kWinogradM,       // winograd3x3_cpu.cpp: a task's 16 GEMM products
 };
 
 template <typename T, ScratchTag Tag> T* thread_scratch(size_t n) {

@@ -26,6 +26,8 @@
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_scratch.h"
+#include "kernels/cpu_zero_border.h"
+#include "kernels/gemm_microkernel_avx2.h"
 
 namespace unet::cpu {
 
@@ -39,8 +41,9 @@ bool patch_gemm_available() { return engine_switch.available(); }
 #ifdef UNET_X86_DISPATCH
 
 namespace {
-constexpr int64_t kMr = 6;             // rows of the register tile
-constexpr int64_t kNr = 16;            // pixels of the register tile (2 AVX vectors)
+using gemm_tile::kMr;
+using gemm_tile::kNr;
+using gemm_tile::micro_kernel;
 constexpr int64_t kKc = 256;           // K slice: B panel 16 KB (L1), A slice mc × 1 KB (L2)
 constexpr int64_t kMaxRowChunk = 192;  // rows per task: A slice ≤ 192 KB
 constexpr int64_t kTileBudget = 49152; // output floats per task (192 KB), so the tile stays in L2
@@ -88,66 +91,6 @@ UNET_AVX2_FMA void pack_panel(const Plan& q, const float* src_n, int64_t p0, int
       const float* s = src_n + start[kk];
       float* dst = bp + kk * kNr;
       for (int64_t t = 0; t < kNr; ++t) dst[t] = t < count ? s[lane[t]] : 0.0f;
-    }
-  }
-}
-
-// c[r][q] (=|+=) Σ_kk a[kk][r] · b[kk][q] for r < rows, q < cols; then bias and ReLU when last.
-// The 12 accumulators are named variables: as an array indexed again after the loop, GCC keeps
-// them in memory and stores all 12 on every iteration.
-UNET_AVX2_FMA void micro_kernel(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int64_t rows,
-                                int64_t cols, bool accumulate, bool last, const float* bias, bool relu) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t kk = 0; kk < kc; ++kk, a += kMr, b += kNr) {
-    const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-    __m256 av = _mm256_broadcast_ss(a);
-    c00 = _mm256_fmadd_ps(av, b0, c00), c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a + 1);
-    c10 = _mm256_fmadd_ps(av, b0, c10), c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a + 2);
-    c20 = _mm256_fmadd_ps(av, b0, c20), c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a + 3);
-    c30 = _mm256_fmadd_ps(av, b0, c30), c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a + 4);
-    c40 = _mm256_fmadd_ps(av, b0, c40), c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a + 5);
-    c50 = _mm256_fmadd_ps(av, b0, c50), c51 = _mm256_fmadd_ps(av, b1, c51);
-  }
-  alignas(32) float tile[kMr][kNr];
-  _mm256_store_ps(tile[0], c00), _mm256_store_ps(tile[0] + 8, c01);
-  _mm256_store_ps(tile[1], c10), _mm256_store_ps(tile[1] + 8, c11);
-  _mm256_store_ps(tile[2], c20), _mm256_store_ps(tile[2] + 8, c21);
-  _mm256_store_ps(tile[3], c30), _mm256_store_ps(tile[3] + 8, c31);
-  _mm256_store_ps(tile[4], c40), _mm256_store_ps(tile[4] + 8, c41);
-  _mm256_store_ps(tile[5], c50), _mm256_store_ps(tile[5] + 8, c51);
-  if (rows == kMr && cols == kNr) {
-    const __m256 zero = _mm256_setzero_ps();
-    for (int64_t r = 0; r < kMr; ++r) {
-      float* row = c + r * ldc;
-      const __m256 add = _mm256_set1_ps(last && bias ? bias[r] : 0.0f);
-      for (int64_t h = 0; h < kNr; h += 8) {
-        __m256 v = _mm256_load_ps(tile[r] + h);
-        if (accumulate) v = _mm256_add_ps(_mm256_loadu_ps(row + h), v);
-        if (last) {
-          v = _mm256_add_ps(v, add);
-          if (relu) v = _mm256_max_ps(zero, v);  // NaN propagates, as std::max(v, 0) does
-        }
-        _mm256_storeu_ps(row + h, v);
-      }
-    }
-    return;
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    for (int64_t t = 0; t < cols; ++t) {
-      float v = tile[r][t];
-      if (accumulate) v = row[t] + v;
-      if (last) {
-        if (bias) v += bias[r];
-        if (relu) v = std::max(v, 0.0f);
-      }
-      row[t] = v;
     }
   }
 }
@@ -324,20 +267,7 @@ void patch_gemm(const PatchGemm& product) {
     const int64_t s = std::max<int64_t>(0, -taps.du_min);
     const int64_t h = std::max(p.src_h, p.dst_h + taps.du_max) + s, w = std::max(p.src_w, p.dst_w + taps.dv_max) + s;
     float* padded = thread_scratch<float, ScratchTag::kPatchPadded>(static_cast<size_t>(p.batch * p.channels * h * w));
-    parallel_for(0, p.batch * p.channels, 1, [&](int64_t b, int64_t e) {
-      for (int64_t plane = b; plane < e; ++plane) {
-        // Each float written once: zeros only around the copied rows.
-        float* dst = padded + plane * h * w;
-        std::fill(dst, dst + s * w, 0.0f);
-        for (int64_t i = 0; i < p.src_h; ++i) {
-          float* row = dst + (i + s) * w;
-          std::fill(row, row + s, 0.0f);
-          std::copy_n(p.src + (plane * p.src_h + i) * p.src_w, p.src_w, row + s);
-          std::fill(row + s + p.src_w, row + w, 0.0f);
-        }
-        std::fill(dst + (s + p.src_h) * w, dst + h * w, 0.0f);
-      }
-    });
+    copy_with_zero_border(p.src, p.batch * p.channels, p.src_h, p.src_w, s, s, h, w, padded);
     p.src = padded, p.src_h = h, p.src_w = w, p.pad = p.flip ? p.pad + s : p.pad - s;
     taps = make_taps(p.channels, p.src_h, p.src_w, p.k, p.pad, p.flip);
   }

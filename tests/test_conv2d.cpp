@@ -14,6 +14,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/patch_gemm_cpu.h"
 #include "kernels/reduce.h"
+#include "kernels/winograd3x3_cpu.h"
 #include "test_util.h"
 
 using namespace unet;
@@ -335,22 +336,26 @@ TEST_CASE("conv2d CUDA autograd (fused ReLU) matches the CPU autograd", "[conv2d
   require_close(grads[1][2], grads[0][2], conv_atol(kw), reduction_rtol(kw), "db");
 }
 
-// The CPU float32 convolution paths: the direct AVX2 3×3 kernels and the packed patch-GEMM engine
-// (where the CPU has AVX2 + FMA), and im2col + Eigen GEMM, which other CPUs take. Each mode
-// switches the engines it does not want off; the destructor switches both back on.
+// The CPU float32 convolution paths: the direct AVX2 3×3 kernels, Winograd F(2×2, 3×3) and the
+// packed patch-GEMM engine (where the CPU has AVX2 + FMA), and im2col + Eigen GEMM, which other
+// CPUs take. Each mode switches the engines it does not want off; the destructor switches all
+// back on. With the direct kernels off, Winograd runs every 3×3 layer; with Winograd off too, the
+// patch GEMM does.
 struct CpuConvMode {
-  bool direct, patch_gemm;
+  bool direct, winograd, patch_gemm;
   std::string str() const {
-    return std::string("direct kernels ") + (direct ? "on" : "off") + ", patch GEMM " + (patch_gemm ? "on" : "off");
+    return std::string("direct kernels ") + (direct ? "on" : "off") + ", Winograd " + (winograd ? "on" : "off") +
+           ", patch GEMM " + (patch_gemm ? "on" : "off");
   }
   void apply() const {
     cpu::set_conv3x3_direct_enabled(direct);
+    cpu::set_winograd3x3_enabled(winograd);
     cpu::set_patch_gemm_enabled(patch_gemm);
   }
 };
-const CpuConvMode kCpuConvModes[] = {{true, true}, {false, true}, {false, false}};
+const CpuConvMode kCpuConvModes[] = {{true, true, true}, {false, true, true}, {false, false, true}, {false, false, false}};
 struct RestoreCpuConv {
-  ~RestoreCpuConv() { CpuConvMode{true, true}.apply(); }
+  ~RestoreCpuConv() { CpuConvMode{true, true, true}.apply(); }
 };
 
 TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEMM) match naive loops exactly",
@@ -358,13 +363,15 @@ TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEM
   RestoreCpuConv restore;
   for (const CpuConvMode& mode : kCpuConvModes) {
     mode.apply();
-    INFO(mode.str() << "; direct available: " << cpu::conv3x3_direct_available()
-                    << ", patch GEMM available: " << cpu::patch_gemm_available());
+    INFO(mode.str() << "; direct available: " << cpu::conv3x3_direct_available() << ", Winograd available: "
+                    << cpu::winograd3x3_available() << ", patch GEMM available: " << cpu::patch_gemm_available());
     // Direct-kernel layers: channel counts below its limit, output channels not a multiple of its
     // 4-channel block, widths below, at and above its 24-pixel block, both paddings, batch 2.
     // Patch-GEMM layers: output channels not a multiple of its 6-row tile and above its 192-row
     // chunk, reductions over several 256-tap slices, widths of 1 and below its 16-pixel panel
-    // (panels spanning rows), k = 5.
+    // (panels spanning rows), k = 5. Winograd layers (its transforms are exact on these small
+    // integers too): odd output sizes (a last tile row or column of one), tile rows of 8 tiles
+    // ending in a one-column tile (w 17 -> 15), several tile blocks, output-channel chunks.
     for (const Case& cs : {Case{2, 1, 16, 30, 29, 3, Padding::Valid, true}, Case{1, 3, 5, 9, 26, 3, Padding::Same, false},
                            Case{2, 16, 16, 12, 51, 3, Padding::Valid, true}, Case{1, 17, 6, 7, 4, 3, Padding::Same, true},
                            Case{1, 2, 3, 3, 3, 3, Padding::Valid, false},
@@ -373,7 +380,7 @@ TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEM
                            Case{2, 16, 13, 150, 51, 3, Padding::Same, false},
                            Case{2, 40, 29, 11, 37, 3, Padding::Valid, true}, Case{1, 33, 200, 7, 5, 3, Padding::Same, false},
                            Case{2, 35, 70, 9, 1, 3, Padding::Same, true}, Case{1, 12, 100, 13, 9, 5, Padding::Same, false},
-                           Case{2, 66, 17, 60, 23, 3, Padding::Valid, false}}) {
+                           Case{2, 66, 17, 60, 23, 3, Padding::Valid, false}, Case{1, 24, 50, 9, 17, 3, Padding::Valid, true}}) {
       INFO(cs.str());
       const Conv2dParams p = cs.params();
       const auto xs = small_integers(cs.x_shape().numel(), 21, 3), ws = small_integers(cs.w_shape().numel(), 22, 2),
