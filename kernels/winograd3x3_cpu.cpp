@@ -23,7 +23,6 @@
 #include "kernels/winograd3x3_cpu.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
