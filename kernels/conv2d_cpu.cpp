@@ -1,8 +1,9 @@
 // kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend). Float32 k×k
 // layers run on the AVX2 + FMA engines when the CPU has them: the direct 3×3 kernels of
-// conv3x3_direct_cpu.h for the forward and data gradient of layers with few channels
-// (Cin·Cout <= 1024), the packed patch-GEMM engine of patch_gemm_cpu.h for the rest and for
-// every weight gradient. Everything else (double, 1×1, CPUs without AVX2) is im2col + Eigen GEMM over bands
+// conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with few channels
+// (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd F(2×2, 3×3) of
+// winograd3x3_cpu.h for those of the other 3×3 layers, the packed patch-GEMM engine of
+// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else (double, 1×1, CPUs without AVX2) is im2col + Eigen GEMM over bands
 // of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer at 572²
 // would otherwise need a ~0.7 GB buffer): forward and weight gradient run the (image, band) pairs
 // as parallel tasks when the weights are small (see kSmallWeights); the data gradient gathers
@@ -87,7 +88,6 @@ std::vector<float> flipped_transposed_3x3(const Conv2dParams& p, const float* w)
       for (int64_t t = 0; t < 9; ++t) wt[(c * p.c_out + o) * 9 + (8 - t)] = w[(o * p.c_in + c) * 9 + t];
   return wt;
 }
-
 
 // The packed patch-GEMM engine (patch_gemm_cpu.h) for the other float32 k×k layers; a 1×1 valid
 // convolution is a plain GEMM on the image and stays on cpu::gemm.
