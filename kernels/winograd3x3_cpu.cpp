@@ -62,13 +62,16 @@ struct Plan {
 };
 
 // U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / 6][c][o % 6] (zero rows past c_out).
+// Parallel over panels; per (panel, c) the 6 rows' values of each ξ are written together, so
+// every cache line of ua is filled in one go.
 void transform_weights(const Plan& q, const float* w, float* ua) {
-  const int64_t rows = q.opanels * kMr;
-  parallel_for(0, rows, 8, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o)
+  parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
+    for (int64_t panel = b; panel < e; ++panel)
       for (int64_t c = 0; c < q.c_in; ++c) {
-        float u[4][4] = {};
-        if (o < q.c_out) {
+        float u[kMr][kXi] = {};  // per row of the panel
+        for (int64_t r = 0; r < kMr; ++r) {
+          const int64_t o = panel * kMr + r;
+          if (o >= q.c_out) break;
           const float* g = w + (o * q.c_in + c) * 9;
           float t[4][3];  // G g
           for (int64_t j = 0; j < 3; ++j) {
@@ -78,14 +81,16 @@ void transform_weights(const Plan& q, const float* w, float* ua) {
             t[3][j] = g[6 + j];
           }
           for (int64_t i = 0; i < 4; ++i) {  // (G g) Gᵀ
-            u[i][0] = t[i][0];
-            u[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-            u[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-            u[i][3] = t[i][2];
+            u[r][4 * i] = t[i][0];
+            u[r][4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+            u[r][4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+            u[r][4 * i + 3] = t[i][2];
           }
         }
-        for (int64_t xi = 0; xi < kXi; ++xi)
-          ua[((xi * q.opanels + o / kMr) * q.c_in + c) * kMr + o % kMr] = u[xi / 4][xi % 4];
+        for (int64_t xi = 0; xi < kXi; ++xi) {
+          float* dst = ua + ((xi * q.opanels + panel) * q.c_in + c) * kMr;
+          for (int64_t r = 0; r < kMr; ++r) dst[r] = u[r][xi];
+        }
       }
   });
 }

@@ -450,11 +450,7 @@ TEST_CASE("conv2d CPU fused ReLU gradient + bias sum equals the two passes bit f
 TEST_CASE("conv2d CPU weight gradient has the same bits for any thread count", "[conv2d]") {
   // Random non-integer data, so a different summation order would show in the last bits; the
   // slots of the patch GEMM and of the im2col path must not depend on the threads.
-  const int saved_threads = num_threads();
-  struct Restore {
-    int threads;
-    ~Restore() { set_num_threads(threads); }
-  } restore{saved_threads};
+  test::ThreadCountGuard restore_threads;
   RestoreCpuConv restore_paths;
   for (const Case& cs : {Case{2, 16, 13, 150, 51, 3, Padding::Same, false}, Case{1, 48, 40, 40, 37, 3, Padding::Valid, false},
                          Case{2, 40, 36, 70, 45, 3, Padding::Valid, false}}) {

@@ -17,6 +17,7 @@
 #include "core/parallel.h"
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
+#include "test_util.h"
 #include "kernels/sim/runtime.h"
 
 using Catch::Matchers::Contains;
@@ -189,7 +190,7 @@ TEST_CASE("an exception thrown in device code becomes a KernelError naming block
   std::vector<float> in(n, 2.0f), out(n, 0.0f);
   in[7 * 128 + 9] = -1.0f;  // block 7, thread 9
   in[3 * 128 + 5] = 0.0f;   // block 3, thread 5: the lowest failing block is the one reported
-  const int previous_threads = unet::num_threads();
+  unet::test::ThreadCountGuard restore_threads;
   for (int threads : {1, 4}) {
     unet::set_num_threads(threads);
     CHECK_THROWS_WITH(UNET_LAUNCH(log_all, unet::kern::ceil_div(n, 128), 128, 0, in.data(), out.data(), n),
@@ -197,7 +198,6 @@ TEST_CASE("an exception thrown in device code becomes a KernelError naming block
                             Contains("`log_all`") && Contains("checked_log: x = 0.000000 must be > 0") &&
                             Contains("test_sim_errors.cpp:"));
   }
-  unet::set_num_threads(previous_threads);
 }
 
 TEST_CASE("on an error, fibers waiting at a barrier are unwound and the simulator stays usable", "[sim]") {

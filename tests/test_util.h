@@ -21,12 +21,19 @@
 #include <vector>
 
 #include "core/device.h"
+#include "core/parallel.h"
 #include "core/philox.h"
 #include "core/tensor.h"
 
 namespace unet::test {
 
 constexpr float kEps32 = std::numeric_limits<float>::epsilon();  // 1.19e-7
+
+// Restores the CPU thread count at scope exit, for tests that run a kernel at several counts.
+struct ThreadCountGuard {
+  int saved = num_threads();
+  ~ThreadCountGuard() { set_num_threads(saved); }
+};
 
 // A fresh folder under the system temp directory, removed with everything in it at scope exit.
 struct TempDir {

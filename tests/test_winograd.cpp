@@ -101,11 +101,7 @@ TEST_CASE("Winograd 3x3 engine has the same bits for any thread count", "[conv2d
     return;
   }
   // The thread count changes the output-channel chunks; each output's sums must not change.
-  const int saved_threads = num_threads();
-  struct Restore {
-    int threads;
-    ~Restore() { set_num_threads(threads); }
-  } restore{saved_threads};
+  test::ThreadCountGuard restore_threads;
   for (const WinogradCase& k : kCases) {
     INFO(k.str());
     const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 81, -1.0, 1.0);
