@@ -95,35 +95,31 @@ void transform_weights(const Plan& q, const float* w, float* ua) {
   });
 }
 
-// Bᵀ d B of one window (rows at d, d + sw, …): v[ξ] for ξ = 4i + j.
-inline void input_tile(const float* d, int64_t sw, float v[kXi]) {
-  float t[4][4];  // d B, per window row
-  for (int64_t r = 0; r < 4; ++r) {
-    const float* row = d + r * sw;
-    t[r][0] = row[0] - row[2], t[r][1] = row[1] + row[2], t[r][2] = row[2] - row[1], t[r][3] = row[1] - row[3];
-  }
-  for (int64_t j = 0; j < 4; ++j) {
-    v[j] = t[0][j] - t[2][j], v[4 + j] = t[1][j] + t[2][j];
-    v[8 + j] = t[2][j] - t[1][j], v[12 + j] = t[1][j] - t[3][j];
-  }
+// Lanes l < n set (n clamped to [0, 8]): the mask of a masked load or store of n floats.
+UNET_AVX2_FMA inline __m256i first_lanes(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(n, 0, 8))),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Even- and odd-indexed floats of the 16 at p: (p[0], p[2], …, p[14]) and (p[1], …, p[15]).
-UNET_AVX2_FMA inline void deinterleave(const float* p, __m256& even, __m256& odd) {
-  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+// Even- and odd-indexed floats of the 16 at p — (p[0], p[2], …, p[14]) and (p[1], …, p[15]) —
+// reading only p[0 … n) (the rest are zeros): a masked load never touches the masked floats,
+// so a window group at the end of a plane reads nothing past it.
+UNET_AVX2_FMA inline void deinterleave(const float* p, int64_t n, __m256& even, __m256& odd) {
+  const __m256 a = n >= 16 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, first_lanes(n));
+  const __m256 b = n >= 16 ? _mm256_loadu_ps(p + 8) : _mm256_maskload_ps(p + 8, first_lanes(n - 8));
   const __m256 lo = _mm256_shuffle_ps(a, b, 0x88), hi = _mm256_shuffle_ps(a, b, 0xDD);  // 128-bit lanes interleaved
   even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(lo), 0xD8));
   odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(hi), 0xD8));
 }
 
-// Bᵀ d B of the 8 windows of tiles tx … tx + 7 of one tile row, starting at d: v[ξ] lane l is
-// tile tx + l.
-UNET_AVX2_FMA inline void input_tiles8(const float* d, int64_t sw, __m256 v[kXi]) {
+// Bᵀ d B of the windows of tiles tx … tx + n − 1 (n ≤ 8) of one tile row, starting at d: v[ξ]
+// lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns.
+UNET_AVX2_FMA inline void input_tiles(const float* d, int64_t sw, int64_t n, __m256 v[kXi]) {
   __m256 t[4][4];
   for (int64_t r = 0; r < 4; ++r) {
     __m256 d0, d1, d2, d3;
-    deinterleave(d + r * sw, d0, d1);
-    deinterleave(d + r * sw + 2, d2, d3);
+    deinterleave(d + r * sw, 2 * n + 2, d0, d1);
+    deinterleave(d + r * sw + 2, 2 * n, d2, d3);
     t[r][0] = _mm256_sub_ps(d0, d2), t[r][1] = _mm256_add_ps(d1, d2);
     t[r][2] = _mm256_sub_ps(d2, d1), t[r][3] = _mm256_sub_ps(d1, d3);
   }
@@ -134,6 +130,9 @@ UNET_AVX2_FMA inline void input_tiles8(const float* d, int64_t sw, __m256 v[kXi]
 }
 
 // V[ξ][f / 16][c][f % 16] for the block's tiles f = t - t0 < count (zero lanes past count).
+// Every tile row's run of tiles goes through the vector transform, 8 tiles at a time and the
+// rest masked: blocks of 16 tiles cut rows of 7–77 tiles into short runs, which a scalar tail
+// would spend a large share of the transform on.
 UNET_AVX2_FMA void transform_inputs(const Plan& q, const float* src_n, int64_t t0, int64_t count, float* v) {
   const int64_t vpanels = ceil_div(count, kNr), xi_stride = vpanels * q.c_in * kNr;
   auto at = [&](int64_t xi, int64_t c, int64_t f) { return v + xi * xi_stride + ((f / kNr) * q.c_in + c) * kNr + f % kNr; };
@@ -145,37 +144,26 @@ UNET_AVX2_FMA void transform_inputs(const Plan& q, const float* src_n, int64_t t
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const float* row = plane + 2 * ty * q.sw;
-      int64_t k = 0;
-      for (; k + 8 <= run; k += 8) {
+      for (int64_t k = 0; k < run; k += 8) {
+        const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0;
         __m256 vv[kXi];
-        input_tiles8(row + 2 * (tx + k), q.sw, vv);
-        const int64_t f = t + k - t0;
-        if (f % kNr <= kNr - 8) {
+        input_tiles(row + 2 * (tx + k), q.sw, n, vv);
+        // Lanes [0, first) go to f's 16-tile panel, the rest to the next one.
+        const int64_t first = std::min(n, kNr - f % kNr);
+        if (first == 8) {
           for (int64_t xi = 0; xi < kXi; ++xi) _mm256_storeu_ps(at(xi, c, f), vv[xi]);
-        } else {
-          alignas(32) float lanes[8];
-          for (int64_t xi = 0; xi < kXi; ++xi) {
-            _mm256_store_ps(lanes, vv[xi]);
-            for (int64_t l = 0; l < 8; ++l) *at(xi, c, f + l) = lanes[l];
-          }
+          continue;
         }
-      }
-      for (; k < run; ++k) {
-        float vv[kXi];
-        input_tile(row + 2 * (tx + k), q.sw, vv);
-        for (int64_t xi = 0; xi < kXi; ++xi) *at(xi, c, t + k - t0) = vv[xi];
+        for (int64_t xi = 0; xi < kXi; ++xi) {  // (masked stores are slow on AMD; a buffer copy is not)
+          alignas(32) float buf[8];
+          _mm256_store_ps(buf, vv[xi]);
+          std::copy_n(buf, first, at(xi, c, f));
+          std::copy_n(buf + first, n - first, at(xi, c, f + first));
+        }
       }
       t += run;
     }
   }
-}
-
-// Aᵀ m A of one tile: y[a][b] from m[ξ] = the 16 values of M at one (o, tile).
-inline void output_tile(const float m[kXi], float y[2][2]) {
-  float u[4][2];
-  for (int64_t i = 0; i < 4; ++i)
-    u[i][0] = m[4 * i] + m[4 * i + 1] + m[4 * i + 2], u[i][1] = m[4 * i + 1] - m[4 * i + 2] - m[4 * i + 3];
-  for (int64_t b = 0; b < 2; ++b) y[0][b] = u[0][b] + u[1][b] + u[2][b], y[1][b] = u[1][b] - u[2][b] - u[3][b];
 }
 
 // The outputs of the block's tiles for output channels [o0, o1) from M[ξ][o][f] (row stride ld).
@@ -190,18 +178,20 @@ UNET_AVX2_FMA void transform_outputs(const Plan& q, const float* m, int64_t ld, 
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const int64_t i0 = 2 * ty, rows = std::min<int64_t>(2, q.h_out - i0);
-      int64_t k = 0;
-      for (; k + 8 <= run; k += 8) {
+      for (int64_t k = 0; k < run; k += 8) {
+        const int64_t n = std::min<int64_t>(8, run - k);  // tiles of this group (masked when < 8)
         const float* mk = mo + (t + k - t0);
+        const __m256i lanes = first_lanes(n);
         __m256 mv[kXi];
-        for (int64_t xi = 0; xi < kXi; ++xi) mv[xi] = _mm256_loadu_ps(mk + xi * xi_stride);
+        for (int64_t xi = 0; xi < kXi; ++xi)
+          mv[xi] = n == 8 ? _mm256_loadu_ps(mk + xi * xi_stride) : _mm256_maskload_ps(mk + xi * xi_stride, lanes);
         __m256 u[4][2];
         for (int64_t i = 0; i < 4; ++i) {
           u[i][0] = _mm256_add_ps(_mm256_add_ps(mv[4 * i], mv[4 * i + 1]), mv[4 * i + 2]);
           u[i][1] = _mm256_sub_ps(_mm256_sub_ps(mv[4 * i + 1], mv[4 * i + 2]), mv[4 * i + 3]);
         }
         const __m256 bias = _mm256_set1_ps(add);
-        const int64_t j0 = 2 * (tx + k);
+        const int64_t j0 = 2 * (tx + k), cols = std::min(2 * n, q.w_out - j0);  // odd width: the last tile has one column
         for (int64_t a = 0; a < rows; ++a) {
           __m256 y0 = a == 0 ? _mm256_add_ps(_mm256_add_ps(u[0][0], u[1][0]), u[2][0])
                              : _mm256_sub_ps(_mm256_sub_ps(u[1][0], u[2][0]), u[3][0]);
@@ -213,26 +203,14 @@ UNET_AVX2_FMA void transform_outputs(const Plan& q, const float* m, int64_t ld, 
           const __m256 lo = _mm256_unpacklo_ps(y0, y1), hi = _mm256_unpackhi_ps(y0, y1);
           const __m256 first = _mm256_permute2f128_ps(lo, hi, 0x20), second = _mm256_permute2f128_ps(lo, hi, 0x31);
           float* out = plane + (i0 + a) * q.w_out + j0;
-          if (j0 + 16 <= q.w_out) {
+          if (cols == 16) {
             _mm256_storeu_ps(out, first), _mm256_storeu_ps(out + 8, second);
-          } else {  // the row's last tile has one column (odd output width)
+          } else {  // a short group (masked stores are slow on AMD; a buffer copy is not)
             alignas(32) float buf[16];
             _mm256_store_ps(buf, first), _mm256_store_ps(buf + 8, second);
-            std::copy_n(buf, q.w_out - j0, out);
+            std::copy_n(buf, cols, out);
           }
         }
-      }
-      for (; k < run; ++k) {
-        float mv[kXi], yv[2][2];
-        for (int64_t xi = 0; xi < kXi; ++xi) mv[xi] = mo[xi * xi_stride + (t + k - t0)];
-        output_tile(mv, yv);
-        const int64_t j0 = 2 * (tx + k), cols = std::min<int64_t>(2, q.w_out - j0);
-        for (int64_t a = 0; a < rows; ++a)
-          for (int64_t b = 0; b < cols; ++b) {
-            float value = yv[a][b] + add;
-            if (q.relu) value = std::max(value, 0.0f);
-            plane[(i0 + a) * q.w_out + j0 + b] = value;
-          }
       }
       t += run;
     }
