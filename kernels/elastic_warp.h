@@ -55,6 +55,7 @@ UNET_HD void cubic_weights(float t, float w[4]) {
 
 // Reflection without repeating the edge: ... 2 1 | 0 1 2 ... n-1 | n-2 n-3 ...
 UNET_HD int mirror_index(int i, int n) {
+  if (i >= 0 && i < n) return i;  // nearly every tap: skip the integer division
   if (n == 1) return 0;
   const int period = 2 * n - 2;
   i %= period;
@@ -62,18 +63,19 @@ UNET_HD int mirror_index(int i, int n) {
   return i < n ? i : period - i;
 }
 
-// Displacement at field pixel (x, y): bicubic interpolation over the 3×3 grid whose nodes sit
-// at x = 0, (W-1)/2, W-1 of the field window (and likewise in y); node indices outside the grid
-// are clamped.
-UNET_HD void grid_displacement(const ElasticWarpParams& p, int x, int y, float& dx, float& dy) {
-  const int fw = p.field_width > 0 ? p.field_width : p.out_width;
-  const int fh = p.field_height > 0 ? p.field_height : p.out_height;
-  const float gx = fw > 1 ? 2.0f * x / (fw - 1) : 0.0f;
-  const float gy = fh > 1 ? 2.0f * y / (fh - 1) : 0.0f;
-  const int ix = gx >= 2.0f ? 1 : static_cast<int>(gx), iy = gy >= 2.0f ? 1 : static_cast<int>(gy);
-  float wx[4], wy[4];
-  cubic_weights(gx - ix, wx);
-  cubic_weights(gy - iy, wy);
+// Grid cell and cubic weights of field coordinate v along an axis of `extent` pixels: the 3×3
+// grid's nodes sit at v = 0, (extent-1)/2, extent-1. Separate so that the CPU twin computes it
+// once per row and per column instead of per pixel (same expressions, same bits).
+UNET_HD void grid_axis(int v, int extent, int& cell, float w[4]) {
+  const float g = extent > 1 ? 2.0f * v / (extent - 1) : 0.0f;
+  cell = g >= 2.0f ? 1 : static_cast<int>(g);
+  cubic_weights(g - cell, w);
+}
+
+// The displacement from the two axes' cells and weights; node indices outside the grid are
+// clamped.
+UNET_HD void grid_combine(const ElasticWarpParams& p, int ix, const float wx[4], int iy, const float wy[4],
+                          float& dx, float& dy) {
   dx = 0.0f;
   dy = 0.0f;
   for (int j = 0; j < 4; ++j) {
@@ -91,14 +93,32 @@ UNET_HD void grid_displacement(const ElasticWarpParams& p, int x, int y, float& 
   }
 }
 
+UNET_HD int field_width(const ElasticWarpParams& p) { return p.field_width > 0 ? p.field_width : p.out_width; }
+UNET_HD int field_height(const ElasticWarpParams& p) { return p.field_height > 0 ? p.field_height : p.out_height; }
+
+// Displacement at field pixel (x, y): bicubic interpolation over the 3×3 grid that spans the
+// field window.
+UNET_HD void grid_displacement(const ElasticWarpParams& p, int x, int y, float& dx, float& dy) {
+  int ix, iy;
+  float wx[4], wy[4];
+  grid_axis(x, field_width(p), ix, wx);
+  grid_axis(y, field_height(p), iy, wy);
+  grid_combine(p, ix, wx, iy, wy, dx, dy);
+}
+
+// Where field pixel (x, y), displaced by (dx, dy), samples the input: the affine map.
+UNET_HD void affine_source(const ElasticWarpParams& p, int x, int y, float dx, float dy, float& sx, float& sy) {
+  const float qx = static_cast<float>(x) + dx, qy = static_cast<float>(y) + dy;
+  sx = p.affine[0] * qx + p.affine[1] * qy + p.affine[2];
+  sy = p.affine[3] * qx + p.affine[4] * qy + p.affine[5];
+}
+
 // Where output pixel (x, y) samples the input.
 UNET_HD void warp_source(const ElasticWarpParams& p, int out_x, int out_y, float& sx, float& sy) {
   const int x = out_x + p.out_offset_x, y = out_y + p.out_offset_y;  // field coordinates
   float dx, dy;
   grid_displacement(p, x, y, dx, dy);
-  const float qx = static_cast<float>(x) + dx, qy = static_cast<float>(y) + dy;
-  sx = p.affine[0] * qx + p.affine[1] * qy + p.affine[2];
-  sy = p.affine[3] * qx + p.affine[4] * qy + p.affine[5];
+  affine_source(p, x, y, dx, dy, sx, sy);
 }
 
 // Bicubic sample of one plane with mirrored borders.
@@ -132,11 +152,10 @@ UNET_HD float grey_transform(const ElasticWarpParams& p, float v) {
 
 // Everything one output pixel needs: the CPU twin runs it in a loop, the CUDA kernel once per
 // thread, so both backends execute the same expressions.
-UNET_HD void warp_pixel(const ElasticWarpParams& p, int x, int y, const float* image_in,
-                        float* image_out, const int32_t* labels_in, int32_t* labels_out,
-                        const float* weights_in, float* weights_out) {
-  float sx, sy;
-  warp_source(p, x, y, sx, sy);
+// The samples of output pixel (x, y) from its source position (sx, sy).
+UNET_HD void warp_pixel_from(const ElasticWarpParams& p, int x, int y, float sx, float sy, const float* image_in,
+                             float* image_out, const int32_t* labels_in, int32_t* labels_out,
+                             const float* weights_in, float* weights_out) {
   const int64_t o = static_cast<int64_t>(y) * p.out_width + x;
   if (image_in) {
     const int64_t in_plane = static_cast<int64_t>(p.in_width) * p.in_height;
@@ -150,6 +169,14 @@ UNET_HD void warp_pixel(const ElasticWarpParams& p, int x, int y, const float* i
     if (labels_in) labels_out[o] = labels_in[i];
     if (weights_in) weights_out[o] = weights_in[i];
   }
+}
+
+UNET_HD void warp_pixel(const ElasticWarpParams& p, int x, int y, const float* image_in,
+                        float* image_out, const int32_t* labels_in, int32_t* labels_out,
+                        const float* weights_in, float* weights_out) {
+  float sx, sy;
+  warp_source(p, x, y, sx, sy);
+  warp_pixel_from(p, x, y, sx, sy, image_in, image_out, labels_in, labels_out, weights_in, weights_out);
 }
 
 namespace cpu {

@@ -1,6 +1,8 @@
 // kernels/elastic_warp_cpu.cpp — the CPU twin of the augmentation warp (and its reference):
-// one output row per parallel_for index, the same UNET_HD per-pixel math as the CUDA kernel.
+// one output row per parallel_for index, the same UNET_HD per-pixel math as the CUDA kernel
+// (the grid's per-axis part hoisted out of the pixel loop).
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
 #include "core/parallel.h"
@@ -41,11 +43,24 @@ void elastic_warp(const ElasticWarpParams& p, const float* image_in, float* imag
                   const int32_t* labels_in, int32_t* labels_out, const float* weights_in,
                   float* weights_out) {
   check_elastic_warp_args(p, image_in, image_out, labels_in, labels_out, weights_in, weights_out);
+  // The grid's cell and weights depend on the column alone (and on the row alone): computed once
+  // each here, combined per pixel by the same expressions as warp_pixel, so the bits match it.
+  struct Axis { int cell; float w[4]; };
+  std::vector<Axis> columns(static_cast<size_t>(p.out_width));
+  for (int x = 0; x < p.out_width; ++x) grid_axis(x + p.out_offset_x, field_width(p), columns[x].cell, columns[x].w);
   parallel_for(0, p.out_height, 8, [&](int64_t y0, int64_t y1) {
-    for (int64_t y = y0; y < y1; ++y)
-      for (int x = 0; x < p.out_width; ++x)
-        warp_pixel(p, x, static_cast<int>(y), image_in, image_out, labels_in, labels_out,
-                   weights_in, weights_out);
+    for (int64_t y = y0; y < y1; ++y) {
+      const int fy = static_cast<int>(y) + p.out_offset_y;
+      Axis row;
+      grid_axis(fy, field_height(p), row.cell, row.w);
+      for (int x = 0; x < p.out_width; ++x) {
+        float dx, dy, sx, sy;
+        grid_combine(p, columns[x].cell, columns[x].w, row.cell, row.w, dx, dy);
+        affine_source(p, x + p.out_offset_x, fy, dx, dy, sx, sy);
+        warp_pixel_from(p, x, static_cast<int>(y), sx, sy, image_in, image_out, labels_in, labels_out, weights_in,
+                        weights_out);
+      }
+    }
   });
 }
 
