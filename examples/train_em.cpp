@@ -4,13 +4,15 @@
 //   train_em [--data DIR] [--out DIR] [--device auto|cpu|cuda] [--iterations N] [--minutes M]
 //            [--base-channels C] [--tile S] [--seed K] [--lr LR] [--resume CKPT] ...
 //
-// Writes OUT/model.safetensors (weights, momentum, configuration, training state),
+// Writes OUT/model.safetensors (weights — the moving average of the iterates by default —, the
+// SGD iterate, momentum, configuration, training state),
 // OUT/metrics.json (the keys of examples/evaluate), OUT/val/NN.tif (float probability of
 // "cell interior"), OUT/val/NN_overlay.png, OUT/loss.png, OUT/log.jsonl.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/cuda_runtime.h"
@@ -32,7 +34,7 @@ namespace {
 struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
-  double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0;
+  double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
   std::string loss_mean = "weights", head_init = "zero";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
@@ -102,6 +104,10 @@ int main(int argc, char** argv) {
                  "let the learning rate fall linearly to 0 over this last fraction of the run, counted in "
                  "steps or in this invocation's --minutes budget, whichever ends the run first (0: none, the paper)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--weight-average", a.weight_average,
+                 "decay of the moving average of the weights that is scored and saved as the model "
+                 "(0: none, the paper: the last SGD iterate)")
+      ->check(CLI::Range(0.0, 0.9999))->capture_default_str();
   app.add_option("--loss-mean", a.loss_mean,
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
                  "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
@@ -155,6 +161,7 @@ int main(int argc, char** argv) {
     options.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
     options.warmup_steps = a.warmup;
     options.cooldown = a.cooldown;
+    options.weight_average = a.weight_average;
     options.augment = !a.no_augment;
     // On the CPU the 15-minute budget is the limit (a faster machine or build trains more steps);
     // the step count only bounds runs without a budget.
@@ -169,9 +176,14 @@ int main(int argc, char** argv) {
       schedule += buf;
     }
     if (schedule.empty()) schedule = ", constant";
+    char averaging_buf[96];
+    std::snprintf(averaging_buf, sizeof averaging_buf, "weights averaged with decay %g (scored and saved)",
+                  options.weight_average);
+    const std::string averaging = options.weight_average > 0 ? averaging_buf : "no weight averaging";
     std::printf("train_em: device %s — %s\n", device.str().c_str(), why.c_str());
     std::printf("train_em: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-                "%lld steps%s, batch %lld, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %d CPU threads\n",
+                "%lld steps%s, batch %lld, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %s, "
+                "%d CPU threads\n",
                 gpu_config ? "paper (GPU)" : "CPU", static_cast<long long>(config.base_channels), config.depth,
                 static_cast<long long>(options.tile), static_cast<long long>(config.geometry().output_size(options.tile)),
                 static_cast<long long>(iterations),
@@ -179,7 +191,8 @@ int main(int argc, char** argv) {
                 static_cast<long long>(options.batch),
                 options.sgd.learning_rate, schedule.c_str(), options.sgd.momentum,
                 a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
-                a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, num_threads());
+                a.head_init == "zero" ? "zero-initialised" : "He-initialised", config.dropout, averaging.c_str(),
+                num_threads());
 
     // ---- data -------------------------------------------------------------------------------
     const std::string data = a.data.empty() ? default_data_dir() : a.data;
@@ -248,7 +261,10 @@ int main(int argc, char** argv) {
       if (a.val_every > 0 && r.step % a.val_every == 0 && r.step < iterations) {
         progress.finish();
         const double t0 = progress.elapsed();
-        const MeasureResult m = score_validation(model, val, false, nullptr);
+        const MeasureResult m = [&] {
+          const auto scope = trainer.averaged_weights();
+          return score_validation(model, val, false, nullptr);
+        }();
         const double spent = progress.elapsed() - t0;
         append_jsonl(log_path, {{"step", r.step}, {"val", nlohmann::json::parse(measures_to_json(m))}});
         std::printf("train_em: step %lld: validation pixel error %.4f, Rand error %.4f, V_info error %.4f "
@@ -291,6 +307,19 @@ int main(int argc, char** argv) {
                   "  warping error  %.6f\n  IoU            %.4f\n",
                   m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
     };
+    // With weight averaging, the last SGD iterate is scored too (plain and, unless --no-tta,
+    // 8-fold averaged), so every run shows what the averaging changed; the average is what is
+    // saved and written.
+    std::optional<MeasureResult> iterate_plain, iterate_tta;
+    if (trainer.averaging()) {
+      iterate_plain = score_validation(model, val, false, nullptr);
+      append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_iterate", nlohmann::json::parse(measures_to_json(*iterate_plain))}});
+      if (!a.no_tta) {
+        iterate_tta = score_validation(model, val, true, nullptr);
+        append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_iterate_tta", nlohmann::json::parse(measures_to_json(*iterate_tta))}});
+      }
+    }
+    const auto averaged = trainer.averaged_weights();
     const MeasureResult plain = score_validation(model, val, false, a.no_tta ? &val_dir : nullptr);
     append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val", nlohmann::json::parse(measures_to_json(plain))}});
     MeasureResult m = plain;
@@ -302,8 +331,13 @@ int main(int argc, char** argv) {
       std::ofstream out(fs::path(a.out) / "metrics.json");
       out << measures_to_json(m) << "\n";
     }
-    print_scores("plain predictions", plain);
-    if (!a.no_tta) print_scores("averaged over the 8 flips/rotations (metrics.json)", m);
+    if (iterate_plain) print_scores("the last SGD iterate (weights not averaged), plain predictions", *iterate_plain);
+    if (iterate_tta) print_scores("the last SGD iterate (weights not averaged), averaged over the 8 flips/rotations", *iterate_tta);
+    print_scores(trainer.averaging() ? "averaged weights, plain predictions" : "plain predictions", plain);
+    if (!a.no_tta)
+      print_scores(trainer.averaging() ? "averaged weights, averaged over the 8 flips/rotations (metrics.json)"
+                                       : "averaged over the 8 flips/rotations (metrics.json)",
+                   m);
     std::printf("\nwritten: %s/metrics.json, %s/val/*.tif (probability maps), %s/val/*_overlay.png "
                 "(red: predicted membrane, green: disagreement with the truth), %s/loss.png, %s\n",
                 a.out.c_str(), a.out.c_str(), a.out.c_str(), a.out.c_str(), model_path.c_str());

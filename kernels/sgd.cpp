@@ -1,5 +1,5 @@
-// kernels/sgd.cpp — tensor-level SGD step: validation, velocity set-up, the slot table (copied to
-// the device for the single CUDA launch) and dispatch.
+// kernels/sgd.cpp — tensor-level SGD step: validation, velocity and average set-up, the slot
+// table (copied to the device for the single CUDA launch) and dispatch.
 #include "kernels/sgd.h"
 
 #include <cmath>
@@ -10,7 +10,7 @@
 namespace unet {
 
 void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& velocities,
-              const SgdOptions& o) {
+              const SgdOptions& o, std::vector<Tensor>* averages) {
   constexpr const char* op = "sgd_step";
   UNET_CHECK(std::isfinite(o.learning_rate) && o.learning_rate > 0.0f, ValueError, op,
              ": learning_rate must be finite and > 0, got ", o.learning_rate);
@@ -18,7 +18,13 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& velocities
              ": momentum must be in [0, 1), got ", o.momentum);
   UNET_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0f, ValueError, op,
              ": weight_decay must be finite and >= 0, got ", o.weight_decay);
+  UNET_CHECK(o.average_decay >= 0.0f && o.average_decay < 1.0f, ValueError, op,
+             ": average_decay must be in [0, 1), got ", o.average_decay);
   if (velocities.empty()) velocities.resize(params.size());
+  if (averages && averages->empty()) averages->resize(params.size());
+  UNET_CHECK(!averages || averages->size() == params.size(), ValueError, op, ": ", params.size(),
+             " parameters but ", averages ? averages->size() : 0,
+             " averages; pass one average per parameter (or an empty list to create them)");
   UNET_CHECK(velocities.size() == params.size(), ValueError, op, ": ", params.size(),
              " parameters but ", velocities.size(),
              " velocities; pass one velocity per parameter (or an empty list to create them)");
@@ -40,11 +46,22 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& velocities
                " but its parameter is on ", dev.str(), "; they must be on the same device");
     UNET_CHECK(v.shape() == p.shape(), ShapeError, op, ": velocity ", i, " is ", v.str(),
                " but its parameter is ", p.str(), "; the shapes must match");
+    float* average = nullptr;
+    if (averages) {
+      Tensor& a = (*averages)[i];
+      if (!a.defined()) a = p.clone();
+      check_float(a, op, "averages[i]");
+      UNET_CHECK(a.device() == dev, DeviceError, op, ": average ", i, " is on ", a.device().str(),
+                 " but its parameter is on ", dev.str(), "; they must be on the same device");
+      UNET_CHECK(a.shape() == p.shape(), ShapeError, op, ": average ", i, " is ", a.str(),
+                 " but its parameter is ", p.str(), "; the shapes must match");
+      average = a.data<float>();
+    }
     const Tensor g = p.grad();
     if (!g.defined() || p.numel() == 0) continue;  // no gradient reached it: skip
     UNET_CHECK(g.shape() == p.shape() && g.device() == dev, ShapeError, op, ": gradient of parameter ",
                i, " is ", g.str(), " but the parameter is ", p.str());
-    slots.push_back({p.data<float>(), g.data<float>(), v.data<float>(), p.numel()});
+    slots.push_back({p.data<float>(), g.data<float>(), v.data<float>(), p.numel(), average});
     if (p.numel() > max_count) max_count = p.numel();
   }
   if (slots.empty()) return;

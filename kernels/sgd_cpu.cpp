@@ -7,7 +7,7 @@ namespace unet::cpu {
 
 template <typename T>
 void sgd_step(const SgdSlot<T>* slots, int64_t num_slots, const SgdOptions& o) {
-  const T lr = o.learning_rate, mu = o.momentum, wd = o.weight_decay;
+  const T lr = o.learning_rate, mu = o.momentum, wd = o.weight_decay, keep = T(1) - T(o.average_decay);
   for (int64_t s = 0; s < num_slots; ++s) {
     const SgdSlot<T> slot = slots[s];
     parallel_for(0, slot.count, 1 << 15, [&](int64_t b, int64_t e) {
@@ -16,6 +16,8 @@ void sgd_step(const SgdSlot<T>* slots, int64_t num_slots, const SgdOptions& o) {
         slot.velocity[i] = v;
         slot.param[i] -= lr * v;
       }
+      if (slot.average)
+        for (int64_t i = b; i < e; ++i) slot.average[i] += keep * (slot.param[i] - slot.average[i]);
     });
   }
 }

@@ -1,5 +1,5 @@
-// tests/test_sgd.cpp — SGD with momentum: against a hand-written loop (PyTorch's convention),
-// skipped parameters, CUDA (simulator, one launch) vs CPU, and the refusals.
+// tests/test_sgd.cpp — SGD with momentum and the weight average: against hand-written loops
+// (PyTorch's convention), skipped parameters, CUDA (simulator, one launch) vs CPU, the refusals.
 #include <cmath>
 
 #include "core/autograd.h"
@@ -45,14 +45,44 @@ TEST_CASE("sgd_step: matches a hand-written loop over several steps", "[sgd]") {
   REQUIRE(param.is_leaf());  // the update is not recorded in the graph
 }
 
+TEST_CASE("sgd_step: the weight average follows a hand-written loop, decay changing per step", "[sgd]") {
+  const std::vector<double> p0 = to_double(random_values(9, 3));
+  Tensor param = Tensor::from_vector(std::vector<float>(p0.begin(), p0.end()), Shape{9}).set_requires_grad(true);
+  std::vector<double> p = p0, v(9, 0.0), a = p0;  // the average starts as the parameter
+  std::vector<Tensor> velocities, averages;
+  const float decays[] = {0.1f, 0.5f, 0.9f, 0.99f};
+  for (int s = 0; s < 4; ++s) {
+    const SgdOptions o{0.2f, 0.9f, 0.0f, decays[s]};
+    const Tensor g = random_tensor(Shape{9}, 30 + s);
+    const std::vector<float> gv = g.to_vector();
+    for (size_t i = 0; i < p.size(); ++i) {
+      v[i] = double(o.momentum) * v[i] + gv[i];
+      p[i] -= double(o.learning_rate) * v[i];
+      a[i] += (1.0 - double(o.average_decay)) * (p[i] - a[i]);
+    }
+    set_grad(param, g);
+    sgd_step({param}, velocities, o, &averages);
+  }
+  // As above: a few float roundings of O(1) values per step, carried with factors <= 1.
+  REQUIRE(averages.size() == 1);
+  require_close(param.to_vector(), p, 32 * kEps32, 32 * kEps32, "params");
+  require_close(averages[0].to_vector(), a, 32 * kEps32, 32 * kEps32, "average");
+  // The average is not the parameter (it lags it): the test would pass vacuously otherwise.
+  double gap = 0.0;
+  for (size_t i = 0; i < p.size(); ++i) gap = std::max(gap, std::abs(a[i] - p[i]));
+  REQUIRE(gap > 0.01);
+  REQUIRE(!averages[0].requires_grad());
+}
+
 TEST_CASE("sgd_step: a parameter without a gradient is skipped", "[sgd]") {
   Tensor a = random_tensor(Shape{2, 3}, 1).set_requires_grad(true);
   Tensor b = random_tensor(Shape{5}, 2).set_requires_grad(true);
   const std::vector<float> a0 = a.to_vector(), b0 = b.to_vector();
   set_grad(a, Tensor::full(Shape{2, 3}, 1.0f));
-  std::vector<Tensor> velocities;
-  sgd_step({a, b}, velocities, SgdOptions{0.5f});
+  std::vector<Tensor> velocities, averages;
+  sgd_step({a, b}, velocities, SgdOptions{0.5f, 0.99f, 0.0f, 0.25f}, &averages);
   REQUIRE(velocities.size() == 2);
+  REQUIRE(averages[1].to_vector() == b0);  // b's average starts as b and does not move
   // a: v = 0.99·0 + 1 = 1 exactly, p -= 0.5: one rounding of an O(1) value.
   std::vector<double> a_ref(a0.begin(), a0.end());
   for (double& x : a_ref) x -= 0.5;
@@ -65,7 +95,7 @@ TEST_CASE("sgd_step: CUDA (one launch for all parameters) matches CPU", "[sgd][c
   const Device dev = cuda_device();
   const SgdOptions o{0.05f, 0.99f, 0.001f};
   const std::vector<Shape> shapes{Shape{1}, Shape{17}, Shape{17, 3, 3, 3}, Shape{1000}, Shape{3, 7}};
-  std::vector<Tensor> pc, pg, vc, vg;
+  std::vector<Tensor> pc, pg, vc, vg, ac, ag;
   for (size_t i = 0; i < shapes.size(); ++i) {
     const Tensor p = random_tensor(shapes[i], 20 + i);
     pc.push_back(p.clone().set_requires_grad(true));
@@ -82,14 +112,17 @@ TEST_CASE("sgd_step: CUDA (one launch for all parameters) matches CPU", "[sgd][c
       set_grad(pc[i], g);
       set_grad(pg[i], g.to(dev));
     }
-    sgd_step(pc, vc, o);
-    sgd_step(pg, vg, o);
+    SgdOptions averaging = o;
+    averaging.average_decay = 0.3f + 0.3f * step;
+    sgd_step(pc, vc, averaging, &ac);
+    sgd_step(pg, vg, averaging, &ag);
   }
   // Same float operations per element; nvcc may contract a multiply-add into an FMA (one rounding
   // fewer), so allow a few eps of the O(1) values per step, over 3 steps.
   for (size_t i = 0; i < shapes.size(); ++i) {
     require_close(pg[i].to_host(), pc[i], 16 * kEps32, 16 * kEps32, "param");
     require_close(vg[i].to_host(), vc[i], 16 * kEps32, 16 * kEps32, "velocity");
+    require_close(ag[i].to_host(), ac[i], 16 * kEps32, 16 * kEps32, "average");
   }
 }
 
@@ -106,6 +139,11 @@ TEST_CASE("sgd_step: invalid input is refused", "[sgd]") {
   REQUIRE_THROWS_WITH(sgd_step({p}, two, SgdOptions{0.1f}), Contains("1 parameters but 2"));
   std::vector<Tensor> wrong{Tensor::zeros(Shape{5})};
   REQUIRE_THROWS_AS(sgd_step({p}, wrong, SgdOptions{0.1f}), ShapeError);
+  std::vector<Tensor> averages;
+  REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, 0.0f, 1.0f}, &averages), Contains("average_decay"));
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, 0.0f, -0.1f}, &averages), ValueError);
+  REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{0.1f}, &two), Contains("1 parameters but 2 averages"));
+  REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f}, &wrong), ShapeError);
   std::vector<Tensor> none;
   REQUIRE_THROWS_AS(sgd_step({Tensor::zeros(Shape{2}, DType::Int32)}, none, SgdOptions{0.1f}),
                     DTypeError);

@@ -1,6 +1,7 @@
 // tests/test_trainer.cpp — training end to end on a tiny configuration: the loss falls on
 // synthetic cells (CPU and simulated CUDA, which agree on the first steps), checkpoints round
-// trip, resuming gives exactly the uninterrupted run, NaN stops with the step, bad settings.
+// trip, resuming gives exactly the uninterrupted run (with and without weight averaging), the
+// weight average, NaN stops with the step, bad settings.
 #include <cmath>
 #include <filesystem>
 
@@ -8,6 +9,7 @@
 #include "core/philox.h"
 #include "test_util.h"
 #include "unet/inference.h"
+#include "unet/safetensors.h"
 #include "unet/trainer.h"
 
 using namespace unet;
@@ -103,29 +105,96 @@ TEST_CASE("CPU and simulated CUDA training agree on the first steps", "[trainer]
 TEST_CASE("Resuming from a checkpoint continues exactly like the uninterrupted run", "[trainer]") {
   const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();
-  const TrainOptions opts = tiny_options(cfg);
-  UNet straight(cfg, Device::cpu());
-  Trainer t1(straight, slices(), opts);
-  for (int i = 0; i < 6; ++i) t1.step();
+  for (double average : {0.0, 0.9}) {
+    INFO("weight_average " << average);
+    TrainOptions opts = tiny_options(cfg);
+    opts.weight_average = average;
+    UNet straight(cfg, Device::cpu());
+    Trainer t1(straight, slices(), opts);
+    for (int i = 0; i < 6; ++i) t1.step();
 
-  const std::string ckpt = tmp.file("resume.safetensors");
+    const std::string ckpt = tmp.file("resume.safetensors");
+    {
+      UNet first(cfg, Device::cpu());
+      Trainer t2(first, slices(), opts);
+      for (int i = 0; i < 3; ++i) t2.step();
+      t2.save_checkpoint(ckpt);
+    }
+    UNet resumed(cfg, Device::cpu());
+    Trainer t3(resumed, slices(), opts);
+    t3.resume(ckpt);
+    CHECK(t3.steps_done() == 3);
+    for (int i = 0; i < 3; ++i) t3.step();
+    auto same_weights = [](UNet& x, UNet& y) {
+      const auto a = x.named_parameters(), b = y.named_parameters();
+      REQUIRE(a.size() == b.size());
+      for (size_t i = 0; i < a.size(); ++i) {
+        INFO(a[i].name);
+        CHECK(a[i].tensor->to_vector() == b[i].tensor->to_vector());  // bit for bit
+      }
+    };
+    same_weights(straight, resumed);  // the iterates
+    const auto s1 = t1.averaged_weights();
+    const auto s3 = t3.averaged_weights();
+    same_weights(straight, resumed);  // the averages
+  }
+}
+
+TEST_CASE("Weight averaging: the average of the iterates, the steps unchanged, saved as the model", "[trainer]") {
+  const test::TempDir tmp("unet_trainer");
+  const UNetConfig cfg = tiny_config();
+  TrainOptions plain_opts = tiny_options(cfg), avg_opts = tiny_options(cfg);
+  avg_opts.weight_average = 0.5;
+  UNet plain(cfg, Device::cpu()), averaged(cfg, Device::cpu());
+  Trainer tp(plain, slices(), plain_opts), ta(averaged, slices(), avg_opts);
+  REQUIRE(ta.averaging());
+  REQUIRE(!tp.averaging());
+  // The expected average in double from the iterates after each step: decay min(0.5, (1 + i) /
+  // (10 + i)) at step i, starting from the initial weights.
+  auto flat = [](UNet& m) {
+    std::vector<double> v;
+    for (const Tensor& p : m.parameters())
+      for (float x : p.to_vector()) v.push_back(x);
+    return v;
+  };
+  std::vector<double> expected = flat(averaged);
+  for (int i = 0; i < 8; ++i) {
+    tp.step();
+    ta.step();
+    const double decay = std::min(0.5, (1.0 + i) / (10.0 + i));
+    const std::vector<double> now = flat(averaged);
+    for (size_t k = 0; k < expected.size(); ++k) expected[k] += (1.0 - decay) * (now[k] - expected[k]);
+  }
+  const std::vector<double> iterate = flat(averaged);
+  CHECK(iterate == flat(plain));  // averaging changes nothing about the steps
   {
-    UNet first(cfg, Device::cpu());
-    Trainer t2(first, slices(), opts);
-    for (int i = 0; i < 3; ++i) t2.step();
-    t2.save_checkpoint(ckpt);
+    const auto scope = ta.averaged_weights();
+    const std::vector<double> avg = flat(averaged);
+    // 8 float updates a += (1 − d)(p − a) of O(1) weights, each a few roundings: ~30 eps.
+    test::require_close(avg, expected, 32 * test::kEps32, 32 * test::kEps32, "average");
+    double gap = 0.0;
+    for (size_t k = 0; k < avg.size(); ++k) gap = std::max(gap, std::abs(avg[k] - iterate[k]));
+    CHECK(gap > 1e-3);  // the average is not the iterate
+    CHECK_THROWS_WITH(ta.step(), Catch::Contains("averaged weights"));
+    CHECK_THROWS_AS(ta.averaged_weights(), ValueError);  // one scope at a time
+    ta.save_checkpoint(tmp.file("inside.safetensors"));  // inside the scope: the same file as outside
   }
-  UNet resumed(cfg, Device::cpu());
-  Trainer t3(resumed, slices(), opts);
-  t3.resume(ckpt);
-  CHECK(t3.steps_done() == 3);
-  for (int i = 0; i < 3; ++i) t3.step();
-  const auto a = straight.named_parameters(), b = resumed.named_parameters();
-  REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i) {
-    INFO(a[i].name);
-    CHECK(a[i].tensor->to_vector() == b[i].tensor->to_vector());  // bit for bit
-  }
+  CHECK(flat(averaged) == iterate);  // the iterate is back
+  const std::string path = tmp.file("avg.safetensors");
+  ta.save_checkpoint(path);
+  // The plain names hold the average (what load_model and segment use); "iterate." the iterate.
+  auto loaded = load_model(path, Device::cpu());
+  const std::vector<double> loaded_weights = flat(*loaded);
+  test::require_close(loaded_weights, expected, 32 * test::kEps32, 32 * test::kEps32, "loaded");
+  const SafetensorsFile f = load_safetensors(path);
+  CHECK(f.at("iterate." + averaged.named_parameters().front().name).to_vector() ==
+        averaged.named_parameters().front().tensor->to_vector());
+  const SafetensorsFile inside = load_safetensors(tmp.file("inside.safetensors"));
+  for (const auto& [name, t] : f.tensors) CHECK(inside.at(name).to_vector() == t.to_vector());
+
+  TrainOptions bad = tiny_options(cfg);
+  bad.weight_average = 1.0;
+  CHECK_THROWS_WITH(Trainer(plain, slices(), bad), Catch::Contains("weight_average"));
 }
 
 TEST_CASE("Resume ignores how the model was initialised but refuses another seed, loss reduction, batch or tile",

@@ -28,6 +28,7 @@ std::string options_json(const TrainOptions& o, int64_t steps_done) {
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
                               {"augment", o.augment}, {"warmup_steps", o.warmup_steps},
                               {"cooldown", o.cooldown}, {"total_steps", o.total_steps},
+                              {"weight_average", o.weight_average},
                               {"reduction", reduction_name(o.reduction)}};
   return j.dump();
 }
@@ -60,6 +61,9 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
   UNET_CHECK(options_.cooldown >= 0.0 && options_.cooldown <= 1.0, ValueError,
              "Trainer: cooldown is the fraction of the run over which the learning rate falls to 0, "
              "in [0, 1] (0 = none), got ", options_.cooldown);
+  UNET_CHECK(options_.weight_average >= 0.0 && options_.weight_average < 1.0, ValueError,
+             "Trainer: weight_average is the decay of the weights' moving average, in [0, 1) "
+             "(0 = none; 0.999 averages over about 1000 steps), got ", options_.weight_average);
   UNET_CHECK(options_.total_steps >= 0, ValueError, "Trainer: total_steps must be >= 0 (0 = not known), got ",
              options_.total_steps);
   model.config().geometry().require_valid_input(options_.tile, "training tile size");
@@ -150,6 +154,9 @@ SgdOptions Trainer::sgd_options_at(int64_t step, std::optional<double> progress)
 }
 
 StepResult Trainer::step(std::optional<double> progress) {
+  UNET_CHECK(!holds_average_, ValueError,
+             "Trainer::step: the model holds the averaged weights (an AveragedWeights scope is alive); "
+             "end the scope before training on");
   const int64_t step = steps_done_;
   const SgdOptions sgd = sgd_options_at(step, progress);  // first: a bad progress fails before any work
   const Batch batch = make_batch(step);
@@ -167,7 +174,12 @@ StepResult Trainer::step(std::optional<double> progress) {
   const bool cooled_down = sgd.learning_rate == 0.0f && options_.sgd.learning_rate > 0.0f;
   if (!cooled_down) {
     NoGradGuard no_grad;
-    sgd_step(model_.parameters(), velocities_, sgd);
+    SgdOptions update = sgd;
+    if (averaging()) {
+      update.average_decay = static_cast<float>(
+          std::min(options_.weight_average, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step))));
+    }
+    sgd_step(model_.parameters(), velocities_, update, averaging() ? &averages_ : nullptr);
   }
   ++steps_done_;
   return {steps_done_, value};
@@ -176,7 +188,16 @@ StepResult Trainer::step(std::optional<double> progress) {
 void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra) const {
   std::vector<std::pair<std::string, Tensor>> tensors;
   const auto params = model_.named_parameters();
-  for (const auto& p : params) tensors.emplace_back(p.name, *p.tensor);
+  // The parameters' own names hold the model to use (the average when averaging); the iterate
+  // that training continues from goes under "iterate.".
+  const bool averaged = averaging() && !averages_.empty();
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& model_weights = averaged && !holds_average_ ? averages_[i] : *params[i].tensor;
+    tensors.emplace_back(params[i].name, model_weights);
+  }
+  if (averaged)
+    for (size_t i = 0; i < params.size(); ++i)
+      tensors.emplace_back("iterate." + params[i].name, holds_average_ ? averages_[i] : *params[i].tensor);
   for (size_t i = 0; i < params.size(); ++i)
     if (velocities_[i].defined()) tensors.emplace_back("velocity." + params[i].name, velocities_[i]);
   std::map<std::string, std::string> meta = extra;
@@ -214,21 +235,54 @@ void Trainer::resume(const std::string& path) {
   UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
              reduction_name(options_.reduction), "' (train_em --loss-mean)");
+  UNET_CHECK(!holds_average_, ValueError, "Trainer::resume: an AveragedWeights scope is alive; end it first");
+  auto find = [&](const std::string& name) -> const Tensor* {
+    for (const auto& [n, t] : f.tensors)
+      if (n == name) return &t;
+    return nullptr;
+  };
   const auto params = model_.named_parameters();
+  // A checkpoint written with averaging holds the iterate under "iterate." and the average under
+  // the plain names; one without holds the iterate under the plain names (the average then
+  // starts from it).
+  averages_.assign(averaging() ? params.size() : 0, Tensor());
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& w = f.at(params[i].name);
+    const Tensor& named = f.at(params[i].name);
+    const Tensor* iterate = find("iterate." + params[i].name);
+    const Tensor& w = iterate ? *iterate : named;
     check_same_shape(w, *params[i].tensor, "Trainer::resume");
     params[i].tensor->copy_from(w);
-    const std::string vname = "velocity." + params[i].name;
-    bool found = false;
-    for (const auto& [name, t] : f.tensors)
-      if (name == vname) {
-        velocities_[i] = t.to(model_.device());
-        found = true;
-      }
-    if (!found) velocities_[i] = Tensor();
+    if (averaging()) {
+      check_same_shape(named, *params[i].tensor, "Trainer::resume");
+      averages_[i] = named.to(model_.device());
+    }
+    const Tensor* velocity = find("velocity." + params[i].name);
+    velocities_[i] = velocity ? velocity->to(model_.device()) : Tensor();
   }
   steps_done_ = saved_training.at("step").get<int64_t>();
+}
+
+Trainer::AveragedWeights::AveragedWeights(Trainer& trainer) : trainer_(trainer) {
+  UNET_CHECK(!trainer_.holds_average_, ValueError, "Trainer::averaged_weights: a scope is already alive");
+  trainer_.swap_average();
+  trainer_.holds_average_ = true;
+}
+
+Trainer::AveragedWeights::~AveragedWeights() {
+  trainer_.swap_average();
+  trainer_.holds_average_ = false;
+}
+
+void Trainer::swap_average() {
+  if (averages_.empty()) return;  // not averaging, or no step taken yet: the average is the model
+  NoGradGuard no_grad;
+  auto params = model_.parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!averages_[i].defined()) continue;
+    const Tensor iterate = params[i].clone();
+    params[i].copy_from(averages_[i]);
+    averages_[i].copy_from(iterate);
+  }
 }
 
 void save_model(UNet& model, const std::string& path, const std::map<std::string, std::string>& extra) {

@@ -7,7 +7,10 @@
 // augmentation, the dropout masks) is a pure function of (seed, i) through Philox, so a run
 // resumed from a checkpoint written after step i continues exactly as the uninterrupted run.
 // Checkpoints (safetensors) hold the weights, the momentum buffers ("velocity.<name>") and, in
-// the metadata, the model configuration, the step and the training options.
+// the metadata, the model configuration, the step and the training options. With weight
+// averaging, the tensors under the parameters' own names are the averaged weights (the model to
+// use: what load_model, segment and a PyTorch state dict get) and "iterate.<name>" holds the SGD
+// iterate that training continues from.
 #pragma once
 
 #include <cstdint>
@@ -53,6 +56,12 @@ struct TrainOptions {
   // computes the loss and changes nothing.
   double cooldown = 0.0;
   int64_t total_steps = 0;  // the run's length in steps, for the cool-down (0 = not known)
+  // Weight averaging: an exponential moving average of the weights after every step, with decay
+  // min(weight_average, (1 + i) / (10 + i)) at step i (the short horizon at the start keeps the
+  // random initial weights from lingering for 1 / (1 − decay) steps). 0 = none (the paper).
+  // Constant-rate SGD with momentum 0.99 leaves the weights bouncing around a minimum; their
+  // average sits nearer its centre. It changes nothing about the steps themselves.
+  double weight_average = 0.0;
   LossReduction reduction = LossReduction::WeightedMean;
   uint64_t seed = 1;
   bool augment = true;
@@ -83,8 +92,24 @@ class Trainer {
   // the cool-down applied to TrainOptions::sgd. Without a progress: step / total_steps.
   SgdOptions sgd_options_at(int64_t step, std::optional<double> progress = std::nullopt) const;
 
+  // While the returned scope lives, the model holds the averaged weights (to evaluate or save
+  // them); the SGD iterate comes back when it ends. Without averaging the model is unchanged.
+  // step() refuses to run inside the scope.
+  class [[nodiscard]] AveragedWeights {
+   public:
+    explicit AveragedWeights(Trainer& trainer);
+    ~AveragedWeights();
+    AveragedWeights(const AveragedWeights&) = delete;
+    AveragedWeights& operator=(const AveragedWeights&) = delete;
+   private:
+    Trainer& trainer_;
+  };
+  AveragedWeights averaged_weights() { return AveragedWeights(*this); }
+  bool averaging() const { return options_.weight_average > 0.0; }
+
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
-  // Restores weights, momentum and the step counter from a checkpoint of the same configuration.
+  // Restores weights, momentum, the weight average and the step counter from a checkpoint of the
+  // same configuration.
   void resume(const std::string& path);
 
  private:
@@ -94,6 +119,9 @@ class Trainer {
   struct DeviceSlice { Tensor image, classes, weights; };
   std::vector<DeviceSlice> device_slices_;
   std::vector<Tensor> velocities_;
+  std::vector<Tensor> averages_;  // empty unless averaging
+  bool holds_average_ = false;    // an AveragedWeights scope is alive
+  void swap_average();            // exchanges the model's weights with averages_
   int64_t steps_done_ = 0;
 };
 

@@ -22,6 +22,9 @@ grep -q '"rand_error"' "$work/t/metrics.json" || fail "metrics.json has no rand_
 [ "$(grep -c '"loss"' "$work/t/log.jsonl")" -eq 4 ] || fail "log.jsonl should hold 4 loss lines"
 grep -q "4 steps in" "$work/train.txt" || fail "train_em did not report its 4 steps"
 grep -q "falling to 0 over the last 50 % of the run" "$work/train.txt" || fail "train_em did not state its schedule"
+grep -q "weights averaged with decay 0.998" "$work/train.txt" || fail "train_em did not state its weight averaging"
+grep -q "the last SGD iterate (weights not averaged)" "$work/train.txt" || fail "train_em did not score the iterate beside the average"
+grep -q "iterate\." "$work/t/model.safetensors" || fail "model.safetensors holds no SGD iterate to resume from"
 
 "$bin/train_em" $tiny --out "$work/r" --iterations 6 --cooldown 0.5 --resume "$work/t/model.safetensors" > "$work/resume.txt"
 grep -q "resumed from .* at step 4" "$work/resume.txt" || fail "resume did not continue at step 4"
