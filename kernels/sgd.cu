@@ -1,8 +1,8 @@
 // kernels/sgd.cu — the fused SGD-with-momentum update (and weight average): ONE launch for all
 // parameters. The kernel reads a device table of {param, grad, velocity, count, average} slots
-// and, slot after slot, grid-strides over that tensor's elements, so every launch-sized chunk of work stays coalesced
-// and tiny tensors (biases) cost no extra launch. Elementwise, so the result does not depend on
-// the grid; each element is read and written by exactly one thread.
+// and, slot after slot, grid-strides over that tensor's elements, so every launch-sized chunk of
+// work stays coalesced and tiny tensors (biases) cost no extra launch. Elementwise, so the
+// result does not depend on the grid; each element is read and written by exactly one thread.
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 #include "kernels/sgd.h"
