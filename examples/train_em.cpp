@@ -300,44 +300,42 @@ int main(int argc, char** argv) {
     // Plain predictions first; then, unless --no-tta, the average over the 8 flips/rotations,
     // whose maps, overlays and metrics.json are the ones written.
     const fs::path val_dir = fs::path(a.out) / "val";
-    auto print_scores = [&](const char* what, const MeasureResult& m) {
+    auto print_scores = [&](const std::string& what, const MeasureResult& m) {
       std::printf("\nvalidation slices %s..%s (%d slices, %lld pixels), %s:\n", val.front().name.c_str(),
-                  val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels), what);
+                  val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels), what.c_str());
       std::printf("  pixel error    %.4f\n  Rand error     %.4f\n  V_info error   %.4f\n"
                   "  warping error  %.6f\n  IoU            %.4f\n",
                   m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
     };
-    // With weight averaging, the last SGD iterate is scored too (plain and, unless --no-tta,
-    // 8-fold averaged), so every run shows what the averaging changed; the average is what is
-    // saved and written.
-    std::optional<MeasureResult> iterate_plain, iterate_tta;
-    if (trainer.averaging()) {
-      iterate_plain = score_validation(model, val, false, nullptr);
-      append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_iterate", nlohmann::json::parse(measures_to_json(*iterate_plain))}});
+    // The model's current weights on plain and (unless --no-tta) 8-fold averaged predictions,
+    // logged as `key` and `key`_tta; maps and overlays go to write_dir (the TTA ones when both).
+    struct Scores { MeasureResult plain; std::optional<MeasureResult> tta; };
+    auto score = [&](const std::string& key, const fs::path* write_dir) {
+      Scores s;
+      s.plain = score_validation(model, val, false, a.no_tta ? write_dir : nullptr);
+      append_jsonl(log_path, {{"step", trainer.steps_done()}, {key, nlohmann::json::parse(measures_to_json(s.plain))}});
       if (!a.no_tta) {
-        iterate_tta = score_validation(model, val, true, nullptr);
-        append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_iterate_tta", nlohmann::json::parse(measures_to_json(*iterate_tta))}});
+        s.tta = score_validation(model, val, true, write_dir);
+        append_jsonl(log_path, {{"step", trainer.steps_done()}, {key + "_tta", nlohmann::json::parse(measures_to_json(*s.tta))}});
       }
-    }
+      return s;
+    };
+    auto print_both = [&](const std::string& weights, const Scores& s, const char* tta_note) {
+      print_scores(weights + "plain predictions", s.plain);
+      if (s.tta) print_scores(weights + "averaged over the 8 flips/rotations" + tta_note, *s.tta);
+    };
+    // With weight averaging the last SGD iterate is scored too, so every run shows what the
+    // averaging changed; the average is what is saved, written and put into metrics.json.
+    std::optional<Scores> iterate;
+    if (trainer.averaging()) iterate = score("val_iterate", nullptr);
     const auto averaged = trainer.averaged_weights();
-    const MeasureResult plain = score_validation(model, val, false, a.no_tta ? &val_dir : nullptr);
-    append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val", nlohmann::json::parse(measures_to_json(plain))}});
-    MeasureResult m = plain;
-    if (!a.no_tta) {
-      m = score_validation(model, val, true, &val_dir);
-      append_jsonl(log_path, {{"step", trainer.steps_done()}, {"val_tta", nlohmann::json::parse(measures_to_json(m))}});
-    }
+    const Scores final_scores = score("val", &val_dir);
     {
       std::ofstream out(fs::path(a.out) / "metrics.json");
-      out << measures_to_json(m) << "\n";
+      out << measures_to_json(final_scores.tta ? *final_scores.tta : final_scores.plain) << "\n";
     }
-    if (iterate_plain) print_scores("the last SGD iterate (weights not averaged), plain predictions", *iterate_plain);
-    if (iterate_tta) print_scores("the last SGD iterate (weights not averaged), averaged over the 8 flips/rotations", *iterate_tta);
-    print_scores(trainer.averaging() ? "averaged weights, plain predictions" : "plain predictions", plain);
-    if (!a.no_tta)
-      print_scores(trainer.averaging() ? "averaged weights, averaged over the 8 flips/rotations (metrics.json)"
-                                       : "averaged over the 8 flips/rotations (metrics.json)",
-                   m);
+    if (iterate) print_both("the last SGD iterate (weights not averaged), ", *iterate, "");
+    print_both(trainer.averaging() ? "averaged weights, " : "", final_scores, " (metrics.json)");
     std::printf("\nwritten: %s/metrics.json, %s/val/*.tif (probability maps), %s/val/*_overlay.png "
                 "(red: predicted membrane, green: disagreement with the truth), %s/loss.png, %s\n",
                 a.out.c_str(), a.out.c_str(), a.out.c_str(), a.out.c_str(), model_path.c_str());

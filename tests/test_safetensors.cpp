@@ -33,6 +33,9 @@ TEST_CASE("safetensors round trip keeps names, shapes, dtypes, bits and metadata
   CHECK(f.at("step").to_int_vector() == std::vector<int32_t>{17});
   CHECK(f.metadata.at("config") == "{\"depth\": 4}");
   CHECK_THROWS_AS(f.at("missing"), ValueError);
+  CHECK(f.find("missing") == nullptr);
+  REQUIRE(f.find("conv.bias") != nullptr);
+  CHECK(f.find("conv.bias")->to_vector() == b.to_vector());
   // Layout per the format: 8-byte length, JSON header, data aligned to 8 bytes.
   std::ifstream in(path, std::ios::binary);
   uint64_t n = 0;

@@ -30,9 +30,14 @@ std::string temporary_name(const std::string& path) {
 
 }  // namespace
 
-const Tensor& SafetensorsFile::at(const std::string& name) const {
+const Tensor* SafetensorsFile::find(const std::string& name) const {
   for (const auto& [n, t] : tensors)
-    if (n == name) return t;
+    if (n == name) return &t;
+  return nullptr;
+}
+
+const Tensor& SafetensorsFile::at(const std::string& name) const {
+  if (const Tensor* t = find(name)) return *t;
   std::string names;
   for (const auto& [n, t] : tensors) names += (names.empty() ? "" : ", ") + n;
   UNET_THROW(ValueError, "no tensor named '", name, "' in the checkpoint; it holds: ", names);

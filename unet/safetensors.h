@@ -23,6 +23,8 @@ struct SafetensorsFile {
 
   // The tensor called `name`; throws ValueError listing what the file holds if absent.
   const Tensor& at(const std::string& name) const;
+  // The tensor called `name`, or null if the file has none (for optional entries).
+  const Tensor* find(const std::string& name) const;
 };
 
 // Tensors may live on any device (they are copied to the host to be written). Supported dtypes:

@@ -236,11 +236,6 @@ void Trainer::resume(const std::string& path) {
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
              reduction_name(options_.reduction), "' (train_em --loss-mean)");
   UNET_CHECK(!holds_average_, ValueError, "Trainer::resume: an AveragedWeights scope is alive; end it first");
-  auto find = [&](const std::string& name) -> const Tensor* {
-    for (const auto& [n, t] : f.tensors)
-      if (n == name) return &t;
-    return nullptr;
-  };
   const auto params = model_.named_parameters();
   // A checkpoint written with averaging holds the iterate under "iterate." and the average under
   // the plain names; one without holds the iterate under the plain names (the average then
@@ -248,7 +243,7 @@ void Trainer::resume(const std::string& path) {
   averages_.assign(averaging() ? params.size() : 0, Tensor());
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& named = f.at(params[i].name);
-    const Tensor* iterate = find("iterate." + params[i].name);
+    const Tensor* iterate = f.find("iterate." + params[i].name);
     const Tensor& w = iterate ? *iterate : named;
     check_same_shape(w, *params[i].tensor, "Trainer::resume");
     params[i].tensor->copy_from(w);
@@ -256,7 +251,7 @@ void Trainer::resume(const std::string& path) {
       check_same_shape(named, *params[i].tensor, "Trainer::resume");
       averages_[i] = named.to(model_.device());
     }
-    const Tensor* velocity = find("velocity." + params[i].name);
+    const Tensor* velocity = f.find("velocity." + params[i].name);
     velocities_[i] = velocity ? velocity->to(model_.device()) : Tensor();
   }
   steps_done_ = saved_training.at("step").get<int64_t>();
