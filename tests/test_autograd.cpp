@@ -28,7 +28,7 @@ TEST_CASE("A tensor used by several ops receives the sum of their gradients", "[
   CHECK(x.grad().to_vector() == std::vector<float>{6.f + 9.f, 6.f + 36.f});
 }
 
-TEST_CASE("No-grad scope records nothing; inputs without requires_grad get no gradient", "[autograd]") {
+TEST_CASE("No-grad scope records nothing, inputs without requires_grad get no gradient", "[autograd]") {
   Tensor x = Tensor::from_vector({1.f, 2.f}, Shape{2}).set_requires_grad(true);
   Tensor c = Tensor::from_vector({3.f, 4.f}, Shape{2});
   {
@@ -47,7 +47,7 @@ TEST_CASE("No-grad scope records nothing; inputs without requires_grad get no gr
   CHECK_FALSE(c.grad().defined());
 }
 
-TEST_CASE("The graph is freed after backward; backward needs a scalar or an explicit gradient", "[autograd][errors]") {
+TEST_CASE("The graph is freed after backward, backward needs a scalar or an explicit gradient", "[autograd][errors]") {
   Tensor x = Tensor::from_vector({1.f, 2.f}, Shape{2}).set_requires_grad(true);
   Tensor loss = sum(mul(x, x));
   loss.backward();

@@ -13,7 +13,7 @@
 using namespace unet;
 using unet::test::cuda_device;
 
-TEST_CASE("Tensor copies are handles; data is copied only explicitly", "[core][tensor]") {
+TEST_CASE("Tensor copies are handles, data is copied only explicitly", "[core][tensor]") {
   Tensor a = Tensor::from_vector({1.f, 2.f, 3.f, 4.f}, Shape{2, 2});
   Tensor b = a;  // shares storage
   b.data<float>()[0] = 42.f;

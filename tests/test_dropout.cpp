@@ -48,7 +48,7 @@ TEST_CASE("dropout: keep fraction within a binomial bound", "[dropout]") {
   REQUIRE(std::fabs(static_cast<double>(kept) - mean) <= 6 * sd);
 }
 
-TEST_CASE("dropout: gradient uses the same mask; gradient check in double", "[dropout]") {
+TEST_CASE("dropout: gradient uses the same mask, gradient check in double", "[dropout]") {
   const float p = 0.25f;
   Tensor x = random_tensor(Shape{3, 3, 4, 5}, 2).set_requires_grad(true);
   const Tensor dy = random_tensor(x.shape(), 3);

@@ -112,7 +112,7 @@ TEST_CASE("a block reduction in static shared memory is exact under every schedu
   }
 }
 
-TEST_CASE("a tiled transpose is exact under every schedule; without its barrier it races", "[sim]") {
+TEST_CASE("a tiled transpose is exact under every schedule, without its barrier it races", "[sim]") {
   const int rows = 37, cols = 53;  // not multiples of the tile
   const std::vector<float> in = random_floats(rows * cols, 7);
   std::vector<float> expected(in.size());

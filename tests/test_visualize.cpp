@@ -85,7 +85,7 @@ TEST_CASE("line_plot draws axes, the series in its colour where it belongs, and 
   CHECK(count_rgb(img, 0, h - 20, w, h, 60, 60, 60) > 20);
 }
 
-TEST_CASE("line_plot on a log scale skips values <= 0 and NaN; bad input is refused", "[visualize]") {
+TEST_CASE("line_plot on a log scale skips values <= 0 and NaN, bad input is refused", "[visualize]") {
   PlotSeries s;
   s.x = {0, 1, 2, 3, 4};
   s.y = {1.0, 0.0, -2.0, std::nan(""), 0.1};
