@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   int64_t base = 8, classes = 3, in_channels = 1, batch = 2, tile_at_least = 100;
   int depth = 3, threads = 0;
   uint64_t seed = 7;
+  // The model's input standardisation is on, so the parity covers it (these are the ISBI slices'
+  // values, what `train_em --input-norm data` uses).
+  float input_mean = 0.4865f, input_std = 0.1665f;
   CLI::App app{"Write unetcore's forward/loss/backward of a small U-Net for the PyTorch parity check"};
   app.add_option("--out", out, "output folder (writes OUT/parity.safetensors)")->capture_default_str();
   app.add_option("--base-channels", base, "channels of the first level")->capture_default_str();
@@ -34,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size")->capture_default_str();
   app.add_option("--tile-at-least", tile_at_least, "the tile is the smallest valid input of at least this size")
       ->capture_default_str();
+  app.add_option("--input-mean", input_mean, "the model's input standardisation: mean")->capture_default_str();
+  app.add_option("--input-std", input_std, "the model's input standardisation: deviation")->capture_default_str();
   app.add_option("--seed", seed, "seed of the initialisation and the random data")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (default: all cores)");
   CLI11_PARSE(app, argc, argv);
@@ -47,6 +52,8 @@ int main(int argc, char** argv) {
     config.depth = depth;
     config.dropout = 0.0f;  // dropout masks are not reproducible across libraries: compare without
     config.init_seed = seed;
+    config.input_mean = input_mean;
+    config.input_std = input_std;
     const UNetGeometry g = config.geometry();
     const int64_t tile = g.valid_input_at_least(tile_at_least);
     const int64_t o = g.output_size(tile);

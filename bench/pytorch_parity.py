@@ -32,7 +32,8 @@ from unet_torch import UNetTorch, read_safetensors, weighted_mean_xent  # noqa: 
 
 
 def run(tensors, cfg, dtype, ties=None):
-    model = UNetTorch(cfg["in_channels"], cfg["num_classes"], cfg["base_channels"], cfg["depth"]).to(dtype)
+    model = UNetTorch(cfg["in_channels"], cfg["num_classes"], cfg["base_channels"], cfg["depth"],
+                      cfg.get("input_mean", 0.0), cfg.get("input_std", 1.0)).to(dtype)
     if ties is not None:
         # Records, per ReLU'd convolution, min|pre-activation| / max|pre-activation|: a value near
         # float32's resolution means float32 and float64 may disagree on the ReLU's mask there,

@@ -6,7 +6,8 @@ up{l}.conv{1,2}.*, head.*), so our safetensors weights load with load_state_dict
 up-conv weights are already in ConvTranspose2d's [in, out, 2, 2] layout. Valid (unpadded) 3x3
 convolutions + ReLU, 2x2 max-pool, ConvTranspose2d(2, stride 2), centre crop + concatenation
 (skip first, as unetcore's crop_concat), a 1x1 head. Dropout is left out: parity and timing run
-with it off (unetcore's eval mode / dropout 0).
+with it off (unetcore's eval mode / dropout 0). The input standardisation (x - input_mean) /
+input_std comes first, as in unetcore (UNetConfig; "unetcore.model" in a checkpoint's metadata).
 """
 import json
 import struct
@@ -28,9 +29,10 @@ class DoubleConv(nn.Module):
 
 
 class UNetTorch(nn.Module):
-    def __init__(self, in_channels=1, num_classes=2, base=64, depth=4):
+    def __init__(self, in_channels=1, num_classes=2, base=64, depth=4, input_mean=0.0, input_std=1.0):
         super().__init__()
         self.depth = depth
+        self.input_mean, self.input_std = input_mean, input_std
         cin, ch = in_channels, base
         for level in range(depth + 1):
             self.add_module(f"down{level}", DoubleConv(cin, ch))
@@ -48,7 +50,7 @@ class UNetTorch(nn.Module):
 
     def forward(self, x):
         skips = []
-        h = x
+        h = (x - self.input_mean) / self.input_std if (self.input_mean, self.input_std) != (0.0, 1.0) else x
         for level in range(self.depth):
             h = getattr(self, f"down{level}")(h)
             skips.append(h)

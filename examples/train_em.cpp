@@ -35,7 +35,7 @@ struct Args {
   std::string data, out = "out/train_em", device = "auto", resume;
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
   double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
-  std::string loss_mean = "weights", head_init = "zero";
+  std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
   uint64_t seed = 1;
   int threads = 0, first_val = 20;
   bool no_augment = false, no_tta = false;
@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
                  "initial weights of the final 1x1 classifier: zero (every pixel starts at p = 1/2) "
                  "or he (the paper's sqrt(2/N), like every other layer)")
       ->check(CLI::IsMember({"zero", "he"}))->capture_default_str();
+  app.add_option("--input-norm", a.input_norm,
+                 "what the network sees: none = the image in [0, 1] (the paper); data = the image standardised "
+                 "with the training slices' mean and deviation, (x - mean) / std, kept in the saved model")
+      ->check(CLI::IsMember({"data", "none"}))->capture_default_str();
   app.add_option("--dropout", a.dropout,
                  "dropout probability at the end of the contracting path (the paper's 0.5; 0 disables)")
       ->check(CLI::Range(0.0, 0.95))->capture_default_str();
@@ -213,6 +217,15 @@ int main(int argc, char** argv) {
                 val.front().name.c_str(), val.back().name.c_str(), data.c_str());
     std::printf("train_em: mean pixel weight of the training slices %.3f (w0 = 10, sigma = 5, balanced classes)\n",
                 weight_sum / pixel_count);
+    if (a.input_norm == "data") {
+      const InputStatistics stats = input_statistics(train);
+      config.input_mean = stats.mean;
+      config.input_std = stats.std;
+      std::printf("train_em: input standardised with the training slices' mean %.4f and deviation %.4f "
+                  "(x -> (x - mean) / std)\n", stats.mean, stats.std);
+    } else {
+      std::printf("train_em: input in [0, 1], not standardised (--input-norm data would)\n");
+    }
 
     // ---- training ---------------------------------------------------------------------------
     fs::create_directories(fs::path(a.out) / "val");

@@ -1,6 +1,8 @@
 // kernels/elementwise.cpp — tensor-level elementwise ops: validation, device dispatch, autograd.
 #include "kernels/elementwise.h"
 
+#include <cmath>
+
 #include "core/autograd.h"
 #include "core/error.h"
 
@@ -32,12 +34,12 @@ Tensor mul_raw(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor scale_raw(const Tensor& x, float factor) {
+Tensor affine_raw(const Tensor& x, float factor, float offset) {
   Tensor out = Tensor::empty(x.shape(), DType::Float32, x.device());
   if (x.device().is_cpu())
-    cpu::scale(x.data<float>(), factor, out.data<float>(), x.numel());
+    cpu::affine(x.data<float>(), factor, offset, out.data<float>(), x.numel());
   else
-    cuda::scale(x.data<float>(), factor, out.data<float>(), x.numel());
+    cuda::affine(x.data<float>(), factor, offset, out.data<float>(), x.numel());
   return out;
 }
 
@@ -53,11 +55,11 @@ struct MulBackward : Node {
   }
 };
 
-struct ScaleBackward : Node {
+struct AffineBackward : Node {
   float factor;
-  explicit ScaleBackward(float f) : factor(f) {}
-  const char* name() const override { return "ScaleBackward"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {scale_raw(g, factor)}; }
+  explicit AffineBackward(float f) : factor(f) {}
+  const char* name() const override { return "AffineBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {affine_raw(g, factor, 0.0f)}; }
 };
 
 struct ReluBackward : Node {
@@ -89,12 +91,16 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor scale(const Tensor& x, float factor) {
-  check_float(x, "scale", "x");
-  Tensor out = scale_raw(x, factor);
-  if (needs_grad({x})) attach_node(out, std::make_shared<ScaleBackward>(factor), {x});
+Tensor affine(const Tensor& x, float factor, float offset) {
+  check_float(x, "affine", "x");
+  UNET_CHECK(std::isfinite(factor) && std::isfinite(offset), ValueError,
+             "affine: factor and offset must be finite, got ", factor, " and ", offset);
+  Tensor out = affine_raw(x, factor, offset);
+  if (needs_grad({x})) attach_node(out, std::make_shared<AffineBackward>(factor), {x});
   return out;
 }
+
+Tensor scale(const Tensor& x, float factor) { return affine(x, factor, 0.0f); }
 
 Tensor relu(const Tensor& x) {
   check_float(x, "relu", "x");

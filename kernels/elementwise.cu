@@ -19,9 +19,9 @@ __global__ void mul_kernel(const float* __restrict__ a, const float* __restrict_
                            float* __restrict__ out, int64_t n) {
   for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = a[i] * b[i];
 }
-__global__ void scale_kernel(const float* __restrict__ x, float factor, float* __restrict__ out,
-                             int64_t n) {
-  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = x[i] * factor;
+__global__ void affine_kernel(const float* __restrict__ x, float factor, float offset,
+                              float* __restrict__ out, int64_t n) {
+  for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) out[i] = fmaf(x[i], factor, offset);
 }
 __global__ void relu_forward_kernel(const float* __restrict__ x, float* __restrict__ y, int64_t n) {
   for (int64_t i = kern::global_index(); i < n; i += kern::grid_stride()) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -41,9 +41,10 @@ void mul(const float* a, const float* b, float* out, int64_t n) {
   if (n == 0) return;
   kern::launch(mul_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, a, b, out, n);
 }
-void scale(const float* x, float factor, float* out, int64_t n) {
+void affine(const float* x, float factor, float offset, float* out, int64_t n) {
   if (n == 0) return;
-  kern::launch(scale_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, x, factor, out, n);
+  kern::launch(affine_kernel, kern::linear_grid(n, kThreads, kMaxBlocks), dim3(kThreads), 0, x, factor, offset,
+               out, n);
 }
 void relu_forward(const float* x, float* y, int64_t n) {
   if (n == 0) return;

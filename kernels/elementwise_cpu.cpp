@@ -1,4 +1,6 @@
 // kernels/elementwise_cpu.cpp — CPU reference for the elementwise ops, parallel over chunks.
+#include <cmath>
+
 #include "core/parallel.h"
 #include "kernels/elementwise.h"
 
@@ -20,8 +22,8 @@ template <typename T> void add(const T* a, const T* b, T* out, int64_t n) {
 template <typename T> void mul(const T* a, const T* b, T* out, int64_t n) {
   for_each_index(n, [&](int64_t i) { out[i] = a[i] * b[i]; });
 }
-template <typename T> void scale(const T* x, T factor, T* out, int64_t n) {
-  for_each_index(n, [&](int64_t i) { out[i] = x[i] * factor; });
+template <typename T> void affine(const T* x, T factor, T offset, T* out, int64_t n) {
+  for_each_index(n, [&](int64_t i) { out[i] = std::fma(x[i], factor, offset); });
 }
 template <typename T> void relu_forward(const T* x, T* y, int64_t n) {
   for_each_index(n, [&](int64_t i) { y[i] = x[i] > T(0) ? x[i] : T(0); });
@@ -33,7 +35,7 @@ template <typename T> void relu_backward(const T* x, const T* dy, T* dx, int64_t
 #define UNET_INSTANTIATE(T)                                          \
   template void add<T>(const T*, const T*, T*, int64_t);             \
   template void mul<T>(const T*, const T*, T*, int64_t);             \
-  template void scale<T>(const T*, T, T*, int64_t);                  \
+  template void affine<T>(const T*, T, T, T*, int64_t);              \
   template void relu_forward<T>(const T*, T*, int64_t);              \
   template void relu_backward<T>(const T*, const T*, T*, int64_t);
 UNET_INSTANTIATE(float)

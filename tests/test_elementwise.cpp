@@ -1,4 +1,4 @@
-// tests/test_elementwise.cpp — add, mul, scale, relu: CPU reference vs CUDA (simulator or GPU) on
+// tests/test_elementwise.cpp — add, mul, affine (and scale), relu: CPU reference vs CUDA (simulator or GPU) on
 // awkward sizes with poisoned outputs, gradient checks in double, autograd wiring, bad input.
 #include "core/autograd.h"
 #include "core/error.h"
@@ -9,9 +9,9 @@ using namespace unet;
 using namespace unet::test;
 
 namespace {
-// Elementwise float ops are exactly rounded (one IEEE operation per element) on both backends,
-// unless nvcc fuses mul+add into an FMA — none of these kernels has both — so CUDA must match
-// the CPU bit for bit. We still allow 0 atol / 0 rtol through require_close for a readable report.
+// Elementwise float ops are exactly rounded (one IEEE operation per element) on both backends —
+// affine is one explicit fma on both, so no compiler contraction can make them differ — so CUDA
+// must match the CPU bit for bit. We still allow 0 atol / 0 rtol through require_close for a readable report.
 constexpr double kExact = 0.0;
 
 void run_raw_cuda_vs_cpu(int64_t n) {
@@ -31,9 +31,9 @@ void run_raw_cuda_vs_cpu(int64_t n) {
   require_close(out.to_vector(), ref, kExact, kExact, "mul");
 
   out.fill(NAN);
-  cpu::scale(a.data(), 0.37f, ref.data(), n);
-  cuda::scale(da.data<float>(), 0.37f, out.data<float>(), n);
-  require_close(out.to_vector(), ref, kExact, kExact, "scale");
+  cpu::affine(a.data(), 0.37f, -2.9f, ref.data(), n);
+  cuda::affine(da.data<float>(), 0.37f, -2.9f, out.data<float>(), n);
+  require_close(out.to_vector(), ref, kExact, kExact, "affine");
 
   out.fill(NAN);
   cpu::relu_forward(a.data(), ref.data(), n);
@@ -65,10 +65,10 @@ TEST_CASE("Elementwise gradients match central differences (double, CPU)", "[ele
   cpu::relu_backward(a.data(), dy.data(), dx.data(), n);
   check_gradient([&](const std::vector<double>& x) {
     std::vector<double> y(n); cpu::relu_forward(x.data(), y.data(), n); return y; }, a, dy, dx, "relu");
-  // scale
-  cpu::scale(dy.data(), 1.7, dx.data(), n);
+  // affine: d/dx <dy, 1.7 x - 0.3> = 1.7 dy
+  cpu::affine(dy.data(), 1.7, 0.0, dx.data(), n);
   check_gradient([&](const std::vector<double>& x) {
-    std::vector<double> y(n); cpu::scale(x.data(), 1.7, y.data(), n); return y; }, a, dy, dx, "scale");
+    std::vector<double> y(n); cpu::affine(x.data(), 1.7, -0.3, y.data(), n); return y; }, a, dy, dx, "affine");
   // add: d/da = dy
   check_gradient([&](const std::vector<double>& x) {
     std::vector<double> y(n); cpu::add(x.data(), b.data(), y.data(), n); return y; }, a, dy, dy, "add");
@@ -108,4 +108,24 @@ TEST_CASE("Elementwise ops reject bad input", "[elementwise][errors]") {
   CHECK_THROWS_AS(add(a, Tensor::zeros(Shape{2, 3}, DType::Float32, cuda_device())), DeviceError);
   CHECK_THROWS_AS(relu(Tensor::zeros(Shape{4}, DType::Int32)), DTypeError);
   CHECK_THROWS_AS(add(a, Tensor()), ValueError);
+  CHECK_THROWS_WITH(affine(a, NAN, 0.0f), Catch::Contains("finite"));
+  CHECK_THROWS_AS(affine(a, 1.0f, INFINITY), ValueError);
+  CHECK_THROWS_AS(affine(Tensor::zeros(Shape{4}, DType::Int32), 1.0f, 0.0f), DTypeError);
+}
+
+TEST_CASE("affine: values and gradient at the tensor level on CPU and CUDA", "[elementwise][autograd][cuda]") {
+  const Shape shape{2, 3, 11};
+  const auto xv = random_values(shape.numel(), 20), gv = random_values(shape.numel(), 21);
+  const float factor = 1.0f / 0.1665f, offset = -0.4865f / 0.1665f;  // an input standardisation
+  for (Device dev : {Device::cpu(), cuda_device()}) {
+    Tensor x = Tensor::from_vector(xv, shape, dev).set_requires_grad(true);
+    Tensor y = affine(x, factor, offset);
+    y.backward(Tensor::from_vector(gv, shape, dev));
+    const auto yv = y.to_vector(), dx = x.grad().to_vector();
+    for (size_t i = 0; i < xv.size(); ++i) {
+      INFO(dev.str() << " element " << i);
+      REQUIRE(yv[i] == std::fma(xv[i], factor, offset));  // one rounding, both backends
+      REQUIRE(dx[i] == gv[i] * factor);                   // x·0 offset: exactly the product
+    }
+  }
 }

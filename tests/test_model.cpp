@@ -8,6 +8,18 @@
 
 using namespace unet;
 
+namespace {
+// Two levels of four channels without dropout: cheap to run, deterministic in training mode.
+UNetConfig small_config(uint64_t init_seed) {
+  UNetConfig c;
+  c.base_channels = 4;
+  c.depth = 2;
+  c.dropout = 0.0f;
+  c.init_seed = init_seed;
+  return c;
+}
+}  // namespace
+
 TEST_CASE("The paper configuration has 31,030,658 parameters", "[model]") {
   UNetConfig paper;  // in 1, classes 2, base 64, depth 4, valid
   UNet model(paper, Device::cpu());
@@ -41,11 +53,9 @@ TEST_CASE("A 572 tile gives a 388 output with the paper's layout", "[model]") {
 }
 
 TEST_CASE("A small U-Net gives the same logits and gradients on CPU and CUDA", "[model][cuda]") {
-  UNetConfig cfg;
-  cfg.base_channels = 4;
-  cfg.depth = 2;
-  cfg.dropout = 0.0f;
-  cfg.init_seed = 5;
+  UNetConfig cfg = small_config(5);
+  cfg.input_mean = 0.3f;  // the standardisation runs on each device too
+  cfg.input_std = 0.2f;
   const int64_t tile = cfg.geometry().valid_input_at_least(44);
   const Tensor x = test::random_tensor(Shape{1, 1, tile, tile}, 8);
   std::vector<std::vector<float>> logits, grads;
@@ -73,6 +83,47 @@ TEST_CASE("Bad U-Net configurations are refused", "[model][errors]") {
   UNetConfig d;
   d.base_channels = 8;
   CHECK(UNetConfig::from_json(d.to_json()).base_channels == 8);
+  for (float bad_std : {0.0f, -0.5f, NAN, INFINITY}) {
+    UNetConfig e;
+    e.input_std = bad_std;
+    CHECK_THROWS_WITH(e.validate(), Catch::Contains("input_std"));
+  }
+  UNetConfig f;
+  f.input_mean = NAN;
+  CHECK_THROWS_WITH(UNet(f, Device::cpu()), Catch::Contains("input_mean"));
+}
+
+TEST_CASE("Input standardisation: the model sees (x - mean) / std, and its checkpoint says so", "[model]") {
+  const UNetConfig plain = small_config(11);
+  UNetConfig standardised = plain;
+  standardised.input_mean = 0.4865f;
+  standardised.input_std = 0.1665f;
+  UNet a(plain, Device::cpu()), b(standardised, Device::cpu());  // the same weights
+  const int64_t tile = plain.geometry().valid_input_at_least(44);
+  const Tensor x = test::random_tensor(Shape{1, 1, tile, tile}, 12, Device::cpu(), 0.0, 1.0);
+  std::vector<float> xs = x.to_vector();
+  for (float& v : xs) v = static_cast<float>((static_cast<double>(v) - 0.4865) / 0.1665);
+  const Tensor ya = a.forward(Tensor::from_vector(xs, x.shape())), yb = b.forward(x);
+  // The standardised input differs from the double-rounded one by an ulp or two (the model
+  // multiplies by 1/std in float); through 7 layers with 36-term sums that stays ~1e-5.
+  test::require_close(yb.to_vector(), ya.to_vector(), 1e-5, 1e-4, "standardising model vs plain model on (x-m)/s");
+  // Without the standardisation the same weights give clearly different logits.
+  NoGradGuard no_grad;
+  const auto y_raw = a.forward(x).to_vector(), y_std = yb.to_vector();
+  double diff = 0.0;
+  for (size_t i = 0; i < y_raw.size(); ++i) diff = std::max(diff, std::fabs(static_cast<double>(y_raw[i]) - y_std[i]));
+  CHECK(diff > 1e-2);
+
+  // Part of the architecture (it changes the forward pass): it round-trips, a checkpoint from
+  // before the fields existed loads as no standardisation, and resuming across a change is refused.
+  const UNetConfig back = UNetConfig::from_json(standardised.to_json());
+  CHECK(back.input_mean == standardised.input_mean);
+  CHECK(back.input_std == standardised.input_std);
+  const UNetConfig old = UNetConfig::from_json(
+      R"({"in_channels":1,"num_classes":2,"base_channels":4,"depth":4,"padding":"valid"})");
+  CHECK(old.input_mean == 0.0f);
+  CHECK(old.input_std == 1.0f);
+  CHECK(plain.architecture_json() != standardised.architecture_json());
 }
 
 TEST_CASE("A zero-initialised head starts every pixel at p = 1/K, other layers unchanged", "[model]") {

@@ -317,9 +317,26 @@ TEST_CASE("A step at the end of the cool-down leaves the weights as they were", 
   CHECK(t.steps_done() == 3);
 }
 
+TEST_CASE("input_statistics: mean and deviation over every slice and pixel, constant images refused", "[trainer]") {
+  // Two slices: one all 0.2, one half 0.2 and half 1.0 -> values 0.2 (3/4 of them) and 1.0 (1/4):
+  // mean 0.4, deviation sqrt(0.75·0.04 + 0.25·0.36) = sqrt(0.12).
+  auto slice = [](std::vector<float> values) {
+    const int64_t n = static_cast<int64_t>(values.size());
+    return TrainingSlice{"s", Tensor::from_vector(values, Shape{1, 2, n / 2}),
+                         Tensor::zeros(Shape{2, n / 2}, DType::Int32), Tensor::full(Shape{2, n / 2}, 1.0f)};
+  };
+  const InputStatistics s = input_statistics({slice({0.2f, 0.2f, 0.2f, 0.2f}), slice({0.2f, 1.0f, 0.2f, 1.0f})});
+  CHECK(s.mean == Approx(0.4).epsilon(1e-6));
+  CHECK(s.std == Approx(std::sqrt(0.12)).epsilon(1e-6));
+  CHECK_THROWS_WITH(input_statistics({slice({0.5f, 0.5f}), slice({0.5f, 0.5f})}), Catch::Contains("constant"));
+  CHECK_THROWS_AS(input_statistics({}), ValueError);
+}
+
 TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetensors]") {
   const test::TempDir tmp("unet_trainer");
-  const UNetConfig cfg = tiny_config();
+  UNetConfig cfg = tiny_config();
+  cfg.input_mean = 0.45f;  // the standardisation travels with the model
+  cfg.input_std = 0.2f;
   UNet model(cfg, Device::cpu());
   const std::string path = tmp.file("model.safetensors");
   save_model(model, path);
@@ -329,7 +346,7 @@ TEST_CASE("A saved model loads back and predicts the same", "[trainer][safetenso
   CHECK(segment_image(model, image).to_vector() == segment_image(*loaded, image).to_vector());
 }
 
-TEST_CASE("A NaN loss stops training naming the step; bad settings are refused", "[trainer][errors]") {
+TEST_CASE("A NaN loss stops training naming the step, bad settings are refused", "[trainer][errors]") {
   const test::TempDir tmp("unet_trainer");
   const UNetConfig cfg = tiny_config();
   UNet model(cfg, Device::cpu());

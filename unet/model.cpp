@@ -1,11 +1,14 @@
 // unet/model.cpp — U-Net construction and forward pass.
 #include "unet/model.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "kernels/crop_concat.h"
 #include "kernels/dropout.h"
+#include "kernels/elementwise.h"
 #include "kernels/maxpool2d.h"
 
 namespace unet {
@@ -33,12 +36,16 @@ void UNetConfig::validate() const {
   UNET_CHECK(base_channels >= 1, ValueError, "UNetConfig: base_channels must be >= 1, got ", base_channels);
   UNET_CHECK(depth >= 1 && depth <= 6, ValueError, "UNetConfig: depth must be in 1..6, got ", depth);
   UNET_CHECK(dropout >= 0.0f && dropout < 1.0f, ValueError, "UNetConfig: dropout must be in [0, 1), got ", dropout);
+  UNET_CHECK(std::isfinite(input_mean), ValueError, "UNetConfig: input_mean must be finite, got ", input_mean);
+  UNET_CHECK(std::isfinite(input_std) && input_std > 0.0f, ValueError,
+             "UNetConfig: input_std must be finite and > 0 (1 = no scaling), got ", input_std);
 }
 
 namespace {
 nlohmann::ordered_json architecture(const UNetConfig& c) {
   return {{"in_channels", c.in_channels}, {"num_classes", c.num_classes}, {"base_channels", c.base_channels},
-          {"depth", c.depth}, {"padding", c.padding == Padding::Valid ? "valid" : "same"}, {"dropout", c.dropout}};
+          {"depth", c.depth}, {"padding", c.padding == Padding::Valid ? "valid" : "same"}, {"dropout", c.dropout},
+          {"input_mean", c.input_mean}, {"input_std", c.input_std}};
 }
 }  // namespace
 
@@ -63,6 +70,8 @@ UNetConfig UNetConfig::from_json(const std::string& text) {
     UNET_CHECK(pad == "valid" || pad == "same", ValueError, "UNetConfig: padding must be 'valid' or 'same', got '", pad, "'");
     c.padding = pad == "valid" ? Padding::Valid : Padding::Same;
     c.dropout = j.value("dropout", 0.5f);
+    c.input_mean = j.value("input_mean", 0.0f);  // older checkpoints: no standardisation
+    c.input_std = j.value("input_std", 1.0f);
     c.init_seed = j.value("init_seed", uint64_t{0});
     const std::string head = j.value("head_init", std::string("he"));  // older checkpoints: He
     UNET_CHECK(head == "he" || head == "zero", ValueError, "UNetConfig: head_init must be 'he' or 'zero', got '", head, "'");
@@ -126,6 +135,8 @@ Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
 
   std::vector<Tensor> skips;
   Tensor h = x;
+  if (config_.input_mean != 0.0f || config_.input_std != 1.0f)
+    h = affine(x, 1.0f / config_.input_std, -config_.input_mean / config_.input_std);
   for (int level = 0; level < config_.depth; ++level) {
     h = down_[level]->forward(h);
     if (level == config_.depth - 1) h = maybe_dropout(h, dropout_seed, 1);

@@ -52,6 +52,22 @@ TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& 
   return s;
 }
 
+InputStatistics input_statistics(const std::vector<TrainingSlice>& slices) {
+  UNET_CHECK(!slices.empty(), ValueError, "input_statistics: no training slices");
+  double sum = 0.0, sum_squares = 0.0, count = 0.0;
+  for (const auto& s : slices) {
+    for (float v : s.image.to_vector()) {
+      sum += v;
+      sum_squares += static_cast<double>(v) * v;
+    }
+    count += static_cast<double>(s.image.numel());
+  }
+  const double mean = sum / count, variance = std::max(0.0, sum_squares / count - mean * mean);
+  UNET_CHECK(variance > 1e-12, ValueError, "input_statistics: the ", slices.size(),
+             " training images are constant (every value ", mean, "): there is no spread to standardise by");
+  return {static_cast<float>(mean), static_cast<float>(std::sqrt(variance))};
+}
+
 Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options)
     : model_(model), slices_(std::move(slices)), options_(options) {
   UNET_CHECK(!slices_.empty(), ValueError, "Trainer: no training slices");

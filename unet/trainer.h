@@ -41,6 +41,15 @@ struct TrainingSlice {
 // Image normalised to [0, 1], classes = labels > 0, weights from the instance labels.
 TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {});
 
+// Mean and standard deviation of the slices' image values (every pixel of every channel, summed
+// in double): the UNetConfig::input_mean / input_std that standardise what the network sees.
+// Throws ValueError for no slices or constant images (nothing to scale by).
+struct InputStatistics {
+  float mean = 0.0f;
+  float std = 1.0f;
+};
+InputStatistics input_statistics(const std::vector<TrainingSlice>& slices);
+
 struct TrainOptions {
   int64_t tile = 572;  // input tile size, valid for the model
   int64_t batch = 1;

@@ -14,7 +14,7 @@ fail() { echo "examples_smoke: $*" >&2; exit 1; }
 base="--device cpu --base-channels 2 --threads 2 --no-tta"
 tiny="$base --tile 188"
 
-"$bin/train_em" $tiny --out "$work/t" --iterations 4 --checkpoint-every 2 --cooldown 0.5 > "$work/train.txt"
+"$bin/train_em" $tiny --out "$work/t" --iterations 4 --checkpoint-every 2 --cooldown 0.5 --input-norm data > "$work/train.txt"
 for f in model.safetensors metrics.json loss.png log.jsonl val/20.tif val/24.tif val/20_overlay.png; do
   test -s "$work/t/$f" || fail "train_em did not write $f"
 done
@@ -25,8 +25,11 @@ grep -q "falling to 0 over the last 50 % of the run" "$work/train.txt" || fail "
 grep -q "weights averaged with decay 0.998" "$work/train.txt" || fail "train_em did not state its weight averaging"
 grep -q "the last SGD iterate (weights not averaged)" "$work/train.txt" || fail "train_em did not score the iterate beside the average"
 grep -q "iterate\." "$work/t/model.safetensors" || fail "model.safetensors holds no SGD iterate to resume from"
+grep -q "input standardised with the training slices' mean 0\.[0-9]* and deviation 0\.[0-9]*" "$work/train.txt" ||
+  fail "train_em did not state its input standardisation"
+grep -q 'input_std' "$work/t/model.safetensors" || fail "the model's configuration does not carry its input standardisation"
 
-"$bin/train_em" $tiny --out "$work/r" --iterations 6 --cooldown 0.5 --resume "$work/t/model.safetensors" > "$work/resume.txt"
+"$bin/train_em" $tiny --out "$work/r" --iterations 6 --cooldown 0.5 --input-norm data --resume "$work/t/model.safetensors" > "$work/resume.txt"
 grep -q "resumed from .* at step 4" "$work/resume.txt" || fail "resume did not continue at step 4"
 [ "$(grep -c '"loss"' "$work/r/log.jsonl")" -eq 2 ] || fail "the resumed run should take 2 more steps"
 
