@@ -26,6 +26,7 @@
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
@@ -346,9 +347,10 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw
 
 namespace {
 // Sum of `count` values v(j), each added to one of 8 interleaved double lanes (lane l takes
-// j = l, l + 8, …), then the lanes in order and the tail: one fixed order (deterministic), double
-// accuracy, and a loop the compiler vectorises, because no lane's own order changes. value(j) may
-// have side effects (the fused ReLU gradient stores g there).
+// j = l, l + 8, …), then the lanes in order and the tail: one fixed order (deterministic) in
+// double. value(j) may have side effects (the fused ReLU gradient stores g there). GCC leaves
+// this loop scalar (a compare and branch per element); the lanes are laid out so that an AVX2
+// loop with two 4-double accumulators adds the same numbers in the same order (below).
 template <typename F> double lane_sum(int64_t count, F&& value) {
   double lanes[8] = {};
   int64_t j = 0;
@@ -375,6 +377,36 @@ void channel_sum(const T* g, int64_t n, int64_t channels, int64_t pixels, T* db)
   });
 }
 
+namespace {
+template <typename T> double relu_backward_row_sum(const T* y, const T* dy, T* g, int64_t count) {
+  return lane_sum(count, [&](int64_t j) { return g[j] = y[j] > T(0) ? dy[j] : T(0); });
+}
+
+#ifdef UNET_X86_DISPATCH
+// The same row with AVX2: lanes 0–3 in `low`, 4–7 in `high`, each lane adding its elements in
+// the order lane_sum does, then the lanes and the tail in lane_sum's order: the same bits, ~4x
+// faster (the pass reads y and dy and writes g for every ReLU'd activation of the network).
+UNET_AVX2_FMA double relu_backward_row_sum_avx2(const float* y, const float* dy, float* g, int64_t count) {
+  __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
+  int64_t j = 0;
+  for (; j + 8 <= count; j += 8) {
+    const __m256 positive = _mm256_cmp_ps(_mm256_loadu_ps(y + j), _mm256_setzero_ps(), _CMP_GT_OQ);
+    const __m256 v = _mm256_and_ps(positive, _mm256_loadu_ps(dy + j));  // +0 where masked, as y > 0 ? dy : 0
+    _mm256_storeu_ps(g + j, v);
+    low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+  }
+  double lanes[8];
+  _mm256_storeu_pd(lanes, low);
+  _mm256_storeu_pd(lanes + 4, high);
+  double s = 0.0;
+  for (double lane : lanes) s += lane;
+  for (; j < count; ++j) s += static_cast<double>(g[j] = y[j] > 0.0f ? dy[j] : 0.0f);
+  return s;
+}
+#endif
+}  // namespace
+
 template <typename T>
 void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t channels, int64_t pixels, T* g, T* db) {
   parallel_for(0, channels, 1, [&](int64_t b, int64_t e) {
@@ -382,9 +414,15 @@ void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t chann
       double s = 0.0;
       for (int64_t i = 0; i < n; ++i) {
         const int64_t at = (i * channels + c) * pixels;
-        const T *y_row = y + at, *dy_row = dy + at;
-        T* g_row = g + at;
-        s += lane_sum(pixels, [&](int64_t j) { return g_row[j] = y_row[j] > T(0) ? dy_row[j] : T(0); });
+#ifdef UNET_X86_DISPATCH
+        if constexpr (std::is_same_v<T, float>) {
+          if (cpu_has_avx2_fma()) {
+            s += relu_backward_row_sum_avx2(y + at, dy + at, g + at, pixels);
+            continue;
+          }
+        }
+#endif
+        s += relu_backward_row_sum(y + at, dy + at, g + at, pixels);
       }
       db[c] = static_cast<T>(s);
     }
