@@ -1,5 +1,6 @@
 // kernels/elementwise.h — elementwise ops: add, mul, relu and affine (x·factor + offset: the
-// model's input standardisation; scale = affine with offset 0, used by autograd).
+// model's input standardisation, and with offset 0 the gradient of affine itself); scale(x, f)
+// is affine(x, f, 0).
 //
 // Layout of every op in kernels/ (this file is the pattern):
 //   <op>.h        tensor-level ops (validate, dispatch on device, record autograd) + launchers
