@@ -44,15 +44,24 @@ template <int KS> __device__ __forceinline__ int kernel_size(const Geometry& q) 
   else return q.k;
 }
 
-// x[img, c, i+u-pad, j+v-pad] for the patch index kidx = (c·k + u)·k + v and output pixel
-// (i, j); 0 outside the image.
+// The gathers below split each operand's address into the part fixed by its row of A or column
+// of B (a cursor, computed once per thread) and the part that moves with k (a KPos, decomposed
+// once per k): kernels/implicit_gemm.cuh. With KS known, the decompositions divide by constants.
+
+// An image pixel: the image's offset and the pixel's corner, (i − pad, j − pad) for a forward
+// patch, (i + pad, j + pad) for a data-gradient window, (u − pad, v − pad) for a weight tap.
+struct PixelCursor {
+  int base, i, j;
+};
+
+// A patch index kidx = (c·k + u)·k + v, split.
+struct Tap {
+  int kidx, c, u, v;
+};
 template <int KS>
-__device__ __forceinline__ float patch_value(const Geometry& q, const float* __restrict__ x, int img, int kidx,
-                                             int i, int j) {
-  const int k = kernel_size<KS>(q), c = kidx / (k * k), uv = kidx - c * k * k, u = uv / k, v = uv - u * k;
-  const int ih = i + u - q.pad, iw = j + v - q.pad;
-  if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
-  return x[((img * q.c_in + c) * q.h + ih) * q.w + iw];
+__device__ __forceinline__ Tap split_tap(const Geometry& q, int kidx) {
+  const int k = kernel_size<KS>(q), c = kidx / (k * k), uv = kidx - c * k * k, u = uv / k;
+  return Tap{kidx, c, u, uv - u * k};
 }
 
 template <int KS>
@@ -66,16 +75,24 @@ struct ForwardOp {
   const float* bias;
   float* y;
   int64_t m, n, k;
-  __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = k; }
-  __device__ float a(int64_t o, int64_t kidx, int) const { return w[static_cast<int>(o * k + kidx)]; }
-  __device__ float b(int64_t kidx, int64_t pix, int img) const {
-    const int p32 = static_cast<int>(pix), i = p32 / q.w_out;
-    return patch_value<KS>(q, x, img, static_cast<int>(kidx), i, p32 - i * q.w_out);
+  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
+  __device__ int a_row(int o, int) const { return o * static_cast<int>(k); }
+  __device__ float a(int row, const Tap& t) const { return w[row + t.kidx]; }
+  // x[img, c, i + u − pad, j + v − pad] for output pixel (i, j); 0 outside the image.
+  __device__ PixelCursor b_col(int pix, int img) const {
+    const int i = pix / q.w_out;
+    return PixelCursor{img * q.c_in * q.h * q.w, i - q.pad, pix - i * q.w_out - q.pad};
   }
-  __device__ void store(int64_t o, int64_t pix, int img, float acc) const {
+  __device__ float b(const PixelCursor& at, const Tap& t) const {
+    const int ih = at.i + t.u, iw = at.j + t.v;
+    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
+    return x[at.base + (t.c * q.h + ih) * q.w + iw];
+  }
+  __device__ void store(int o, int pix, int img, float acc) const {
     float v = acc + (bias ? bias[o] : 0.0f);
     if (relu) v = v > 0.0f ? v : 0.0f;
-    y[static_cast<int>((img * q.c_out + o) * n + pix)] = v;
+    y[(img * q.c_out + o) * static_cast<int>(n) + pix] = v;
   }
 };
 
@@ -88,22 +105,33 @@ struct BackwardDataOp {
   const float* w;
   float* dx;
   int64_t m, n, k;
-  __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = k; }
-  __device__ float a(int64_t c, int64_t kidx, int) const {
-    const int ks = kernel_size<KS>(q), kk = ks * ks, o = static_cast<int>(kidx) / kk, uv = static_cast<int>(kidx) - o * kk;
-    return w[(o * q.c_in + static_cast<int>(c)) * kk + uv];
+  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  // kidx = (o·k + u)·k + v: Tap's c is the output channel o here.
+  __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
+  // w[o, c, u, v]: the row fixes c.
+  __device__ int a_row(int c, int) const { return c * kernel_size<KS>(q) * kernel_size<KS>(q); }
+  __device__ float a(int row, const Tap& t) const {
+    const int kk = kernel_size<KS>(q) * kernel_size<KS>(q);
+    return w[t.c * q.c_in * kk + row + (t.kidx - t.c * kk)];
   }
-  // g[img, o, h-u+pad, v'-v+pad] for input pixel (h, v'); 0 where that output does not exist.
-  __device__ float b(int64_t kidx, int64_t pix, int img) const {
-    const int ks = kernel_size<KS>(q), k32 = static_cast<int>(kidx), o = k32 / (ks * ks), uv = k32 - o * ks * ks;
-    const int u = uv / ks, v = uv - u * ks, p32 = static_cast<int>(pix), row = p32 / q.w;
-    const int i = row - u + q.pad, j = p32 - row * q.w - v + q.pad;
+  // g[img, o, h − u + pad, w' − v + pad] for input pixel (h, w'); 0 where that output does not exist.
+  __device__ PixelCursor b_col(int pix, int img) const {
+    const int row = pix / q.w;
+    return PixelCursor{img * q.c_out * q.h_out * q.w_out, row + q.pad, pix - row * q.w + q.pad};
+  }
+  __device__ float b(const PixelCursor& at, const Tap& t) const {
+    const int i = at.i - t.u, j = at.j - t.v;
     if (i < 0 || i >= q.h_out || j < 0 || j >= q.w_out) return 0.0f;
-    return g[((img * q.c_out + o) * q.h_out + i) * q.w_out + j];
+    return g[at.base + (t.c * q.h_out + i) * q.w_out + j];
   }
-  __device__ void store(int64_t c, int64_t pix, int img, float acc) const {
-    dx[static_cast<int>((img * q.c_in + c) * n + pix)] = acc;
+  __device__ void store(int c, int pix, int img, float acc) const {
+    dx[(img * q.c_in + c) * static_cast<int>(n) + pix] = acc;
   }
+};
+
+// K index r = img·pixels + (i·w_out + j) of the weight gradient, split.
+struct SamplePos {
+  int img, pix, i, j;
 };
 
 template <int KS>
@@ -115,20 +143,33 @@ struct BackwardWeightOp {
   const float* g;
   float* out;  // [splits, Cout, Cin·k·k]
   int64_t m, n, k, chunk;
-  __device__ void k_range(int z, int64_t& kb, int64_t& ke) const {
-    kb = z * chunk;
-    ke = kb + chunk < k ? kb + chunk : k;
+  __device__ void k_range(int z, int& kb, int& ke) const {
+    const int64_t b = z * chunk, e = b + chunk < k ? b + chunk : k;
+    kb = static_cast<int>(b);
+    ke = static_cast<int>(e);
   }
-  __device__ float a(int64_t o, int64_t r, int) const {
-    const int pixels = q.h_out * q.w_out, r32 = static_cast<int>(r), img = r32 / pixels;
-    return g[(img * q.c_out + static_cast<int>(o)) * pixels + (r32 - img * pixels)];
+  __device__ SamplePos k_pos(int r) const {
+    const int pixels = q.h_out * q.w_out, img = r / pixels, pix = r - img * pixels, i = pix / q.w_out;
+    return SamplePos{img, pix, i, pix - i * q.w_out};
   }
-  __device__ float b(int64_t r, int64_t kidx, int) const {
-    const int pixels = q.h_out * q.w_out, r32 = static_cast<int>(r), img = r32 / pixels, pix = r32 - img * pixels;
-    const int i = pix / q.w_out;
-    return patch_value<KS>(q, x, img, static_cast<int>(kidx), i, pix - i * q.w_out);
+  // g[img, o, pixel]: the row fixes o.
+  __device__ int a_row(int o, int) const { return o * q.h_out * q.w_out; }
+  __device__ float a(int row, const SamplePos& s) const {
+    return g[s.img * q.c_out * q.h_out * q.w_out + row + s.pix];
   }
-  __device__ void store(int64_t o, int64_t kidx, int z, float acc) const { out[(z * m + o) * n + kidx] = acc; }
+  // x[img, c, i + u − pad, j + v − pad]: the column kidx = (c·k + u)·k + v fixes c, u and v.
+  __device__ PixelCursor b_col(int kidx, int) const {
+    const Tap t = split_tap<KS>(q, kidx);
+    return PixelCursor{t.c * q.h * q.w, t.u - q.pad, t.v - q.pad};
+  }
+  __device__ float b(const PixelCursor& tap, const SamplePos& s) const {
+    const int ih = s.i + tap.i, iw = s.j + tap.j;
+    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
+    return x[s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw];
+  }
+  __device__ void store(int o, int kidx, int z, float acc) const {
+    out[(z * static_cast<int>(m) + o) * static_cast<int>(n) + kidx] = acc;
+  }
 };
 
 // One block per channel: thread t sums a fixed strided subset, then a fixed tree.

@@ -3,16 +3,37 @@
 // B (from images, weights or plain matrices: implicit GEMM, no im2col buffer) and how to store
 // each result (bias, ReLU, alpha/beta, un-shuffling fused into the store).
 //
-// Tiling: a 256-thread block owns a 64×64 tile of C, each thread a 4×4 register block (rows
-// ty + 16·r, columns tx + 16·c, so neighbouring threads read neighbouring shared-memory words);
-// K advances in slices of 16 staged in padded shared memory between two barriers.
-// Op contract:
+// Tiling (the classic SGEMM structure; why each piece, in the order it matters):
+//  * each thread owns an 8×8 register block of C: per K step it reads 8 + 8 operands from shared
+//    memory (four 16-byte loads) for 64 FMAs. The first version's 4×4 blocks read 8 for 16, and
+//    on the H200 ran the 3×3 convolutions at 8–14 % of the FP32 peak (docs/benchmarks.md).
+//  * a block owns a 128×128 tile of C (256 threads), or 64×128 (128 threads) when C has at most
+//    64 rows: the U-Net's first level has 64 channels, and a 128-row tile would idle half its
+//    threads there.
+//  * K advances in slices of 8 through two shared-memory buffers: while the block multiplies
+//    slice s out of one buffer, each thread has already issued its global loads of slice s + 1
+//    into registers (their latency hides behind the 8 · 64 FMAs), then writes them into the other
+//    buffer; one barrier per slice.
+//  * a thread's rows are ty·4 + {0..3} and tile_m/2 + ty·4 + {0..3} (columns alike with tx), so
+//    its operands are two aligned float4 per K step, and the eight threads of a quarter-warp read
+//    eight consecutive float4 of B (no bank conflicts) while A is a broadcast. Rows of the shared
+//    tiles are padded by 4 floats: the transposed stores of a K-fast operand (a warp writes 8 K
+//    values of 4 rows) then hit 32 different banks, and rows stay 16-byte aligned.
+// Op contract (indices are 32-bit: run() refuses m or n of 2^31 or more, and the launchers
+// check their tensors' sizes the same way):
 //   static constexpr bool kAKFast, kBKFast;   which index of A / B is contiguous in memory, so a
 //                                             warp's tile loads read neighbouring addresses
 //   int64_t m, n;                             the size of C
-//   __device__ void k_range(int z, int64_t& begin, int64_t& end) const;   the K slice of split z
-//   __device__ float a(int64_t i, int64_t k, int z) const;  b(int64_t k, int64_t j, int z) const;
-//   __device__ void store(int64_t i, int64_t j, int z, float acc) const;  each (i, j, z) once
+//   __device__ void k_range(int z, int& begin, int& end) const;   the K slice of split z
+//   ARow a_row(int i, int z) const;  BCol b_col(int j, int z) const;  KPos k_pos(int k) const;
+//   float a(const ARow&, const KPos&) const;  float b(const BCol&, const KPos&) const;
+//                        a gather is split into the part fixed by the row of A (column of B),
+//                        computed once per thread before the K loop (each thread loads the same
+//                        rows of every slice), and the part that moves with k, decomposed once
+//                        per k and shared by every load of that k (the weight gradients' A and B
+//                        share theirs). The first GPU run's loaders redid two divisions by the
+//                        image size or width for every element.
+//   __device__ void store(int i, int j, int z, float acc) const;   each (i, j, z) once
 // Split-K (weight gradients: K = images × pixels is long, C is small) writes one partial C per
 // split and sums the splits in a fixed order: deterministic, no atomics.
 #pragma once
@@ -22,61 +43,164 @@
 
 #include "core/tensor.h"
 
+#include <type_traits>
+#include <utility>
+
 namespace unet::cuda::igemm {
 namespace {  // internal linkage: each .cu instantiates its own kernels
 
-constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
-constexpr int kThreads = 256;            // 16 × 16 threads, 4×4 outputs each
+constexpr int kTileK = 8;
+constexpr int kPad = 4;                  // shared-memory row padding (floats), keeps float4 alignment
+constexpr int kThreads = 256;
 constexpr int64_t kTargetBlocks = 264;   // ~2 blocks per SM on an H100: enough to fill the GPU
 constexpr int64_t kMinTermsPerSplit = 256;
 
-template <class Op>
-__global__ void __launch_bounds__(kThreads) tiled_kernel(Op op) {
-  __shared__ float a_tile[kTileK][kTileM + 1];  // +1: no bank conflicts on the transposed store
-  __shared__ float b_tile[kTileK][kTileN + 1];
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
-  const int z = blockIdx.z;
-  const int64_t row0 = static_cast<int64_t>(blockIdx.y) * kTileM;
-  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTileN;
-  int64_t k_begin = 0, k_end = 0;
-  op.k_range(z, k_begin, k_end);
-  float acc[4][4] = {};
+// A TileM × TileN tile of C per 256-thread block, RegM × RegN outputs per thread.
+template <int TileM, int TileN, int RegM, int RegN>
+struct Tiling {
+  static constexpr int kTileM = TileM, kTileN = TileN, kRegM = RegM, kRegN = RegN;
+  static constexpr int kThreadsM = TileM / RegM, kThreadsN = TileN / RegN;
+  static constexpr int kALoads = TileM * kTileK / kThreads;  // operands each thread stages per slice
+  static constexpr int kBLoads = TileN * kTileK / kThreads;
+  static_assert(kThreadsM * kThreadsN == kThreads, "one register block per thread");
+  static_assert(RegM % 4 == 0 && RegN % 4 == 0, "registers come in float4 groups");
+  static_assert(kALoads * kThreads == TileM * kTileK && kBLoads * kThreads == TileN * kTileK);
+};
+// 2 blocks per SM (16 warps, to hide the gathers' latency) caps ptxas at 128 registers a thread:
+// the 8×8 block's 64 accumulators fit with small spills (≤ 76 bytes, in the gathers), and the
+// 4×8 block of C's with at most 64 rows (the U-Net's first level) fits without.
+using WideTiling = Tiling<128, 128, 8, 8>;
+using NarrowTiling = Tiling<64, 128, 4, 8>;
 
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += kTileK) {
-    for (int e = threadIdx.x; e < kTileM * kTileK; e += kThreads) {
-      const int i = Op::kAKFast ? e / kTileK : e % kTileM;
-      const int kk = Op::kAKFast ? e % kTileK : e / kTileM;
-      const int64_t gi = row0 + i, gk = k0 + kk;
-      a_tile[kk][i] = (gi < op.m && gk < k_end) ? op.a(gi, gk, z) : 0.0f;
+// Row (or column) of register r of the thread at position t along a tile side: float4 groups,
+// group g starting at g · threads · 4.
+__device__ __forceinline__ int register_offset(int t, int r, int threads_along) {
+  return (r / 4) * threads_along * 4 + t * 4 + (r & 3);
+}
+
+// Which element of a slice's Rows × kTileK operand tile load l of thread t gathers. The pattern
+// does not depend on the slice, so a thread gathers the same rows (or the same k offsets) from
+// every slice. K-fast: a warp reads 8 consecutive k of 4 rows; otherwise 32 consecutive rows.
+template <bool KFast, int Rows>
+struct Slot {
+  static constexpr int kLoads = Rows * kTileK / kThreads;
+  static __device__ __forceinline__ int row(int t, int l) {
+    return KFast ? t / kTileK + l * (kThreads / kTileK) : t % Rows;
+  }
+  static __device__ __forceinline__ int k(int t, int l) { return KFast ? t % kTileK : t / Rows + l * (kThreads / Rows); }
+};
+
+// A or B from the kernel's point of view: the Op's cursor type and calls, and the tile shape.
+template <class Op, bool IsA, class T>
+struct Operand {
+  static constexpr bool kKFast = IsA ? Op::kAKFast : Op::kBKFast;
+  static constexpr int kRows = IsA ? T::kTileM : T::kTileN;
+  using S = Slot<kKFast, kRows>;
+  using Cursor = std::conditional_t<IsA, decltype(std::declval<const Op&>().a_row(0, 0)),
+                                    decltype(std::declval<const Op&>().b_col(0, 0))>;
+  static __device__ __forceinline__ Cursor cursor(const Op& op, int i, int z) {
+    if constexpr (IsA) return op.a_row(i, z);
+    else return op.b_col(i, z);
+  }
+  template <class KPos>
+  static __device__ __forceinline__ float read(const Op& op, const Cursor& c, const KPos& at) {
+    if constexpr (IsA) return op.a(c, at);
+    else return op.b(c, at);
+  }
+};
+
+// Per-thread gather state of one operand: a cursor and a row check per load, set up once.
+template <class Op, bool IsA, class T>
+struct Gather {
+  using O = Operand<Op, IsA, T>;
+  typename O::Cursor cursor[O::S::kLoads];
+  bool row_ok[O::S::kLoads];
+  __device__ __forceinline__ Gather(const Op& op, int z, int row0, int rows) {
+#pragma unroll
+    for (int l = 0; l < O::S::kLoads; ++l) {
+      const int r = row0 + O::S::row(static_cast<int>(threadIdx.x), l);
+      row_ok[l] = r < rows;
+      cursor[l] = O::cursor(op, row_ok[l] ? r : row0, z);
     }
-    for (int e = threadIdx.x; e < kTileK * kTileN; e += kThreads) {
-      const int j = Op::kBKFast ? e / kTileK : e % kTileN;
-      const int kk = Op::kBKFast ? e % kTileK : e / kTileN;
-      const int64_t gj = col0 + j, gk = k0 + kk;
-      b_tile[kk][j] = (gj < op.n && gk < k_end) ? op.b(gk, gj, z) : 0.0f;
+  }
+  // This thread's share of slice [k0, k0 + kTileK), 0 outside C or past k_end.
+  __device__ __forceinline__ void load(const Op& op, int k0, int k_end, float (&v)[O::S::kLoads]) const {
+#pragma unroll
+    for (int l = 0; l < O::S::kLoads; ++l) {
+      const int k = k0 + O::S::k(static_cast<int>(threadIdx.x), l);
+      const auto at = op.k_pos(k);  // outside the condition, so equal k share one decomposition
+      v[l] = (row_ok[l] && k < k_end) ? O::read(op, cursor[l], at) : 0.0f;
     }
-    __syncthreads();
+  }
+  template <int Stride>
+  static __device__ __forceinline__ void store(const float (&v)[O::S::kLoads], float (*tile)[Stride]) {
+#pragma unroll
+    for (int l = 0; l < O::S::kLoads; ++l)
+      tile[O::S::k(static_cast<int>(threadIdx.x), l)][O::S::row(static_cast<int>(threadIdx.x), l)] = v[l];
+  }
+};
+
+template <class T, class Op>
+__global__ void __launch_bounds__(kThreads, 2) tiled_kernel(Op op) {
+  __shared__ __align__(16) float a_tile[2][kTileK][T::kTileM + kPad];
+  __shared__ __align__(16) float b_tile[2][kTileK][T::kTileN + kPad];
+  const int tx = static_cast<int>(threadIdx.x) % T::kThreadsN, ty = static_cast<int>(threadIdx.x) / T::kThreadsN;
+  const int z = blockIdx.z;
+  const int row0 = blockIdx.y * T::kTileM, col0 = blockIdx.x * T::kTileN;
+  int k_begin = 0, k_end = 0;
+  op.k_range(z, k_begin, k_end);
+  const Gather<Op, true, T> a_gather(op, z, row0, static_cast<int>(op.m));
+  const Gather<Op, false, T> b_gather(op, z, col0, static_cast<int>(op.n));
+  float acc[T::kRegM][T::kRegN] = {};
+  float a_next[T::kALoads], b_next[T::kBLoads];
+
+  if (k_begin < k_end) {
+    a_gather.load(op, k_begin, k_end, a_next);
+    b_gather.load(op, k_begin, k_end, b_next);
+    a_gather.store(a_next, a_tile[0]);
+    b_gather.store(b_next, b_tile[0]);
+  }
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
+    const bool more = k0 + kTileK < k_end;
+    if (more) {  // issued now, consumed after the multiply: their latency hides behind it
+      a_gather.load(op, k0 + kTileK, k_end, a_next);
+      b_gather.load(op, k0 + kTileK, k_end, b_next);
+    }
 #pragma unroll
     for (int kk = 0; kk < kTileK; ++kk) {
-      float av[4], bv[4];
+      float av[T::kRegM], bv[T::kRegN];
 #pragma unroll
-      for (int r = 0; r < 4; ++r) av[r] = a_tile[kk][ty + 16 * r];
+      for (int g = 0; g < T::kRegM / 4; ++g)
+        *reinterpret_cast<float4*>(&av[4 * g]) =
+            *reinterpret_cast<const float4*>(&a_tile[buf][kk][g * T::kThreadsM * 4 + ty * 4]);
 #pragma unroll
-      for (int q = 0; q < 4; ++q) bv[q] = b_tile[kk][tx + 16 * q];
+      for (int g = 0; g < T::kRegN / 4; ++g)
+        *reinterpret_cast<float4*>(&bv[4 * g]) =
+            *reinterpret_cast<const float4*>(&b_tile[buf][kk][g * T::kThreadsN * 4 + tx * 4]);
 #pragma unroll
-      for (int r = 0; r < 4; ++r)
+      for (int r = 0; r < T::kRegM; ++r)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) acc[r][q] += av[r] * bv[q];
+        for (int c = 0; c < T::kRegN; ++c) acc[r][c] += av[r] * bv[c];
+    }
+    // The other buffer was last read in the previous slice, before the barrier that ended it.
+    if (more) {
+      a_gather.store(a_next, a_tile[buf ^ 1]);
+      b_gather.store(b_next, b_tile[buf ^ 1]);
     }
     __syncthreads();
+    buf ^= 1;
   }
 
-  for (int r = 0; r < 4; ++r) {
-    const int64_t gi = row0 + ty + 16 * r;
+#pragma unroll
+  for (int r = 0; r < T::kRegM; ++r) {
+    const int gi = row0 + register_offset(ty, r, T::kThreadsM);
     if (gi >= op.m) continue;
-    for (int q = 0; q < 4; ++q) {
-      const int64_t gj = col0 + tx + 16 * q;
-      if (gj < op.n) op.store(gi, gj, z, acc[r][q]);
+#pragma unroll
+    for (int c = 0; c < T::kRegN; ++c) {
+      const int gj = col0 + register_offset(tx, c, T::kThreadsN);
+      if (gj < op.n) op.store(gi, gj, z, acc[r][c]);
     }
   }
 }
@@ -92,11 +216,26 @@ __global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t spl
   }
 }
 
+template <class T>
+int64_t tile_count(int64_t m, int64_t n) {
+  return static_cast<int64_t>(kern::ceil_div(m, T::kTileM)) * kern::ceil_div(n, T::kTileN);
+}
+
+template <class T, class Op>
+void run_with(const Op& op, int64_t z_count) {
+  UNET_CHECK(op.m < INT32_MAX && op.n < INT32_MAX, ValueError, "tiled GEMM: C of ", op.m, " × ", op.n,
+             " exceeds the kernel's 32-bit indices (both sides must be below 2^31)");
+  const dim3 grid(kern::ceil_div(op.n, T::kTileN), kern::ceil_div(op.m, T::kTileM), static_cast<unsigned>(z_count));
+  kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op);
+}
+
 // Runs the tiled kernel over C[op.m × op.n] for z = 0 .. z_count-1.
 template <class Op>
 void run(const Op& op, int64_t z_count) {
-  const dim3 grid(kern::ceil_div(op.n, kTileN), kern::ceil_div(op.m, kTileM), static_cast<unsigned>(z_count));
-  kern::launch(tiled_kernel<Op>, grid, dim3(kThreads), 0, op);
+  if (op.m <= NarrowTiling::kTileM)
+    run_with<NarrowTiling>(op, z_count);
+  else
+    run_with<WideTiling>(op, z_count);
 }
 
 // C[m×n] = Σ over k in [0, k_total) with K split so the grid has ~kTargetBlocks blocks (each
@@ -106,7 +245,7 @@ void run(const Op& op, int64_t z_count) {
 template <class MakeOp>
 void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op) {
   if (m == 0 || n == 0) return;
-  const int64_t tiles = static_cast<int64_t>(kern::ceil_div(m, kTileM)) * kern::ceil_div(n, kTileN);
+  const int64_t tiles = m <= NarrowTiling::kTileM ? tile_count<NarrowTiling>(m, n) : tile_count<WideTiling>(m, n);
   const int64_t max_splits = k_total / kMinTermsPerSplit > 1 ? k_total / kMinTermsPerSplit : 1;
   int64_t splits = kern::ceil_div(kTargetBlocks, tiles);
   splits = splits < max_splits ? splits : max_splits;

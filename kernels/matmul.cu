@@ -1,6 +1,6 @@
 // kernels/matmul.cu — the GEMM launcher: C = alpha · op(A) · op(B) + beta · C on the tiled kernel
-// of kernels/implicit_gemm.cuh (64×64 tile per 256-thread block, 4×4 register block per
-// thread, K in shared-memory slices of 16). Transposes only change how the tiles are read;
+// of kernels/implicit_gemm.cuh (128×128 or 64×128 tiles, 8×8 or 4×8 outputs per thread, K in
+// double-buffered shared-memory slices of 8). Transposes only change how the tiles are read;
 // with beta == 0, C is never read (it may hold garbage or NaN).
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
@@ -19,10 +19,14 @@ struct MatmulOp {
   const float* b_ptr;
   float* c_ptr;
   int64_t m, n;
-  __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = p.k; }
-  __device__ float a(int64_t i, int64_t k, int) const { return TransA ? a_ptr[k * p.lda + i] : a_ptr[i * p.lda + k]; }
-  __device__ float b(int64_t k, int64_t j, int) const { return TransB ? b_ptr[j * p.ldb + k] : b_ptr[k * p.ldb + j]; }
-  __device__ void store(int64_t i, int64_t j, int, float acc) const {
+  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(p.k); }
+  __device__ int64_t k_pos(int k) const { return k; }
+  // Cursors are row (column) pointers; the leading dimensions stay 64-bit.
+  __device__ const float* a_row(int i, int) const { return TransA ? a_ptr + i : a_ptr + i * p.lda; }
+  __device__ float a(const float* row, int64_t k) const { return TransA ? row[k * p.lda] : row[k]; }
+  __device__ const float* b_col(int j, int) const { return TransB ? b_ptr + j * p.ldb : b_ptr + j; }
+  __device__ float b(const float* col, int64_t k) const { return TransB ? col[k] : col[k * p.ldb]; }
+  __device__ void store(int i, int j, int, float acc) const {
     float* out = c_ptr + i * p.ldc + j;
     *out = p.beta == 0.0f ? p.alpha * acc : p.alpha * acc + p.beta * *out;
   }
@@ -37,6 +41,8 @@ void run(const GemmParams& p, const float* a, const float* b, float* c) {
 
 void gemm(const GemmParams& p, const float* a, const float* b, float* c) {
   if (p.m == 0 || p.n == 0) return;
+  UNET_CHECK(p.k < INT32_MAX, ValueError, "gemm (CUDA): inner dimension ", p.k,
+             " exceeds the tiled kernel's 32-bit K index (it must be below 2^31)");
   if (p.trans_a)
     p.trans_b ? run<true, true>(p, a, b, c) : run<true, false>(p, a, b, c);
   else

@@ -29,6 +29,8 @@ __device__ __forceinline__ int shuffled(const Upconv2dParams& p, int img, int r,
   return ((img * c_out + o) * 2 * h + 2 * i + a) * 2 * w + 2 * j + b;
 }
 
+// Gathers as kernels/implicit_gemm.cuh wants them: a cursor per row of A / column of B, a K
+// position per k. Here most addresses are one multiply-add, so the cursors are offsets.
 struct ForwardOp {
   static constexpr bool kAKFast = false;  // w[c][r]: contiguous along r (the M index)
   static constexpr bool kBKFast = false;  // x[img][c][pix]: contiguous along pixels
@@ -38,11 +40,14 @@ struct ForwardOp {
   const float* bias;
   float* y;
   int64_t m, n, k;
-  __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = k; }
-  __device__ float a(int64_t r, int64_t c, int) const { return w[c * m + r]; }
-  __device__ float b(int64_t c, int64_t pix, int img) const { return x[(img * p.c_in + c) * n + pix]; }
-  __device__ void store(int64_t r, int64_t pix, int img, float acc) const {
-    y[shuffled(p, img, static_cast<int>(r), static_cast<int>(pix))] = acc + (bias ? bias[r / 4] : 0.0f);
+  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  __device__ int k_pos(int c) const { return c; }
+  __device__ int a_row(int r, int) const { return r; }
+  __device__ float a(int r, int c) const { return w[c * static_cast<int>(m) + r]; }
+  __device__ int b_col(int pix, int img) const { return img * static_cast<int>(p.c_in * n) + pix; }
+  __device__ float b(int at, int c) const { return x[at + c * static_cast<int>(n)]; }
+  __device__ void store(int r, int pix, int img, float acc) const {
+    y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
   }
 };
 
@@ -54,12 +59,25 @@ struct BackwardDataOp {
   const float* w;
   float* dx;
   int64_t m, n, k;
-  __device__ void k_range(int, int64_t& kb, int64_t& ke) const { kb = 0; ke = k; }
-  __device__ float a(int64_t c, int64_t r, int) const { return w[c * k + r]; }
-  __device__ float b(int64_t r, int64_t pix, int img) const {
-    return g[shuffled(p, img, static_cast<int>(r), static_cast<int>(pix))];
+  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  __device__ int k_pos(int r) const { return r; }
+  __device__ int a_row(int c, int) const { return c * static_cast<int>(k); }
+  __device__ float a(int row, int r) const { return w[row + r]; }
+  // The pixel's offset in the shuffled gradient with r = 0; r = (o·2 + a)·2 + b adds
+  // o·4HW + a·2W + b.
+  __device__ int b_col(int pix, int img) const { return shuffled(p, img, 0, pix); }
+  __device__ float b(int at, int r) const {
+    const int hw4 = static_cast<int>(4 * p.h * p.w), w2 = static_cast<int>(2 * p.w);
+    return g[at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1)];
   }
-  __device__ void store(int64_t c, int64_t pix, int img, float acc) const { dx[(img * p.c_in + c) * n + pix] = acc; }
+  __device__ void store(int c, int pix, int img, float acc) const {
+    dx[(img * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
+  }
+};
+
+// K index t = img·HW + pixel of the weight gradient, split.
+struct SamplePos {
+  int img, pix;
 };
 
 struct BackwardWeightOp {
@@ -70,19 +88,24 @@ struct BackwardWeightOp {
   const float* g;
   float* out;  // [splits, Cin, Cout·4]
   int64_t m, n, k, chunk;
-  __device__ void k_range(int z, int64_t& kb, int64_t& ke) const {
-    kb = z * chunk;
-    ke = kb + chunk < k ? kb + chunk : k;
+  __device__ void k_range(int z, int& kb, int& ke) const {
+    const int64_t b = z * chunk, e = b + chunk < k ? b + chunk : k;
+    kb = static_cast<int>(b);
+    ke = static_cast<int>(e);
   }
-  __device__ float a(int64_t c, int64_t t, int) const {
-    const int hw = static_cast<int>(p.h * p.w), t32 = static_cast<int>(t), img = t32 / hw;
-    return x[(img * static_cast<int>(p.c_in) + static_cast<int>(c)) * hw + (t32 - img * hw)];
+  __device__ SamplePos k_pos(int t) const {
+    const int hw = static_cast<int>(p.h * p.w), img = t / hw;
+    return SamplePos{img, t - img * hw};
   }
-  __device__ float b(int64_t t, int64_t r, int) const {
-    const int hw = static_cast<int>(p.h * p.w), t32 = static_cast<int>(t), img = t32 / hw;
-    return g[shuffled(p, img, static_cast<int>(r), t32 - img * hw)];
+  __device__ int a_row(int c, int) const { return c * static_cast<int>(p.h * p.w); }
+  __device__ float a(int row, const SamplePos& s) const {
+    return x[s.img * static_cast<int>(p.c_in * p.h * p.w) + row + s.pix];
   }
-  __device__ void store(int64_t c, int64_t r, int z, float acc) const { out[(z * m + c) * n + r] = acc; }
+  __device__ int b_col(int r, int) const { return r; }
+  __device__ float b(int r, const SamplePos& s) const { return g[shuffled(p, s.img, r, s.pix)]; }
+  __device__ void store(int c, int r, int z, float acc) const {
+    out[(z * static_cast<int>(m) + c) * static_cast<int>(n) + r] = acc;
+  }
 };
 
 }  // namespace

@@ -283,7 +283,13 @@ TEST_CASE("conv2d CUDA forward and backward match the CPU", "[conv2d][cuda]") {
   const Device d = cuda_device();
   for (const Case& cs : {Case{1, 3, 17, 13, 11, 3, Padding::Valid, false}, Case{3, 17, 3, 9, 14, 3, Padding::Same, true},
                          Case{3, 17, 17, 7, 5, 1, Padding::Valid, true}, Case{1, 3, 17, 10, 9, 5, Padding::Same, false},
-                         Case{1, 17, 70, 11, 13, 3, Padding::Valid, true}}) {
+                         Case{1, 17, 70, 11, 13, 3, Padding::Valid, true},
+                         // The tiled kernel's shapes (kernels/implicit_gemm.cuh): C with more
+                         // than 128 rows and columns (two 128×128 tiles each way, both partial),
+                         // C with at most 64 rows and more than 128 columns (64×128 tiles), and
+                         // a weight gradient long enough to be split over K (3 splits).
+                         Case{2, 9, 130, 12, 13, 3, Padding::Same, true},
+                         Case{2, 4, 6, 24, 25, 3, Padding::Valid, false}}) {
     INFO(cs.str());
     const Conv2dParams p = cs.params();
     const int64_t pixels = p.h_out * p.w_out;

@@ -44,7 +44,10 @@ TEST_CASE("sum/mean backward broadcasts the gradient", "[reduce][autograd][cuda]
 
 TEST_CASE("GEMM on CUDA matches the CPU reference for every transpose and awkward sizes", "[matmul][cuda]") {
   struct Case { int64_t m, n, k; };
-  for (Case c : {Case{1, 1, 1}, Case{17, 33, 65}, Case{70, 5, 129}, Case{3, 130, 7}}) {
+  // Tiles of the CUDA kernel: 64×128 for m <= 64 (m = 64 exactly, n over two tiles), 128×128
+  // above (m = 65; m and n over two tiles each); K slices of 8 (k = 1, 7, 9, 65, 129).
+  for (Case c : {Case{1, 1, 1}, Case{17, 33, 65}, Case{70, 5, 129}, Case{3, 130, 7}, Case{64, 257, 9},
+                 Case{65, 9, 20}, Case{200, 300, 45}}) {
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;
       const auto a = random_values(c.m * c.k, 31 + t), b = random_values(c.k * c.n, 41 + t);
