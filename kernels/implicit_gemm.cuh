@@ -7,16 +7,16 @@
 //  * each thread owns an 8×8 register block of C: per K step it reads 8 + 8 operands from shared
 //    memory (four 16-byte loads) for 64 FMAs. The first version's 4×4 blocks read 8 for 16, and
 //    on the H200 ran the 3×3 convolutions at 8–14 % of the FP32 peak (docs/benchmarks.md).
-//  * a block owns a 128×128 tile of C (256 threads), or 64×128 (128 threads) when C has at most
-//    64 rows: the U-Net's first level has 64 channels, and a 128-row tile would idle half its
-//    threads there.
+//  * a 256-thread block owns a 128×128 tile of C, or 64×128 with 4×8 register blocks when C has
+//    at most 64 rows: the U-Net's first level has 64 channels, and a 128-row tile would idle
+//    half its threads there.
 //  * K advances in slices of 8 through two shared-memory buffers: while the block multiplies
 //    slice s out of one buffer, each thread has already issued its global loads of slice s + 1
 //    into registers (their latency hides behind the 8 · 64 FMAs), then writes them into the other
 //    buffer; one barrier per slice.
-//  * a thread's rows are ty·4 + {0..3} and tile_m/2 + ty·4 + {0..3} (columns alike with tx), so
-//    its operands are two aligned float4 per K step, and the eight threads of a quarter-warp read
-//    eight consecutive float4 of B (no bank conflicts) while A is a broadcast. Rows of the shared
+//  * a thread's rows are float4 groups, ty·4 + {0..3} and (for 8 rows) 64 + ty·4 + {0..3},
+//    columns alike with tx, so its operands are aligned float4 loads, and the eight threads of a
+//    quarter-warp read eight consecutive float4 of B (no bank conflicts) while A is a broadcast. Rows of the shared
 //    tiles are padded by 4 floats: the transposed stores of a K-fast operand (a warp writes 8 K
 //    values of 4 rows) then hit 32 different banks, and rows stay 16-byte aligned.
 // Op contract (indices are 32-bit: run() refuses m or n of 2^31 or more, and the launchers
@@ -67,8 +67,9 @@ struct Tiling {
   static_assert(kALoads * kThreads == TileM * kTileK && kBLoads * kThreads == TileN * kTileK);
 };
 // 2 blocks per SM (16 warps, to hide the gathers' latency) caps ptxas at 128 registers a thread:
-// the 8×8 block's 64 accumulators fit with small spills (≤ 76 bytes, in the gathers), and the
-// 4×8 block of C's with at most 64 rows (the U-Net's first level) fits without.
+// the 8×8 block's 64 accumulators fit (sm_90: spills only in the weight gradient, 16 bytes), and
+// the 4×8 block fits with room to spare. 64×256 tiles with 8×8 blocks for the ≤ 64-row case
+// spilled in the weight gradients (docs/kernels-conv.md).
 using WideTiling = Tiling<128, 128, 8, 8>;
 using NarrowTiling = Tiling<64, 128, 4, 8>;
 
