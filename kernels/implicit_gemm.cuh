@@ -79,6 +79,15 @@ __device__ __forceinline__ int register_offset(int t, int r, int threads_along) 
   return (r / 4) * threads_along * 4 + t * 4 + (r & 3);
 }
 
+// The four floats of a 16-byte shared load into registers (by value: a register array has no
+// 16-byte alignment to write a float4 through, and in the simulator it lives on the stack).
+__device__ __forceinline__ void unpack(const float4 v, float* out) {
+  out[0] = v.x;
+  out[1] = v.y;
+  out[2] = v.z;
+  out[3] = v.w;
+}
+
 // Which element of a slice's Rows × kTileK operand tile load l of thread t gathers. The pattern
 // does not depend on the slice, so a thread gathers the same rows (or the same k offsets) from
 // every slice. K-fast: a warp reads 8 consecutive k of 4 rows; otherwise 32 consecutive rows.
@@ -174,12 +183,10 @@ __global__ void __launch_bounds__(kThreads, 2) tiled_kernel(Op op) {
       float av[T::kRegM], bv[T::kRegN];
 #pragma unroll
       for (int g = 0; g < T::kRegM / 4; ++g)
-        *reinterpret_cast<float4*>(&av[4 * g]) =
-            *reinterpret_cast<const float4*>(&a_tile[buf][kk][g * T::kThreadsM * 4 + ty * 4]);
+        unpack(*reinterpret_cast<const float4*>(&a_tile[buf][kk][g * T::kThreadsM * 4 + ty * 4]), &av[4 * g]);
 #pragma unroll
       for (int g = 0; g < T::kRegN / 4; ++g)
-        *reinterpret_cast<float4*>(&bv[4 * g]) =
-            *reinterpret_cast<const float4*>(&b_tile[buf][kk][g * T::kThreadsN * 4 + tx * 4]);
+        unpack(*reinterpret_cast<const float4*>(&b_tile[buf][kk][g * T::kThreadsN * 4 + tx * 4]), &bv[4 * g]);
 #pragma unroll
       for (int r = 0; r < T::kRegM; ++r)
 #pragma unroll
