@@ -16,9 +16,10 @@
 //    buffer; one barrier per slice.
 //  * a thread's rows are float4 groups, ty·4 + {0..3} and (for 8 rows) 64 + ty·4 + {0..3},
 //    columns alike with tx, so its operands are aligned float4 loads, and the eight threads of a
-//    quarter-warp read eight consecutive float4 of B (no bank conflicts) while A is a broadcast. Rows of the shared
-//    tiles are padded by 4 floats: the transposed stores of a K-fast operand (a warp writes 8 K
-//    values of 4 rows) then hit 32 different banks, and rows stay 16-byte aligned.
+//    quarter-warp read eight consecutive float4 of B (no bank conflicts) while A is a broadcast.
+//    Rows of the shared tiles are padded by 4 floats: the transposed stores of a K-fast operand
+//    (a warp writes 8 K values of 4 rows) then hit 32 different banks, and rows stay 16-byte
+//    aligned.
 // Op contract (indices are 32-bit: run() refuses m or n of 2^31 or more, and the launchers
 // check their tensors' sizes the same way):
 //   static constexpr bool kAKFast, kBKFast;   which index of A / B is contiguous in memory, so a
@@ -224,26 +225,25 @@ __global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t spl
   }
 }
 
-template <class T>
-int64_t tile_count(int64_t m, int64_t n) {
-  return static_cast<int64_t>(kern::ceil_div(m, T::kTileM)) * kern::ceil_div(n, T::kTileN);
-}
-
-template <class T, class Op>
-void run_with(const Op& op, int64_t z_count) {
-  UNET_CHECK(op.m < INT32_MAX && op.n < INT32_MAX, ValueError, "tiled GEMM: C of ", op.m, " × ", op.n,
-             " exceeds the kernel's 32-bit indices (both sides must be below 2^31)");
-  const dim3 grid(kern::ceil_div(op.n, T::kTileN), kern::ceil_div(op.m, T::kTileM), static_cast<unsigned>(z_count));
-  kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op);
+// The one place that picks a tiling for C's shape: f is called with a Tiling value.
+template <class F>
+void with_tiling(int64_t m, F&& f) {
+  if (m <= NarrowTiling::kTileM)
+    f(NarrowTiling{});
+  else
+    f(WideTiling{});
 }
 
 // Runs the tiled kernel over C[op.m × op.n] for z = 0 .. z_count-1.
 template <class Op>
 void run(const Op& op, int64_t z_count) {
-  if (op.m <= NarrowTiling::kTileM)
-    run_with<NarrowTiling>(op, z_count);
-  else
-    run_with<WideTiling>(op, z_count);
+  UNET_CHECK(op.m < INT32_MAX && op.n < INT32_MAX, ValueError, "tiled GEMM: C of ", op.m, " × ", op.n,
+             " exceeds the kernel's 32-bit indices (both sides must be below 2^31)");
+  with_tiling(op.m, [&](auto tiling) {
+    using T = decltype(tiling);
+    const dim3 grid(kern::ceil_div(op.n, T::kTileN), kern::ceil_div(op.m, T::kTileM), static_cast<unsigned>(z_count));
+    kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op);
+  });
 }
 
 // C[m×n] = Σ over k in [0, k_total) with K split so the grid has ~kTargetBlocks blocks (each
@@ -253,7 +253,11 @@ void run(const Op& op, int64_t z_count) {
 template <class MakeOp>
 void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op) {
   if (m == 0 || n == 0) return;
-  const int64_t tiles = m <= NarrowTiling::kTileM ? tile_count<NarrowTiling>(m, n) : tile_count<WideTiling>(m, n);
+  int64_t tiles = 0;
+  with_tiling(m, [&](auto tiling) {
+    using T = decltype(tiling);
+    tiles = static_cast<int64_t>(kern::ceil_div(m, T::kTileM)) * kern::ceil_div(n, T::kTileN);
+  });
   const int64_t max_splits = k_total / kMinTermsPerSplit > 1 ? k_total / kMinTermsPerSplit : 1;
   int64_t splits = kern::ceil_div(kTargetBlocks, tiles);
   splits = splits < max_splits ? splits : max_splits;
