@@ -4,11 +4,14 @@
 //
 // For every input image writes DIR/<name>.tif (float32 probability of each non-background
 // class; for two classes, the foreground probability) and DIR/<name>_overlay.png.
+// Under mpirun/srun with N ranks, rank r segments the folder's images r, r + N, r + 2N, … (in
+// the folder's order) and writes their outputs: the files are those of a single process.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "job_cli.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -32,6 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
+    Communicator& job = examples::join_job();  // first: under MPI it picks this rank's GPU
     Device device = Device::cpu();
     if (device_name == "auto") {
       if (cuda_available() && !cuda_rt::is_simulated()) device = Device::cuda();
@@ -39,14 +43,20 @@ int main(int argc, char** argv) {
       device = parse_device(device_name);
     }
     auto model = load_model(model_path, device);
-    std::vector<std::string> files;
+    std::vector<std::string> all_files, files;
     if (fs::is_directory(input))
-      files = list_image_files(input);
+      all_files = list_image_files(input);
     else
-      files.push_back(input);
-    fs::create_directories(out);
-    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d)\n", files.size(), device.str().c_str(),
+      all_files.push_back(input);
+    for (size_t i = static_cast<size_t>(job.rank()); i < all_files.size(); i += static_cast<size_t>(job.size()))
+      files.push_back(all_files[i]);
+    if (job.is_root()) fs::create_directories(out);
+    job.barrier();
+    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d)\n", all_files.size(), device.str().c_str(),
                 model_path.c_str(), static_cast<long long>(model->config().base_channels), model->config().depth);
+    if (job.size() > 1)
+      std::printf("segment: job of %s; every rank segments every %d-th image (rank 0: %zu)\n", job.describe().c_str(),
+                  job.size(), files.size());
     examples::Progress progress("segment", static_cast<int64_t>(files.size()));
     for (size_t i = 0; i < files.size(); ++i) {
       Image img = normalised(read_image(files[i]));
@@ -64,10 +74,11 @@ int main(int argc, char** argv) {
       progress.update(static_cast<int64_t>(i + 1), stem);
     }
     progress.finish();
-    std::printf("segment: wrote %zu probability map(s) and overlay(s) to %s\n", files.size(), out.c_str());
+    // (No collective here: the other ranks may rightly take longer than any time limit.)
+    std::printf("segment: wrote %zu probability map(s) and overlay(s) to %s%s\n", files.size(), out.c_str(),
+                job.size() > 1 ? " (rank 0's share; every rank writes its own)" : "");
     return 0;
   } catch (const Error& e) {
-    std::fprintf(stderr, "segment: error: %s\n", e.what());
-    return 2;
+    return examples::fail("segment", e);  // (under mpirun: ends every rank)
   }
 }
