@@ -28,6 +28,7 @@ class SingleProcess final : public Communicator {
   int rank() const override { return 0; }
   int size() const override { return 1; }
   std::string describe() const override { return "single process"; }
+  bool is_single_process() const override { return true; }
   std::unique_ptr<PendingSum> start_sum(float*, int64_t count, Device) override {
     UNET_CHECK(count >= 0, ValueError, "Communicator::start_sum: count must be >= 0, got ", count);
     struct Done final : PendingSum {
@@ -84,7 +85,11 @@ Communicator& single_process() {
 Communicator& world() {
   static const std::unique_ptr<Communicator> job = []() -> std::unique_ptr<Communicator> {
     const JobEnvironment env = job_environment();
-    if (env.size == 1) return nullptr;
+    const char* forced = std::getenv("UNET_COMMUNICATOR");
+    const std::string choice = forced ? forced : "";
+    UNET_CHECK(choice.empty() || choice == "mpi", ValueError, "UNET_COMMUNICATOR='", choice,
+               "': the only choice is 'mpi' (join MPI even as a single rank); unset it for the default");
+    if (env.size == 1 && choice.empty()) return nullptr;
     std::unique_ptr<Communicator> c = make_mpi_world(env);
     if (const char* t = std::getenv("UNET_COLLECTIVE_TIMEOUT"); t && *t) {
       char* end = nullptr;

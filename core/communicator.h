@@ -12,7 +12,9 @@
 //   * N > 1 ranks in a build without MPI: world() throws DistributedError, so N copies of a
 //     program never each run the whole job side by side (and write over each other's files).
 // With N > 1 in the GPU build, each rank makes its node-local rank's GPU (modulo the GPUs it
-// sees) the current CUDA device before anything is allocated.
+// sees) the current CUDA device before anything is allocated. UNET_COMMUNICATOR=mpi in the
+// environment joins MPI even as a single rank: the MPI (and NCCL) path with one rank, what a
+// machine with one GPU can test (NCCL refuses two ranks on one GPU).
 //
 // Collectives are matched by order: every rank starts the same collectives with the same sizes
 // in the same order. Waiting is bounded: a collective that has not completed after timeout()
@@ -63,6 +65,9 @@ class Communicator {
   virtual int rank() const = 0;
   virtual int size() const = 0;
   bool is_root() const { return rank() == 0; }
+  // True for single_process() (and world() without a launcher): nothing to sum, ever. An MPI
+  // communicator is not, even with one rank (UNET_COMMUNICATOR=mpi).
+  virtual bool is_single_process() const { return false; }
   // One line for people: "single process", "MPI (Open MPI v4.1.4), 2 ranks on 1 host; CUDA tensors
   // through NCCL 2.27.3".
   virtual std::string describe() const = 0;

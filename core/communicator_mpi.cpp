@@ -35,12 +35,12 @@ using Clock = std::chrono::steady_clock;
 // waited. The first polls spin (a sum between two ranks of one node takes microseconds); then the
 // poll sleeps, up to 200 µs, so a rank that waits for a slower one leaves the CPU to it.
 template <typename Done>
-void bounded_wait(Done&& done, double timeout, int rank, int size, const std::string& what) {
+void bounded_wait(Done&& done, double timeout, const std::string& what) {
   const Clock::time_point start = Clock::now();
   auto pause = std::chrono::microseconds(0);
   for (int polls = 0; !done(); ++polls) {
     const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    UNET_CHECK(waited < timeout, DistributedError, "rank ", rank, " of ", size, ": ", what, " waited ", waited,
+    UNET_CHECK(waited < timeout, DistributedError, what, " waited ", waited,
                " s for the other ranks (the limit is ", timeout,
                " s, UNET_COLLECTIVE_TIMEOUT): a rank has died or stalled");
     if (polls < 1000) continue;
@@ -53,8 +53,8 @@ void bounded_wait(Done&& done, double timeout, int rank, int size, const std::st
 // device when the data was staged through host memory.
 class PendingMpi final : public PendingSum {
  public:
-  PendingMpi(std::vector<MPI_Request> requests, double timeout, int rank, int size, std::string what)
-      : requests_(std::move(requests)), timeout_(timeout), rank_(rank), size_(size), what_(std::move(what)) {}
+  PendingMpi(std::vector<MPI_Request> requests, double timeout, std::string what)
+      : requests_(std::move(requests)), timeout_(timeout), what_(std::move(what)) {}
   std::vector<float> staged;  // host copy of device data (empty: the sum runs in place)
   float* device_data = nullptr;
 
@@ -67,7 +67,7 @@ class PendingMpi final : public PendingSum {
     return complete_;
   }
   void wait() override {
-    bounded_wait([&] { return test(); }, timeout_, rank_, size_, what_);
+    bounded_wait([&] { return test(); }, timeout_, what_);
   }
 
  private:
@@ -78,7 +78,6 @@ class PendingMpi final : public PendingSum {
   }
   std::vector<MPI_Request> requests_;
   double timeout_;
-  int rank_, size_;
   std::string what_;
   bool complete_ = false;
 };
@@ -164,7 +163,7 @@ class MpiCommunicator final : public Communicator {
       check_mpi(MPI_Iallreduce(MPI_IN_PLACE, host + at, n, MPI_FLOAT, MPI_SUM, comm_, &requests.back()),
                 "MPI_Iallreduce");
     }
-    auto pending = std::make_unique<PendingMpi>(std::move(requests), timeout(), rank_, size_, what);
+    auto pending = std::make_unique<PendingMpi>(std::move(requests), timeout(), what);
     if (!staged.empty()) {
       pending->staged = std::move(staged);
       pending->device_data = data;
@@ -176,13 +175,13 @@ class MpiCommunicator final : public Communicator {
     UNET_CHECK(count >= 0, ValueError, "Communicator::sum: count must be >= 0, got ", count);
     MPI_Request request;
     check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, comm_, &request), "MPI_Iallreduce");
-    PendingMpi({request}, timeout(), rank_, size_, "a sum of " + std::to_string(count) + " doubles").wait();
+    PendingMpi({request}, timeout(), "a sum of " + std::to_string(count) + " doubles").wait();
   }
 
   void barrier() override {
     MPI_Request request;
     check_mpi(MPI_Ibarrier(comm_, &request), "MPI_Ibarrier");
-    PendingMpi({request}, timeout(), rank_, size_, "a barrier").wait();
+    PendingMpi({request}, timeout(), "a barrier").wait();
   }
 
   [[noreturn]] void abort(int exit_code, const std::string& why) override {

@@ -80,6 +80,7 @@ std::function<void(const Tensor&)> GradientReducer::hook() {
   armed_ = true;
   first_start_ = -1.0;
   next_to_start_ = 0;
+  stats_.started_in_backward = 0;
   for (Bucket& b : buckets_) b.ready = 0;
   // Which bucket each parameter belongs to, by its TensorImpl (what the engine hands back).
   auto where = std::make_shared<std::unordered_map<const TensorImpl*, size_t>>();
@@ -94,8 +95,10 @@ std::function<void(const Tensor&)> GradientReducer::hook() {
 }
 
 void GradientReducer::start_ready_buckets() {
-  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].ready >= buckets_[next_to_start_].members.size())
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].ready >= buckets_[next_to_start_].members.size()) {
     start(buckets_[next_to_start_++]);
+    ++stats_.started_in_backward;
+  }
   // Let MPI move the buckets in flight along (it progresses inside MPI calls).
   for (size_t i = 0; i < next_to_start_; ++i) buckets_[i].pending->test();
 }

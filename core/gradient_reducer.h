@@ -49,6 +49,7 @@ class GradientReducer {
   struct Stats {
     int64_t buckets = 0;
     int64_t bytes = 0;              // summed per step by each rank
+    int64_t started_in_backward = 0;  // buckets the backward pass started (the rest: finish())
     double overlapped_seconds = 0;  // from the first bucket's start to the end of the backward pass
     double exposed_seconds = 0;     // finish(): waiting for the sums after the backward pass
   };

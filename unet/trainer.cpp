@@ -96,7 +96,7 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
   // The slices live on the device the network runs on, so augmentation happens there too.
   for (const auto& s : slices_)
     device_slices_.push_back({s.image.to(model.device()), s.classes.to(model.device()), s.weights.to(model.device())});
-  if (comm_.size() > 1) reducer_ = std::make_unique<GradientReducer>(model_.parameters(), comm_);
+  if (!comm_.is_single_process()) reducer_ = std::make_unique<GradientReducer>(model_.parameters(), comm_);
 }
 
 Trainer::~Trainer() = default;
@@ -186,7 +186,7 @@ StepResult Trainer::step(std::optional<double> progress) {
   const SgdOptions sgd = sgd_options_at(step, progress);  // first: a bad progress fails before any work
   model_.set_training(true);
   model_.zero_grad();
-  const bool one_pass = comm_.size() == 1 && (options_.micro_batch == 0 || options_.micro_batch == options_.batch);
+  const bool one_pass = comm_.is_single_process() && options_.micro_batch == 0;
   const float value = one_pass ? one_pass_gradients(step) : accumulated_gradients(step);
   UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
              " (learning rate ", sgd.learning_rate,

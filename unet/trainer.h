@@ -84,9 +84,10 @@ struct TrainOptions {
   // average sits nearer its centre. It changes nothing about the steps themselves.
   double weight_average = 0.0;
   LossReduction reduction = LossReduction::WeightedMean;
-  // Tiles per forward/backward pass (0: the whole batch in one pass). Smaller passes need less
-  // memory and accumulate their gradients; the step is the same up to the order of the float
-  // sums over the batch. batch must be a multiple of it. With micro_batch 1, one process with
+  // Tiles per forward/backward pass (0: the whole batch in one pass, normalised by the loss
+  // itself). Smaller passes need less memory and accumulate their gradients, each normalised by
+  // the whole batch's normaliser; the step is the same up to the order of the float sums over
+  // the batch. batch must be a multiple of it. With micro_batch 1, one process with
   // batch N takes, bit for bit, the steps of N ranks with batch 1 (two-rank sums are a + b; with
   // more ranks MPI/NCCL order the sums their own way).
   int64_t micro_batch = 0;
@@ -121,7 +122,7 @@ class Trainer {
   Batch make_batch(int64_t step) const;
   int64_t global_batch() const { return options_.batch * comm_.size(); }
   const Communicator& communicator() const { return comm_; }
-  // How the last step's gradient sums went (null with one rank).
+  // How the last step's gradient sums went (null for a single process).
   const GradientReducer::Stats* communication() const { return reducer_ ? &reducer_->last_step() : nullptr; }
   // The optimiser settings of step `step` (0-based) at run progress `progress`: the warm-up and
   // the cool-down applied to TrainOptions::sgd. Without a progress: step / total_steps.

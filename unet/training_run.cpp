@@ -144,7 +144,12 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
     steps.push_back(static_cast<double>(r.step));
     summary.losses.push_back(r.loss);
     const StepEvent event{r.step, r.loss, smoothed.add(r.loss), clock.seconds()};
-    log(nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}}.dump());
+    nlohmann::json line{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}};
+    if (const GradientReducer::Stats* c = trainer_->communication()) {  // a job of several ranks
+      line["gradient_sums_started_ms"] = 1e3 * c->overlapped_seconds;  // before the backward pass ended
+      line["gradient_sums_waited_ms"] = 1e3 * c->exposed_seconds;      // after it
+    }
+    log(line.dump());
     if (observer.step) observer.step(event);
     if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && writes)
       trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);

@@ -8,7 +8,10 @@
 // and programs decide what to show. Files written under RunOptions::out_dir (none when empty):
 //   model.safetensors  the checkpoint (every checkpoint_every steps and at the end; the weight
 //                      average as the model, the SGD iterate and momentum to resume from)
-//   log.jsonl          one line per step {"step", "loss", "seconds"} and per validation
+//   log.jsonl          one line per step {"step", "loss", "seconds"} (under a job of several
+//                      ranks also "gradient_sums_started_ms": how long before the end of the
+//                      backward pass the first gradient sum started, "gradient_sums_waited_ms":
+//                      the wait for the sums after it) and per validation
 //                      {"step", "<key>": measures}; keys val (weights saved as the model), val_tta
 //                      (8-fold averaged predictions), val_iterate[_tta] (the last SGD iterate)
 //   loss.png           the loss per step and its moving average (log scale)
