@@ -189,8 +189,12 @@ TEST_CASE("micro-batches: the same tiles and masks as one pass, the same step up
     CHECK(std::abs(l1 - l2) <= 4 * test::kEps32 * std::abs(l1));
   }
   // The gradients differ only by the order of the float32 sums over the batch (the kernels sum
-  // both tiles at once, the passes add two per-tile sums): a few float ulps of the weights'
-  // gradient sums after two steps of lr 0.001, far below what a wrong tile or normaliser makes.
+  // both tiles at once, the passes add two per-tile sums): relative differences of a few float32
+  // ulps (~1e-7) of each gradient, which two steps of lr 0.001 turn into weight differences of
+  // about 1e-3 · 1e-7 · |g| (3.3e-9 at most, measured, for train_em's tiny model after 3 steps).
+  // A wrong tile, dropout mask or normaliser changes the gradient itself, by O(|g|), and the
+  // weights by ~1e-3 · |g| per step: 1e-6 + 1e-5·|w| sits between the two, ~1e3 from each (the
+  // dropout-offset mutant fails it).
   const auto p1 = m1.parameters(), p2 = m2.parameters();
   for (size_t i = 0; i < p1.size(); ++i) test::require_close(p2[i], p1[i], 1e-6, 1e-5, "parameter " + std::to_string(i));
   CHECK_THROWS_AS(Trainer(m1, square_slices(), [] { TrainOptions o = small_options(); o.batch = 3; o.micro_batch = 2; return o; }()),
