@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
   }
   try {
     unet::Communicator& job = unet::examples::join_job();
-    job.set_timeout(3.0);
+    job.set_timeout(5.0);
     if (job.rank() == 1) {
       if (mode == "stall") std::this_thread::sleep_for(std::chrono::hours(1));
       if (mode == "die") std::raise(SIGKILL);
