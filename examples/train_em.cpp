@@ -280,9 +280,10 @@ int main(int argc, char** argv) {
         }();
         const double spent = progress.elapsed() - t0;
         append_jsonl(log_path, {{"step", r.step}, {"val", nlohmann::json::parse(measures_to_json(m))}});
-        std::printf("train_em: step %lld: validation pixel error %.4f, Rand error %.4f, V_info error %.4f "
-                    "(%.1f s, not counted in --minutes)\n",
-                    static_cast<long long>(r.step), m.pixel_error, m.rand_error, m.vinfo_error, spent);
+        std::printf("train_em: step %lld: validation pixel error %.4f, Rand error %.4f, V_info error %.4f, "
+                    "thinned V_rand / V_info errors %.4f / %.4f (%.1f s, not counted in --minutes)\n",
+                    static_cast<long long>(r.step), m.pixel_error, m.rand_error, m.vinfo_error,
+                    m.vrand_thinned_error, m.vinfo_thinned_error, spent);
         progress.exclude_seconds(spent);
       }
       if (minutes > 0 && progress.elapsed() > minutes * 60.0) {
@@ -316,9 +317,12 @@ int main(int argc, char** argv) {
     auto print_scores = [&](const std::string& what, const MeasureResult& m) {
       std::printf("\nvalidation slices %s..%s (%d slices, %lld pixels), %s:\n", val.front().name.c_str(),
                   val.back().name.c_str(), m.slices, static_cast<long long>(m.pixels), what.c_str());
-      std::printf("  pixel error    %.4f\n  Rand error     %.4f\n  V_info error   %.4f\n"
-                  "  warping error  %.6f\n  IoU            %.4f\n",
-                  m.pixel_error, m.rand_error, m.vinfo_error, m.warping_error, m.iou);
+      std::printf("  pixel error              %.4f\n  Rand error               %.4f\n"
+                  "  V_info error             %.4f\n  V_rand error (thinned)   %.4f\n"
+                  "  V_info error (thinned)   %.4f\n  warping error            %.6f\n"
+                  "  IoU                      %.4f\n",
+                  m.pixel_error, m.rand_error, m.vinfo_error, m.vrand_thinned_error,
+                  m.vinfo_thinned_error, m.warping_error, m.iou);
     };
     // The model's current weights on plain and (unless --no-tta) 8-fold averaged predictions,
     // logged as `key` and `key`_tta; maps and overlays go to write_dir (the TTA ones when both).
