@@ -67,6 +67,9 @@ TEST_CASE("measures: identical inputs score perfectly", "[data][metrics]") {
   REQUIRE(r.iou == 1.0);
   REQUIRE(r.seg == 1.0);
   REQUIRE(r.pixels == 2 * 512 * 512);
+  // A 0/1 map gives the same binary image at every threshold: the first maximum is reported.
+  for (const MeasureCurve* c : {&r.pixel, &r.rand, &r.vinfo, &r.vrand_thinned, &r.vinfo_thinned})
+    REQUIRE(c->best_threshold == 0.0);
 }
 
 TEST_CASE("measures: a thickened membrane costs pixel error, some Rand error, no topology", "[data][metrics]") {
@@ -428,6 +431,19 @@ TEST_CASE("measures: border thinning floods membrane from the objects as the Jav
   REQUIRE(thin_borders(corner).labels == std::vector<int32_t>{1, 1, 0,  //
                                                               0, 0, 2,  //
                                                               2, 2, 2});
+  // The queue order decides: the Java's pixel list is column-major. Traced by hand; object 1 is
+  // the column x = 2, rows 0-1, object 2 the pixel (1, 2):
+  //   pass 1 queues (0,2), (1,0), (1,1), (2,2) (x outer, y inner).
+  //   (0,2): up (0,1) -> queued; right 2 -> 2.   (1,0): left (0,0) -> queued; right 1 -> 1.
+  //   (1,1): up 1 -> 1; down 2 -> dam.   (2,2): left 2 -> 2; up 1 -> dam.
+  //   (0,1): right dam -> dam (flag); down 2 -> 2.   (0,0): right 1 -> 1; down 2 -> dam.
+  // A raster-order queue would start with (1,0) and end with all of row 0 in object 1.
+  const LabelImage order = labels_of(3, 3, {0, 0, 1,  //
+                                            0, 0, 1,  //
+                                            0, 2, 0});
+  REQUIRE(thin_borders(order).labels == std::vector<int32_t>{0, 1, 1,  //
+                                                             2, 0, 1,  //
+                                                             2, 2, 0});
   // No object at all: one region.
   REQUIRE(thin_borders(make_label_image(3, 2)).labels == std::vector<int32_t>(6, 1));
 }
