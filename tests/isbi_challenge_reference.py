@@ -23,6 +23,8 @@ slice whose ground truth has no foreground beside a normal one.
 
 Usage: isbi_challenge_reference.py --evaluate BIN --data DIR --work DIR
        isbi_challenge_reference.py --maps-only DIR --data DIR   (full slices 20-24, for timing)
+       isbi_challenge_reference.py --evaluate BIN --data DIR --work DIR --pred VAL_DIR
+           (a folder of real maps, e.g. train_em's OUT/val, against the labels of the same names)
 Exit 0 when every measure, per-threshold value and best threshold agrees; 1 otherwise; 77 (CTest's
 skip) when numpy is missing.
 """
@@ -120,6 +122,59 @@ def read_png_grey8(path):
         out[y] = cur
         prev = cur
     return out
+
+
+def lzw_decode(data):
+    """TIFF's LZW (compression 5): MSB-first codes of 9 to 12 bits, clear 256, end 257, the code
+    width growing one code early."""
+    out, table, prev = bytearray(), [bytes([i]) for i in range(256)] + [b"", b""], None
+    width, bit_pos, total_bits = 9, 0, len(data) * 8
+    while bit_pos + width <= total_bits:
+        code = int.from_bytes(data[bit_pos // 8:bit_pos // 8 + 3].ljust(3, b"\0"), "big")
+        code = (code >> (24 - width - bit_pos % 8)) & ((1 << width) - 1)
+        bit_pos += width
+        if code == 256:
+            table, width, prev = table[:258], 9, None
+            continue
+        if code == 257:
+            break
+        if prev is None:
+            entry = table[code]
+        else:
+            entry = table[code] if code < len(table) else prev + prev[:1]
+            table.append(prev + entry[:1])
+        out += entry
+        prev = entry
+        if len(table) >= (1 << width) - 1 and width < 12:
+            width += 1
+    return bytes(out)
+
+
+def read_tiff_grey(path):
+    """First page of a little-endian greyscale TIFF: uint8 or float32, uncompressed or LZW, in
+    strips (what write_tiff here and unetcore's write_tiff produce)."""
+    data = open(path, "rb").read()
+    assert data[:4] == b"II*\x00", f"{path}: not a little-endian TIFF"
+    offset, = struct.unpack("<I", data[4:8])
+    count, = struct.unpack("<H", data[offset:offset + 2])
+    tags = {}
+    for k in range(count):
+        tag, kind, n, value = struct.unpack("<HHII", data[offset + 2 + 12 * k:offset + 14 + 12 * k])
+        if kind == 3 and n == 1:
+            value &= 0xFFFF
+        if n > 1:
+            fmt = "<" + ("H" if kind == 3 else "I") * n
+            value = list(struct.unpack(fmt, data[value:value + struct.calcsize(fmt)]))
+        tags[tag] = value if isinstance(value, list) else [value]
+    width, height, bits = tags[256][0], tags[257][0], tags[258][0]
+    compression, sample_format = tags[259][0], tags.get(339, [1])[0]
+    assert tags.get(317, [1])[0] == 1, f"{path}: predictors are not supported"
+    raw = b""
+    for start, size in zip(tags[273], tags[279]):
+        strip = data[start:start + size]
+        raw += lzw_decode(strip) if compression == 5 else strip
+    dtype = {(32, 3): "<f4", (8, 1): "u1"}[(bits, sample_format)]
+    return np.frombuffer(raw, dtype=dtype)[:width * height].reshape(height, width)
 
 
 def write_tiff(path, image):
@@ -547,7 +602,24 @@ def main():
     ap.add_argument("--data", required=True, help="data/isbi2012")
     ap.add_argument("--work", help="scratch folder")
     ap.add_argument("--maps-only", help="write full slices 20-24 and realistic maps here, then stop")
+    ap.add_argument("--pred", help="instead of the fixture: score this folder of float TIFF maps "
+                    "(e.g. train_em's val/) against --data's labels, port and evaluate (slow: minutes)")
     args = ap.parse_args()
+
+    if args.pred:
+        names = sorted(f[:-4] for f in os.listdir(args.pred) if f.endswith(".tif"))
+        truths = [load_truth(args.data, n) for n in names]
+        maps = [read_tiff_grey(os.path.join(args.pred, n + ".tif")) for n in names]
+        out = os.path.join(args.work, "evaluate.json")
+        os.makedirs(args.work, exist_ok=True)
+        subprocess.run([args.evaluate, "--pred", args.pred, "--truth",
+                        os.path.join(args.data, "train", "labels"), "--json", out, "--no-warping"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        failures = compare(args.pred, challenge_measures(truths, maps), json.load(open(out)), 1e-12)
+        for f in failures:
+            print("MISMATCH " + f)
+        print("isbi_challenge_reference: " + ("ok" if not failures else f"{len(failures)} mismatches"))
+        return 1 if failures else 0
 
     if args.maps_only:
         for sub in ("pred", "truth"):

@@ -61,6 +61,7 @@ TEST_CASE("measures: identical inputs score perfectly", "[data][metrics]") {
   REQUIRE(r.vrand_thinned_error == Approx(0.0).margin(1e-12));
   REQUIRE(r.vinfo_thinned_error == Approx(0.0).margin(1e-12));
   REQUIRE(r.vinfo_error_pooled == Approx(0.0).margin(1e-12));
+  for (double e : {r.vinfo_error, r.vinfo_thinned_error, r.vinfo_error_pooled}) REQUIRE(e >= 0.0);
   REQUIRE(r.slices_without_foreground == 0);
   REQUIRE(r.warping_error == 0.0);
   REQUIRE(r.warping_error_classic == 0.0);

@@ -274,7 +274,9 @@ double vinfo_f_score(const ContingencyStats& s) {
     if (s.objects_a <= 1) { precision = 0.0; recall = 1.0; }
     if (s.blocks_b == 1) { precision = 1.0; recall = 0.0; }
   }
-  return 2.0 * precision * recall / (precision + recall);  // NaN when both are 0 (I = 0)
+  // NaN when both are 0 (I = 0). Rounding can push a perfect score 1e-16 above 1 (the entropies
+  // are sums in different orders); the score is capped at 1 so that errors are never negative.
+  return std::min(2.0 * precision * recall / (precision + recall), 1.0);  // min keeps NaN
 }
 
 SegCounts seg_counts(const LabelImage& truth, const LabelImage& prediction) {

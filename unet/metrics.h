@@ -110,6 +110,7 @@ double rand_f_score(const ContingencyStats& s);
 // F = 2pr / (p + r) = 2I / (H(A) + H(B)), with the Java's special cases: H(A) = 0 (at most one
 // ground-truth object, also n = 0) gives p = 0, r = 1; H(B) = 0 (one predicted block) gives p = 1,
 // r = 0 (it wins when both hold); either way F = 0. NaN when I = 0 with both entropies positive.
+// Capped at 1 (rounding can exceed it by 1e-16).
 double vinfo_f_score(const ContingencyStats& s);
 
 // The challenge's border thinning (WatershedTransform2D on the inverted binary proposal,
