@@ -78,16 +78,16 @@ struct ForwardOp {
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
   __device__ int a_row(int o, int) const { return o * static_cast<int>(k); }
-  __device__ float a(int row, const Tap& t) const { return w[row + t.kidx]; }
+  __device__ const float* a_src(int row, const Tap& t) const { return w + row + t.kidx; }
   // x[img, c, i + u − pad, j + v − pad] for output pixel (i, j); 0 outside the image.
   __device__ PixelCursor b_col(int pix, int img) const {
     const int i = pix / q.w_out;
     return PixelCursor{img * q.c_in * q.h * q.w, i - q.pad, pix - i * q.w_out - q.pad};
   }
-  __device__ float b(const PixelCursor& at, const Tap& t) const {
+  __device__ const float* b_src(const PixelCursor& at, const Tap& t) const {
     const int ih = at.i + t.u, iw = at.j + t.v;
-    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
-    return x[at.base + (t.c * q.h + ih) * q.w + iw];
+    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return nullptr;
+    return x + at.base + (t.c * q.h + ih) * q.w + iw;
   }
   __device__ void store(int o, int pix, int img, float acc) const {
     float v = acc + (bias ? bias[o] : 0.0f);
@@ -110,19 +110,19 @@ struct BackwardDataOp {
   __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
   // w[o, c, u, v]: the row fixes c.
   __device__ int a_row(int c, int) const { return c * kernel_size<KS>(q) * kernel_size<KS>(q); }
-  __device__ float a(int row, const Tap& t) const {
+  __device__ const float* a_src(int row, const Tap& t) const {
     const int kk = kernel_size<KS>(q) * kernel_size<KS>(q);
-    return w[t.c * q.c_in * kk + row + (t.kidx - t.c * kk)];
+    return w + t.c * q.c_in * kk + row + (t.kidx - t.c * kk);
   }
   // g[img, o, h − u + pad, w' − v + pad] for input pixel (h, w'); 0 where that output does not exist.
   __device__ PixelCursor b_col(int pix, int img) const {
     const int row = pix / q.w;
     return PixelCursor{img * q.c_out * q.h_out * q.w_out, row + q.pad, pix - row * q.w + q.pad};
   }
-  __device__ float b(const PixelCursor& at, const Tap& t) const {
+  __device__ const float* b_src(const PixelCursor& at, const Tap& t) const {
     const int i = at.i - t.u, j = at.j - t.v;
-    if (i < 0 || i >= q.h_out || j < 0 || j >= q.w_out) return 0.0f;
-    return g[at.base + (t.c * q.h_out + i) * q.w_out + j];
+    if (i < 0 || i >= q.h_out || j < 0 || j >= q.w_out) return nullptr;
+    return g + at.base + (t.c * q.h_out + i) * q.w_out + j;
   }
   __device__ void store(int c, int pix, int img, float acc) const {
     dx[(img * q.c_in + c) * static_cast<int>(n) + pix] = acc;
@@ -154,18 +154,18 @@ struct BackwardWeightOp {
   }
   // g[img, o, pixel]: the row fixes o.
   __device__ int a_row(int o, int) const { return o * q.h_out * q.w_out; }
-  __device__ float a(int row, const SamplePos& s) const {
-    return g[s.img * q.c_out * q.h_out * q.w_out + row + s.pix];
+  __device__ const float* a_src(int row, const SamplePos& s) const {
+    return g + s.img * q.c_out * q.h_out * q.w_out + row + s.pix;
   }
   // x[img, c, i + u − pad, j + v − pad]: the column kidx = (c·k + u)·k + v fixes c, u and v.
   __device__ PixelCursor b_col(int kidx, int) const {
     const Tap t = split_tap<KS>(q, kidx);
     return PixelCursor{t.c * q.h * q.w, t.u - q.pad, t.v - q.pad};
   }
-  __device__ float b(const PixelCursor& tap, const SamplePos& s) const {
+  __device__ const float* b_src(const PixelCursor& tap, const SamplePos& s) const {
     const int ih = s.i + tap.i, iw = s.j + tap.j;
-    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
-    return x[s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw];
+    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return nullptr;
+    return x + s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw;
   }
   __device__ void store(int o, int kidx, int z, float acc) const {
     out[(z * static_cast<int>(m) + o) * static_cast<int>(n) + kidx] = acc;
@@ -192,9 +192,9 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   const Geometry q = geometry32(p, "conv2d (CUDA)");
   const int64_t m = p.c_out, n = p.h_out * p.w_out, k = p.c_in * p.k * p.k;
   if (p.k == 3)
-    igemm::run(ForwardOp<3>{q, p.relu, x, w, bias, y, m, n, k}, p.n);
+    igemm::run(ForwardOp<3>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
   else
-    igemm::run(ForwardOp<0>{q, p.relu, x, w, bias, y, m, n, k}, p.n);
+    igemm::run(ForwardOp<0>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx) {
@@ -202,18 +202,20 @@ void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w,
   const Geometry q = geometry32(p, "conv2d data gradient (CUDA)");
   const int64_t m = p.c_in, n = p.h * p.w, k = p.c_out * p.k * p.k;
   if (p.k == 3)
-    igemm::run(BackwardDataOp<3>{q, g, w, dx, m, n, k}, p.n);
+    igemm::run(BackwardDataOp<3>{q, g, w, dx, m, n, k}, p.n, p.precision);
   else
-    igemm::run(BackwardDataOp<0>{q, g, w, dx, m, n, k}, p.n);
+    igemm::run(BackwardDataOp<0>{q, g, w, dx, m, n, k}, p.n, p.precision);
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw) {
   const Geometry q = geometry32(p, "conv2d weight gradient (CUDA)");
   const int64_t m = p.c_out, n = p.c_in * p.k * p.k, k = p.n * p.h_out * p.w_out;
   if (p.k == 3)
-    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<3>{q, x, g, out, m, n, k, chunk}; });
+    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<3>{q, x, g, out, m, n, k, chunk}; },
+                       p.precision);
   else
-    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<0>{q, x, g, out, m, n, k, chunk}; });
+    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<0>{q, x, g, out, m, n, k, chunk}; },
+                       p.precision);
 }
 
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db) {
