@@ -23,6 +23,13 @@ Precision parse_precision(std::string_view text) {
 
 Precision default_precision(Device device) { return device.is_cuda() ? Precision::TF32 : Precision::FP32; }
 
+Precision choose_precision(std::string_view text, Device device) {
+  if (text == "auto") return default_precision(device);
+  const Precision p = parse_precision(text);
+  check_precision(p, device, "--precision");
+  return p;
+}
+
 void check_precision(Precision p, Device device, const char* who) {
   UNET_CHECK(p == Precision::FP32 || device.is_cuda(), ValueError, who, ": precision ", precision_name(p),
              " runs on a CUDA device's tensor cores; the CPU backend computes in fp32 only (tensors are on ",

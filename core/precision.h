@@ -44,6 +44,11 @@ constexpr double unit_roundoff(Precision p) {
 // (PyTorch's default for convolutions), fp32 on the CPU.
 Precision default_precision(Device device);
 
+// The precision a program's --precision option names: "auto" is default_precision(device),
+// otherwise parse_precision(text), checked against the device (ValueError: unknown name, or
+// tf32/bf16 for the CPU).
+Precision choose_precision(std::string_view text, Device device);
+
 // Throws ValueError unless `p` can run on `device`: the CPU backend computes in FP32 only, so
 // tf32 and bf16 are refused there with a message that says so. `who` names the caller.
 void check_precision(Precision p, Device device, const char* who);

@@ -32,7 +32,7 @@ using namespace unet;
 namespace {
 
 struct Args {
-  std::string data, out = "out/train_em", device = "auto", resume;
+  std::string data, out = "out/train_em", device = "auto", resume, precision = "auto";
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
   double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
   std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
   app.add_option("--data", a.data, "dataset folder with train/images and train/labels (default: the shipped ISBI 2012)");
   app.add_option("--out", a.out, "output folder")->capture_default_str();
   app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", a.precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
   app.add_option("--iterations", a.iterations,
                  "training steps (default: 4000 on a GPU; on the CPU 100000, i.e. the time budget ends training)");
   app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
@@ -231,6 +235,9 @@ int main(int argc, char** argv) {
     fs::create_directories(fs::path(a.out) / "val");
     const fs::path model_path = fs::path(a.out) / "model.safetensors", log_path = fs::path(a.out) / "log.jsonl";
     UNet model(config, device);
+    model.set_precision(choose_precision(a.precision, device));
+    std::printf("train_em: convolutions in %s%s\n", precision_name(model.precision()),
+                device.is_cuda() ? "" : " (the CPU backend's only precision)");
     Trainer trainer(model, train, options);
     if (!a.resume.empty()) {
       trainer.resume(a.resume);

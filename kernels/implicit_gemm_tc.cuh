@@ -34,19 +34,22 @@ constexpr int kTcStages = 3;
 // Precision-dependent constants: the mma's K, and the row paddings (in floats) that keep the
 // fragment loads conflict-free (K-contiguous tiles: ldmatrix wants an odd number of 16-byte
 // chunks per row, the BF16 64-bit loads want rows 8 words apart; row-contiguous tiles: the
-// per-lane 32-bit loads want rows 8 (TF32) or 4 (BF16) banks apart).
-template <Precision P>
+// per-lane 32-bit loads want rows 8 (TF32) or 4 (BF16) banks apart). Tight: both operands are
+// K-contiguous (the weight gradients); BF16 then pads by 4 like TF32, accepting 2-way conflicts
+// on its 64-bit fragment loads, so three stages of two 128-row tiles still fit two blocks per SM
+// (by 8: 123 KB a block, one per SM).
+template <Precision P, bool Tight>
 struct TcMath {
   static_assert(P == Precision::TF32 || P == Precision::BF16, "the tensor-core kernel runs tf32 or bf16");
   static constexpr int kStepK = P == Precision::TF32 ? 8 : 16;
-  static constexpr int kPadK = P == Precision::TF32 ? 4 : 8;
+  static constexpr int kPadK = P == Precision::TF32 || Tight ? 4 : 8;
   static constexpr int kPadRow = P == Precision::TF32 ? 8 : 4;
 };
 
 // Shared-memory layout of one operand's tile in one stage.
-template <Precision P, bool KFast, int Rows>
+template <Precision P, bool KFast, int Rows, bool Tight>
 struct TcTile {
-  static constexpr int kStride = KFast ? kTcTileK + TcMath<P>::kPadK : Rows + TcMath<P>::kPadRow;
+  static constexpr int kStride = KFast ? kTcTileK + TcMath<P, Tight>::kPadK : Rows + TcMath<P, Tight>::kPadRow;
   static constexpr int kFloats = KFast ? Rows * kStride : kTcTileK * kStride;
   static __device__ __forceinline__ int at(int row, int k) { return KFast ? row * kStride + k : k * kStride + row; }
 };
@@ -59,7 +62,7 @@ struct TcGather {
   using O = Operand<Op, IsA, T>;
   static constexpr int kRowsPer = O::kRows / 32;
   static constexpr int kKPer = 4;
-  using Tile = TcTile<P, O::kKFast, O::kRows>;
+  using Tile = TcTile<P, O::kKFast, O::kRows, Op::kAKFast && Op::kBKFast>;
   typename O::Cursor cursor[kRowsPer];
   bool row_ok[kRowsPer];
 
@@ -95,9 +98,9 @@ struct TcGather {
 };
 
 // The fragments of one k step (kStepK) for a warp: A of its MI m-tiles, B of its NI n-tiles.
-template <Precision P, bool KFast, int Rows>
+template <Precision P, bool KFast, int Rows, bool Tight>
 struct TcFragments {
-  using Tile = TcTile<P, KFast, Rows>;
+  using Tile = TcTile<P, KFast, Rows, Tight>;
   static __device__ __forceinline__ int group() { return static_cast<int>(threadIdx.x) % 32 / 4; }
   static __device__ __forceinline__ int t4() { return static_cast<int>(threadIdx.x) % 4; }
 
@@ -165,21 +168,22 @@ __device__ __forceinline__ void mma(float (&d)[4], const uint32_t (&a)[4], const
 // Bytes of dynamic shared memory the kernel needs.
 template <Precision P, class T, class Op>
 constexpr size_t tc_shared_bytes() {
+  constexpr bool kTight = Op::kAKFast && Op::kBKFast;
   return sizeof(float) * kTcStages *
-         (TcTile<P, Op::kAKFast, T::kTileM>::kFloats + TcTile<P, Op::kBKFast, T::kTileN>::kFloats);
+         (TcTile<P, Op::kAKFast, T::kTileM, kTight>::kFloats + TcTile<P, Op::kBKFast, T::kTileN, kTight>::kFloats);
 }
 
 template <Precision P, class T, class Op>
 __global__ void __launch_bounds__(kThreads, 2) tc_kernel(Op op) {
   using AG = TcGather<Op, true, T, P>;
   using BG = TcGather<Op, false, T, P>;
-  using AF = TcFragments<P, Op::kAKFast, T::kTileM>;
-  using BF = TcFragments<P, Op::kBKFast, T::kTileN>;
+  using AF = TcFragments<P, Op::kAKFast, T::kTileM, Op::kAKFast && Op::kBKFast>;
+  using BF = TcFragments<P, Op::kBKFast, T::kTileN, Op::kAKFast && Op::kBKFast>;
   constexpr int kWarpsM = 2, kWarpsN = 4;
   constexpr int kWarpM = T::kTileM / kWarpsM, kWarpN = T::kTileN / kWarpsN;
   constexpr int kMI = kWarpM / 16, kNI = kWarpN / 8;
   static_assert(kNI % 2 == 0, "B fragments come in pairs of n-tiles");
-  constexpr int kStepK = TcMath<P>::kStepK;
+  constexpr int kStepK = TcMath<P, false>::kStepK;
   constexpr int kAFloats = AG::Tile::kFloats, kStageFloats = kAFloats + BG::Tile::kFloats;
 
   UNET_DYNAMIC_SHARED(float, smem);

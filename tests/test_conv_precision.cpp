@@ -24,6 +24,7 @@
 #include "core/precision.h"
 #include "kernels/conv2d.h"
 #include "kernels/upconv2d.h"
+#include "unet/model.h"
 #include "test_util.h"
 
 using namespace unet;
@@ -230,4 +231,38 @@ TEST_CASE("tf32 and bf16 are refused on CPU tensors, with a message that says th
   CHECK_NOTHROW(conv2d(x, w, Tensor(), {Padding::Valid, false, Precision::FP32}));
   CHECK(parse_precision("bf16") == Precision::BF16);
   CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, tf32, bf16"));
+}
+
+TEST_CASE("UNet::set_precision reaches every convolution and is refused on the CPU", "[model][cuda][precision]") {
+  UNetConfig cfg;
+  cfg.base_channels = 4;
+  cfg.depth = 1;
+  cfg.dropout = 0.0f;
+  cfg.init_seed = 3;
+  int64_t tile = 16;
+  while (cfg.geometry().output_size(tile) <= 0) ++tile;
+  UNet cpu_model(cfg, Device::cpu());
+  CHECK_THROWS_WITH(cpu_model.set_precision(Precision::BF16), Catch::Contains("fp32 only"));
+  CHECK(cpu_model.precision() == Precision::FP32);
+
+  UNet model(cfg, cuda_device());
+  const Tensor x = random_tensor(Shape{1, 1, tile, tile}, 141, cuda_device(), 0.0, 1.0);
+  NoGradGuard no_grad;
+  const std::vector<float> y32 = model.forward(x).to_vector();
+  for (Precision p : {Precision::TF32, Precision::BF16}) {
+    model.set_precision(p);
+    CHECK(model.precision() == p);
+    const std::vector<float> y = model.forward(x).to_vector();
+    // Every layer's operands are rounded now: the logits move, but by about u relative.
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < y.size(); ++i) {
+      diff = std::max(diff, std::fabs(static_cast<double>(y[i]) - y32[i]));
+      scale = std::max(scale, std::fabs(static_cast<double>(y32[i])));
+    }
+    INFO(precision_name(p) << ": largest change " << diff << " of logits up to " << scale);
+    CHECK(diff > 0);
+    CHECK(diff < 64 * unit_roundoff(p) * scale);
+  }
+  model.set_precision(Precision::FP32);
+  CHECK(model.forward(x).to_vector() == y32);  // back to the exact path, bit for bit
 }
