@@ -38,7 +38,7 @@ def short_name(mangled):
     prec = re.search(r'tc_kernelILN\w*?PrecisionE(\d)E', mangled)
     precision = {'1': 'tf32', '2': 'bf16'}.get(prec.group(1), '?') if prec else 'fp32'
     tiling = re.search(r'TilingILi(\d+)ELi(\d+)ELi(\d+)ELi(\d+)E', mangled)
-    op = re.search(r'\d+([A-Za-z]+Op)(?:ILi(\d+)E|IL[b](\d)EL[b](\d)E)?', mangled)
+    op = re.search(r'\d+([A-Za-z]+Op)(?:ILi(\d+)ELb(\d)E|ILi(\d+)E|ILb(\d)ELb(\d)E)?', mangled)
     if not op:
         return mangled[:80]
     t = f"Tiling<{','.join(tiling.groups())}>" if tiling else "Tiling<64,64,4,4>"  # the first version had one

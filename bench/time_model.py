@@ -91,7 +91,7 @@ def kernel_stats(rows, op, ks, precision, wide):
     """The sass_loop row of the kernel for op ('ForwardOp'...), KS ('3', '0' or '' for upconv),
     precision and tiling."""
     for r in rows:
-        m = re.match(r'(\w+) Tiling<(\d+),(\d+),\d+,\d+> (\w+)(?:<(\d)>)?', r['kernel'])
+        m = re.match(r'(\w+) Tiling<(\d+),(\d+),\d+,\d+> (\w+)(?:<([\d,]+)>)?', r['kernel'])
         if not m or m.group(1) != precision or m.group(4) != op or (m.group(5) or '') != ks:
             continue
         tm = int(m.group(2))
@@ -124,7 +124,14 @@ def predict(rows_conv, rows_up, precision, kernels):
         for p, (m, n, z, kz, splits) in gemms(layer, kernels).items():
             op = {'forward': 'ForwardOp', 'data': 'BackwardDataOp', 'weight': 'BackwardWeightOp'}[p]
             rows = rows_conv if kind == 'conv' else rows_up
-            ks = '' if kind == 'upconv' or kernels == 'old' else ('3' if k == 3 else '0')
+            # conv2d.cu's Ops: <KS, Padded> for forward and weight gradient (the U-Net's valid 3×3
+            # layers take <3,0>, the 1×1 head <0,1>), <KS> for the data gradient.
+            if kind == 'upconv' or kernels == 'old':
+                ks = ''
+            elif p == 'data':
+                ks = '3' if k == 3 else '0'
+            else:
+                ks = '3,0' if k == 3 else '0,1'
             st = kernel_stats(rows, op, ks, precision, None if kernels == 'old' else m > 64)
             flops = 2.0 * m * n * kz * z
             out[(name, p)] = (launch_time(m, n, z, kz, splits, st, k_slice), flops, kind)

@@ -27,9 +27,10 @@
 //   int64_t m, n;                             the size of C
 //   __device__ void k_range(int z, int& begin, int& end) const;   the K slice of split z
 //   ARow a_row(int i, int z) const;  BCol b_col(int j, int z) const;  KPos k_pos(int k) const;
-//   const float* a_src(const ARow&, const KPos&) const;  (b_src alike)
-//                        the address of A(i, k) (B(k, j)), or nullptr where it is 0 (outside
-//                        the image); the FP32 kernel reads it, the tensor-core kernel copies it.
+//   Src a_src(const ARow&, const KPos&) const;  (b_src alike)
+//                        the address of A(i, k) (B(k, j)) and whether it is inside the tensor
+//                        (outside the image the operand is 0 and the address is not read); the
+//                        FP32 kernel loads it, the tensor-core kernel copies it with cp.async.
 //                        A gather is split into the part fixed by the row of A (column of B),
 //                        computed once per thread before the K loop (each thread loads the same
 //                        rows of every slice), and the part that moves with k, decomposed once
@@ -54,6 +55,13 @@
 
 namespace unet::cuda::igemm {
 namespace {  // internal linkage: each .cu instantiates its own kernels
+
+// Where an operand element lives: p is read only when ok (a bool, not a null test on a 64-bit
+// pointer, which costs two compares per element in the gathers).
+struct Src {
+  const float* p;
+  bool ok;
+};
 
 constexpr int kTileK = 8;
 constexpr int kPad = 4;                  // shared-memory row padding (floats), keeps float4 alignment
@@ -119,7 +127,7 @@ struct Operand {
     else return op.b_col(i, z);
   }
   template <class KPos>
-  static __device__ __forceinline__ const float* src(const Op& op, const Cursor& c, const KPos& at) {
+  static __device__ __forceinline__ Src src(const Op& op, const Cursor& c, const KPos& at) {
     if constexpr (IsA) return op.a_src(c, at);
     else return op.b_src(c, at);
   }
@@ -145,8 +153,8 @@ struct Gather {
     for (int l = 0; l < O::S::kLoads; ++l) {
       const int k = k0 + O::S::k(static_cast<int>(threadIdx.x), l);
       const auto at = op.k_pos(k);  // outside the condition, so equal k share one decomposition
-      const float* p = O::src(op, cursor[l], at);
-      v[l] = (row_ok[l] && k < k_end && p != nullptr) ? *p : 0.0f;
+      const Src e = O::src(op, cursor[l], at);
+      v[l] = (row_ok[l] && k < k_end && e.ok) ? *e.p : 0.0f;
     }
   }
   template <int Stride>

@@ -90,8 +90,8 @@ struct TcGather {
       const bool k_ok = k < k_end;
 #pragma unroll
       for (int i = 0; i < kRowsPer; ++i) {
-        const float* src = O::src(op, cursor[i], at);
-        tc::cp_async<4>(&tile[Tile::at(row_of(i), k_of(j))], src, row_ok[i] && k_ok && src != nullptr);
+        const Src e = O::src(op, cursor[i], at);
+        tc::cp_async<4>(&tile[Tile::at(row_of(i), k_of(j))], e.p, row_ok[i] && k_ok && e.ok);
       }
     }
   }

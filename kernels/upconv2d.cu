@@ -43,9 +43,9 @@ struct ForwardOp {
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   __device__ int k_pos(int c) const { return c; }
   __device__ int a_row(int r, int) const { return r; }
-  __device__ const float* a_src(int r, int c) const { return w + c * static_cast<int>(m) + r; }
+  __device__ igemm::Src a_src(int r, int c) const { return {w + c * static_cast<int>(m) + r, true}; }
   __device__ int b_col(int pix, int img) const { return img * static_cast<int>(p.c_in * n) + pix; }
-  __device__ const float* b_src(int at, int c) const { return x + at + c * static_cast<int>(n); }
+  __device__ igemm::Src b_src(int at, int c) const { return {x + at + c * static_cast<int>(n), true}; }
   __device__ void store(int r, int pix, int img, float acc) const {
     y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
   }
@@ -62,13 +62,13 @@ struct BackwardDataOp {
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   __device__ int k_pos(int r) const { return r; }
   __device__ int a_row(int c, int) const { return c * static_cast<int>(k); }
-  __device__ const float* a_src(int row, int r) const { return w + row + r; }
+  __device__ igemm::Src a_src(int row, int r) const { return {w + row + r, true}; }
   // The pixel's offset in the shuffled gradient with r = 0; r = (o·2 + a)·2 + b adds
   // o·4HW + a·2W + b.
   __device__ int b_col(int pix, int img) const { return shuffled(p, img, 0, pix); }
-  __device__ const float* b_src(int at, int r) const {
+  __device__ igemm::Src b_src(int at, int r) const {
     const int hw4 = static_cast<int>(4 * p.h * p.w), w2 = static_cast<int>(2 * p.w);
-    return g + at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1);
+    return {g + at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1), true};
   }
   __device__ void store(int c, int pix, int img, float acc) const {
     dx[(img * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
@@ -98,11 +98,11 @@ struct BackwardWeightOp {
     return SamplePos{img, t - img * hw};
   }
   __device__ int a_row(int c, int) const { return c * static_cast<int>(p.h * p.w); }
-  __device__ const float* a_src(int row, const SamplePos& s) const {
-    return x + s.img * static_cast<int>(p.c_in * p.h * p.w) + row + s.pix;
+  __device__ igemm::Src a_src(int row, const SamplePos& s) const {
+    return {x + s.img * static_cast<int>(p.c_in * p.h * p.w) + row + s.pix, true};
   }
   __device__ int b_col(int r, int) const { return r; }
-  __device__ const float* b_src(int r, const SamplePos& s) const { return g + shuffled(p, s.img, r, s.pix); }
+  __device__ igemm::Src b_src(int r, const SamplePos& s) const { return {g + shuffled(p, s.img, r, s.pix), true}; }
   __device__ void store(int c, int r, int z, float acc) const {
     out[(z * static_cast<int>(m) + c) * static_cast<int>(n) + r] = acc;
   }
