@@ -52,13 +52,15 @@ template <int KS> __device__ __forceinline__ int kernel_size(const Geometry& q) 
 // patch, (i + pad, j + pad) for a data-gradient window, (u − pad, v − pad) for a weight tap.
 struct PixelCursor {
   int base, i, j;
-  int off;  // base + i·W + j of the gathered tensor: with no bounds to check, one add per element
+  int off;        // base + i·W + j of the gathered tensor: with no bounds to check, one add per element
+  unsigned taps;  // BackwardDataOp<3>: bit u·3 + v set when tap (u, v) lands inside g
 };
 
 // A patch index kidx = (c·k + u)·k + v, split.
 struct Tap {
   int kidx, c, u, v;
-  int off;  // (c·H + u)·W + v in the forward's input (set by ForwardOp<KS, false>::k_pos only)
+  int off;  // the tap's part of the address: (c·H + u)·W + v in ForwardOp<KS, false>'s x,
+            // (c·Ho − u)·Wo − v in BackwardDataOp<3>'s g (0 elsewhere)
 };
 template <int KS>
 __device__ __forceinline__ Tap split_tap(const Geometry& q, int kidx) {
@@ -91,7 +93,7 @@ struct ForwardOp {
   __device__ PixelCursor b_col(int pix, int img) const {
     const int i = pix / q.w_out;
     const int base = img * q.c_in * q.h * q.w, ci = i - q.pad, cj = pix - i * q.w_out - q.pad;
-    return PixelCursor{base, ci, cj, base + ci * q.w + cj};
+    return PixelCursor{base, ci, cj, base + ci * q.w + cj, 0};
   }
   __device__ igemm::Src b_src(const PixelCursor& at, const Tap& t) const {
     if constexpr (!Padded) return {x + (at.off + t.off), true};
@@ -116,7 +118,11 @@ struct BackwardDataOp {
   int64_t m, n, k;
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   // kidx = (o·k + u)·k + v: Tap's c is the output channel o here.
-  __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
+  __device__ Tap k_pos(int kidx) const {
+    Tap t = split_tap<KS>(q, kidx);
+    if constexpr (KS == 3) t.off = (t.c * q.h_out - t.u) * q.w_out - t.v;
+    return t;
+  }
   // w[o, c, u, v]: the row fixes c.
   __device__ int a_row(int c, int) const { return c * kernel_size<KS>(q) * kernel_size<KS>(q); }
   __device__ igemm::Src a_src(int row, const Tap& t) const {
@@ -124,11 +130,22 @@ struct BackwardDataOp {
     return {w + t.c * q.c_in * kk + row + (t.kidx - t.c * kk), true};
   }
   // g[img, o, h − u + pad, w' − v + pad] for input pixel (h, w'); 0 where that output does not exist.
+  // For 3×3 the cursor also holds which of the 9 taps land inside g (the "full" correlation reads
+  // g's zero border for pixels near the edge): per element a bit test instead of four compares.
   __device__ PixelCursor b_col(int pix, int img) const {
-    const int row = pix / q.w;
-    return PixelCursor{img * q.c_out * q.h_out * q.w_out, row + q.pad, pix - row * q.w + q.pad, 0};
+    const int row = pix / q.w, base = img * q.c_out * q.h_out * q.w_out, i = row + q.pad, j = pix - row * q.w + q.pad;
+    unsigned taps = 0;
+    if constexpr (KS == 3) {
+#pragma unroll
+      for (int u = 0; u < 3; ++u)
+#pragma unroll
+        for (int v = 0; v < 3; ++v)
+          if (i - u >= 0 && i - u < q.h_out && j - v >= 0 && j - v < q.w_out) taps |= 1u << (u * 3 + v);
+    }
+    return PixelCursor{base, i, j, base + i * q.w_out + j, taps};
   }
   __device__ igemm::Src b_src(const PixelCursor& at, const Tap& t) const {
+    if constexpr (KS == 3) return {g + (at.off + t.off), ((at.taps >> (t.kidx - 9 * t.c)) & 1u) != 0};
     const int i = at.i - t.u, j = at.j - t.v;
     return {g + at.base + (t.c * q.h_out + i) * q.w_out + j, i >= 0 && i < q.h_out && j >= 0 && j < q.w_out};
   }
@@ -171,7 +188,7 @@ struct BackwardWeightOp {
   __device__ PixelCursor b_col(int kidx, int) const {
     const Tap t = split_tap<KS>(q, kidx);
     const int base = t.c * q.h * q.w;
-    return PixelCursor{base, t.u - q.pad, t.v - q.pad, base + (t.u - q.pad) * q.w + (t.v - q.pad)};
+    return PixelCursor{base, t.u - q.pad, t.v - q.pad, base + (t.u - q.pad) * q.w + (t.v - q.pad), 0};
   }
   __device__ igemm::Src b_src(const PixelCursor& tap, const SamplePos& s) const {
     if constexpr (!Padded) return {x + (tap.off + s.x_off), true};
