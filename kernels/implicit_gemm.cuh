@@ -257,8 +257,13 @@ namespace unet::cuda::igemm {
 namespace {
 
 // Runs the tiled kernel of `precision` over C[op.m × op.n] for z = 0 .. z_count-1.
-template <class Op>
+// kTensorCores = false instantiates the FP32 kernel only (callers that never run tf32/bf16, like
+// matmul.cu: each instantiation of the tensor-core kernel adds ~100 KB of device code to every
+// program).
+template <class Op, bool kTensorCores = true>
 void run(const Op& op, int64_t z_count, Precision precision) {
+  UNET_CHECK(kTensorCores || precision == Precision::FP32, ValueError, "tiled GEMM: precision ",
+             precision_name(precision), " is not built for this operation (fp32 only)");
   UNET_CHECK(op.m < INT32_MAX && op.n < INT32_MAX, ValueError, "tiled GEMM: C of ", op.m, " × ", op.n,
              " exceeds the kernel's 32-bit indices (both sides must be below 2^31)");
   with_tiling(op.m, [&](auto tiling) {
@@ -267,10 +272,12 @@ void run(const Op& op, int64_t z_count, Precision precision) {
     switch (precision) {
       case Precision::FP32: kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op); break;
       case Precision::TF32:
-        kern::launch(tc_kernel<Precision::TF32, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::TF32, T, Op>(), op);
+        if constexpr (kTensorCores)
+          kern::launch(tc_kernel<Precision::TF32, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::TF32, T, Op>(), op);
         break;
       case Precision::BF16:
-        kern::launch(tc_kernel<Precision::BF16, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::BF16, T, Op>(), op);
+        if constexpr (kTensorCores)
+          kern::launch(tc_kernel<Precision::BF16, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::BF16, T, Op>(), op);
         break;
     }
   });

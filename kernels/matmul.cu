@@ -34,7 +34,7 @@ struct MatmulOp {
 
 template <bool TransA, bool TransB>
 void run(const GemmParams& p, const float* a, const float* b, float* c) {
-  igemm::run(MatmulOp<TransA, TransB>{p, a, b, c, p.m, p.n}, 1, Precision::FP32);
+  igemm::run<MatmulOp<TransA, TransB>, false>(MatmulOp<TransA, TransB>{p, a, b, c, p.m, p.n}, 1, Precision::FP32);
 }
 
 }  // namespace
