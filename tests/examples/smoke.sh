@@ -37,6 +37,11 @@ if "$bin/train_em" $base --out "$work/bad" --iterations 1 --tile 190 > /dev/null
   fail "train_em accepted the invalid tile 190"
 fi
 grep -q "188" "$work/bad.txt" || fail "the invalid-tile message does not name the nearest valid size: $(cat "$work/bad.txt")"
+grep -q "convolutions in fp32" "$work/train.txt" || fail "train_em did not state its precision"
+if "$bin/train_em" $base --out "$work/bad" --iterations 1 --precision bf16 > /dev/null 2> "$work/badp.txt"; then
+  fail "train_em accepted --precision bf16 on the CPU"
+fi
+grep -q "fp32 only" "$work/badp.txt" || fail "the CPU precision refusal does not say why: $(cat "$work/badp.txt")"
 
 "$bin/segment" --model "$work/t/model.safetensors" --input data/isbi2012/train/images/22.png --out "$work/s" --device cpu > /dev/null
 ls "$work/s" | grep -q '^22.*\.tif$' || fail "segment wrote no probability map: $(ls "$work/s")"
