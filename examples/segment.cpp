@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 using namespace unet;
 
 int main(int argc, char** argv) {
-  std::string model_path, input, out, device_name = "auto";
+  std::string model_path, input, out, device_name = "auto", precision = "auto";
   int64_t tile = 0;
   bool tta = false;
   CLI::App app{"Segment images with a trained U-Net (overlap-tile, mirrored borders)"};
@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile, "input tile size (default: the largest valid size up to 572 that the image needs)");
   app.add_flag("--tta", tta, "average over the 8 flips/rotations");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     Communicator& job = examples::join_job();  // first: under MPI it picks this rank's GPU
@@ -43,6 +47,7 @@ int main(int argc, char** argv) {
       device = parse_device(device_name);
     }
     auto model = load_model(model_path, device);
+    model->set_precision(choose_precision(precision, device));
     std::vector<std::string> all_files, files;
     if (fs::is_directory(input))
       all_files = list_image_files(input);
@@ -52,8 +57,9 @@ int main(int argc, char** argv) {
       files.push_back(all_files[i]);
     if (job.is_root()) fs::create_directories(out);
     job.barrier();
-    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d)\n", all_files.size(), device.str().c_str(),
-                model_path.c_str(), static_cast<long long>(model->config().base_channels), model->config().depth);
+    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d), convolutions in %s\n", all_files.size(),
+                device.str().c_str(), model_path.c_str(), static_cast<long long>(model->config().base_channels),
+                model->config().depth, precision_name(model->precision()));
     if (job.size() > 1)
       std::printf("segment: job of %s; every rank segments every %d-th image (rank 0: %zu)\n", job.describe().c_str(),
                   job.size(), files.size());
