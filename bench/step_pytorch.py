@@ -78,6 +78,16 @@ def time_mode(args, device, mode):
             "iterations": args.iterations}
 
 
+def cpu_capability():
+    """The vector code PyTorch's own CPU kernels run (ATen's dispatch: DEFAULT, AVX2, AVX512),
+    and whether oneDNN (mkldnn) runs the convolutions; PyTorch 1.13 has no query for the former."""
+    cap = "?"
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if get is not None:
+        cap = get()
+    return f"{cap}, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}"
+
+
 def main():
     ap = argparse.ArgumentParser(description="PyTorch side of bench/step")
     ap.add_argument("--base", type=int, default=64)
@@ -97,7 +107,7 @@ def main():
         sys.exit("step_pytorch: this torch has no CUDA device")
     modes = ["fp32", "tf32"] if device.type == "cuda" else ["cpu"]
     out = {"torch": torch.__version__, "config": args.name, "threads": torch.get_num_threads(),
-           "results": [time_mode(args, device, m) for m in modes]}
+           "cpu_capability": cpu_capability(), "results": [time_mode(args, device, m) for m in modes]}
     text = json.dumps(out, indent=1)
     if args.json:
         with open(args.json, "w") as f:

@@ -27,6 +27,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
 #include "kernels/cpu_dispatch.h"
+#include "kernels/cpu_simd.h"
 #include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
@@ -416,7 +417,7 @@ void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t chann
         const int64_t at = (i * channels + c) * pixels;
 #ifdef UNET_X86_DISPATCH
         if constexpr (std::is_same_v<T, float>) {
-          if (cpu_has_avx2_fma()) {
+          if (cpu_isa() >= CpuIsa::Avx2) {
             s += relu_backward_row_sum_avx2(y + at, dy + at, g + at, pixels);
             continue;
           }

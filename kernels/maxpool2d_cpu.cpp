@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
+#include "kernels/cpu_simd.h"
 #include "kernels/maxpool2d.h"
 
 namespace unet::cpu {
@@ -75,10 +76,10 @@ template <typename T> int64_t pool_row_vector(const T*, const T*, T*, int32_t*, 
 template <typename T> int64_t unpool_row_vector(const T*, const int32_t*, T*, T*, int64_t) { return 0; }
 #ifdef UNET_X86_DISPATCH
 template <> int64_t pool_row_vector<float>(const float* top, const float* bottom, float* out, int32_t* arg, int64_t n) {
-  return cpu_has_avx2_fma() ? pool_row_avx2(top, bottom, out, arg, n) : 0;
+  return cpu_isa() >= CpuIsa::Avx2 ? pool_row_avx2(top, bottom, out, arg, n) : 0;
 }
 template <> int64_t unpool_row_vector<float>(const float* g, const int32_t* arg, float* top, float* bottom, int64_t n) {
-  return cpu_has_avx2_fma() ? unpool_row_avx2(g, arg, top, bottom, n) : 0;
+  return cpu_isa() >= CpuIsa::Avx2 ? unpool_row_avx2(g, arg, top, bottom, n) : 0;
 }
 #endif
 
