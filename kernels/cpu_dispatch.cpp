@@ -86,7 +86,10 @@ void set_cpu_isa(CpuIsa isa) {
   forced_level.store(static_cast<int>(isa), std::memory_order_relaxed);
 }
 
-void reset_cpu_isa() { forced_level.store(kUnset, std::memory_order_relaxed); }
+void reset_cpu_isa() {
+  forced_level.store(kUnset, std::memory_order_relaxed);
+  resolved_level.store(kUnset, std::memory_order_relaxed);  // read UNET_CPU_ISA again
+}
 
 CpuIsaScope::CpuIsaScope(CpuIsa isa) : saved_(forced_level.load(std::memory_order_relaxed)) { set_cpu_isa(isa); }
 CpuIsaScope::~CpuIsaScope() { forced_level.store(saved_, std::memory_order_relaxed); }

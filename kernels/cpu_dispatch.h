@@ -45,7 +45,8 @@ CpuIsa cpu_isa();
 // Forces a level for every later kernel call (ValueError if this CPU lacks it). Not meant to be
 // changed while kernels run on other threads.
 void set_cpu_isa(CpuIsa isa);
-// Forgets set_cpu_isa(): back to UNET_CPU_ISA or the detected level.
+// Forgets set_cpu_isa() and reads UNET_CPU_ISA again at the next call: back to its level or the
+// detected one.
 void reset_cpu_isa();
 
 // Forces a level for its lifetime, then restores the one before (tests, benchmarks).
