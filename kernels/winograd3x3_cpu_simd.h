@@ -12,9 +12,11 @@ using gemm_tile::kMr;
 using gemm_tile::kNr;
 
 // Bᵀ d B of the windows of tiles tx … tx + n − 1 (n ≤ 8) of one tile row, starting at d: v[ξ]
-// lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns.
-inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
+// lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns. Every loop is unrolled
+// (and the function inlined) so that t and v live in registers.
+__attribute__((always_inline)) inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
   F8::V t[4][4];
+  UNET_SIMD_UNROLL
   for (int64_t r = 0; r < 4; ++r) {
     F8::V d0, d1, d2, d3;
     F8::deinterleave(d + r * sw, 2 * n + 2, d0, d1);
@@ -22,42 +24,51 @@ inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
     t[r][0] = F8::sub(d0, d2), t[r][1] = F8::add(d1, d2);
     t[r][2] = F8::sub(d2, d1), t[r][3] = F8::sub(d1, d3);
   }
+  UNET_SIMD_UNROLL
   for (int64_t j = 0; j < 4; ++j) {
     v[j] = F8::sub(t[0][j], t[2][j]), v[4 + j] = F8::add(t[1][j], t[2][j]);
     v[8 + j] = F8::sub(t[2][j], t[1][j]), v[12 + j] = F8::sub(t[1][j], t[3][j]);
   }
 }
 
-// V[ξ][f / 16][c][f % 16] for the block's tiles f = t - t0 < count (zero lanes past count).
-// Every tile row's run of tiles goes through the vector transform, 8 tiles at a time and the
-// rest masked: blocks of 16 tiles cut rows of 7–77 tiles into short runs, which a scalar tail
-// would spend a large share of the transform on.
-inline void transform_inputs(const Plan& q, const float* src_n, int64_t t0, int64_t count, float* v) {
-  const int64_t vpanels = ceil_div(count, kNr), xi_stride = vpanels * q.c_in * kNr;
-  auto at = [&](int64_t xi, int64_t c, int64_t f) { return v + xi * xi_stride + ((f / kNr) * q.c_in + c) * kNr + f % kNr; };
+// V[ξ][f / 16][c][f % 16] (ξ blocks `pitch` floats apart) for the block's tiles f = t - t0 < count
+// (zero lanes past count). Every tile row's run of tiles goes through the vector transform, 8
+// tiles at a time and the rest masked: blocks of 16 tiles cut rows of 7–77 tiles into short runs,
+// which a scalar tail would spend a large share of the transform on. The 16 positions' base
+// pointers are computed once (as 16 induction variables they would be spilled and updated in
+// memory on every group).
+inline void transform_inputs(const Plan& q, const float* src_n, int64_t t0, int64_t count, int64_t pitch, float* v) {
+  float* xi_base[kXi];
+  for (int64_t xi = 0; xi < kXi; ++xi) xi_base[xi] = v + xi * pitch;
+  const int64_t vpanels = ceil_div(count, kNr);
+  auto offset = [&](int64_t c, int64_t f) { return ((f / kNr) * q.c_in + c) * kNr + f % kNr; };
   if (count % kNr)
     for (int64_t xi = 0; xi < kXi; ++xi)
-      for (int64_t c = 0; c < q.c_in; ++c) std::fill(at(xi, c, count), at(xi, c, vpanels * kNr - 1) + 1, 0.0f);
+      for (int64_t c = 0; c < q.c_in; ++c)
+        std::fill(xi_base[xi] + offset(c, count), xi_base[xi] + offset(c, vpanels * kNr - 1) + 1, 0.0f);
   for (int64_t c = 0; c < q.c_in; ++c) {
     const float* plane = src_n + c * q.sh * q.sw;
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const float* row = plane + 2 * ty * q.sw;
       for (int64_t k = 0; k < run; k += 8) {
-        const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0;
+        const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0, at = offset(c, f);
         F8::V vv[kXi];
         input_tiles(row + 2 * (tx + k), q.sw, n, vv);
         // Lanes [0, first) go to f's 16-tile panel, the rest to the next one.
         const int64_t first = std::min(n, kNr - f % kNr);
         if (first == 8) {
-          for (int64_t xi = 0; xi < kXi; ++xi) F8::storeu(at(xi, c, f), vv[xi]);
+          UNET_SIMD_UNROLL
+          for (int64_t xi = 0; xi < kXi; ++xi) F8::storeu(xi_base[xi] + at, vv[xi]);
           continue;
         }
+        const int64_t next = offset(c, f + first);
+        UNET_SIMD_UNROLL
         for (int64_t xi = 0; xi < kXi; ++xi) {
           alignas(32) float buf[8];
           F8::store(buf, vv[xi]);
-          F8::store_first(at(xi, c, f), vv[xi], first);
-          if (n > first) std::copy_n(buf + first, n - first, at(xi, c, f + first));
+          F8::store_first(xi_base[xi] + at, vv[xi], first);
+          if (n > first) std::copy_n(buf + first, n - first, xi_base[xi] + next);
         }
       }
       t += run;
@@ -65,24 +76,27 @@ inline void transform_inputs(const Plan& q, const float* src_n, int64_t t0, int6
   }
 }
 
-// The outputs of the block's tiles for output channels [o0, o1) from M[ξ][o][f] (row stride ld).
-inline void transform_outputs(const Plan& q, const float* m, int64_t ld, int64_t t0, int64_t count, int64_t o0,
-                              int64_t o1, float* y_n) {
-  const int64_t xi_stride = q.c_out * ld;
+// The outputs of the block's tiles for output channels [o0, o1) from M[ξ][o][f] (row stride ld,
+// ξ blocks `pitch` floats apart).
+inline void transform_outputs(const Plan& q, const float* m, int64_t ld, int64_t pitch, int64_t t0, int64_t count,
+                              int64_t o0, int64_t o1, float* y_n) {
+  const float* xi_base[kXi];
+  for (int64_t xi = 0; xi < kXi; ++xi) xi_base[xi] = m + xi * pitch;
   const F8::V zero = F8::zero();
   for (int64_t o = o0; o < o1; ++o) {
     const F8::V bias = F8::set1(q.bias ? q.bias[o] : 0.0f);
     float* plane = y_n + o * q.h_out * q.w_out;
-    const float* mo = m + o * ld;
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const int64_t i0 = 2 * ty, rows = std::min<int64_t>(2, q.h_out - i0);
       for (int64_t k = 0; k < run; k += 8) {
         const int64_t n = std::min<int64_t>(8, run - k);  // tiles of this group (masked when < 8)
-        const float* mk = mo + (t + k - t0);
+        const int64_t at = o * ld + (t + k - t0);
         F8::V mv[kXi];
-        for (int64_t xi = 0; xi < kXi; ++xi) mv[xi] = F8::load_first(mk + xi * xi_stride, n);
+        UNET_SIMD_UNROLL
+        for (int64_t xi = 0; xi < kXi; ++xi) mv[xi] = F8::load_first(xi_base[xi] + at, n);
         F8::V u[4][2];
+        UNET_SIMD_UNROLL
         for (int64_t i = 0; i < 4; ++i) {
           u[i][0] = F8::add(F8::add(mv[4 * i], mv[4 * i + 1]), mv[4 * i + 2]);
           u[i][1] = F8::sub(F8::sub(mv[4 * i + 1], mv[4 * i + 2]), mv[4 * i + 3]);
@@ -112,21 +126,23 @@ inline void run_task(const Plan& q, int64_t task) {
   const int64_t t0 = bi * q.block, count = std::min(q.block, q.tiles - t0), vpanels = ceil_div(count, kNr);
   const int64_t ld = vpanels * kNr;
   const int64_t p0 = oi * q.ochunk, p1 = std::min(q.opanels, p0 + q.ochunk);
-  float* v = thread_scratch<float, ScratchTag::kWinogradV>(static_cast<size_t>(kXi * ld * q.c_in));
-  float* m = thread_scratch<float, ScratchTag::kWinogradM>(static_cast<size_t>(kXi * ld * q.c_out));
-  transform_inputs(q, q.src + img * q.c_in * q.sh * q.sw, t0, count, v);
+  const int64_t v_pitch = xi_pitch(ld * q.c_in), m_pitch = xi_pitch(ld * q.c_out);
+  float* v = thread_scratch<float, ScratchTag::kWinogradV>(static_cast<size_t>(kXi * v_pitch));
+  float* m = thread_scratch<float, ScratchTag::kWinogradM>(static_cast<size_t>(kXi * m_pitch));
+  transform_inputs(q, q.src + img * q.c_in * q.sh * q.sw, t0, count, v_pitch, v);
   for (int64_t xi = 0; xi < kXi; ++xi)
     for (int64_t tp = 0; tp < vpanels; ++tp) {
-      const float* b = v + (xi * vpanels + tp) * q.c_in * kNr;
+      const float* b = v + xi * v_pitch + tp * q.c_in * kNr;
       const int64_t cols = std::min(kNr, count - tp * kNr);
       for (int64_t panel = p0; panel < p1; ++panel) {
         const int64_t o = panel * kMr;
         gemm_tile::micro_kernel(q.c_in, q.ua + (xi * q.opanels + panel) * q.c_in * kMr, b,
-                                m + (xi * q.c_out + o) * ld + tp * kNr, ld, std::min(kMr, q.c_out - o), cols, false,
+                                m + xi * m_pitch + o * ld + tp * kNr, ld, std::min(kMr, q.c_out - o), cols, false,
                                 false, nullptr, false);
       }
     }
-  transform_outputs(q, m, ld, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr), q.y + img * q.c_out * q.h_out * q.w_out);
+  transform_outputs(q, m, ld, m_pitch, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr),
+                    q.y + img * q.c_out * q.h_out * q.w_out);
 }
 
 // The engine on this level: plan with its tile rows, transform the weights, run the tasks.
