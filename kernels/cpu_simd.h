@@ -73,6 +73,7 @@ struct Avx2F8 {
   UNET_SIMD_AVX2_FN void storeu(float* p, V v) { _mm256_storeu_ps(p, v); }
   UNET_SIMD_AVX2_FN V add(V a, V b) { return _mm256_add_ps(a, b); }
   UNET_SIMD_AVX2_FN V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  UNET_SIMD_AVX2_FN V mul(V a, V b) { return _mm256_mul_ps(a, b); }
   UNET_SIMD_AVX2_FN V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }  // a·b + c, one rounding
   // max(a, b) as maxps: b where either is NaN, so max(zero(), v) propagates a NaN v like std::max(v, 0).
   UNET_SIMD_AVX2_FN V max(V a, V b) { return _mm256_max_ps(a, b); }
@@ -162,7 +163,18 @@ struct Avx512F16 {
   UNET_SIMD_AVX512_FN void storeu(float* p, V v) { _mm512_storeu_ps(p, v); }
   UNET_SIMD_AVX512_FN V add(V a, V b) { return _mm512_add_ps(a, b); }
   UNET_SIMD_AVX512_FN V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+  UNET_SIMD_AVX512_FN V mul(V a, V b) { return _mm512_mul_ps(a, b); }
   UNET_SIMD_AVX512_FN V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  // (base[index[0]], …, base[index[15]]); masked form with a zero source, which avoids GCC 12's
+  // false "may be used uninitialized" on the plain gather's undefined source.
+  UNET_SIMD_AVX512_FN V gather(const float* base, const int32_t* index) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(0xFFFF), _mm512_loadu_si512(index),
+                                    base, 4);
+  }
+  UNET_SIMD_AVX512_FN void store_first(float* p, V v, int64_t n) {
+    if (n >= 16) return _mm512_storeu_ps(p, v);
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u), v);
+  }
   // maxps with an all-ones zero mask: the same instruction, without GCC 12's false
   // "may be used uninitialized" on _mm512_max_ps's undefined source.
   UNET_SIMD_AVX512_FN V max(V a, V b) { return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), a, b); }

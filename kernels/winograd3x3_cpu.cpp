@@ -85,43 +85,6 @@ void plan_tasks(Plan& q, int64_t mr) {
   q.tasks = q.n * q.blocks * q.ochunks;
 }
 
-// U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / mr][c][o % mr] (zero rows past c_out).
-// Parallel over panels; per (panel, c) the mr rows' values of each ξ are written together, so
-// every cache line of ua is filled in one go.
-void transform_weights(const Plan& q, const float* w, float* ua) {
-  parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
-    float u[16][kXi];  // per row of the panel (mr <= 16)
-    for (int64_t panel = b; panel < e; ++panel)
-      for (int64_t c = 0; c < q.c_in; ++c) {
-        for (int64_t r = 0; r < q.mr; ++r) {
-          const int64_t o = panel * q.mr + r;
-          if (o >= q.c_out) {
-            std::fill(u[r], u[r] + kXi, 0.0f);
-            continue;
-          }
-          const float* g = w + (o * q.c_in + c) * 9;
-          float t[4][3];  // G g
-          for (int64_t j = 0; j < 3; ++j) {
-            t[0][j] = g[j];
-            t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
-          }
-          for (int64_t i = 0; i < 4; ++i) {  // (G g) Gᵀ
-            u[r][4 * i] = t[i][0];
-            u[r][4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-            u[r][4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-            u[r][4 * i + 3] = t[i][2];
-          }
-        }
-        for (int64_t xi = 0; xi < kXi; ++xi) {
-          float* dst = ua + ((xi * q.opanels + panel) * q.c_in + c) * q.mr;
-          for (int64_t r = 0; r < q.mr; ++r) dst[r] = u[r][xi];
-        }
-      }
-  });
-}
-
 // The vector code, once per level (kernels/cpu_simd.h).
 UNET_SIMD_BEGIN_AVX2
 namespace avx2 {

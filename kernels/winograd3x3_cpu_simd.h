@@ -11,6 +11,47 @@ using F8 = Isa::F8;
 using gemm_tile::kMr;
 using gemm_tile::kNr;
 
+// U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / kMr][c][o % kMr] (zero rows past
+// c_out). Vectors run over a panel's rows (lanes r < kMr; Isa::Wide has at least kMr lanes): the
+// 9 taps of the panel's rows are 9 gathers, the 16 positions 16 stores of kMr consecutive floats.
+// The same additions and halvings as the definition, in the same order: the same bits on every
+// level.
+inline void transform_weights(const Plan& q, const float* w, float* ua) {
+  using W = Isa::Wide;
+  static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
+  parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
+    alignas(64) int32_t index[W::kLanes];
+    const W::V half = W::set1(0.5f);
+    for (int64_t panel = b; panel < e; ++panel) {
+      const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t c = 0; c < q.c_in; ++c) {
+        const float* g = w + (panel * kMr * q.c_in + c) * 9;  // row r's taps at g + r·c_in·9
+        W::V t[4][3];  // G g
+        UNET_SIMD_UNROLL
+        for (int64_t j = 0; j < 3; ++j) {
+          const W::V g0 = W::gather(g + j, index), g1 = W::gather(g + 3 + j, index), g2 = W::gather(g + 6 + j, index);
+          t[0][j] = g0;
+          t[1][j] = W::mul(half, W::add(W::add(g0, g1), g2));
+          t[2][j] = W::mul(half, W::add(W::sub(g0, g1), g2));
+          t[3][j] = g2;
+        }
+        UNET_SIMD_UNROLL
+        for (int64_t i = 0; i < 4; ++i) {  // (G g) Gᵀ
+          const W::V u[4] = {t[i][0], W::mul(half, W::add(W::add(t[i][0], t[i][1]), t[i][2])),
+                             W::mul(half, W::add(W::sub(t[i][0], t[i][1]), t[i][2])), t[i][2]};
+          UNET_SIMD_UNROLL
+          for (int64_t j = 0; j < 4; ++j) {
+            float* dst = ua + (((4 * i + j) * q.opanels + panel) * q.c_in + c) * kMr;
+            W::store_first(dst, u[j], rows);
+            std::fill(dst + rows, dst + kMr, 0.0f);
+          }
+        }
+      }
+    }
+  });
+}
+
 // Bᵀ d B of the windows of tiles tx … tx + n − 1 (n ≤ 8) of one tile row, starting at d: v[ξ]
 // lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns. Every loop is unrolled
 // (and the function inlined) so that t and v live in registers.
