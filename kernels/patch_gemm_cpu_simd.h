@@ -98,24 +98,31 @@ inline void run(Plan q) {
 // ---- weight gradient: the pixels are the summed dimension ----------------------------------------
 
 // ap[panel][pp][r] = grad[image][panel·kMr + r][pixel] for the len pixels from flat index t0 (the
-// batch's pixels in order), zero past the last row.
+// batch's pixels in order), zero past the last row: per run of pixels in one image, 8 rows × 8
+// pixels at a time through an 8×8 transpose, the run's last pixels one by one.
 inline void pack_grad_rows(const GradPlan& q, int64_t t0, int64_t len, float* ap) {
   const PatchGemmWeightGrad& p = q.p;
-  for (int64_t panel = 0; panel < q.panels; ++panel)
-    for (int64_t r = 0; r < kMr; ++r) {
-      float* dst = ap + panel * len * kMr + r;
-      const int64_t row = panel * kMr + r;
-      if (row >= p.rows) {
-        for (int64_t pp = 0; pp < len; ++pp) dst[pp * kMr] = 0.0f;
-        continue;
-      }
-      for (int64_t pp = 0; pp < len;) {  // one image at a time
-        const int64_t t = t0 + pp, img = t / q.pixels, pix = t % q.pixels, run = std::min(len - pp, q.pixels - pix);
-        const float* src = p.grad + (img * p.rows + row) * q.pixels + pix;
-        for (int64_t v = 0; v < run; ++v) dst[(pp + v) * kMr] = src[v];
-        pp += run;
-      }
+  for (int64_t panel = 0; panel < q.panels; ++panel) {
+    float* dst = ap + panel * len * kMr;
+    const int64_t rows = std::min(kMr, p.rows - panel * kMr);  // the panel's rows that exist
+    for (int64_t pp = 0; pp < len;) {  // one image at a time
+      const int64_t t = t0 + pp, img = t / q.pixels, pix = t % q.pixels, run = std::min(len - pp, q.pixels - pix);
+      const float* src = p.grad + (img * p.rows + panel * kMr) * q.pixels + pix;  // row r at src + r·pixels
+      int64_t v = 0;
+      for (; v + 8 <= run; v += 8)
+        for (int64_t r0 = 0; r0 < kMr; r0 += 8) {
+          F8::V block[8];
+          UNET_SIMD_UNROLL
+          for (int64_t a = 0; a < 8; ++a) block[a] = r0 + a < rows ? F8::loadu(src + (r0 + a) * q.pixels + v) : F8::zero();
+          F8::transpose8(block);
+          UNET_SIMD_UNROLL
+          for (int64_t b = 0; b < 8; ++b) F8::store_first(dst + (pp + v + b) * kMr + r0, block[b], kMr - r0);
+        }
+      for (; v < run; ++v)
+        for (int64_t r = 0; r < kMr; ++r) dst[(pp + v) * kMr + r] = r < rows ? src[r * q.pixels + v] : 0.0f;
+      pp += run;
     }
+  }
 }
 
 // bp[pp][q] = patch[k0 + q][pixel t0 + pp] for q < 16 (zero past the last tap): per run of
