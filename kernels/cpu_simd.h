@@ -171,6 +171,11 @@ struct Avx512F16 {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), static_cast<__mmask16>(0xFFFF), _mm512_loadu_si512(index),
                                     base, 4);
   }
+  // base[index[l]] = v[l] for the first n lanes.
+  UNET_SIMD_AVX512_FN void scatter_first(float* base, const int32_t* index, V v, int64_t n) {
+    _mm512_mask_i32scatter_ps(base, static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u),
+                              _mm512_loadu_si512(index), v, 4);
+  }
   UNET_SIMD_AVX512_FN void store_first(float* p, V v, int64_t n) {
     if (n >= 16) return _mm512_storeu_ps(p, v);
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u), v);

@@ -7,6 +7,7 @@
 namespace patch {
 
 using F8 = Isa::F8;
+using W = Isa::Wide;
 using gemm_tile::kMr;
 using gemm_tile::kNr;
 
@@ -187,9 +188,107 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
   }
 }
 
+// ---- weight gradient of valid 3×3 products on 16-lane levels: the patches are never packed ----
+// The lanes are 16 output rows m (the packed gradient rows, one vector per pixel) and each of 27
+// accumulators is one tap (c, u, v) of 3 input channels, its image value broadcast straight from
+// the source (folded into the FMA): per pixel 1 load and 27 FMAs, no transposes. A slice's sums
+// restart from zero and are added to the slot's running sums exactly as the packed path adds its
+// register tiles, in the same pixel order: the same bits as the packed path on every level.
+constexpr int64_t kTapChannels = 3;  // input channels per register block: 27 accumulators
+
+// acc[c·9 + u·3 + v] = Σ_{pixels of the slice, in order} a[px][lanes] · src[c0 + c][i + u][j + v].
+template <class V, int kChannels>
+inline void taps3_slice(const GradPlan& q, int64_t t0, int64_t len, const float* a, int64_t c0, typename V::V* acc) {
+  const PatchGemmWeightGrad& p = q.p;
+  const int64_t plane = p.src_h * p.src_w, w = p.src_w;
+  UNET_SIMD_UNROLL
+  for (int64_t k = 0; k < 9 * kChannels; ++k) acc[k] = V::zero();
+  for (int64_t pp = 0; pp < len;) {
+    const int64_t t = t0 + pp, img = t / q.pixels, pix = t % q.pixels, i = pix / p.dst_w, j = pix % p.dst_w;
+    const int64_t run = std::min(len - pp, p.dst_w - j);
+    // The 3·kChannels source rows (c, u) at pixel (i, j): v is then a constant displacement.
+    const float* x = p.src + ((img * p.channels + c0) * p.src_h + i) * w + j;
+    const float* row[3 * kChannels];
+    UNET_SIMD_UNROLL
+    for (int64_t cu = 0; cu < 3 * kChannels; ++cu) row[cu] = x + cu / 3 * plane + cu % 3 * w;
+    const float* ar = a + pp * kNr;
+    for (int64_t px = 0; px < run; ++px, ar += kNr) {
+      const typename V::V g = V::load(ar);
+      // An opaque offset: GCC's predictive commoning would otherwise carry the broadcasts of taps
+      // v = 1, 2 over to the next pixel's v = 0, 1, unroll, and spill accumulators to the stack.
+      int64_t at = px;
+      asm("" : "+r"(at));
+      UNET_SIMD_UNROLL
+      for (int64_t cu = 0; cu < 3 * kChannels; ++cu)
+        UNET_SIMD_UNROLL
+        for (int64_t v = 0; v < 3; ++v) acc[cu * 3 + v] = V::fma(g, V::broadcast(row[cu] + at + v), acc[cu * 3 + v]);
+    }
+    pp += run;
+  }
+}
+
+// Task (slot, chunk of 3-channel groups): the slot's pixels in slices of kPc, each slice's 27-tap
+// sums added to the task's running sums sums[group][27][16] (L1/L2), written out transposed into
+// the slot's partial dw[m][k] at the end.
+template <class V> inline void run_taps3_task(const GradPlan& q, int64_t groups_per_chunk, int64_t task) {
+  const PatchGemmWeightGrad& p = q.p;
+  const int64_t groups = ceil_div(p.channels, kTapChannels), chunks = ceil_div(groups, groups_per_chunk);
+  const int64_t slot = task / chunks, g0 = task % chunks * groups_per_chunk, g1 = std::min(groups, g0 + groups_per_chunk);
+  const int64_t t_begin = slot * q.total / q.slots, t_end = (slot + 1) * q.total / q.slots;
+  float* ap = thread_scratch<float, ScratchTag::kPatchGradA>(static_cast<size_t>(q.panels * kMr * kPc));
+  const size_t per_panel = static_cast<size_t>((g1 - g0) * 27 * kNr);
+  float* sums = thread_scratch<float, ScratchTag::kPatchGradB>(static_cast<size_t>(q.panels) * per_panel);
+  typename V::V acc[27];
+  for (int64_t t0 = t_begin; t0 < t_end; t0 += kPc) {
+    const int64_t len = std::min(kPc, t_end - t0);
+    pack_grad_rows(q, t0, len, ap);
+    for (int64_t panel = 0; panel < q.panels; ++panel)
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t c0 = g * kTapChannels, channels = std::min(kTapChannels, p.channels - c0);
+        const float* a = ap + panel * len * kMr;
+        if (channels == 3) taps3_slice<V, 3>(q, t0, len, a, c0, acc);
+        else if (channels == 2) taps3_slice<V, 2>(q, t0, len, a, c0, acc);
+        else taps3_slice<V, 1>(q, t0, len, a, c0, acc);
+        float* s = sums + panel * per_panel + (g - g0) * 27 * kNr;
+        for (int64_t k = 0; k < 9 * channels; ++k)
+          V::store(s + k * kNr, t0 == t_begin ? acc[k] : V::add(V::load(s + k * kNr), acc[k]));
+      }
+  }
+  float* out = q.partial + slot * p.rows * q.kdim;
+  alignas(64) int32_t row_offset[kNr];  // lane m's row in out
+  for (int64_t m = 0; m < kNr; ++m) row_offset[m] = static_cast<int32_t>(m * q.kdim);
+  for (int64_t panel = 0; panel < q.panels; ++panel)
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t k0 = g * kTapChannels * 9, taps = std::min<int64_t>(27, q.kdim - k0);
+      const float* s = sums + panel * per_panel + (g - g0) * 27 * kNr;
+      for (int64_t k = 0; k < taps; ++k)
+        V::scatter_first(out + panel * kMr * q.kdim + k0 + k, row_offset, V::load(s + k * kNr), p.rows - panel * kMr);
+    }
+}
+
+// Runs the weight gradient on run_taps3_task where it applies — 16-lane vectors (a register
+// tile of 16 rows), 3×3 taps that stay inside the source for every output pixel — and returns
+// whether it did.
+template <class V> inline bool run_grad_taps3(const GradPlan& q) {
+  if constexpr (V::kLanes != kNr || kMr != kNr) {
+    return false;
+  } else {
+    const PatchGemmWeightGrad& p = q.p;
+    if (p.k != 3 || p.pad != 0 || p.src_h < p.dst_h + 2 || p.src_w < p.dst_w + 2) return false;
+    const int64_t groups = ceil_div(p.channels, kTapChannels);
+    const int64_t chunks = std::clamp<int64_t>(ceil_div(4 * num_threads(), q.slots), 1, groups);
+    const int64_t per_chunk = ceil_div(groups, chunks);
+    parallel_for(0, q.slots * ceil_div(groups, per_chunk), 1, [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) run_taps3_task<V>(q, per_chunk, t);
+    });
+    return true;
+  }
+}
+
 // The weight gradient's slot products on this level (the caller sums the slots).
 inline void run_grad(GradPlan q) {
   q.panels = ceil_div(q.p.rows, kMr);
+  if (run_grad_taps3<W>(q)) return;
   parallel_for(0, q.slots * q.kchunks, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
   });
