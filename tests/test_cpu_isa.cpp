@@ -140,7 +140,8 @@ struct EngineCase {
 // Shapes against the engines' blocking on both levels: output channels not a multiple of the
 // register tile's rows (6, 16) and above the patch GEMM's 192-row chunk, widths below, at and
 // above the direct kernel's pixel blocks (24, 48) and the 16-wide panels, odd output sizes (one-
-// column Winograd tiles), several 256-tap slices, batch 2, both paddings, k = 5.
+// column Winograd tiles), several 256-tap slices, batch 2, both paddings, k = 5; input channels
+// of every remainder modulo 3 (the AVX-512 weight gradient's 3-channel register blocks).
 const EngineCase kEngineCases[] = {
     {2, 3, 19, 53, 23, 3, Padding::Valid, true},   // direct (3·23 ≤ 256): 51 columns = 2 AVX2 / 1 AVX-512 block + tail
     {1, 16, 12, 50, 16, 3, Padding::Same, false},  // direct at 16→16, same padding
@@ -149,6 +150,7 @@ const EngineCase kEngineCases[] = {
     {1, 70, 6, 6, 19, 3, Padding::Valid, false},   // a long reduction over few tiles
     {1, 8, 12, 13, 200, 5, Padding::Same, true},   // patch GEMM: 200 rows > 192, k = 5
     {2, 33, 5, 40, 17, 3, Padding::Same, false},   // 297 taps: two 256-tap slices in the weight gradient
+    {2, 5, 40, 23, 18, 3, Padding::Valid, false},  // AVX-512 weight gradient: 3-channel groups + a 2-channel one, slices across images
 };
 
 // Which engines conv2d may take: the default choice, Winograd for every 3×3, the patch GEMM for all.
