@@ -87,13 +87,20 @@ struct Avx2F8 {
   UNET_SIMD_AVX2_FN V load_first(const float* p, int64_t n) {
     return n >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, first_lanes(n));
   }
-  // The first n lanes (n ≤ 8) to p[0 … n); writes nothing else. Through a buffer: masked stores
-  // are slow on AMD, a small copy is not.
+  // The first n lanes (n ≤ 8) to p[0 … n); writes nothing else. As 4-, 2- and 1-float stores of
+  // the halves: masked stores are slow on AMD, and a copy through a buffer becomes a memcpy call.
   UNET_SIMD_AVX2_FN void store_first(float* p, V v, int64_t n) {
     if (n >= 8) return _mm256_storeu_ps(p, v);
-    alignas(32) float buf[8];
-    _mm256_store_ps(buf, v);
-    std::copy_n(buf, n, p);
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n >= 4) {
+      _mm_storeu_ps(p, part);
+      part = _mm256_extractf128_ps(v, 1), p += 4, n -= 4;
+    }
+    if (n >= 2) {
+      _mm_storel_pi(reinterpret_cast<__m64*>(p), part);
+      part = _mm_movehl_ps(part, part), p += 2, n -= 2;
+    }
+    if (n >= 1) _mm_store_ss(p, part);
   }
   // Even- and odd-indexed floats of the 16 at p, (p[0], p[2], …, p[14]) and (p[1], …, p[15]),
   // reading only p[0 … n) (n ≤ 16; the rest count as zeros).
