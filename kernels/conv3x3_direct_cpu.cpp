@@ -34,7 +34,6 @@ bool conv3x3_direct_available() { return engine_switch.available(); }
 #ifdef UNET_X86_DISPATCH
 
 namespace {
-constexpr int64_t kOb = 4;                          // output channels per register block
 constexpr int64_t kPadBudget = int64_t{1} << 16;    // floats in a forward task's padded input copy
 
 // Copies rows [ih0, ih0 + count) of one x plane (h × w) into dst rows of width wp, shifted right by
@@ -51,10 +50,21 @@ void copy_padded_rows(const float* plane, int64_t h, int64_t w, int64_t pad, int
 
 struct ForwardPlan {
   int64_t c_in, h, w, c_out, pad, h_out, w_out, blocks, wp, obs, rows, bands;
-  const float *x, *wb, *bias;
+  const float *x, *weights, *wb, *bias;
   bool relu;
   float* y;
 };
+
+// The weights repacked into blocks of `ob` output channels, wb[block][c][u·3+v][ob] (zero for
+// missing channels), so a register block's weights for one tap are consecutive.
+std::vector<float> pack_weights(ForwardPlan& f, int64_t ob) {
+  f.obs = (f.c_out + ob - 1) / ob;
+  std::vector<float> wb(static_cast<size_t>(f.obs * f.c_in * 9 * ob), 0.0f);
+  for (int64_t o = 0; o < f.c_out; ++o)
+    for (int64_t c = 0; c < f.c_in; ++c)
+      for (int64_t t = 0; t < 9; ++t) wb[((o / ob * f.c_in + c) * 9 + t) * ob + o % ob] = f.weights[(o * f.c_in + c) * 9 + t];
+  return wb;
+}
 
 // Pixel blocks of `pix` (the level's register block), padded row width, rows per band.
 void plan_bands(ForwardPlan& f, int64_t pix) {
@@ -86,12 +96,7 @@ void conv3x3_direct(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out
   ForwardPlan f{};
   f.c_in = c_in, f.h = h, f.w = w, f.c_out = c_out, f.pad = pad;
   f.h_out = h + 2 * pad - 2, f.w_out = w + 2 * pad - 2;
-  f.obs = (c_out + kOb - 1) / kOb;
-  std::vector<float> wb(static_cast<size_t>(f.obs * c_in * 9 * kOb), 0.0f);
-  for (int64_t o = 0; o < c_out; ++o)
-    for (int64_t c = 0; c < c_in; ++c)
-      for (int64_t t = 0; t < 9; ++t) wb[((o / kOb * c_in + c) * 9 + t) * kOb + o % kOb] = weights[(o * c_in + c) * 9 + t];
-  f.x = x, f.wb = wb.data(), f.bias = bias, f.relu = relu, f.y = y;
+  f.x = x, f.weights = weights, f.bias = bias, f.relu = relu, f.y = y;
   if (cpu_isa() == CpuIsa::Avx512)
     avx512::direct::run(f, n);
   else

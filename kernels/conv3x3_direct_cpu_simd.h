@@ -1,14 +1,16 @@
 // kernels/conv3x3_direct_cpu_simd.h — the vector code of the direct 3×3 kernel
 // (conv3x3_direct_cpu.cpp), a body header (kernels/cpu_simd.h): included once per level inside
 // that level's namespace and compile region with `Isa` and ForwardPlan defined; it includes
-// nothing. A register block is 4 output channels × 3 vectors of pixels (12 accumulators: 24
-// pixels on AVX2, 48 on AVX-512); every output is one FMA chain over (c, u, v) in order, so both
-// levels give the same bits.
+// nothing. A register block is kOb output channels × 3 vectors of pixels: AVX2 4 × 24 pixels (12
+// accumulators of its 16 registers), AVX-512 8 × 48 (24 of 32: each input vector loaded feeds 8
+// FMAs instead of 4). Every output is one FMA chain over (c, u, v) in order, so both levels give
+// the same bits.
 
 namespace direct {
 
 using W = Isa::Wide;
-constexpr int64_t kPix = 3 * W::kLanes;  // pixels per register block
+constexpr int64_t kPix = 3 * W::kLanes;            // pixels per register block
+constexpr int64_t kOb = W::kLanes == 16 ? 8 : 4;  // output channels per register block
 
 // Tasks [tb, te) of the forward: (image, row band) pairs.
 inline void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
@@ -68,6 +70,8 @@ inline void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
 
 // The kernel on this level: plan the bands for its pixel block, run the tasks.
 inline void run(ForwardPlan f, int64_t n) {
+  const std::vector<float> wb = pack_weights(f, kOb);
+  f.wb = wb.data();
   plan_bands(f, kPix);
   parallel_for(0, n * f.bands, 1, [&](int64_t tb, int64_t te) { forward_tasks(f, tb, te); });
 }
