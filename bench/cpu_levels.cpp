@@ -1,6 +1,7 @@
 // bench/cpu_levels.cpp — the CPU convolution passes of one U-Net configuration at several
 // instruction-set levels (kernels/cpu_dispatch.h), optionally with engines switched off
-// ("avx512-direct" = AVX-512 without the direct 3×3 kernel; "-winograd", "-patch" likewise),
+// ("avx512-direct" = AVX-512 without the direct 3×3 kernel; "-winograd", "-patch" likewise;
+// "-f2" / "-f4" pin Winograd's output tile to F(2×2, 3×3) / F(4×4, 3×3)),
 // alternated in one process: per layer and pass, every variant runs in turn, --rounds times, and
 // the minimum counts. The clock is the process's
 // CPU time (CLOCK_PROCESS_CPUTIME_ID), which other processes on a shared machine disturb only
@@ -114,8 +115,10 @@ struct Variant {
   std::string name;
   cpu::CpuIsa isa;
   bool direct = true, winograd = true, patch = true;
+  int tile = 0;  // Winograd's output tile; 0: chosen per layer
   void apply() const {
     cpu::set_cpu_isa(isa);
+    cpu::set_winograd3x3_tile(tile);
     cpu::set_conv3x3_direct_enabled(direct);
     cpu::set_winograd3x3_enabled(winograd);
     cpu::set_patch_gemm_enabled(patch);
@@ -134,8 +137,12 @@ std::vector<Variant> parse_variants(const std::string& list) {
     UNET_CHECK(cpu::cpu_isa_supported(v.isa), ValueError, "--levels: this CPU has no ", level, " (it runs up to ",
                cpu::cpu_isa_name(cpu::cpu_isa_detected()), ")");
     while (std::getline(parts, off, '-')) {
+      if (off == "f2" || off == "f4") {
+        v.tile = off == "f2" ? 2 : 4;
+        continue;
+      }
       UNET_CHECK(off == "direct" || off == "winograd" || off == "patch", ValueError, "--levels: '", off,
-                 "' is not an engine (direct, winograd, patch)");
+                 "' is not an engine (direct, winograd, patch) or a Winograd tile (f2, f4)");
       (off == "direct" ? v.direct : off == "winograd" ? v.winograd : v.patch) = false;
     }
     variants.push_back(v);

@@ -105,7 +105,10 @@ struct Avx2F8 {
   // Even- and odd-indexed floats of the 16 at p, (p[0], p[2], …, p[14]) and (p[1], …, p[15]),
   // reading only p[0 … n) (n ≤ 16; the rest count as zeros).
   UNET_SIMD_AVX2_FN void deinterleave(const float* p, int64_t n, V& even, V& odd) {
-    const V a = load_first(p, n), b = load_first(p + 8, n - 8);
+    deinterleave(load_first(p, n), load_first(p + 8, n - 8), even, odd);
+  }
+  // The same on registers: even = (a0, a2, a4, a6, b0, b2, b4, b6), odd = (a1, …, b7).
+  UNET_SIMD_AVX2_FN void deinterleave(V a, V b, V& even, V& odd) {
     const V lo = _mm256_shuffle_ps(a, b, 0x88), hi = _mm256_shuffle_ps(a, b, 0xDD);  // 128-bit lanes interleaved
     even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(lo), 0xD8));
     odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(hi), 0xD8));
@@ -150,7 +153,9 @@ struct Avx512F8 : Avx2F8 {
     _mm256_mask_storeu_ps(p, first_lanes(n), v);
   }
   UNET_SIMD_AVX512_FN void deinterleave(const float* p, int64_t n, V& even, V& odd) {
-    const V a = load_first(p, n), b = load_first(p + 8, n - 8);
+    deinterleave(load_first(p, n), load_first(p + 8, n - 8), even, odd);
+  }
+  UNET_SIMD_AVX512_FN void deinterleave(V a, V b, V& even, V& odd) {
     const __m256i even_index = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
     even = _mm256_permutex2var_ps(a, even_index, b);
     odd = _mm256_permutex2var_ps(a, _mm256_add_epi32(even_index, _mm256_set1_epi32(1)), b);

@@ -24,7 +24,9 @@
 #include "kernels/winograd3x3_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_scratch.h"
@@ -35,15 +37,33 @@ namespace unet::cpu {
 
 namespace {
 EngineSwitch engine_switch;
+std::atomic<int> forced_tile{0};  // 0: chosen per layer
+// F(4×4, 3×3) where it paid in bench/cpu_levels (2026-12-02, both levels, one thread): outputs at
+// least 28 wide and tall (below, 4×4 tiles leave the 16-tile panels partly empty: the 20²–22²
+// and 12²–14² layers ran 5–50 % slower) and at least 32 output channels (with 16 the GEMM is too
+// small to pay for the heavier 6×6 transforms: 134² 32→16 ran 15–30 % slower).
+constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
 bool winograd3x3_available() { return engine_switch.available(); }
 
+void set_winograd3x3_tile(int m) {
+  UNET_CHECK(m == 0 || m == 2 || m == 4, ValueError, "set_winograd3x3_tile: the output tile is 2 (F(2x2, 3x3)), 4 ",
+             "(F(4x4, 3x3)) or 0 (chosen per layer), got ", m);
+  forced_tile.store(m, std::memory_order_relaxed);
+}
+
+int winograd3x3_tile(int64_t h_out, int64_t w_out, int64_t c_out) {
+  const int forced = forced_tile.load(std::memory_order_relaxed);
+  if (forced != 0) return forced;
+  return h_out >= kLargeTileMinSide && w_out >= kLargeTileMinSide && c_out >= kLargeTileMinChannels ? 4 : 2;
+}
+
 #ifdef UNET_X86_DISPATCH
 
 namespace {
-constexpr int64_t kXi = 16;                         // transformed positions of a tile (4×4)
+constexpr int64_t kXi = 16;                         // transformed positions of an F(2×2, 3×3) tile (4×4)
 constexpr int64_t kPanelTiles = 16;                 // tiles per B panel: the register tile's columns
 constexpr int64_t kBlockFloats = int64_t{1} << 15;  // a block's V + M: 128 KB, stays in L2 (2^14–2^17 measured alike)
 
@@ -56,8 +76,9 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 int64_t xi_pitch(int64_t floats) { return floats % 1024 == 0 ? floats + 16 : floats; }
 
 struct Plan {
+  int64_t m, positions;  // output tile m×m, (m + 2)² transformed positions
   int64_t c_in, c_out, h_out, w_out, th, tw, tiles;
-  const float* src;  // batch × c_in × sh × sw; window (ty, tx) starts at row 2ty, column 2tx
+  const float* src;  // batch × c_in × sh × sw; window (ty, tx) starts at row m·ty, column m·tx
   int64_t n, sh, sw;
   int64_t mr;                                              // rows of the level's register tile
   int64_t opanels, block, blocks, ochunk, ochunks, tasks;  // block: tiles per block, a multiple of 16
@@ -74,7 +95,7 @@ struct Plan {
 void plan_tasks(Plan& q, int64_t mr) {
   q.mr = mr;
   q.opanels = ceil_div(q.c_out, mr);
-  const int64_t per_tile = kXi * (q.c_in + q.c_out);
+  const int64_t per_tile = q.positions * (q.c_in + q.c_out);
   q.block = std::clamp<int64_t>(kBlockFloats / per_tile / kPanelTiles * kPanelTiles, kPanelTiles,
                                 ceil_div(q.tiles, kPanelTiles) * kPanelTiles);
   q.blocks = ceil_div(q.tiles, q.block);
@@ -109,10 +130,11 @@ void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, i
   Plan q{};
   q.n = n, q.c_in = c_in, q.c_out = c_out, q.h_out = h + 2 * pad - 2, q.w_out = w + 2 * pad - 2;
   if (n == 0 || c_out == 0 || q.h_out <= 0 || q.w_out <= 0) return;
-  q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
+  q.m = winograd3x3_tile(q.h_out, q.w_out, c_out), q.positions = (q.m + 2) * (q.m + 2);
+  q.th = ceil_div(q.h_out, q.m), q.tw = ceil_div(q.w_out, q.m), q.tiles = q.th * q.tw;
   q.bias = bias, q.relu = relu, q.y = y;
-  // Windows read rows [-pad, 2·th + 2 - pad) and columns [-pad, 2·tw + 2 - pad) of x.
-  const int64_t sh = 2 * q.th + 2, sw = 2 * q.tw + 2;
+  // Windows read rows [-pad, m·th + 2 - pad) and columns [-pad, m·tw + 2 - pad) of x.
+  const int64_t sh = q.m * q.th + 2, sw = q.m * q.tw + 2;
   if (pad == 0 && sh <= h && sw <= w) {
     q.src = x, q.sh = h, q.sw = w;
   } else {

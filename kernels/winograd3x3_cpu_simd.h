@@ -161,17 +161,207 @@ inline void transform_outputs(const Plan& q, const float* m, int64_t ld, int64_t
   }
 }
 
-inline void run_task(const Plan& q, int64_t task) {
+// ---- F(4×4, 3×3): 6×6 windows, 36 positions --------------------------------------------------
+// Matrices (Lavin & Gray, points 0, ±1, ±2, ∞):
+//   Bᵀ = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
+//   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+constexpr int64_t kXi4 = 36;
+
+// Bᵀ x for 6 values per lane.
+__attribute__((always_inline)) inline void input_1d(const F8::V x[6], F8::V t[6]) {
+  const F8::V four = F8::set1(4.0f), minus_four = F8::set1(-4.0f), minus_five = F8::set1(-5.0f);
+  const F8::V a = F8::fma(minus_four, x[2], x[4]), b = F8::fma(minus_four, x[1], x[3]);
+  const F8::V c = F8::sub(x[4], x[2]), e = F8::add(F8::sub(x[3], x[1]), F8::sub(x[3], x[1]));
+  t[0] = F8::fma(four, x[0], F8::fma(minus_five, x[2], x[4]));
+  t[1] = F8::add(a, b), t[2] = F8::sub(a, b);
+  t[3] = F8::add(c, e), t[4] = F8::sub(c, e);
+  t[5] = F8::fma(four, x[1], F8::fma(minus_five, x[3], x[5]));
+}
+
+// c[k] lane l = p[4l + k] (k < 4), reading only p[0 … n), n ≤ 32 (the rest count as zeros).
+__attribute__((always_inline)) inline void deinterleave4(const float* p, int64_t n, F8::V c[4]) {
+  F8::V e0, o0, e1, o1;
+  F8::deinterleave(p, n, e0, o0);
+  F8::deinterleave(p + 16, n - 16, e1, o1);
+  F8::deinterleave(e0, e1, c[0], c[2]);
+  F8::deinterleave(o0, o1, c[1], c[3]);
+}
+
+// V[ξ][…] of the block's tiles for F(4×4, 3×3), as transform_inputs does for F(2×2, 3×3): window
+// (ty, tx) starts at row 4ty, column 4tx of the source; the row transforms of a group's 6 window
+// rows go through a stack buffer (36 vectors do not fit the registers), then the columns'.
+inline void transform_inputs4(const Plan& q, const float* src_n, int64_t t0, int64_t count, int64_t pitch, float* v) {
+  float* xi_base[kXi4];
+  for (int64_t xi = 0; xi < kXi4; ++xi) xi_base[xi] = v + xi * pitch;
+  const int64_t vpanels = ceil_div(count, kNr);
+  auto offset = [&](int64_t c, int64_t f) { return ((f / kNr) * q.c_in + c) * kNr + f % kNr; };
+  if (count % kNr)
+    for (int64_t xi = 0; xi < kXi4; ++xi)
+      for (int64_t c = 0; c < q.c_in; ++c)
+        std::fill(xi_base[xi] + offset(c, count), xi_base[xi] + offset(c, vpanels * kNr - 1) + 1, 0.0f);
+  for (int64_t c = 0; c < q.c_in; ++c) {
+    const float* plane = src_n + c * q.sh * q.sw;
+    for (int64_t t = t0; t < t0 + count;) {
+      const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
+      const float* row = plane + 4 * ty * q.sw;
+      for (int64_t k = 0; k < run; k += 8) {
+        const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0, at = offset(c, f);
+        const float* d = row + 4 * (tx + k);  // the n windows span 4n + 2 columns
+        F8::V rows[6][6];
+        UNET_SIMD_UNROLL
+        for (int64_t r = 0; r < 6; ++r) {
+          F8::V x[6], shifted[4];
+          deinterleave4(d + r * q.sw, 4 * n + 2, x);
+          deinterleave4(d + r * q.sw + 4, 4 * n - 2, shifted);
+          x[4] = shifted[0], x[5] = shifted[1];
+          input_1d(x, rows[r]);
+        }
+        const int64_t first = std::min(n, kNr - f % kNr), next = offset(c, f + first);
+        UNET_SIMD_UNROLL
+        for (int64_t j = 0; j < 6; ++j) {
+          const F8::V column[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
+          F8::V vv[6];
+          input_1d(column, vv);
+          UNET_SIMD_UNROLL
+          for (int64_t i = 0; i < 6; ++i) {
+            float* dst = xi_base[6 * i + j];
+            if (first == 8) {
+              F8::storeu(dst + at, vv[i]);
+              continue;
+            }
+            alignas(32) float buf[8];
+            F8::store(buf, vv[i]);
+            F8::store_first(dst + at, vv[i], first);
+            if (n > first) std::copy_n(buf + first, n - first, dst + next);
+          }
+        }
+      }
+      t += run;
+    }
+  }
+}
+
+// Aᵀ m for 6 values per lane: 4 results.
+__attribute__((always_inline)) inline void output_1d(const F8::V m[6], F8::V z[4]) {
+  const F8::V p = F8::add(m[1], m[2]), d = F8::sub(m[1], m[2]), r = F8::add(m[3], m[4]), s = F8::sub(m[3], m[4]);
+  z[0] = F8::add(F8::add(m[0], p), r);
+  z[1] = F8::fma(F8::set1(2.0f), s, d);
+  z[2] = F8::fma(F8::set1(4.0f), r, p);
+  z[3] = F8::add(F8::fma(F8::set1(8.0f), s, d), m[5]);
+}
+
+// The outputs of the block's tiles for output channels [o0, o1) from M (F(4×4, 3×3)).
+inline void transform_outputs4(const Plan& q, const float* m, int64_t ld, int64_t pitch, int64_t t0, int64_t count,
+                               int64_t o0, int64_t o1, float* y_n) {
+  const float* xi_base[kXi4];
+  for (int64_t xi = 0; xi < kXi4; ++xi) xi_base[xi] = m + xi * pitch;
+  const F8::V zero = F8::zero();
+  for (int64_t o = o0; o < o1; ++o) {
+    const F8::V bias = F8::set1(q.bias ? q.bias[o] : 0.0f);
+    float* plane = y_n + o * q.h_out * q.w_out;
+    for (int64_t t = t0; t < t0 + count;) {
+      const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
+      const int64_t i0 = 4 * ty, rows = std::min<int64_t>(4, q.h_out - i0);
+      for (int64_t k = 0; k < run; k += 8) {
+        const int64_t n = std::min<int64_t>(8, run - k), at = o * ld + (t + k - t0);
+        F8::V z[6][4];
+        UNET_SIMD_UNROLL
+        for (int64_t i = 0; i < 6; ++i) {
+          F8::V mv[6];
+          UNET_SIMD_UNROLL
+          for (int64_t j = 0; j < 6; ++j) mv[j] = F8::load_first(xi_base[6 * i + j] + at, n);
+          output_1d(mv, z[i]);
+        }
+        F8::V y[4][4];  // y[a][b]: output row a, column b of each tile
+        UNET_SIMD_UNROLL
+        for (int64_t b = 0; b < 4; ++b) {
+          const F8::V column[6] = {z[0][b], z[1][b], z[2][b], z[3][b], z[4][b], z[5][b]};
+          F8::V out[4];
+          output_1d(column, out);
+          UNET_SIMD_UNROLL
+          for (int64_t a = 0; a < 4; ++a) y[a][b] = out[a];
+        }
+        const int64_t j0 = 4 * (tx + k), cols = std::min(4 * n, q.w_out - j0);  // the last tile may be cut
+        for (int64_t a = 0; a < rows; ++a) {
+          F8::V yb[4];
+          UNET_SIMD_UNROLL
+          for (int64_t b = 0; b < 4; ++b) {
+            yb[b] = F8::add(y[a][b], bias);
+            if (q.relu) yb[b] = F8::max(zero, yb[b]);  // NaN propagates
+          }
+          // Columns 4l + b of the 8 tiles into 32 consecutive outputs: two rounds of pairwise interleaving.
+          F8::V p0, p1, r0, r1, out[4];
+          F8::interleave(yb[0], yb[2], p0, p1);
+          F8::interleave(yb[1], yb[3], r0, r1);
+          F8::interleave(p0, r0, out[0], out[1]);
+          F8::interleave(p1, r1, out[2], out[3]);
+          float* dst = plane + (i0 + a) * q.w_out + j0;
+          UNET_SIMD_UNROLL
+          for (int64_t h = 0; h < 4; ++h)
+            if (cols > 8 * h) F8::store_first(dst + 8 * h, out[h], cols - 8 * h);
+        }
+      }
+      t += run;
+    }
+  }
+}
+
+// U = G g Gᵀ (6×6) for every (o, c), as transform_weights does for F(2×2, 3×3).
+inline void transform_weights4(const Plan& q, const float* w, float* ua) {
+  using W = Isa::Wide;
+  static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
+  parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
+    alignas(64) int32_t index[W::kLanes];
+    const W::V quarter = W::set1(0.25f), minus_sixth = W::set1(-1.0f / 6), sixth = W::set1(1.0f / 6);
+    const W::V twelfth = W::set1(1.0f / 12), minus_twelfth = W::set1(-1.0f / 12), twenty_fourth = W::set1(1.0f / 24);
+    // G x for 3 values per lane.
+    auto g_times = [&](W::V x0, W::V x1, W::V x2, W::V t[6]) {
+      const W::V x2_sixth = W::mul(x2, sixth);
+      t[0] = W::mul(x0, quarter);
+      t[1] = W::mul(W::add(W::add(x0, x1), x2), minus_sixth);
+      t[2] = W::mul(W::add(W::sub(x0, x1), x2), minus_sixth);
+      t[3] = W::fma(x0, twenty_fourth, W::fma(x1, twelfth, x2_sixth));
+      t[4] = W::fma(x0, twenty_fourth, W::fma(x1, minus_twelfth, x2_sixth));
+      t[5] = x2;
+    };
+    for (int64_t panel = b; panel < e; ++panel) {
+      const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t c = 0; c < q.c_in; ++c) {
+        const float* g = w + (panel * kMr * q.c_in + c) * 9;
+        W::V t[3][6];  // t[j] = G · (column j of g)
+        for (int64_t j = 0; j < 3; ++j) g_times(W::gather(g + j, index), W::gather(g + 3 + j, index), W::gather(g + 6 + j, index), t[j]);
+        for (int64_t i = 0; i < 6; ++i) {  // row i of G g, times Gᵀ
+          W::V u[6];
+          g_times(t[0][i], t[1][i], t[2][i], u);
+          for (int64_t j = 0; j < 6; ++j) {
+            float* dst = ua + (((6 * i + j) * q.opanels + panel) * q.c_in + c) * kMr;
+            W::store_first(dst, u[j], rows);
+            std::fill(dst + rows, dst + kMr, 0.0f);
+          }
+        }
+      }
+    }
+  });
+}
+
+// ---- both tile sizes ------------------------------------------------------------------------------
+// Task (image, block of tiles, chunk of output-channel panels) for output tiles of m×m.
+template <int M> inline void run_task(const Plan& q, int64_t task) {
+  constexpr int64_t kPositions = (M + 2) * (M + 2);
   const int64_t per_image = q.blocks * q.ochunks;
   const int64_t img = task / per_image, bi = task % per_image / q.ochunks, oi = task % q.ochunks;
   const int64_t t0 = bi * q.block, count = std::min(q.block, q.tiles - t0), vpanels = ceil_div(count, kNr);
   const int64_t ld = vpanels * kNr;
   const int64_t p0 = oi * q.ochunk, p1 = std::min(q.opanels, p0 + q.ochunk);
   const int64_t v_pitch = xi_pitch(ld * q.c_in), m_pitch = xi_pitch(ld * q.c_out);
-  float* v = thread_scratch<float, ScratchTag::kWinogradV>(static_cast<size_t>(kXi * v_pitch));
-  float* m = thread_scratch<float, ScratchTag::kWinogradM>(static_cast<size_t>(kXi * m_pitch));
-  transform_inputs(q, q.src + img * q.c_in * q.sh * q.sw, t0, count, v_pitch, v);
-  for (int64_t xi = 0; xi < kXi; ++xi)
+  float* v = thread_scratch<float, ScratchTag::kWinogradV>(static_cast<size_t>(kPositions * v_pitch));
+  float* m = thread_scratch<float, ScratchTag::kWinogradM>(static_cast<size_t>(kPositions * m_pitch));
+  const float* src_n = q.src + img * q.c_in * q.sh * q.sw;
+  if constexpr (M == 2) transform_inputs(q, src_n, t0, count, v_pitch, v);
+  else transform_inputs4(q, src_n, t0, count, v_pitch, v);
+  for (int64_t xi = 0; xi < kPositions; ++xi)
     for (int64_t tp = 0; tp < vpanels; ++tp) {
       const float* b = v + xi * v_pitch + tp * q.c_in * kNr;
       const int64_t cols = std::min(kNr, count - tp * kNr);
@@ -182,18 +372,20 @@ inline void run_task(const Plan& q, int64_t task) {
                                 false, nullptr, false);
       }
     }
-  transform_outputs(q, m, ld, m_pitch, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr),
-                    q.y + img * q.c_out * q.h_out * q.w_out);
+  float* y_n = q.y + img * q.c_out * q.h_out * q.w_out;
+  if constexpr (M == 2) transform_outputs(q, m, ld, m_pitch, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr), y_n);
+  else transform_outputs4(q, m, ld, m_pitch, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr), y_n);
 }
 
 // The engine on this level: plan with its tile rows, transform the weights, run the tasks.
 inline void run(Plan q, const float* weights) {
   plan_tasks(q, kMr);
-  float* ua = thread_scratch<float, ScratchTag::kWinogradA>(static_cast<size_t>(kXi * q.opanels * kMr * q.c_in));
-  transform_weights(q, weights, ua);
+  float* ua = thread_scratch<float, ScratchTag::kWinogradA>(static_cast<size_t>(q.positions * q.opanels * kMr * q.c_in));
+  if (q.m == 2) transform_weights(q, weights, ua);
+  else transform_weights4(q, weights, ua);
   q.ua = ua;
   parallel_for(0, q.tasks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) run_task(q, t);
+    for (int64_t t = b; t < e; ++t) q.m == 2 ? run_task<2>(q, t) : run_task<4>(q, t);
   });
 }
 

@@ -153,17 +153,22 @@ const EngineCase kEngineCases[] = {
     {2, 5, 40, 23, 18, 3, Padding::Valid, false},  // AVX-512 weight gradient: 3-channel groups + a 2-channel one, slices across images
 };
 
-// Which engines conv2d may take: the default choice, Winograd for every 3×3, the patch GEMM for all.
+// Which engines conv2d may take: the default choice, Winograd F(2×2, 3×3) for every 3×3, the
+// patch GEMM for all; for the bit comparison also Winograd F(4×4, 3×3) for every 3×3.
 struct EngineMode {
   const char* name;
   bool direct, winograd;
+  int tile = 0;  // Winograd's output tile; 0: chosen per layer
   void apply() const {
     cpu::set_conv3x3_direct_enabled(direct);
     cpu::set_winograd3x3_enabled(winograd);
+    cpu::set_winograd3x3_tile(tile);
   }
 };
-const EngineMode kModes[] = {{"default engines", true, true}, {"Winograd for every 3x3", false, true},
+const EngineMode kModes[] = {{"default engines", true, true}, {"Winograd F(2x2) for every 3x3", false, true, 2},
                              {"patch GEMM for every layer", false, false}};
+const EngineMode kBitModes[] = {{"default engines", true, true}, {"Winograd F(2x2) for every 3x3", false, true, 2},
+                                {"Winograd F(4x4) for every 3x3", false, true, 4}, {"patch GEMM for every layer", false, false}};
 struct RestoreEngines {
   ~RestoreEngines() { EngineMode{"", true, true}.apply(); }
 };
@@ -198,8 +203,9 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-// Whether conv2d runs this (c_in → c_out) 3×3 product on Winograd in this mode (the data
-// gradient is the product c_out → c_in); conv2d_cpu.cpp's rule: direct up to 256 channel pairs.
+// Whether conv2d runs this (c_in → c_out) 3×3 product on Winograd F(2×2, 3×3) in this mode (the
+// data gradient is the product c_out → c_in); conv2d_cpu.cpp's rule: direct up to 256 channel
+// pairs. The cases are too small for the default's F(4×4, 3×3) (tested in test_winograd.cpp).
 bool on_winograd(const EngineMode& m, int64_t k, int64_t c_in, int64_t c_out) {
   return k == 3 && m.winograd && !(m.direct && c_in * c_out <= 256);
 }
@@ -226,6 +232,9 @@ void check_level_against_reference(CpuIsa isa) {
     for (const EngineCase& c : kEngineCases) {
       INFO(cpu::cpu_isa_name(isa) << ", " << mode.name << ": " << c.str());
       const Conv2dParams p = c.params();
+      // The Winograd tolerance below is F(2×2, 3×3)'s: the cases stay below F(4×4, 3×3)'s sizes.
+      REQUIRE(cpu::winograd3x3_tile(p.h_out, p.w_out, p.c_out) == 2);
+      REQUIRE(cpu::winograd3x3_tile(p.h, p.w, p.c_in) == 2);
       const Inputs in = make_inputs(c, 101);
       const Outputs got = run_conv(c, in);
       check_against_reference(got.y, naive_conv(p, to_double(in.x), to_double(in.w), to_double(in.b)),
@@ -261,7 +270,7 @@ TEST_CASE("CPU convolution and up-convolution engines give the same bits at AVX-
           "[cpu_isa][conv2d][upconv2d]") {
   if (!require_level(CpuIsa::Avx512)) return;
   RestoreEngines restore;
-  for (const EngineMode& mode : kModes) {
+  for (const EngineMode& mode : kBitModes) {
     mode.apply();
     for (const EngineCase& c : kEngineCases) {
       INFO(mode.name << ": " << c.str());
