@@ -82,11 +82,12 @@ bool use_direct(int64_t k, int64_t c_in, int64_t c_out) {
 bool use_winograd(int64_t k) { return k == 3 && winograd3x3_available(); }
 
 // The data gradient of a 3×3 layer as a forward convolution: dx is the "full" convolution of g
-// with wt[c][o][u][v] = w[o][c][2-u][2-v] and padding 2 - pad.
-std::vector<float> flipped_transposed_3x3(const Conv2dParams& p, const float* w) {
-  std::vector<float> wt(static_cast<size_t>(p.c_in * p.c_out * 9));
-  for (int64_t o = 0; o < p.c_out; ++o)
-    for (int64_t c = 0; c < p.c_in; ++c)
+// with wt[c][o][u][v] = w[o][c][2-u][2-v] and padding 2 - pad. Written in order into the calling
+// thread's scratch (the engines only read it during the call).
+const float* flipped_transposed_3x3(const Conv2dParams& p, const float* w) {
+  float* wt = thread_scratch<float, ScratchTag::kFlippedWeights>(static_cast<size_t>(p.c_in * p.c_out * 9));
+  for (int64_t c = 0; c < p.c_in; ++c)
+    for (int64_t o = 0; o < p.c_out; ++o)
       for (int64_t t = 0; t < 9; ++t) wt[(c * p.c_out + o) * 9 + (8 - t)] = w[(o * p.c_in + c) * 9 + t];
   return wt;
 }
@@ -244,13 +245,13 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_direct(p.k, p.c_out, p.c_in)) {
-      const std::vector<float> wt = flipped_transposed_3x3(p, w);
-      conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
+      conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, flipped_transposed_3x3(p, w), nullptr,
+                     false, dx);
       return;
     }
     if (use_winograd(p.k)) {
-      const std::vector<float> wt = flipped_transposed_3x3(p, w);
-      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
+      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, flipped_transposed_3x3(p, w), nullptr, false,
+                  dx);
       return;
     }
     if (use_patch_gemm(p)) {  // gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]

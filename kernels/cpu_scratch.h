@@ -14,6 +14,7 @@ namespace unet::cpu {
 
 enum class ScratchTag {
   kIm2col,          // conv2d_cpu.cpp: column / gathered-gradient bands
+  kFlippedWeights,  // conv2d_cpu.cpp: the data gradient's flipped, transposed 3×3 weights
   kDirectPadded,    // conv3x3_direct_cpu.cpp: a task's zero-padded input rows
   kUpconvUnshuffled,// upconv2d_cpu.cpp: U[Cout·4, H·W]
   kPatchA,          // patch_gemm_cpu.cpp: packed A of a call
