@@ -1,14 +1,15 @@
 // kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend). Float32 k×k
-// layers run on the AVX2 + FMA engines when the CPU has them: the direct 3×3 kernels of
-// conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with few channels
-// (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd F(2×2, 3×3) of
+// layers run on the SIMD engines at instruction-set levels avx2 and avx512 (cpu_dispatch.h): the
+// direct 3×3 kernels of conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with
+// few channels (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd of
 // winograd3x3_cpu.h for those of the other 3×3 layers, the packed patch-GEMM engine of
-// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else (double, 1×1, CPUs without AVX2) is im2col + Eigen GEMM over bands
-// of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer at 572²
-// would otherwise need a ~0.7 GB buffer): forward and weight gradient run the (image, band) pairs
-// as parallel tasks when the weights are small (see kSmallWeights); the data gradient gathers
-// (small weights) or uses cpu::gemm and col2im per band. A 1×1 valid convolution needs no
-// im2col: the image itself is the column matrix.
+// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else
+// (double, 1×1, the scalar level) is im2col + Eigen GEMM over bands of output rows, so the column
+// buffer stays small (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB
+// buffer): forward and weight gradient run the (image, band) pairs as parallel tasks when the
+// weights are small (see kSmallWeights); the data gradient gathers (small weights) or uses
+// cpu::gemm and col2im per band. A 1×1 valid convolution needs no im2col: the image itself is the
+// column matrix.
 //
 // Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
 // x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
@@ -66,7 +67,7 @@ bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
 bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The direct AVX2 3×3 kernel (float32 only) for layers with few channels, where a GEMM is memory
+// The direct 3×3 kernel (float32 only) for layers with few channels, where a GEMM is memory
 // bound; (c_in, c_out) is the channel pair of the convolution actually run (for the data
 // gradient: c_out -> c_in). Measured on the U-Net's layers (2 threads, 2026-11-26): against the
 // patch GEMM the direct kernel wins up to 32->32 (16->16 at 314²: ~45 vs ~33 GFLOP/s single

@@ -21,7 +21,7 @@
 
 namespace unet::cpu {
 
-// True when the engine is compiled in, this CPU has AVX2 and FMA, and it is not switched off.
+// True when the engine is compiled in, the level in use is avx2 or avx512, and it is not switched off.
 bool winograd3x3_available();
 // For tests and benchmarks: false makes conv2d take the patch-GEMM path for these layers
 // (default true). Not meant to be flipped while convolutions run.
