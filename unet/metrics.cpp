@@ -112,6 +112,7 @@ SegCounts seg_counts(const LabelImage& truth, const LabelImage& prediction) {
   SegCounts c;
   c.objects = static_cast<int64_t>(r_size.size());
   for (const auto& [t, j] : best) c.sum_jaccard += j;
+  c.matched = static_cast<int64_t>(best.size());
   return c;
 }
 
