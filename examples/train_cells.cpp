@@ -123,9 +123,9 @@ int main(int argc, char** argv) {
     split_options.detect_partial = partial == "auto";
     if (partial != "auto" && partial != "none") split_options.partial_frames = split_list(partial);
     CellDataSplit split = load_cell_split(data, split_options);
-    std::printf("train_cells: %zu training frames (%s), %zu validation frames (%s) from %s\n", split.train.size(),
-                frame_list(split.train).c_str(), split.validation.size(), frame_list(split.validation).c_str(),
-                data.c_str());
+    std::printf("train_cells: %zu training frame%s (%s), %zu validation frame%s (%s) from %s\n", split.train.size(),
+                split.train.size() == 1 ? "" : "s", frame_list(split.train).c_str(), split.validation.size(),
+                split.validation.size() == 1 ? "" : "s", frame_list(split.validation).c_str(), data.c_str());
     int max_width = 0, max_height = 0;
     bool sixteen_bit = false;
     for (const auto* side : {&split.train, &split.validation})

@@ -24,8 +24,9 @@ std::string CellValidation::describe() const {
     names += (names.empty() ? "" : ", ") + f.id() + (f.partial ? " (partial)" : "");
     cells += count_objects(f.sample.labels);
   }
-  return "validation frames " + names + " (" + std::to_string(frames_.size()) + " frames, " + std::to_string(cells) +
-         " cells)";
+  const char* frames = frames_.size() == 1 ? " frame, " : " frames, ";
+  return (frames_.size() == 1 ? "validation frame " : "validation frames ") + names + " (" +
+         std::to_string(frames_.size()) + frames + std::to_string(cells) + " cells)";
 }
 
 ValidationReport CellValidation::run(UNet& model, bool tta, const std::string& write_dir,
