@@ -16,6 +16,9 @@ namespace {
 
 // Philox sub-streams of one step: which slice and where (kPlacement), the augmentation.
 constexpr uint64_t kPlacementStream = 1;
+// Where a tile goes when the first place holds no weight: sub-streams kRedrawStream + k.
+constexpr uint64_t kRedrawStream = 0x5EED0000ull;
+constexpr int kMaxRedraws = 64;
 constexpr uint64_t kAugmentSeed = 0x9E3779B97F4A7C15ull;  // augmentation draws from seed ^ this
 
 const char* reduction_name(LossReduction r) {
@@ -36,7 +39,8 @@ std::string options_json(const TrainOptions& o, int64_t steps_done, int ranks) {
 
 }  // namespace
 
-TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options) {
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options,
+                                  const std::vector<uint8_t>* annotated) {
   validate(sample.image, "training image");
   validate(sample.labels, "training labels");
   UNET_CHECK(sample.image.width == sample.labels.width && sample.image.height == sample.labels.height,
@@ -49,7 +53,7 @@ TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& 
   std::vector<int32_t> classes(sample.labels.labels.size());
   for (size_t i = 0; i < classes.size(); ++i) classes[i] = sample.labels.labels[i] > 0 ? 1 : 0;
   s.classes = Tensor::from_vector(classes, Shape{img.height, img.width});
-  s.weights = Tensor::from_vector(weight_map(sample.labels, weight_options), Shape{img.height, img.width});
+  s.weights = Tensor::from_vector(weight_map(sample.labels, weight_options, annotated), Shape{img.height, img.width});
   return s;
 }
 
@@ -93,6 +97,17 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
                "' has ", s.image.dim(0), " channels, the model expects ", model.config().in_channels);
   }
   velocities_.resize(model_.parameters().size());
+  // Summed-area tables of the weights, to see on the host whether a tile's window holds any.
+  for (const auto& s : slices_) {
+    const int64_t h = s.weights.dim(0), w = s.weights.dim(1);
+    const std::vector<float> weights = s.weights.to_vector();
+    std::vector<double> table(static_cast<size_t>((h + 1) * (w + 1)), 0.0);
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        table[(y + 1) * (w + 1) + x + 1] = weights[y * w + x] + table[y * (w + 1) + x + 1] +
+                                           table[(y + 1) * (w + 1) + x] - table[y * (w + 1) + x];
+    weight_tables_.push_back(std::move(table));
+  }
   // The slices live on the device the network runs on, so augmentation happens there too.
   for (const auto& s : slices_)
     device_slices_.push_back({s.image.to(model.device()), s.classes.to(model.device()), s.weights.to(model.device())});
@@ -117,13 +132,25 @@ Trainer::Batch Trainer::draw(int64_t step, int64_t first, int64_t count) const {
   Tensor weights = Tensor::empty(Shape{out, out}, DType::Float32, device);
   for (int64_t b = 0; b < count; ++b) {
     const uint64_t sample = static_cast<uint64_t>(step) * static_cast<uint64_t>(global_batch()) + first + b;
-    const Philox4 r = philox_block(options_.seed, sample, kPlacementStream);
-    const DeviceSlice& s = device_slices_[r.v[0] % device_slices_.size()];
+    Philox4 r = philox_block(options_.seed, sample, kPlacementStream);
+    const size_t index = r.v[0] % device_slices_.size();
+    const DeviceSlice& s = device_slices_[index];
     const int64_t h = s.image.dim(1), w = s.image.dim(2);
     // The output window starts anywhere in the image; context beyond the edges is mirrored by
     // the warp, which samples the whole slice (the paper's mirror padding).
-    const int64_t top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
-    const int64_t left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    int64_t top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
+    int64_t left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    // A window without weight (an unannotated stretch of a partially annotated slice) would teach
+    // nothing: draw another place in the same slice. Where every weight is positive the first
+    // draw always stands. The test looks at the window's central square of side out/√2, which
+    // any rotation about the centre keeps inside the window (the elastic field may still move
+    // some of it out). 1e-3: the table's differences may round a zero window to ±1e-12.
+    const int64_t inset = static_cast<int64_t>(std::floor(0.5 * (1.0 - 1.0 / std::sqrt(2.0)) * out));
+    for (int k = 1; k <= kMaxRedraws && window_weight(index, top + inset, left + inset, out - 2 * inset) < 1e-3; ++k) {
+      r = philox_block(options_.seed, sample, kRedrawStream + static_cast<uint64_t>(k));
+      top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
+      left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    }
     WarpGeometry geometry;
     geometry.in_width = static_cast<int>(w);
     geometry.in_height = static_cast<int>(h);
@@ -157,6 +184,16 @@ Trainer::Batch Trainer::draw(int64_t step, int64_t first, int64_t count) const {
     batch.weights.set_batch_entry(b, weights);
   }
   return batch;
+}
+
+double Trainer::window_weight(size_t slice, int64_t top, int64_t left, int64_t size) const {
+  const std::vector<double>& t = weight_tables_[slice];
+  const int64_t h = slices_[slice].weights.dim(0), w = slices_[slice].weights.dim(1);
+  top = std::min(top, h);
+  left = std::min(left, w);
+  const int64_t y1 = std::min(h, top + size), x1 = std::min(w, left + size);
+  auto at = [&](int64_t y, int64_t x) { return t[y * (w + 1) + x]; };
+  return at(y1, x1) - at(top, x1) - at(y1, left) + at(top, left);
 }
 
 SgdOptions Trainer::sgd_options_at(int64_t step, std::optional<double> progress) const {

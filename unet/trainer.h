@@ -3,6 +3,10 @@
 // maps, random tiles cut from mirror-padded images and augmented on the device the network runs
 // on (elastic deformation + shift/rotation/flip + grey values).
 //
+// A tile whose output window holds no weight (an unannotated stretch of a partially annotated
+// slice) is moved to another place in the same slice (up to 64 draws); where every weight is
+// positive, as for fully annotated data, the first draw always stands.
+//
 // Reproducibility: every random choice of step i (which slice, where the tile is, the
 // augmentation, the dropout masks) is a pure function of (seed, i) through Philox, so a run
 // resumed from a checkpoint written after step i continues exactly as the uninterrupted run.
@@ -50,8 +54,10 @@ struct TrainingSlice {
   Tensor weights;  // float32 [H, W]: the paper's eq. 2 weight map
 };
 
-// Image normalised to [0, 1], classes = labels > 0, weights from the instance labels.
-TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {});
+// Image normalised to [0, 1], classes = labels > 0, weights from the instance labels. `annotated`
+// (one entry per pixel, 0 = not annotated) gives weight 0 outside the annotation (weight_map).
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {},
+                                  const std::vector<uint8_t>* annotated = nullptr);
 
 // Mean and standard deviation of the slices' image values (every pixel of every channel, summed
 // in double): the UNetConfig::input_mean / input_std that standardise what the network sees.
@@ -163,6 +169,9 @@ class Trainer {
   TrainOptions options_;
   struct DeviceSlice { Tensor image, classes, weights; };
   std::vector<DeviceSlice> device_slices_;
+  std::vector<std::vector<double>> weight_tables_;  // summed-area tables of the slices' weights
+  // The weight inside the size×size window at (top, left) of a slice, clipped to the slice.
+  double window_weight(size_t slice, int64_t top, int64_t left, int64_t size) const;
   std::vector<Tensor> velocities_;
   std::vector<Tensor> averages_;  // empty unless averaging
   bool holds_average_ = false;    // an AveragedWeights scope is alive
