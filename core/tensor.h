@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -121,6 +122,11 @@ class Tensor {
   // loss); the seed is 1. The graph is freed afterwards.
   void backward() const;
   void backward(const Tensor& grad_output) const;
+  // The same, calling leaf_ready(leaf) for every leaf that requires a gradient as soon as this
+  // pass has delivered everything it will to that leaf's grad() (each edge into it processed),
+  // in the engine's fixed order: data-parallel training starts summing those gradients across
+  // processes while the rest of the pass runs (core/gradient_reducer.h).
+  void backward(const Tensor& grad_output, const std::function<void(const Tensor& leaf)>& leaf_ready) const;
 
   // ---- internals used by ops and the autograd engine -----------------------------------------
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }

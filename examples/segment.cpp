@@ -9,12 +9,15 @@
 // DIR/maskTTT.tif for an input tTTT.tif (DIR/<name>_mask.tif otherwise; 16-bit, 0 = background)
 // and DIR/overlays/<name>.png. The instance options default to those the model was trained with
 // (train_cells keeps them in the checkpoint), else to unet::InstanceOptions'.
+// Under mpirun/srun with N ranks, rank r segments the folder's images r, r + N, r + 2N, … (in
+// the folder's order) and writes their outputs: the files are those of a single process.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <optional>
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "job_cli.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -86,6 +89,7 @@ int main(int argc, char** argv) {
                  "instances: give gaps up to twice this wide back to the nearest object (default: the model's, else 0)");
   CLI11_PARSE(app, argc, argv);
   try {
+    Communicator& job = examples::join_job();  // first: under MPI it picks this rank's GPU
     Device device = Device::cpu();
     if (device_name == "auto") {
       if (cuda_available() && !cuda_rt::is_simulated()) device = Device::cuda();
@@ -94,19 +98,25 @@ int main(int argc, char** argv) {
     }
     auto model = load_model(model_path, device);
     model->set_precision(choose_precision(precision, device));
-    std::vector<std::string> files;
+    std::vector<std::string> all_files, files;
     if (fs::is_directory(input))
-      files = list_image_files(input);
+      all_files = list_image_files(input);
     else
-      files.push_back(input);
-    fs::create_directories(out);
+      all_files.push_back(input);
+    for (size_t i = static_cast<size_t>(job.rank()); i < all_files.size(); i += static_cast<size_t>(job.size()))
+      files.push_back(all_files[i]);
+    if (job.is_root()) fs::create_directories(out);
+    job.barrier();
     UNET_CHECK(!inst.on || model->config().num_classes == 2, ValueError, "--instances needs a two-class model "
                "(background, cell); ", model_path, " has ", model->config().num_classes, " classes");
     const std::optional<InstanceOptions> instance_options =
         inst.on ? std::optional<InstanceOptions>(inst.resolve(model_path)) : std::nullopt;
-    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d), convolutions in %s\n", files.size(),
+    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d), convolutions in %s\n", all_files.size(),
                 device.str().c_str(), model_path.c_str(), static_cast<long long>(model->config().base_channels),
                 model->config().depth, precision_name(model->precision()));
+    if (job.size() > 1)
+      std::printf("segment: job of %s; every rank segments every %d-th image (rank 0: %zu)\n", job.describe().c_str(),
+                  job.size(), files.size());
     examples::Progress progress("segment", static_cast<int64_t>(files.size()));
     for (size_t i = 0; i < files.size(); ++i) {
       Image img = normalised(read_image(files[i]));
@@ -129,15 +139,16 @@ int main(int argc, char** argv) {
       progress.update(static_cast<int64_t>(i + 1), stem);
     }
     progress.finish();
+    // (No collective here: the other ranks may rightly take longer than any time limit.)
+    const char* share = job.size() > 1 ? " (rank 0's share; every rank writes its own)" : "";
     if (instance_options)
-      std::printf("segment: wrote %zu instance mask(s) (threshold %g, objects under %lld px removed, holes %s) to %s\n",
+      std::printf("segment: wrote %zu instance mask(s) (threshold %g, objects under %lld px removed, holes %s) to %s%s\n",
                   files.size(), instance_options->threshold, static_cast<long long>(instance_options->min_size),
-                  instance_options->fill_holes ? "filled" : "kept", out.c_str());
+                  instance_options->fill_holes ? "filled" : "kept", out.c_str(), share);
     else
-      std::printf("segment: wrote %zu probability map(s) and overlay(s) to %s\n", files.size(), out.c_str());
+      std::printf("segment: wrote %zu probability map(s) and overlay(s) to %s%s\n", files.size(), out.c_str(), share);
     return 0;
   } catch (const Error& e) {
-    std::fprintf(stderr, "segment: error: %s\n", e.what());
-    return 2;
+    return examples::fail("segment", e);  // (under mpirun: ends every rank)
   }
 }

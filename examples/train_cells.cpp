@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
                 instances.fill_holes ? "filled" : "kept", restored);
     examples::apply_input_norm("train_cells", a, "frames", train, setup.config);
 
-    if (!a.out.empty()) {
+    if (!a.out.empty() && setup.job->is_root()) {  // (under mpirun, rank 0 writes)
       const fs::path dir = fs::path(a.out) / "targets";
       fs::create_directories(dir);
       for (const TrainingSlice& s : train) {
@@ -221,7 +221,6 @@ int main(int argc, char** argv) {
             "/val/*.tif (probabilities), " + out + "/targets/*.png (training weight maps), " + out + "/loss.png, " +
             (fs::path(out) / "model.safetensors").string());
   } catch (const Error& e) {
-    std::fprintf(stderr, "train_cells: error: %s\n", e.what());
-    return 2;
+    return examples::fail("train_cells", e);  // (under mpirun: ends every rank)
   }
 }
