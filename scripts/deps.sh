@@ -3,8 +3,10 @@
 # missing (so a second run never touches apt). Sourced by run-main and run-tests.
 set -euo pipefail
 
+# The last three build the Python module (python/, -DUNET_PYTHON) and let it run: pybind11 and
+# the Python headers, NumPy.
 UNET_DEB_PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev catch2 libstb-dev libtiff-dev
-                   libboost-context-dev libcli11-dev nlohmann-json3-dev)
+                   libboost-context-dev libcli11-dev nlohmann-json3-dev pybind11-dev python3-dev python3-numpy)
 
 unet_install_deps() {
   local missing=()

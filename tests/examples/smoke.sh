@@ -56,7 +56,7 @@ test -s "$work/st/isbi-20-22.tif" || fail "segment wrote no stack: $(ls "$work/s
 test -s "$work/st/isbi-20-22_overlay.tif" || fail "segment wrote no overlay stack: $(ls "$work/st")"
 "$bin/evaluate" --pred "$work/st" --truth tests/data/isbi-stack/labels --no-warping --json "$work/st.json" > /dev/null 2> "$work/st_eval.txt" ||
   fail "evaluate refused the stack: $(cat "$work/st_eval.txt")"
-grep -q '"slices": 3' "$work/st.json" || fail "evaluate did not score the stack's 3 pages: $(head -c 300 "$work/st.json")"
+grep -q 'isbi-20-22_p2' "$work/st.json" || fail "evaluate did not score the stack's 3 pages: $(head -c 400 "$work/st.json")"
 # Two files of the same stem would overwrite each other's outputs: refused before any work.
 mkdir -p "$work/dup"
 cp data/isbi2012/train/images/22.png "$work/dup/a.png"

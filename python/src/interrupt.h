@@ -1,0 +1,76 @@
+// python/src/interrupt.h — running a long library call from Python: without the GIL (other Python
+// threads run meanwhile), interruptible with Ctrl-C, and with an optional Python progress
+// callback. The library asks its ProgressCallback (core/progress.h) before its first tile and
+// after each; the callback made here takes the GIL back for that moment, runs pending signal
+// handlers (Ctrl-C raises KeyboardInterrupt there) and the user's callback, and tells the
+// library to stop when either raised or the user's callback returned False. The Python error is
+// then re-raised as it was; a plain False becomes unetcore.CancelledError.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "core/error.h"
+#include "core/progress.h"
+
+namespace unetcore_py {
+
+// How many progress checks of the last interruptible call found the GIL held by the calling
+// thread (they all should not): a test hook, `unetcore._core._gil_probe()`.
+struct GilProbe {
+  std::atomic<int64_t> checks{0}, held{0};
+};
+GilProbe& gil_probe();
+
+class Interruptible {
+ public:
+  // `progress`: None or a callable (done, total) -> bool | None. Construct with the GIL held.
+  explicit Interruptible(pybind11::object progress) : progress_(std::move(progress)) {
+    gil_probe().checks = 0;
+    gil_probe().held = 0;
+  }
+
+  // For SegmentOptions::progress (and, later, training). Called on the thread that runs run().
+  unet::ProgressCallback callback() {
+    return [this](int64_t done, int64_t total) -> bool {
+      ++gil_probe().checks;
+      if (PyGILState_Check()) ++gil_probe().held;
+      pybind11::gil_scoped_acquire gil;
+      if (PyErr_CheckSignals() != 0) {
+        error_.emplace();  // fetches the KeyboardInterrupt (or whatever a handler raised)
+        return false;
+      }
+      if (progress_.is_none()) return true;
+      try {
+        const pybind11::object keep_going = progress_(done, total);
+        return keep_going.is_none() || PyObject_IsTrue(keep_going.ptr()) != 0;
+      } catch (pybind11::error_already_set& e) {
+        error_.emplace(std::move(e));
+        return false;
+      }
+    };
+  }
+
+  // Runs `work` with the GIL released; a stop asked by the callback comes back as the Python
+  // error that caused it.
+  template <typename Work>
+  auto run(Work&& work) {
+    try {
+      pybind11::gil_scoped_release release;
+      return work();
+    } catch (const unet::CancelledError&) {
+      if (error_) throw std::move(*error_);
+      throw;  // the progress callback returned False: unetcore.CancelledError
+    }
+  }
+
+ private:
+  pybind11::object progress_;
+  std::optional<pybind11::error_already_set> error_;
+};
+
+}  // namespace unetcore_py
