@@ -19,8 +19,8 @@
 
 namespace unetcore_py {
 
-// How many progress checks of the last interruptible call found the GIL held by the calling
-// thread (they all should not): a test hook, `unetcore._core._gil_probe()`.
+// How many progress checks the last (or current) interruptible call made, and how many found the
+// GIL held by the calling thread (none should): a test hook, `unetcore._core._gil_probe()`.
 struct GilProbe {
   std::atomic<int64_t> checks{0}, held{0};
 };

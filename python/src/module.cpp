@@ -23,8 +23,11 @@ PYBIND11_MODULE(_core, m) {
   unetcore_py::bind_measures(m);
   unetcore_py::bind_io(m);
   unetcore_py::bind_devices(m);
-  m.def("_gil_probe", [] {
+  m.def("_gil_probe", [](bool reset) {
     auto& p = unetcore_py::gil_probe();
-    return py::make_tuple(p.checks.load(), p.held.load());
-  }, "Test hook: (progress checks, checks that found the GIL held) of the last interruptible call.");
+    const py::tuple counts = py::make_tuple(p.checks.load(), p.held.load());
+    if (reset) p.checks = p.held = 0;
+    return counts;
+  }, py::arg("reset") = false,
+        "Test hook: (progress checks, checks that found the GIL held) of the last or current interruptible call.");
 }

@@ -62,25 +62,33 @@ def test_the_gil_is_released_while_tiles_run(model, crop):
 
 
 def test_ctrl_c_stops_a_long_call_at_the_next_tile(model):
+    # No Python progress callback: the library's own check between tiles must notice the signal.
     stack = np.repeat(unetcore.example_image()[None], 3, axis=0)  # 3 pages x 8 orientations x 4 tiles
     total = 3 * model._core._tile_count(512, 512, True, 0)
-    seen, sent_at = [], []
+    sent_at = []
 
     def interrupt_when_two_tiles_are_done():
         deadline = time.monotonic() + 300
-        while (not seen or seen[-1] < 2) and time.monotonic() < deadline:
+        while _core._gil_probe()[0] < 3 and time.monotonic() < deadline:  # checks 0, 1, 2: two tiles done
             time.sleep(0.001)
-        sent_at.append(seen[-1])
+        sent_at.append(_core._gil_probe()[0])
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C does; the main thread is inside the library
+    _core._gil_probe(reset=True)
     sender = threading.Thread(target=interrupt_when_two_tiles_are_done)
-
-    def progress(done, total):
-        seen.append(done)
-        if done == 0:
-            sender.start()
+    sender.start()
     with pytest.raises(KeyboardInterrupt):
-        model.segment(stack, tta=True, progress=progress)
+        model.segment(stack, tta=True)
     sender.join()
-    assert sent_at and sent_at[0] >= 2
+    checks = _core._gil_probe()[0]
+    assert sent_at and sent_at[0] >= 3
     # Stopped at the first check after the signal (at most one more tile ran), far before the end.
-    assert seen[-1] <= sent_at[0] + 1 < total
+    assert checks <= sent_at[0] + 1 < total + 1
+
+
+def test_ctrl_c_during_a_python_progress_callback_stops_too(model, crop):
+    def progress(done, total):
+        if done == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        model.segment(crop, tile=316, progress=progress)
+    assert _core._gil_probe()[0] == 3
