@@ -11,8 +11,8 @@ import pytest
 import unetcore
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-STACK = ROOT / "tests" / "data" / "isbi-stack" / "images" / "isbi-20-22.tif"
-STACK_LABELS = ROOT / "tests" / "data" / "isbi-stack" / "labels" / "isbi-20-22.tif"
+STACK = ROOT / "tests" / "data" / "isbi-stack" / "train" / "images" / "isbi-20-22.tif"
+STACK_LABELS = ROOT / "tests" / "data" / "isbi-stack" / "train" / "labels" / "isbi-20-22.tif"
 TEST_SLICE = ROOT / "data" / "isbi2012" / "test" / "images" / "00.png"
 
 
