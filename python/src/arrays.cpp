@@ -100,8 +100,9 @@ py::array tensor_array(const Tensor& tensor) {
 
 unet::Image array_image(const py::array& array, const char* op, const char* what) {
   const int rank = static_cast<int>(array.ndim());
-  UNET_CHECK(rank == 2 || (rank == 3 && (array.shape(2) == 1 || array.shape(2) == 3)), unet::ShapeError, op, ": ",
-             what, " must be 2-D (H, W) or (H, W, 1 or 3), got ", rank, " dimensions");
+  UNET_CHECK(rank == 2 || (rank == 3 && (array.shape(2) == 1 || array.shape(2) == 3 || array.shape(2) == 4)),
+             unet::ShapeError, op, ": ", what, " must be (H, W) or (H, W, C) with C = 1, 3 or 4, got shape ",
+             shape_str(array));
   SampleFormat format;
   UNET_CHECK(sample_format(array, format), unet::DTypeError, op, ": ", what, " of dtype ", dtype_str(array),
              " is not supported; pass uint8, uint16, uint32 or a float type");

@@ -33,7 +33,7 @@ ImageInput image_input(const pybind11::array& array, int64_t channels, const cha
 // The tensor's memory as a NumPy array of its shape (no copy; the array keeps the tensor alive).
 pybind11::array tensor_array(const unet::Tensor& tensor);
 
-// A 2-D (H, W) or 3-D (H, W, C) array as a library Image (a copy: Image holds float samples)
+// A 2-D (H, W) or 3-D (H, W, C) array (C = 1, 3, 4) as a library Image (a copy: Image holds float samples)
 // whose SampleFormat follows the dtype (uint8 -> U8, uint16 -> U16, uint32 -> U32, floats -> F32).
 unet::Image array_image(const pybind11::array& array, const char* op, const char* what);
 // Images as one array of their format's dtype: [H, W] or [H, W, C] for one image, with a leading

@@ -62,6 +62,16 @@ void bind_io(py::module_& m) {
   m.def("read_stack", &read_stack, py::arg("path"),
         "Every page of a TIFF stack, (N, H, W) or (N, H, W, C); other files give N = 1. Pages must share size "
         "and type.");
+  m.def("to_grey", [](const py::array& rgb) {
+    const unet::Image image = array_image(rgb, "to_grey", "image");
+    const unet::Image grey = [&] {
+      py::gil_scoped_release release;
+      return unet::to_grey(unet::normalised(image));
+    }();
+    return images_array({grey}, false);
+  }, py::arg("image"),
+        "A colour image (H, W, 3) or (H, W, 4) as grey float32 (H, W) in [0, 1]: scaled by its dtype's maximum, "
+        "then the luminance 0.299 R + 0.587 G + 0.114 B (alpha ignored); what segment does with colour files.");
   m.def("write_tiff", &write_tiff, py::arg("path"), py::arg("array"), py::arg("compress") = true,
         "Writes an image (H, W) or a stack of grey pages (N, H, W) as a TIFF (LZW unless compress=False): "
         "uint8, uint16, uint32 or float32 samples (float32 keeps probabilities exact).");

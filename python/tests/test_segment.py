@@ -80,3 +80,15 @@ def test_module_segment_takes_names_paths_and_models(model, crop):
         unetcore.segment(crop, model, device="cuda")
     with pytest.raises(unetcore.FileError, match="no model named 'no-such-model'.*isbi2012-em"):
         unetcore.segment(crop, "no-such-model")
+
+
+def test_colour_arrays_are_refused_and_to_grey_converts_as_the_program_does(model, crop):
+    rgb = np.stack([np.round(crop * 255).astype(np.uint8)] * 3, axis=-1)  # (160, 300, 3)
+    with pytest.raises(unetcore.ShapeError, match="looks like a colour image.*to_grey"):
+        model.segment(rgb)
+    grey = unetcore.to_grey(rgb)
+    assert grey.shape == crop.shape and grey.dtype == np.float32
+    f = rgb.astype(np.float32) * np.float32(1 / 255)  # normalised, then the luminance in float32
+    expected = np.float32(0.299) * f[..., 0] + np.float32(0.587) * f[..., 1] + np.float32(0.114) * f[..., 2]
+    np.testing.assert_allclose(grey, expected, rtol=0, atol=2e-7)  # C++ may contract to an FMA
+    assert model.segment(grey).shape == crop.shape

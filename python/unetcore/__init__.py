@@ -47,12 +47,13 @@ from ._core import (
     read_image,
     read_stack,
     set_num_threads,
+    to_grey,
     write_tiff,
 )
 
 __all__ = [
     "Model", "load_model", "segment", "evaluate", "available_models", "example_image", "DEFAULT_MODEL",
-    "read_image", "read_stack", "write_tiff", "devices", "default_device", "num_threads", "set_num_threads",
+    "read_image", "read_stack", "write_tiff", "to_grey", "devices", "default_device", "num_threads", "set_num_threads",
     "build_info", "Error", "ShapeError", "DTypeError", "ArgumentError", "DeviceError", "FileError",
     "NumericError", "CudaError", "OutOfMemoryError", "KernelError", "CancelledError",
 ]
@@ -152,6 +153,10 @@ class Model:
         holds all classes). The GIL is released while the network runs.
         """
         array = _as_array(image, "segment")
+        if self.in_channels == 1 and array.ndim == 3 and array.shape[-1] in (3, 4):
+            raise ShapeError(f"segment: an array of shape {array.shape} looks like a colour image; the model takes "
+                             f"grey images: pass unetcore.to_grey(image) (what the segment program does with "
+                             f"colour files), or a stack (N, H, W) of more than 4 pixels' width")
         probs = self._core._segment(array, bool(tta), int(tile), _progress_callback(progress, "segment"))
         if all_classes:
             return probs

@@ -50,6 +50,10 @@ def read_image(path: str) -> np.ndarray:
 def read_stack(path: str) -> np.ndarray:
     """Every page of a TIFF stack, (N, H, W) or (N, H, W, C); other files give N = 1. Pages must
     share size and type."""
+def to_grey(image: np.ndarray) -> np.ndarray:
+    """A colour image (H, W, 3) or (H, W, 4) as grey float32 (H, W) in [0, 1]: scaled by its dtype's
+    maximum, then the luminance 0.299 R + 0.587 G + 0.114 B (alpha ignored); what segment does with
+    colour files."""
 def write_tiff(path: str, array: np.ndarray, compress: bool = True) -> None:
     """Writes an image (H, W) or a stack of grey pages (N, H, W) as a TIFF (LZW unless
     compress=False): uint8, uint16, uint32 or float32 samples (float32 keeps probabilities exact)."""
