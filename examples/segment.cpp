@@ -27,14 +27,6 @@ using namespace unet;
 
 namespace {
 
-// Plane `c` of class probabilities [K, H, W] as an H×W float image.
-Image class_plane(const Tensor& probs, int64_t c) {
-  Image img = make_image(static_cast<int>(probs.dim(2)), static_cast<int>(probs.dim(1)), 1, SampleFormat::F32);
-  const float* p = probs.data<float>() + c * probs.dim(1) * probs.dim(2);
-  std::copy_n(p, img.pixels.size(), img.pixels.begin());
-  return img;
-}
-
 void write_pages(const fs::path& path, const std::vector<Image>& pages) {
   if (pages.size() == 1)
     write_tiff(path.string(), pages.front());
@@ -106,9 +98,9 @@ int main(int argc, char** argv) {
         Image img = normalised(pages[i]);
         if (model.config().in_channels == 1 && img.channels != 1) {
           if (i == 0) std::printf("segment: %s has %d channels; segmenting its grey values\n", path.c_str(), img.channels);
-          img = to_grey(img);
+          img = to_grey(img);  // of the normalised values, as unetcore.to_grey
         }
-        const Tensor x = Tensor::from_vector(to_planar(img), Shape{img.channels, img.height, img.width});
+        const Tensor x = image_tensor(img);
         SegmentOptions options{tile, tta, {}};
         const std::string name = pages.size() == 1 ? stem : page_name(stem, static_cast<int>(i), static_cast<int>(pages.size()));
         options.progress = [&](int64_t done, int64_t total) {
@@ -116,7 +108,7 @@ int main(int argc, char** argv) {
           return true;
         };
         const Tensor probs = segment_image(model, x, options);
-        for (int64_t c = 1; c < classes; ++c) maps[c].push_back(class_plane(probs, c));
+        for (int64_t c = 1; c < classes; ++c) maps[c].push_back(class_probability(probs, c));
         if (classes == 2 && img.channels == 1) overlays.push_back(segmentation_overlay(img, maps[1].back()));
         progress.update(++pages_done, name);
       }

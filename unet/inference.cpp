@@ -145,6 +145,32 @@ Tensor mirrored_window(const Tensor& image, int64_t top, int64_t left, int64_t r
   return out;
 }
 
+Tensor image_tensor(const Image& image) {
+  const Image values = normalised(image);
+  return Tensor::from_vector(to_planar(values), Shape{values.channels, values.height, values.width});
+}
+
+Image class_probability(const Tensor& probabilities, int64_t k) {
+  check_float(probabilities, "class_probability", "probabilities");
+  check_rank(probabilities, 3, "class_probability", "probabilities");
+  UNET_CHECK(probabilities.device().is_cpu(), DeviceError, "class_probability: probabilities must be on the CPU, got ",
+             probabilities.str());
+  UNET_CHECK(k >= 0 && k < probabilities.dim(0), ShapeError, "class_probability: ", probabilities.shape().str(),
+             " holds ", probabilities.dim(0), " class(es), no class ", k);
+  Image image = make_image(static_cast<int>(probabilities.dim(2)), static_cast<int>(probabilities.dim(1)), 1,
+                           SampleFormat::F32);
+  const float* p = probabilities.data<float>() + k * probabilities.dim(1) * probabilities.dim(2);
+  std::copy_n(p, image.pixels.size(), image.pixels.begin());
+  return image;
+}
+
+Image foreground_probability(const Tensor& probabilities) {
+  check_rank(probabilities, 3, "foreground_probability", "probabilities");
+  UNET_CHECK(probabilities.dim(0) >= 2, ShapeError, "foreground_probability: ", probabilities.shape().str(),
+             " holds ", probabilities.dim(0), " class(es); the foreground is class 1 of at least two");
+  return class_probability(probabilities, 1);
+}
+
 Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options) {
   check_image(model, image, 3, "segment_image");
   const int64_t h = image.dim(1), w = image.dim(2);

@@ -11,6 +11,7 @@
 
 #include "core/progress.h"
 #include "core/tensor.h"
+#include "unet/image.h"
 #include "unet/model.h"
 
 namespace unet {
@@ -38,6 +39,16 @@ Tensor segment_stack(UNet& model, const Tensor& stack, const SegmentOptions& opt
 // How many network evaluations (tiles) segment_image makes for an H×W image: for progress
 // displays that span several calls. Throws like segment_image for an invalid options.tile.
 int64_t segment_tile_count(const UNetConfig& config, int64_t height, int64_t width, const SegmentOptions& options = {});
+
+// An image as segment_image takes it: normalised to [0, 1] (normalised()), float32 [C, H, W] on
+// the CPU.
+Tensor image_tensor(const Image& image);
+
+// Channel 1 (the foreground class of a two-class model) of class probabilities [K, H, W] on the
+// CPU, as a float image (values in [0, 1]). Throws ShapeError for fewer than two classes.
+Image foreground_probability(const Tensor& probabilities);
+// Channel k of class probabilities [K, H, W] on the CPU, as a float image.
+Image class_probability(const Tensor& probabilities, int64_t k);
 
 // The [C, rows, cols] window of `image` ([C, H, W], CPU) whose top-left corner is (top, left),
 // which may lie outside the image: missing pixels are mirrored (mirror_index of

@@ -34,25 +34,29 @@ class Interruptible {
     gil_probe().held = 0;
   }
 
-  // For SegmentOptions::progress (and, later, training). Called on the thread that runs run().
+  // The check between two units of work, on the thread that runs run(): takes the GIL, runs
+  // pending signal handlers, then the Python callback with (done, total). False: stop.
+  bool keep_going(int64_t done, int64_t total) {
+    ++gil_probe().checks;
+    if (PyGILState_Check()) ++gil_probe().held;
+    pybind11::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      error_.emplace();  // fetches the KeyboardInterrupt (or whatever a handler raised)
+      return false;
+    }
+    if (progress_.is_none()) return true;
+    try {
+      const pybind11::object answer = progress_(done, total);
+      return answer.is_none() || PyObject_IsTrue(answer.ptr()) != 0;
+    } catch (pybind11::error_already_set& e) {
+      error_.emplace(std::move(e));
+      return false;
+    }
+  }
+  // For SegmentOptions::progress. (Training, TrainingRun's RunObserver, polls the same check:
+  // stop_requested = [&] { return !keep_going(step, steps); }.)
   unet::ProgressCallback callback() {
-    return [this](int64_t done, int64_t total) -> bool {
-      ++gil_probe().checks;
-      if (PyGILState_Check()) ++gil_probe().held;
-      pybind11::gil_scoped_acquire gil;
-      if (PyErr_CheckSignals() != 0) {
-        error_.emplace();  // fetches the KeyboardInterrupt (or whatever a handler raised)
-        return false;
-      }
-      if (progress_.is_none()) return true;
-      try {
-        const pybind11::object keep_going = progress_(done, total);
-        return keep_going.is_none() || PyObject_IsTrue(keep_going.ptr()) != 0;
-      } catch (pybind11::error_already_set& e) {
-        error_.emplace(std::move(e));
-        return false;
-      }
-    };
+    return [this](int64_t done, int64_t total) { return keep_going(done, total); };
   }
 
   // Runs `work` with the GIL released; a stop asked by the callback comes back as the Python
@@ -63,8 +67,17 @@ class Interruptible {
       pybind11::gil_scoped_release release;
       return work();
     } catch (const unet::CancelledError&) {
-      if (error_) throw std::move(*error_);
+      rethrow_python_error();
       throw;  // the progress callback returned False: unetcore.CancelledError
+    }
+  }
+  // The Python error that made keep_going() say stop, if any (for calls that stop without
+  // CancelledError, like TrainingRun::train on a stop request). Call with the GIL held.
+  void rethrow_python_error() {
+    if (error_) {
+      pybind11::error_already_set e = std::move(*error_);
+      error_.reset();
+      throw e;
     }
   }
 

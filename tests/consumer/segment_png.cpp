@@ -17,13 +17,10 @@ int main(int argc, char** argv) {
   }
   try {
     using namespace unet;
-    const ModelFile file = open_model(argv[1], Device::cpu());      // weights + configuration
-    const Image image = to_grey(normalised(read_image(argv[2])));   // one channel, values in [0, 1]
-    const Tensor x = Tensor::from_vector(to_planar(image), Shape{1, image.height, image.width});
-    const Tensor probs = segment_image(*file.model, x);             // [classes, H, W], overlap-tile
-    Image cell = make_image(image.width, image.height, 1, SampleFormat::F32);
-    const float* interior = probs.data<float>() + cell.pixels.size();  // class 1: cell interior
-    std::copy_n(interior, cell.pixels.size(), cell.pixels.begin());
+    const ModelFile file = open_model(argv[1], Device::cpu());   // weights + configuration
+    const Image image = to_grey(normalised(read_image(argv[2])));  // one channel, values in [0, 1]
+    const Tensor probs = segment_image(*file.model, image_tensor(image));  // [classes, H, W]
+    const Image cell = foreground_probability(probs);            // class 1: cell interior
     write_tiff(argv[3], cell);
     const auto inside = std::count_if(cell.pixels.begin(), cell.pixels.end(), [](float p) { return p > 0.5f; });
     std::printf("%s: %.1f %% of the pixels are cell interior\n", argv[2], 100.0 * inside / cell.pixels.size());
