@@ -15,6 +15,7 @@
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "core/precision.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -50,7 +51,7 @@ std::string describe(const ModelFile& file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_name = "isbi2012-em", input, out, device_name = "auto";
+  std::string model_name = "isbi2012-em", input, out, device_name = "auto", precision = "auto";
   int64_t tile = 0;
   bool tta = false;
   CLI::App app{"Segment images and stacks with a trained U-Net (overlap-tile, mirrored borders)"};
@@ -61,6 +62,10 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile, "input tile size (default: the largest valid size up to 572 that the image needs)");
   app.add_flag("--tta", tta, "average over the 8 flips/rotations (8x the time, a little more accurate)");
   app.add_option("--device", device_name, "auto (a GPU if there is one), cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
   app.add_flag_callback("--list-models", [] {
     for (const auto& name : available_models()) std::printf("%s  (%s)\n", name.c_str(), find_model(name).c_str());
     std::exit(0);
@@ -70,6 +75,7 @@ int main(int argc, char** argv) {
     const Device device = resolve_device(device_name);
     const ModelFile file = open_model(model_name, device);
     UNet& model = *file.model;
+    model.set_precision(choose_precision(precision, device));
     const int64_t classes = model.config().num_classes;
     const std::vector<std::string> files = fs::is_directory(input) ? list_image_files(input) : std::vector{input};
     // Two inputs of the same stem (a.png, a.tif) would write the same outputs: refuse up front.
@@ -83,10 +89,11 @@ int main(int argc, char** argv) {
       total_pages += count_pages(f);
     }
     fs::create_directories(out);
-    std::printf("segment: %zu file(s), %lld page(s) on %s with %s (base %lld, depth %d, %lld classes)%s\n",
+    std::printf("segment: %zu file(s), %lld page(s) on %s with %s (base %lld, depth %d, %lld classes), "
+                "convolutions in %s%s\n",
                 files.size(), static_cast<long long>(total_pages), device.str().c_str(), file.path.c_str(),
                 static_cast<long long>(model.config().base_channels), model.config().depth,
-                static_cast<long long>(classes), describe(file).c_str());
+                static_cast<long long>(classes), precision_name(model.precision()), describe(file).c_str());
     examples::Progress progress("segment", total_pages);
     int64_t pages_done = 0;
     for (const auto& path : files) {

@@ -22,7 +22,7 @@
 namespace unet::examples {
 
 struct TrainingArgs {
-  std::string out, device = "auto", resume;
+  std::string out, device = "auto", resume, precision = "auto";
   int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
   double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
   std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
@@ -36,6 +36,10 @@ struct TrainingArgs {
 inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::string& program, const std::string& items) {
   app.add_option("--out", a.out, "output folder")->capture_default_str();
   app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", a.precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
   app.add_option("--iterations", a.iterations,
                  "training steps (default: 4000 on a GPU; on the CPU 100000, i.e. the time budget ends training)");
   app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
@@ -115,6 +119,7 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   r.validate_every = a.val_every;
   r.tta = !a.no_tta;
   r.resume = a.resume;
+  r.precision = choose_precision(a.precision, s.device.device);
   o.total_steps = r.iterations;
 
   std::string schedule;  // how the rate moves, in words
@@ -140,6 +145,8 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
               a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
               a.head_init == "zero" ? "zero-initialised" : "He-initialised", s.config.dropout, averaging.c_str(),
               num_threads());
+  std::printf("%s: convolutions in %s%s\n", program, precision_name(r.precision),
+              s.device.device.is_cuda() ? "" : " (the CPU backend's only precision)");
   return s;
 }
 

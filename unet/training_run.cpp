@@ -91,6 +91,7 @@ TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<Tr
   if (!run_.out_dir.empty()) fs::create_directories(fs::path(run_.out_dir) / "val");
   options.total_steps = run_.iterations;  // the cool-down's notion of the run's length
   model_ = std::make_unique<UNet>(config, device);
+  model_->set_precision(run_.precision);
   trainer_ = std::make_unique<Trainer>(*model_, std::move(train), options);
   if (!run_.resume.empty()) {
     trainer_->resume(run_.resume);

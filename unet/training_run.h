@@ -66,6 +66,7 @@ struct RunOptions {
   int64_t validate_every = 0;     // validate on plain predictions every N steps; 0: only at the end
   bool tta = true;                // the final validation also on 8-fold averaged predictions
   std::string resume;             // checkpoint to continue from; empty: a fresh run
+  Precision precision = Precision::FP32;  // the convolutions' arithmetic (UNet::set_precision)
   // Extra string metadata every checkpoint carries (e.g. train_cells' post-processing).
   std::map<std::string, std::string> checkpoint_metadata;
 };

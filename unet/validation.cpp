@@ -52,6 +52,8 @@ ValidationReport IsbiValidation::run(UNet& model, bool tta, const std::string& w
   report.measures = {{"pixel error", m.pixel_error, 4, true},
                      {"Rand error", m.rand_error, 4, true},
                      {"V_info error", m.vinfo_error, 4, true},
+                     {"V_rand error (thinned)", m.vrand_thinned_error, 4, true},
+                     {"V_info error (thinned)", m.vinfo_thinned_error, 4, true},
                      {"warping error", m.warping_error, 6, false},
                      {"IoU", m.iou, 4, false}};
   report.json = measures_to_json(m);

@@ -43,7 +43,7 @@ unet::LabelImage truth_labels(const py::array& array, size_t slice) {
 }
 
 std::string evaluate(const std::vector<py::array>& maps, const std::vector<py::array>& truth, bool warping,
-                     std::vector<float> thresholds, float iou_threshold, const std::vector<std::string>& names) {
+                     std::vector<double> thresholds, double iou_threshold, const std::vector<std::string>& names) {
   UNET_CHECK(maps.size() == truth.size(), unet::ShapeError, "evaluate: ", maps.size(), " probability map(s) but ",
              truth.size(), " ground-truth image(s)");
   std::vector<unet::Image> images;

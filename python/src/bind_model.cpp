@@ -12,6 +12,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "core/precision.h"
 #include "interrupt.h"
 #include "unet/inference.h"
 #include "unet/model_files.h"
@@ -30,11 +31,15 @@ struct Model {
 };
 
 std::unique_ptr<Model> open(const std::string& name_or_path, const std::string& device,
-                            const std::vector<std::string>& extra_dirs) {
+                            const std::vector<std::string>& extra_dirs, const std::string& precision) {
   auto model = std::make_unique<Model>();
   unet::ModelFile file = [&] {
     py::gil_scoped_release release;
-    return unet::open_model(name_or_path, unet::resolve_device(device), extra_dirs);
+    const unet::Device where = unet::resolve_device(device);
+    const unet::Precision arithmetic = unet::choose_precision(precision, where);  // checked before loading
+    unet::ModelFile f = unet::open_model(name_or_path, where, extra_dirs);
+    f.model->set_precision(arithmetic);
+    return f;
   }();
   model->path = file.path;
   model->metadata = std::move(file.metadata);
@@ -67,12 +72,14 @@ void save(Model& model, const std::string& path, const std::map<std::string, std
 
 void bind_model(py::module_& m) {
   py::class_<Model>(m, "Model", "A trained U-Net (see unetcore.Model).")
-      .def_static("_open", &open, py::arg("name_or_path"), py::arg("device"), py::arg("extra_dirs"))
+      .def_static("_open", &open, py::arg("name_or_path"), py::arg("device"), py::arg("extra_dirs"),
+                  py::arg("precision"))
       .def("_segment", &segment, py::arg("image"), py::arg("tta"), py::arg("tile"), py::arg("progress"))
       .def("_save", &save, py::arg("path"), py::arg("metadata"))
       .def_property_readonly("path", [](const Model& m) { return m.path; })
       .def_property_readonly("metadata", [](const Model& m) { return m.metadata; })
       .def_property_readonly("device", [](const Model& m) { return m.net->device().str(); })
+      .def_property_readonly("precision", [](const Model& m) { return std::string(unet::precision_name(m.net->precision())); })
       .def_property_readonly("_config_json", [](const Model& m) { return m.net->config().to_json(); })
       .def_property_readonly("in_channels", [](const Model& m) { return m.net->config().in_channels; })
       .def_property_readonly("num_classes", [](const Model& m) { return m.net->config().num_classes; })

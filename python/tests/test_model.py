@@ -52,6 +52,9 @@ def test_devices_and_threads():
             assert unetcore.load_model(device="cuda").device == "cuda:0"
         with pytest.raises(unetcore.ArgumentError, match="bad device 'gpu'"):
             unetcore.load_model(device="gpu")
+        assert unetcore.load_model(device="cpu").precision == "fp32"
+        with pytest.raises(unetcore.ArgumentError, match="fp32 only"):
+            unetcore.load_model(device="cpu", precision="tf32")
     saved = unetcore.num_threads()
     unetcore.set_num_threads(1)
     assert unetcore.num_threads() == 1

@@ -99,6 +99,11 @@ class Model:
         return self._core.device
 
     @property
+    def precision(self) -> str:
+        """The convolutions' arithmetic: 'fp32', or on a GPU 'tf32'/'bf16' (tensor cores)."""
+        return self._core.precision
+
+    @property
     def in_channels(self) -> int:
         return self._core.in_channels
 
@@ -176,11 +181,14 @@ class Model:
                 f"{self.num_classes} classes, on {self.device}{note}>")
 
 
-def load_model(name_or_path: Union[str, "pathlib.Path"] = DEFAULT_MODEL, device: str = "auto") -> Model:
+def load_model(name_or_path: Union[str, "pathlib.Path"] = DEFAULT_MODEL, device: str = "auto",
+               precision: str = "auto") -> Model:
     """Loads a model: a file written by ``train_em``/``export_model``/``Model.save``, or the name
     of a shipped model (``available_models()``). device: 'auto' (the first GPU if this build
-    runs on one, else the CPU), 'cpu', 'cuda', 'cuda:N'."""
-    model = Model(_core.Model._open(str(name_or_path), device, _MODEL_DIRS))
+    runs on one, else the CPU), 'cpu', 'cuda', 'cuda:N'. precision: the convolutions'
+    arithmetic, 'auto' (tf32 on a GPU, fp32 on the CPU, as the programs' --precision), 'fp32',
+    'tf32' or 'bf16' (GPU only)."""
+    model = Model(_core.Model._open(str(name_or_path), device, _MODEL_DIRS, precision))
     if model.provisional:
         warnings.warn(f"{model.path} is a provisional model (trained briefly, for tests and docs): "
                       f"{model.card.get('summary', '')}", stacklevel=2)
@@ -188,20 +196,22 @@ def load_model(name_or_path: Union[str, "pathlib.Path"] = DEFAULT_MODEL, device:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_model(path: str, device: str) -> Model:
-    return load_model(path, device)
+def _cached_model(path: str, device: str, precision: str) -> Model:
+    return load_model(path, device, precision)
 
 
 def segment(image: ArrayLike, model: Union[str, "pathlib.Path", Model] = DEFAULT_MODEL, *, tta: bool = False,
-            tile: int = 0, device: str = "auto", progress: Progress = None, all_classes: bool = False) -> np.ndarray:
+            tile: int = 0, device: str = "auto", precision: str = "auto", progress: Progress = None,
+            all_classes: bool = False) -> np.ndarray:
     """Segments an image ``(H, W)`` or a stack ``(N, H, W)``; returns the probability of the
     foreground class, float32 of the same shape. See ``Model.segment`` for the arguments.
 
     model: a Model, a model file or the name of a shipped model (default: isbi2012-em, trained on
-    ISBI 2012 EM slices). Named and file models are loaded once per device and kept (the last 4).
+    ISBI 2012 EM slices). Named and file models are loaded once per device and precision and kept
+    (the last 4); device and precision as for ``load_model``.
     """
     if not isinstance(model, Model):
-        model = _cached_model(_core._find_model(str(model), _MODEL_DIRS), device)
+        model = _cached_model(_core._find_model(str(model), _MODEL_DIRS), device, precision)
     elif device not in ("auto", model.device):
         raise DeviceError(f"segment: the model is on {model.device}; load it with device='{device}' "
                           f"(unetcore.load_model(path, device='{device}'))")
@@ -221,8 +231,10 @@ def evaluate(probabilities: Union[ArrayLike, Sequence[ArrayLike]], truth: Union[
         (default 0.0, 0.1, ..., 1.0); iou_threshold: the one IoU uses.
 
     Returns the JSON object ``evaluate`` prints, as a dict: pixel_error, rand_error, vinfo_error,
-    warping_error, warping_error_classic, iou, seg, best_threshold (per measure), slices (the
-    names, when given), pixels, thresholds, per_threshold. docs/guide.md says how to read them.
+    vrand_thinned_error and vinfo_thinned_error (the ISBI challenge's final measures),
+    warping_error, warping_error_classic, iou, seg, vinfo_error_pooled, best_threshold (per
+    measure), slices (the names, when given), pixels, thresholds, per_threshold. docs/guide.md
+    says how to read them, docs/measures.md how they are defined.
     """
     maps, labels = _slices(probabilities, "probabilities"), _slices(truth, "truth")
     text = _core._evaluate(maps, labels, bool(warping), [float(t) for t in (thresholds or [])], float(iou_threshold),
