@@ -5,10 +5,11 @@
 //   evaluate --pred DIR --truth DIR [--json FILE] [--no-warping]
 //   evaluate --cells --pred <SS>_RES --truth <SS>_GT[/SEG] [--json FILE] [--partial auto|none|TTT,...]
 //
-// Files are paired by name stem (pred/07.tif <-> truth/07.png). Predictions: float TIFF in
-// [0, 1] or 8/16-bit PNG/TIFF (scaled to [0, 1]); 1 = cell interior. Ground truth: a binary
-// mask (255 = interior, 0 = membrane; instances = 4-connected components) or an instance label
-// image (CTC man_seg, ids > 0).
+// Files are paired by name stem (pred/07.tif <-> truth/07.png); a multi-page TIFF stack is scored
+// page by page against a ground-truth stack of as many pages (pred/vol.tif <-> truth/vol.tif).
+// Predictions: float TIFF in [0, 1] or 8/16-bit PNG/TIFF (scaled to [0, 1]); 1 = cell interior.
+// Ground truth: a binary mask (255 = interior, 0 = membrane; instances = 4-connected components)
+// or an instance label image (CTC man_seg, ids > 0).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -118,9 +119,26 @@ int main(int argc, char** argv) {
         std::cerr << "skipping " << p << ": no ground truth named " << stem << ".* in " << truth_dir << "\n";
         continue;
       }
-      maps.push_back(unet::read_image(p));
-      truth.push_back(unet::labels_from_image(unet::read_image(it->second), unet::LabelKind::Auto, it->second));
-      names.push_back(stem);
+      std::vector<unet::Image> pred_pages = unet::read_image_stack(p), truth_pages = unet::read_image_stack(it->second);
+      if (pred_pages.size() != truth_pages.size())
+        throw unet::ShapeError(p + " has " + std::to_string(pred_pages.size()) + " page(s) but its ground truth " +
+                               it->second + " has " + std::to_string(truth_pages.size()) + "; every page is scored");
+      const int n = static_cast<int>(pred_pages.size());
+      for (int i = 0; i < n; ++i) {
+        const std::string where = n == 1 ? it->second : it->second + " page " + std::to_string(i);
+        maps.push_back(std::move(pred_pages[i]));
+        truth.push_back(unet::labels_from_image(truth_pages[i], unet::LabelKind::Auto, where));
+        names.push_back(n == 1 ? stem : unet::page_name(stem, i, n));
+      }
+      truth_by_stem.erase(it);
+    }
+    if (!truth_by_stem.empty()) {
+      std::string unscored;
+      int listed = 0;
+      for (const auto& [stem, p] : truth_by_stem)
+        if (listed++ < 5) unscored += (unscored.empty() ? "" : ", ") + stem;
+      std::cerr << "note: " << truth_by_stem.size() << " ground-truth file(s) in " << truth_dir
+                << " have no prediction and are not scored (" << unscored << (listed > 5 ? ", ..." : "") << ")\n";
     }
     if (maps.empty()) {
       std::cerr << "error: no prediction in " << pred_dir << " has a ground truth of the same name in "

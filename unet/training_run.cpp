@@ -64,18 +64,14 @@ Agreed agree(Communicator& comm, double seconds, bool stop) {
 
 DeviceChoice choose_device(const std::string& request) {
   DeviceChoice c;
-  if (request == "auto") {
-    if (cuda_available() && !cuda_rt::is_simulated()) {
-      c.device = Device::cuda();
-      c.reason = "a GPU is present (" + cuda_description() + ")";
-    } else {
-      c.reason = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
-                                         : "no GPU is available (" + cuda_description() + ")";
-    }
-  } else {
-    c.device = parse_device(request);
+  c.device = resolve_device(request);
+  if (request != "auto")
     c.reason = "requested with --device";
-  }
+  else if (c.device.is_cuda())
+    c.reason = "a GPU is present (" + cuda_description() + ")";
+  else
+    c.reason = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
+                                       : "no GPU is available (" + cuda_description() + ")";
   c.paper_configuration = c.device.is_cuda() && !cuda_rt::is_simulated();
   return c;
 }
