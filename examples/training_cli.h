@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <cstdio>
 #include <filesystem>
@@ -252,7 +253,10 @@ inline int train_and_report(const char* program, TrainingSetup setup, std::vecto
   const FinalValidation scores = run.validate(observer);
   auto print_report = [&](const std::string& what, const ValidationReport& r) {
     std::printf("\n%s, %s:\n", validation->describe().c_str(), what.c_str());
-    for (const Measure& m : r.measures) std::printf("  %-15s%.*f\n", m.name.c_str(), m.decimals, m.value);
+    int width = 0;  // the values line up one space after the longest name
+    for (const Measure& m : r.measures) width = std::max(width, static_cast<int>(m.name.size()) + 1);
+    for (const Measure& m : r.measures)
+      std::printf("  %-*s%.*f\n", width, m.name.c_str(), m.decimals, m.value);
   };
   auto print_pair = [&](const std::string& weights, const ValidationPair& p, const char* tta_note) {
     print_report(weights + "plain predictions", p.plain);
