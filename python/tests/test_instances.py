@@ -26,7 +26,8 @@ def test_equals_segment_instances_bit_for_bit(model, program, tmp_path):
 
 def test_a_stack_with_the_models_options_equals_the_program(model, program, tmp_path):
     program("segment", "--model", model.path, "--input", STACK, "--out", tmp_path, "--device", "cpu", "--instances")
-    written = unetcore.read_stack(str(tmp_path / "isbi-20-22_mask.tif"))
+    # a mask per page, as the challenge's result layout has one per frame
+    written = np.stack([unetcore.read_image(str(tmp_path / f"isbi-20-22_p{i}_mask.tif")) for i in range(3)])
     stack = unetcore.read_stack(str(STACK))
     labels = model.instances(stack)
     assert labels.shape == written.shape == (3, 160, 192)
