@@ -369,6 +369,8 @@ def train(images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
     core, info = _core._train(settings, _pages(images, "train"), _pages(labels, "train"),
                               _pages(val_images, "train"), _pages(val_labels, "train"),
                               "" if data is None else str(data), int(first_val), _train_callback(progress))
+    if progress is True:
+        print(file=sys.stderr)  # end the progress line
     if info["validation"] is not None:
         info["validation"] = json.loads(info["validation"])
     return Model(core, info)
