@@ -48,9 +48,7 @@ struct InstanceFlags {
   std::optional<std::string> fill_holes;  // on | off
 
   InstanceOptions resolve(const std::map<std::string, std::string>& model_metadata) const {
-    InstanceOptions o;
-    const auto saved = model_metadata.find("unetcore.instances");
-    if (saved != model_metadata.end()) o = InstanceOptions::from_json(saved->second);
+    InstanceOptions o = InstanceOptions::of_model(model_metadata);
     if (threshold) o.threshold = *threshold;
     if (restore_border) o.restore_border = *restore_border;
     if (min_size) o.min_size = *min_size;

@@ -16,6 +16,7 @@
 #include "training_cli.h"
 #include "unet/dataset.h"
 #include "unet/training_run.h"
+#include "unet/training_settings.h"
 #include "unet/validation.h"
 
 namespace fs = std::filesystem;
@@ -46,16 +47,14 @@ int main(int argc, char** argv) {
 
     // ---- data -------------------------------------------------------------------------------
     const std::string data = data_arg.empty() ? default_data_dir() : data_arg;
-    const auto samples = load_folder_dataset(data + "/train/images", data + "/train/labels", LabelKind::BinaryMask);
-    UNET_CHECK(first_val > 0 && first_val < static_cast<int>(samples.size()), ValueError,
-               "--first-val ", first_val, " must leave training and validation slices (the data has ",
-               samples.size(), ")");
+    FolderSplit split = split_folder_dataset(data, first_val);
     std::vector<TrainingSlice> train;
-    for (int i = 0; i < first_val; ++i) train.push_back(make_training_slice(samples[i]));
-    auto validation = std::make_shared<IsbiValidation>(std::vector<Sample>(samples.begin() + first_val, samples.end()));
+    for (const Sample& sample : split.train) train.push_back(make_training_slice(sample));
+    const std::string first_name = split.train.front().name, last_name = split.train.back().name;
+    auto validation = std::make_shared<IsbiValidation>(std::move(split.validation));
     const auto& val = validation->samples();
     std::printf("train_em: %zu training slices (%s..%s), %zu validation slices (%s..%s) from %s\n",
-                train.size(), samples.front().name.c_str(), samples[first_val - 1].name.c_str(), val.size(),
+                train.size(), first_name.c_str(), last_name.c_str(), val.size(),
                 val.front().name.c_str(), val.back().name.c_str(), data.c_str());
     std::printf("train_em: mean pixel weight of the training slices %.3f (w0 = 10, sigma = 5, balanced classes)\n",
                 mean_pixel_weight(train));

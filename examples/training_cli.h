@@ -20,18 +20,13 @@
 #include "job_cli.h"
 #include "progress.h"
 #include "unet/training_run.h"
+#include "unet/training_settings.h"
 
 namespace unet::examples {
 
-struct TrainingArgs {
-  std::string out, device = "auto", resume, precision = "auto";
-  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1,
-          micro_batch = 0;
-  double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
-  std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
-  uint64_t seed = 1;
+// The settings (unet/training_settings.h) plus what only a process decides.
+struct TrainingArgs : TrainingSettings {
   int threads = 0;
-  bool no_augment = false, no_tta = false;
 };
 
 // The flags both programs take (their defaults are whatever `a` holds). `items` names what is
@@ -85,8 +80,8 @@ inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::stri
   app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--val-every", a.val_every, "score the validation " + items + " every N steps (0: only at the end)")->capture_default_str();
   app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
-  app.add_flag("--no-augment", a.no_augment, "train without augmentation");
-  app.add_flag("--no-tta", a.no_tta,
+  app.add_flag_callback("--no-augment", [&a] { a.augment = false; }, "train without augmentation");
+  app.add_flag_callback("--no-tta", [&a] { a.tta = false; },
                "score the final validation only on plain predictions (default: also on the average over the "
                "8 flips/rotations, the paper's test-time averaging; its maps are the ones written)");
 }
@@ -106,33 +101,13 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   TrainingSetup s;
   s.job = &join_job();  // first: under MPI it picks this rank's GPU before anything is allocated
   if (a.threads > 0) set_num_threads(a.threads);
-  s.device = choose_device(a.device);
-  const RunDefaults d = run_defaults(s.device.paper_configuration);
-  s.config.base_channels = a.base_channels > 0 ? a.base_channels : d.base_channels;
-  s.config.init_seed = a.seed;
-  s.config.head_init = a.head_init == "zero" ? HeadInit::Zero : HeadInit::He;
-  s.config.dropout = static_cast<float>(a.dropout);
-  TrainOptions& o = s.options;
-  o.tile = a.tile > 0 ? a.tile : d.tile;
-  o.seed = a.seed;
-  o.batch = a.batch;
-  o.micro_batch = a.micro_batch;
-  o.sgd.learning_rate = static_cast<float>(a.lr);
-  o.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
-  o.warmup_steps = a.warmup;
-  o.cooldown = a.cooldown;
-  o.weight_average = a.weight_average;
-  o.augment = !a.no_augment;
-  RunOptions& r = s.run;
-  r.out_dir = a.out;
-  r.iterations = a.iterations > 0 ? a.iterations : d.iterations;
-  r.minutes = a.minutes >= 0 ? a.minutes : d.minutes;
-  r.checkpoint_every = a.checkpoint_every;
-  r.validate_every = a.val_every;
-  r.tta = !a.no_tta;
-  r.resume = a.resume;
-  r.precision = choose_precision(a.precision, s.device.device);
-  o.total_steps = r.iterations;
+  TrainingPlan plan = plan_training(a);
+  s.device = plan.device;
+  s.config = plan.config;
+  s.options = plan.options;
+  s.run = plan.run;
+  const TrainOptions& o = s.options;
+  const RunOptions& r = s.run;
 
   std::string schedule;  // how the rate moves, in words
   if (o.warmup_steps > 0) schedule += ", warm-up over " + std::to_string(o.warmup_steps) + " steps";
@@ -171,15 +146,11 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
 // --input-norm: with "data" the training images' mean and deviation go into the configuration.
 inline void apply_input_norm(const char* program, const TrainingArgs& a, const std::string& items,
                              const std::vector<TrainingSlice>& train, UNetConfig& config) {
-  if (a.input_norm == "data") {
-    const InputStatistics stats = input_statistics(train);
-    config.input_mean = stats.mean;
-    config.input_std = stats.std;
+  if (const auto stats = standardise_input(a, train, config))
     std::printf("%s: input standardised with the training %s' mean %.4f and deviation %.4f "
-                "(x -> (x - mean) / std)\n", program, items.c_str(), stats.mean, stats.std);
-  } else {
+                "(x -> (x - mean) / std)\n", program, items.c_str(), stats->mean, stats->std);
+  else
     std::printf("%s: input in [0, 1], not standardised (--input-norm data would)\n", program);
-  }
 }
 
 // Builds the run, trains with a progress bar, prints the summary and the final validation, and

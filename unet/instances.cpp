@@ -22,6 +22,11 @@ std::string InstanceOptions::to_json() const {
       .dump();
 }
 
+InstanceOptions InstanceOptions::of_model(const std::map<std::string, std::string>& metadata) {
+  const auto saved = metadata.find("unetcore.instances");
+  return saved == metadata.end() ? InstanceOptions{} : from_json(saved->second);
+}
+
 InstanceOptions InstanceOptions::from_json(const std::string& text) {
   InstanceOptions o;
   try {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "unet/connected_components.h"
@@ -33,6 +34,9 @@ struct InstanceOptions {
 
   std::string to_json() const;  // kept in checkpoints' metadata ("unetcore.instances")
   static InstanceOptions from_json(const std::string& text);  // ValueError for bad JSON or values
+  // The options a model file's metadata carries (train_cells writes them), else the defaults:
+  // what `segment --instances` and unetcore's Model.instances start from.
+  static InstanceOptions of_model(const std::map<std::string, std::string>& metadata);
   void validate() const;        // ValueError naming the bad field
 };
 

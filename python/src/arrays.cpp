@@ -113,6 +113,33 @@ unet::Image array_image(const py::array& array, const char* op, const char* what
   return image;
 }
 
+unet::LabelImage label_array(const py::array& array, const char* op, const char* what, unet::LabelKind kind) {
+  py::array values = array;
+  if (array.dtype().kind() == 'b') values = array.attr("astype")("uint8");
+  UNET_CHECK(values.dtype().kind() == 'u' || values.dtype().kind() == 'i', unet::DTypeError, op, ": ", what,
+             " has dtype ", py::str(array.dtype()).cast<std::string>(),
+             "; labels are an integer label image (instance ids) or a binary mask");
+  const auto as64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(values);
+  UNET_CHECK(as64.ndim() == 2, unet::ShapeError, op, ": ", what, " must be 2-D (H, W), got ", as64.ndim(),
+             " dimensions");
+  unet::Image image = unet::make_image(static_cast<int>(as64.shape(1)), static_cast<int>(as64.shape(0)), 1,
+                                       unet::SampleFormat::U32);
+  const int64_t* src = as64.data();
+  for (size_t i = 0; i < image.pixels.size(); ++i) {
+    // Image holds floats: ids are exact up to 2^24.
+    UNET_CHECK(src[i] >= 0 && src[i] <= (int64_t{1} << 24), unet::ValueError, op, ": ", what, " holds the id ",
+               src[i], "; ids must lie in 0..16777216");
+    image.pixels[i] = static_cast<float>(src[i]);
+  }
+  return unet::labels_from_image(image, kind, what);
+}
+
+py::array label_image_array(const unet::LabelImage& labels) {
+  py::array_t<int32_t> out({static_cast<py::ssize_t>(labels.height), static_cast<py::ssize_t>(labels.width)});
+  std::copy(labels.labels.begin(), labels.labels.end(), out.mutable_data());
+  return out;
+}
+
 py::array images_array(const std::vector<unet::Image>& pages, bool stack) {
   const unet::Image& first = pages.front();
   std::vector<py::ssize_t> shape = {first.height, first.width};

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "unet/dataset.h"
 #include "unet/image.h"
 
 namespace unetcore_py {
@@ -36,6 +37,13 @@ pybind11::array tensor_array(const unet::Tensor& tensor);
 // A 2-D (H, W) or 3-D (H, W, C) array (C = 1, 3, 4) as a library Image (a copy: Image holds float samples)
 // whose SampleFormat follows the dtype (uint8 -> U8, uint16 -> U16, uint32 -> U32, floats -> F32).
 unet::Image array_image(const pybind11::array& array, const char* op, const char* what);
+// An integer (or bool) 2-D label array as labels_from_image reads a label file of this `kind`
+// (Auto: a binary mask becomes its 4-connected components, anything else instance ids). Throws
+// DTypeError for other dtypes, ShapeError unless 2-D, ValueError for ids outside 0..2^24.
+unet::LabelImage label_array(const pybind11::array& array, const char* op, const char* what, unet::LabelKind kind);
+// Labels as an int32 array (H, W) (a copy).
+pybind11::array label_image_array(const unet::LabelImage& labels);
+
 // Images as one array of their format's dtype: [H, W] or [H, W, C] for one image, with a leading
 // page axis when `stack`. All must share size, channels and format (the caller checks).
 pybind11::array images_array(const std::vector<unet::Image>& pages, bool stack);

@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "core/precision.h"
 #include "interrupt.h"
+#include "model_handle.h"
 #include "unet/inference.h"
 #include "unet/model_files.h"
 #include "unet/trainer.h"
@@ -22,13 +23,6 @@ namespace py = pybind11;
 
 namespace unetcore_py {
 namespace {
-
-struct Model {
-  std::string path;
-  std::map<std::string, std::string> metadata;
-  std::unique_ptr<unet::UNet> net;
-  std::mutex busy;  // one call at a time per model (the library's forward pass is not re-entrant)
-};
 
 std::unique_ptr<Model> open(const std::string& name_or_path, const std::string& device,
                             const std::vector<std::string>& extra_dirs, const std::string& precision) {

@@ -9,5 +9,7 @@ void bind_model(pybind11::module_& m);     // Model: load, save, segment (bind_m
 void bind_measures(pybind11::module_& m);  // evaluate (bind_measures.cpp)
 void bind_io(pybind11::module_& m);        // read_image, read_stack, write_tiff (bind_io.cpp)
 void bind_devices(pybind11::module_& m);   // devices, threads, build information (bind_devices.cpp)
+void bind_training(pybind11::module_& m);  // TrainingSettings, _train (bind_training.cpp)
+void bind_instances(pybind11::module_& m); // instances, evaluate_cells (bind_instances.cpp)
 
 }  // namespace unetcore_py

@@ -35,8 +35,10 @@ class Interruptible {
   }
 
   // The check between two units of work, on the thread that runs run(): takes the GIL, runs
-  // pending signal handlers, then the Python callback with (done, total). False: stop.
-  bool keep_going(int64_t done, int64_t total) {
+  // pending signal handlers, then the Python callback with `args` ((done, total) for tiles,
+  // (step, steps, loss) for training). False: stop.
+  template <typename... Args>
+  bool keep_going(const Args&... args) {
     ++gil_probe().checks;
     if (PyGILState_Check()) ++gil_probe().held;
     pybind11::gil_scoped_acquire gil;
@@ -46,7 +48,7 @@ class Interruptible {
     }
     if (progress_.is_none()) return true;
     try {
-      const pybind11::object answer = progress_(done, total);
+      const pybind11::object answer = progress_(args...);
       return answer.is_none() || PyObject_IsTrue(answer.ptr()) != 0;
     } catch (pybind11::error_already_set& e) {
       error_.emplace(std::move(e));
@@ -54,7 +56,7 @@ class Interruptible {
     }
   }
   // For SegmentOptions::progress. (Training, TrainingRun's RunObserver, polls the same check:
-  // stop_requested = [&] { return !keep_going(step, steps); }.)
+  // stop_requested = [&] { return !keep_going(step, steps, loss); }, bind_training.cpp.)
   unet::ProgressCallback callback() {
     return [this](int64_t done, int64_t total) { return keep_going(done, total); };
   }

@@ -23,6 +23,8 @@ PYBIND11_MODULE(_core, m) {
   unetcore_py::bind_measures(m);
   unetcore_py::bind_io(m);
   unetcore_py::bind_devices(m);
+  unetcore_py::bind_training(m);
+  unetcore_py::bind_instances(m);
   m.def("_gil_probe", [](bool reset) {
     auto& p = unetcore_py::gil_probe();
     const py::tuple counts = py::make_tuple(p.checks.load(), p.held.load());

@@ -52,7 +52,7 @@ from ._core import (
 )
 
 __all__ = [
-    "Model", "load_model", "segment", "evaluate", "available_models", "example_image", "DEFAULT_MODEL",
+    "Model", "load_model", "segment", "instances", "train", "evaluate", "evaluate_cells", "available_models", "example_image", "DEFAULT_MODEL",
     "read_image", "read_stack", "write_tiff", "to_grey", "devices", "default_device", "num_threads", "set_num_threads",
     "build_info", "Error", "ShapeError", "DTypeError", "ArgumentError", "DeviceError", "FileError",
     "NumericError", "CudaError", "OutOfMemoryError", "KernelError", "CancelledError",
@@ -69,6 +69,9 @@ _MODEL_DIRS = [str(_PACKAGE / "models")]  # the models a wheel ships; build tree
 #: A progress callback: called with (tiles done, tiles in all) before the first tile and after
 #: each; returning False stops the call (CancelledError). True prints a progress line to stderr.
 Progress = Union[None, bool, Callable[[int, int], Optional[bool]]]
+#: A training progress callback: called with (step, step limit, loss) after every step; returning
+#: False stops training there. True prints a progress line to stderr.
+TrainProgress = Union[None, bool, Callable[[int, int, float], Optional[bool]]]
 ArrayLike = Any  # a NumPy array, or anything with __dlpack__ or the buffer protocol
 
 
@@ -87,8 +90,18 @@ class Model:
     ``parameter_count``. A model serves one call at a time; calls from several threads queue.
     """
 
-    def __init__(self, core: "_core.Model") -> None:
+    def __init__(self, core: "_core.Model", training: Optional[Dict[str, Any]] = None) -> None:
         self._core = core
+        self._training = training
+
+    @property
+    def training(self) -> Optional[Dict[str, Any]]:
+        """For a model that ``train`` returned: how the run went — ``steps`` (taken by this call),
+        ``last_step`` (the step counter, resumed steps included), ``seconds`` (training time),
+        ``stopped_by_time``, ``losses`` (one per step) and ``validation`` (the final scores:
+        ``{"model": {"plain": {...}, "tta": {...} | None}, "iterate": ... | None}``, the measures of
+        ``evaluate``; None without validation data). None for a loaded model."""
+        return self._training
 
     @property
     def path(self) -> str:
@@ -168,6 +181,26 @@ class Model:
         picked = slice(1, None) if self.num_classes > 2 else 1
         return probs[picked] if probs.ndim == 3 else probs[:, picked]
 
+    def instances(self, image: ArrayLike, *, tta: bool = False, tile: int = 0, threshold: Optional[float] = None,
+                  min_size: Optional[int] = None, fill_holes: Optional[bool] = None,
+                  restore_border: Optional[float] = None, progress: Progress = None) -> np.ndarray:
+        """The objects of an image ``(H, W)`` or a stack ``(N, H, W)``: ``segment``, then
+        ``unetcore.instances`` with this model's instance options (those ``train_cells`` saved
+        with it; the library's defaults otherwise), each argument given replacing its own — what
+        ``segment --instances`` writes. Needs a two-class model (background, cell). Returns int32
+        labels of the image's shape: 0 = background, objects 1..n in raster order."""
+        if self.num_classes != 2:
+            raise ArgumentError(f"instances: needs a two-class model (background, cell); {self.path} has "
+                                f"{self.num_classes} classes")
+        options = _core._instance_options(self._core.metadata, threshold, min_size, fill_holes, restore_border)
+        return _instance_labels(self.segment(image, tta=tta, tile=tile, progress=progress), options)
+
+    @property
+    def instance_options(self) -> Dict[str, Any]:
+        """The options ``instances`` uses unless told otherwise: threshold, min_size, fill_holes,
+        restore_border (and connectivity), from the model file or the library's defaults."""
+        return json.loads(_core._instance_options(self._core.metadata, None, None, None, None)._json())
+
     def save(self, path: Union[str, "pathlib.Path"], metadata: Optional[Mapping[str, str]] = None) -> None:
         """Writes the weights and configuration (safetensors; no training state) to ``path``, with
         this model's metadata (its card) updated by ``metadata``. ``segment --model path`` and
@@ -216,6 +249,131 @@ def segment(image: ArrayLike, model: Union[str, "pathlib.Path", Model] = DEFAULT
         raise DeviceError(f"segment: the model is on {model.device}; load it with device='{device}' "
                           f"(unetcore.load_model(path, device='{device}'))")
     return model.segment(image, tta=tta, tile=tile, progress=progress, all_classes=all_classes)
+
+
+def instances(probabilities: ArrayLike, *, threshold: Optional[float] = None, min_size: Optional[int] = None,
+              fill_holes: Optional[bool] = None, restore_border: Optional[float] = None) -> np.ndarray:
+    """Object instances of a probability map ``(H, W)`` or a stack of them ``(N, H, W)``, exactly
+    as ``segment --instances`` computes the masks it writes: foreground = probability >
+    threshold, its 4-connected components, objects under min_size pixels removed, holes filled
+    (background enclosed by one object joins it), separation borders up to 2 x restore_border
+    wide given back to the nearest object, then ids 1..n in raster order.
+
+    probabilities: float in [0, 1] (what ``segment`` returns) or uint8/16/32 (scaled by their
+        maximum). threshold: in [0, 1), default 0.5; min_size: pixels, default 0 (keep all);
+        fill_holes: default False; restore_border: pixels, default 0 (off). For a model's own
+        options (a model trained by ``train_cells`` carries them) use ``Model.instances``.
+
+    Returns int32 labels of the same shape: 0 = background, 1..n the objects (the program's
+    16-bit masks hold the same values).
+    """
+    options = _core._instance_options({}, threshold, min_size, fill_holes, restore_border)
+    return _instance_labels(probabilities, options)
+
+
+def _instance_labels(probabilities: ArrayLike, options: "_core.InstanceOptions") -> np.ndarray:
+    array = _as_array(probabilities, "instances")
+    if array.ndim not in (2, 3):
+        raise ShapeError(f"instances: probabilities must be a map (H, W) or a stack (N, H, W), got shape {array.shape}")
+    labels = _core._instances(list(array) if array.ndim == 3 else [array], options)
+    return np.stack(labels) if array.ndim == 3 else labels[0]
+
+
+def evaluate_cells(predicted: Union[ArrayLike, Sequence[ArrayLike]], truth: Union[ArrayLike, Sequence[ArrayLike]], *,
+                   names: Optional[Sequence[str]] = None, partial: Optional[Sequence[bool]] = None) -> Dict[str, Any]:
+    """The Cell Tracking Challenge's SEG and the pixel IoU of instance labels against their
+    ground truth — what ``evaluate --cells`` prints.
+
+    predicted, truth: label images ``(H, W)``, stacks ``(N, H, W)`` or lists of them; integer
+        instance ids (0 = background; the pixels of one id need not be connected).
+    names: the frames' names (default "0", "1", ...); partial: frames only partly annotated,
+        left out of the pooled pixel IoU (SEG only visits annotated objects).
+
+    Returns a dict: seg (the mean Jaccard index over all ground-truth objects, an object counting
+    when one predicted object covers more than half of it), iou (foreground pixels, pooled),
+    objects, matched, predicted, and frames (the same per frame). docs/measures.md defines them.
+    """
+    p, t = _slices(predicted, "predicted", "evaluate_cells"), _slices(truth, "truth", "evaluate_cells")
+    return json.loads(_core._evaluate_cells(p, t, list(names or []), [bool(x) for x in (partial or [])]))
+
+
+def train(images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
+          labels: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None, *,
+          data: Optional[Union[str, "pathlib.Path"]] = None, first_val: int = 20,
+          val_images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
+          val_labels: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
+          out: Optional[Union[str, "pathlib.Path"]] = None, device: str = "auto", precision: str = "auto",
+          iterations: int = 0, minutes: Optional[float] = None, base_channels: int = 0, tile: int = 0,
+          batch: int = 1, micro_batch: int = 0, seed: int = 1, lr: float = 0.001, warmup: int = 0,
+          cooldown: float = 0.0, weight_average: float = 0.998, loss_mean: str = "weights",
+          head_init: str = "zero", input_norm: str = "none", dropout: float = 0.5, augment: bool = True,
+          tta: bool = True, resume: Optional[Union[str, "pathlib.Path"]] = None, checkpoint_every: int = 500,
+          val_every: int = 0, progress: TrainProgress = None) -> Model:
+    """Trains a U-Net, exactly as the ``train_em`` program does with the same options and seed
+    (the same weights, bit for bit), and returns it ready to ``segment``.
+
+    The data, one of:
+      images, labels: training images ``(N, H, W)`` or a list of ``(H, W)`` arrays (uint8/16/32
+        scaled by their maximum, floats used as they are, as ``segment`` reads them), and their
+        label masks of the same sizes: non-zero = cell interior, 0 = membrane/background, as
+        ``train_em`` reads its label files (each mask's 4-connected regions are the cells that
+        the paper's border weights separate). val_images, val_labels (optional): slices scored
+        at the end (and every ``val_every`` steps) with the measures of ``evaluate``.
+      data: a dataset folder laid out like data/isbi2012: ``train/images/`` and ``train/labels/``
+        of the same file names (PNG or TIFF; multi-page TIFFs give a slice per page); the slices
+        before ``first_val`` (in name order) train, the rest validate — ``train_em --data``.
+
+    out: a folder for the run's files, as ``train_em --out`` writes them: model.safetensors (the
+        checkpoint: weights, SGD state to ``resume`` from), log.jsonl, loss.png, metrics.json,
+        val/. None writes nothing (``Model.save`` writes the model later).
+    The training options are ``train_em``'s flags, with its defaults (``train_em --help`` explains
+    each): device ('auto': a GPU when present), precision, iterations (0: 4000 on a GPU, on the
+    CPU 100000 bounded by the time budget), minutes (None: 15 on the CPU, none on a GPU; 0: no
+    budget), base_channels (0: 64 on a GPU, 16 on the CPU), tile (0: 572 / 316), batch,
+    micro_batch, seed, lr, warmup, cooldown, weight_average, loss_mean ('weights' | 'pixels'),
+    head_init ('zero' | 'he'), input_norm ('none' | 'data'), dropout, augment (``--no-augment``
+    is augment=False), tta (``--no-tta`` is tta=False), resume, checkpoint_every, val_every.
+
+    progress: None, True (a line on stderr) or a callable ``(step, steps, loss)`` called after
+        every step (steps: the step limit); returning False stops training after that step and
+        returns the model trained so far (``Model.training["stopped_by_request"]``, no final
+        validation). Ctrl-C stops it too, after the current step, with
+        KeyboardInterrupt (with ``out`` the checkpoint of the steps taken is written first).
+        The GIL is released while the network trains.
+
+    Returns the Model (on the training device) holding the weights saved as the run's model —
+    the moving average of the SGD iterates unless weight_average=0 —; ``Model.training`` tells
+    how the run went and its final validation. Bad shapes, dtypes or options raise the
+    library's exceptions (ShapeError, DTypeError, ValueError subclasses) with its messages.
+    """
+    settings = _core.TrainingSettings()
+    settings.out = "" if out is None else str(out)
+    settings.device, settings.precision = device, precision
+    settings.resume = "" if resume is None else str(resume)
+    settings.minutes = -1.0 if minutes is None else minutes
+    for name, value in (("iterations", iterations), ("base_channels", base_channels), ("tile", tile),
+                        ("batch", batch), ("micro_batch", micro_batch), ("seed", seed), ("lr", lr),
+                        ("warmup", warmup), ("cooldown", cooldown), ("weight_average", weight_average),
+                        ("loss_mean", loss_mean), ("head_init", head_init), ("input_norm", input_norm),
+                        ("dropout", dropout), ("augment", augment), ("tta", tta),
+                        ("checkpoint_every", checkpoint_every), ("val_every", val_every)):
+        try:
+            setattr(settings, name, value)
+        except TypeError:
+            raise TypeError(f"train: {name} must be {type(getattr(settings, name)).__name__}, "
+                            f"got {type(value).__name__} {value!r}") from None
+    if data is not None and (images is not None or labels is not None):
+        raise ArgumentError("train: give either images and labels or a dataset folder (data=), not both")
+    if (images is None) != (labels is None) or (val_images is None) != (val_labels is None):
+        raise ArgumentError("train: images and labels (and val_images and val_labels) go together")
+    core, info = _core._train(settings, _pages(images, "train"), _pages(labels, "train"),
+                              _pages(val_images, "train"), _pages(val_labels, "train"),
+                              "" if data is None else str(data), int(first_val), _train_callback(progress))
+    if progress is True:
+        print(file=sys.stderr)  # end the progress line
+    if info["validation"] is not None:
+        info["validation"] = json.loads(info["validation"])
+    return Model(core, info)
 
 
 def evaluate(probabilities: Union[ArrayLike, Sequence[ArrayLike]], truth: Union[ArrayLike, Sequence[ArrayLike]], *,
@@ -268,16 +426,41 @@ def _as_array(x: ArrayLike, op: str) -> np.ndarray:
     return array
 
 
-def _slices(x: Union[ArrayLike, Sequence[ArrayLike]], what: str) -> List[np.ndarray]:
+def _slices(x: Union[ArrayLike, Sequence[ArrayLike]], what: str, op: str = "evaluate") -> List[np.ndarray]:
     if isinstance(x, (list, tuple)):
-        return [_as_array(s, "evaluate") for s in x]
-    array = _as_array(x, "evaluate")
+        return [_as_array(s, op) for s in x]
+    array = _as_array(x, op)
     if array.ndim == 3:
         return list(array)
     if array.ndim == 2:
         return [array]
-    raise ShapeError(f"evaluate: {what} must be a 2-D map, a 3-D stack or a list of 2-D maps, "
+    raise ShapeError(f"{op}: {what} must be a 2-D map, a 3-D stack or a list of 2-D maps, "
                      f"got shape {array.shape}")
+
+
+def _pages(x: Optional[Union[ArrayLike, Sequence[ArrayLike]]], op: str) -> List[np.ndarray]:
+    """A stack (N, H, W[, C]) or a list of images as a list of 2-D/3-D arrays (views, no copies)."""
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return [_as_array(page, op) for page in x]
+    array = _as_array(x, op)
+    if array.ndim == 2:
+        return [array]
+    return list(array)
+
+
+def _train_callback(progress: TrainProgress) -> Optional[Callable[[int, int, float], Optional[bool]]]:
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        def show(step: int, steps: int, loss: float) -> None:
+            print(f"\rtrain: step {step}/{steps}, loss {loss:.4f}", end="", file=sys.stderr, flush=True)
+        return show
+    if not callable(progress):
+        raise TypeError(f"train: progress must be None, True or a callable (step, steps, loss), "
+                        f"got {type(progress).__name__}")
+    return progress
 
 
 def _progress_callback(progress: Progress, op: str) -> Optional[Callable[[int, int], Optional[bool]]]:

@@ -40,6 +40,54 @@ class Model:
     @property
     def parameter_count(self) -> int: ...
 
+class TrainingSettings:
+    """train_em's flags (unet/training_settings.h: 0, a negative minutes and 'auto' take the
+    device configuration's defaults); see unetcore.train."""
+    out: str
+    device: str
+    precision: str
+    resume: str
+    iterations: int
+    base_channels: int
+    tile: int
+    minutes: float
+    batch: int
+    micro_batch: int
+    warmup: int
+    checkpoint_every: int
+    val_every: int
+    seed: int
+    lr: float
+    dropout: float
+    cooldown: float
+    weight_average: float
+    loss_mean: str
+    head_init: str
+    input_norm: str
+    augment: bool
+    tta: bool
+    def __init__(self) -> None: ...
+
+def _train(settings: TrainingSettings, images: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+           val_images: Sequence[np.ndarray], val_labels: Sequence[np.ndarray], data: str, first_val: int,
+           progress: Optional[Callable[[int, int, float], Optional[bool]]]) -> Tuple[Model, Dict[str, Any]]: ...
+class InstanceOptions:
+    """unet::InstanceOptions: how a probability map becomes objects (see unetcore.instances)."""
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def min_size(self) -> int: ...
+    @property
+    def fill_holes(self) -> bool: ...
+    @property
+    def restore_border(self) -> float: ...
+    def _json(self) -> str: ...
+
+def _instance_options(model_metadata: Mapping[str, str], threshold: Optional[float], min_size: Optional[int],
+                      fill_holes: Optional[bool], restore_border: Optional[float]) -> InstanceOptions: ...
+def _instances(maps: Sequence[np.ndarray], options: InstanceOptions) -> List[np.ndarray]: ...
+def _evaluate_cells(predicted: Sequence[np.ndarray], truth: Sequence[np.ndarray], names: Sequence[str],
+                    partial: Sequence[bool]) -> str: ...
 def _available_models(extra_dirs: Sequence[str]) -> List[str]: ...
 def _find_model(name_or_path: str, extra_dirs: Sequence[str]) -> str: ...
 def _evaluate(maps: Sequence[np.ndarray], truth: Sequence[np.ndarray], warping: bool, thresholds: Sequence[float],
