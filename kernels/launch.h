@@ -27,6 +27,26 @@
 
 namespace unet::kern {
 
+// Where a launch call is written. std::source_location where the standard library has it; clang
+// 14 with libstdc++ 12 (the sanitizer and fuzzing builds) lacks the builtin behind it, so there a
+// stand-in captures the same file and line through __builtin_FILE / __builtin_LINE.
+#if defined(__cpp_lib_source_location)
+using SourceLocation = std::source_location;
+#else
+struct SourceLocation {
+  static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
+    SourceLocation s;
+    s.file_ = file;
+    s.line_ = line;
+    return s;
+  }
+  constexpr const char* file_name() const { return file_; }
+  constexpr unsigned line() const { return line_; }
+  const char* file_ = "";
+  unsigned line_ = 0;
+};
+#endif
+
 // Number of blocks of size b that cover a items; 0 when a <= 0. Host only.
 constexpr unsigned ceil_div(int64_t a, int64_t b) {
   if (b <= 0) throw ValueError(detail::message("ceil_div(", a, ", ", b, "): the divisor must be > 0"));
@@ -43,12 +63,11 @@ constexpr unsigned ceil_div(int64_t a, int64_t b) {
 // location of the launch call, which the default argument captures at the caller.
 struct LaunchGrid {
   dim3 dims;
-  std::source_location where;
+  SourceLocation where;
 
-  LaunchGrid(dim3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
-  LaunchGrid(uint3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
-  LaunchGrid(unsigned x, unsigned y = 1, unsigned z = 1,
-             std::source_location w = std::source_location::current())
+  LaunchGrid(dim3 d, SourceLocation w = SourceLocation::current()) : dims(d), where(w) {}
+  LaunchGrid(uint3 d, SourceLocation w = SourceLocation::current()) : dims(d), where(w) {}
+  LaunchGrid(unsigned x, unsigned y = 1, unsigned z = 1, SourceLocation w = SourceLocation::current())
       : dims(x, y, z), where(w) {}
 };
 
