@@ -19,15 +19,13 @@
 #include <map>
 
 #include "core/error.h"
+#include "program.h"
+#include "unet/atomic_file.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
 #include "unet/metrics.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Score probability maps against ground truth (ISBI 2012 / CTC measures)"};
@@ -37,9 +35,7 @@ int main(int argc, char** argv) {
   app.add_option("--truth", truth_dir, "folder of ground-truth masks or instance labels")->required();
   app.add_option("--json", json_path, "also write the JSON object to this file");
   app.add_flag("--no-warping", no_warping, "skip the (slow) warping error");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return unet::examples::run_program("evaluate", app, argc, argv, [&] {
     std::map<std::string, std::string> truth_by_stem;
     for (const auto& p : unet::list_image_files(truth_dir)) truth_by_stem[fs::path(p).stem().string()] = p;
     std::vector<unet::Image> maps;
@@ -48,18 +44,21 @@ int main(int argc, char** argv) {
     for (const auto& p : unet::list_image_files(pred_dir)) {
       const std::string stem = fs::path(p).stem().string();
       const auto it = truth_by_stem.find(stem);
-      if (it == truth_by_stem.end()) {
-        std::cerr << "skipping " << p << ": no ground truth named " << stem << ".* in " << truth_dir << "\n";
+      if (it == truth_by_stem.end()) {  // a note, not an error: stderr is for the one error line
+        std::printf("skipping %s: no ground truth named %s.* in %s\n", p.c_str(), stem.c_str(), truth_dir.c_str());
         continue;
       }
       maps.push_back(unet::read_image(p));
       truth.push_back(unet::labels_from_image(unet::read_image(it->second), unet::LabelKind::Auto, it->second));
+      if (maps.back().width != truth.back().width || maps.back().height != truth.back().height) {
+        throw unet::ShapeError(p + " is " + std::to_string(maps.back().width) + "x" + std::to_string(maps.back().height) +
+                               " but its ground truth " + it->second + " is " + std::to_string(truth.back().width) + "x" +
+                               std::to_string(truth.back().height) + "; a prediction must have its ground truth's size");
+      }
       names.push_back(stem);
     }
     if (maps.empty()) {
-      std::cerr << "error: no prediction in " << pred_dir << " has a ground truth of the same name in "
-                << truth_dir << "\n";
-      return 1;
+      throw unet::IOError("no prediction in " + pred_dir + " has a ground truth of the same name in " + truth_dir);
     }
     unet::EvaluateOptions options;
     options.warping = !no_warping;
@@ -83,18 +82,7 @@ int main(int argc, char** argv) {
 
     const std::string text = unet::measures_to_json(r, options, names);
     std::cout << text << "\n";
-    if (!json_path.empty()) {
-      const std::string tmp = json_path + ".tmp";
-      {
-        std::ofstream out(tmp);
-        out << text << "\n";
-        if (!out) throw unet::IOError(json_path + ": cannot write");
-      }
-      fs::rename(tmp, json_path);
-    }
-  } catch (const unet::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    if (!json_path.empty()) unet::write_file_atomically(json_path, text + "\n");
+    return 0;
+  });
 }

@@ -9,6 +9,7 @@
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "program.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -30,8 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile, "input tile size (default: the largest valid size up to 572 that the image needs)");
   app.add_flag("--tta", tta, "average over the 8 flips/rotations");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return examples::run_program("segment", app, argc, argv, [&] {
     Device device = Device::cpu();
     if (device_name == "auto") {
       if (cuda_available() && !cuda_rt::is_simulated()) device = Device::cuda();
@@ -66,8 +66,5 @@ int main(int argc, char** argv) {
     progress.finish();
     std::printf("segment: wrote %zu probability map(s) and overlay(s) to %s\n", files.size(), out.c_str());
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "segment: error: %s\n", e.what());
-    return 2;
-  }
+  });
 }

@@ -10,6 +10,8 @@
 // "cell interior"), OUT/val/NN_overlay.png, OUT/loss.png, OUT/log.jsonl.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -18,6 +20,8 @@
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "unet/atomic_file.h"
+#include "program.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -56,6 +60,8 @@ Image probability_image(const Tensor& probs) {  // channel 1 of [K, H, W]
 void append_jsonl(const fs::path& path, const nlohmann::json& j) {
   std::ofstream out(path, std::ios::app);
   out << j.dump() << "\n";
+  out.close();
+  if (!out) UNET_THROW(IOError, "cannot append to '", path.string(), "': ", std::strerror(errno));
 }
 
 // Segments the validation slices (overlap-tile, optional 8-fold TTA) and scores them. With
@@ -132,9 +138,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-tta", a.no_tta,
                "score the final validation only on plain predictions (default: also on the average over the "
                "8 flips/rotations, the paper's test-time averaging; its maps are the ones written)");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return examples::run_program("train_em", app, argc, argv, [&] {
     if (a.threads > 0) set_num_threads(a.threads);
     // ---- device and configuration ----------------------------------------------------------
     Device device = Device::cpu();
@@ -228,16 +232,25 @@ int main(int argc, char** argv) {
     }
 
     // ---- training ---------------------------------------------------------------------------
-    fs::create_directories(fs::path(a.out) / "val");
     const fs::path model_path = fs::path(a.out) / "model.safetensors", log_path = fs::path(a.out) / "log.jsonl";
     UNet model(config, device);
     Trainer trainer(model, train, options);
     if (!a.resume.empty()) {
       trainer.resume(a.resume);
       std::printf("train_em: resumed from %s at step %lld\n", a.resume.c_str(), static_cast<long long>(trainer.steps_done()));
-    } else {
-      fs::remove(log_path);
     }
+    // The output folder is touched only once the inputs have been accepted.
+    fs::create_directories(fs::path(a.out) / "val");
+    if (a.resume.empty()) fs::remove(log_path);
+    // Any failure from here on (a diverging loss, no memory, a full disk) says what is left.
+    examples::failure_note() = a.resume.empty() ? "no checkpoint was written before"
+                                                : "the last good checkpoint is " + a.resume + " (step " +
+                                                      std::to_string(trainer.steps_done()) + ")";
+    const auto save_checkpoint = [&] {
+      trainer.save_checkpoint(model_path.string());
+      examples::failure_note() = "the last good checkpoint is " + model_path.string() + " (step " +
+                                 std::to_string(trainer.steps_done()) + ")";
+    };
     std::printf("train_em: %lld parameters\n", static_cast<long long>(model.parameter_count()));
     std::vector<double> steps, losses;
     examples::Progress progress("train", iterations);
@@ -248,18 +261,10 @@ int main(int argc, char** argv) {
     double ema = 0.0, ema_weight = 0.0;
     bool stopped_by_time = false;
     while (trainer.steps_done() < iterations) {
-      StepResult r;
-      try {
-        // How far the run is: in steps, or in the time budget when that ends it first.
-        double run_progress = static_cast<double>(trainer.steps_done()) / static_cast<double>(iterations);
-        if (minutes > 0) run_progress = std::max(run_progress, progress.elapsed() / (minutes * 60.0));
-        r = trainer.step(run_progress);
-      } catch (const NumericError& e) {
-        progress.finish();
-        std::fprintf(stderr, "train_em: stopped: %s\nthe last good checkpoint is %s\n", e.what(),
-                     fs::exists(model_path) ? model_path.c_str() : "(none written yet)");
-        return 3;
-      }
+      // How far the run is: in steps, or in the time budget when that ends it first.
+      double run_progress = static_cast<double>(trainer.steps_done()) / static_cast<double>(iterations);
+      if (minutes > 0) run_progress = std::max(run_progress, progress.elapsed() / (minutes * 60.0));
+      const StepResult r = trainer.step(run_progress);
       steps.push_back(static_cast<double>(r.step));
       losses.push_back(r.loss);
       ema = 0.98 * ema + 0.02 * r.loss;
@@ -269,7 +274,7 @@ int main(int argc, char** argv) {
       char detail[64];
       std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", r.loss, smoothed);
       progress.update(r.step, detail);
-      if (a.checkpoint_every > 0 && r.step % a.checkpoint_every == 0) trainer.save_checkpoint(model_path.string());
+      if (a.checkpoint_every > 0 && r.step % a.checkpoint_every == 0) save_checkpoint();
       // (The last step is scored below anyway.)
       if (a.val_every > 0 && r.step % a.val_every == 0 && r.step < iterations) {
         progress.finish();
@@ -293,7 +298,7 @@ int main(int argc, char** argv) {
     progress.update(trainer.steps_done(), "done", true);
     progress.finish();
     const double train_seconds = progress.elapsed();
-    trainer.save_checkpoint(model_path.string());
+    save_checkpoint();
     std::printf("train_em: %lld steps in %s (%.3f s/step)%s; model written to %s\n",
                 static_cast<long long>(steps.size()), examples::Progress::format_seconds(train_seconds).c_str(),
                 steps.empty() ? 0.0 : train_seconds / steps.size(),
@@ -343,18 +348,13 @@ int main(int argc, char** argv) {
     if (trainer.averaging()) iterate = score("val_iterate", nullptr);
     const auto averaged = trainer.averaged_weights();
     const Scores final_scores = score("val", &val_dir);
-    {
-      std::ofstream out(fs::path(a.out) / "metrics.json");
-      out << measures_to_json(final_scores.tta ? *final_scores.tta : final_scores.plain) << "\n";
-    }
+    write_file_atomically((fs::path(a.out) / "metrics.json").string(),
+                          measures_to_json(final_scores.tta ? *final_scores.tta : final_scores.plain) + "\n");
     if (iterate) print_both("the last SGD iterate (weights not averaged), ", *iterate, "");
     print_both(trainer.averaging() ? "averaged weights, " : "", final_scores, " (metrics.json)");
     std::printf("\nwritten: %s/metrics.json, %s/val/*.tif (probability maps), %s/val/*_overlay.png "
                 "(red: predicted membrane, green: disagreement with the truth), %s/loss.png, %s\n",
                 a.out.c_str(), a.out.c_str(), a.out.c_str(), a.out.c_str(), model_path.c_str());
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "train_em: error: %s\n", e.what());
-    return 2;
-  }
+  });
 }

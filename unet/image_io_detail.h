@@ -16,9 +16,8 @@ std::string lower_extension(const std::string& path);
 std::vector<unsigned char> read_bytes(const std::string& path);
 // Recognises the file type by its first bytes.
 FileKind sniff(const std::vector<unsigned char>& bytes);
-// "<path>.tmp-<random>-<n>": where a writer writes before commit_temp renames it into place.
-std::string temp_path_for(const std::string& path);
-void commit_temp(const std::string& tmp, const std::string& path);
+// IOError naming `where` unless a width x height x channels image is within image_limits().
+void check_claimed_size(const std::string& where, int64_t width, int64_t height, int64_t channels);
 // All pages (or only the first) of a TIFF file.
 std::vector<Image> read_tiff(const std::string& path, bool first_only);
 
