@@ -31,7 +31,8 @@ using namespace unet::bench;
 struct Options {
   int64_t base = 64, tile = 572, batch = 1;
   int depth = 4, repeats = 5;
-  std::string ops, device, json;
+  std::string ops, device, json, precision_name = "auto";
+  Precision precision = Precision::FP32;
   bool quick = false, allow_sim = false;
   double peak_gflops = 0;
 };
@@ -45,7 +46,7 @@ std::vector<OpCase> build_cases(Where where, const Options& o, const UNetConfig&
   std::vector<OpCase> cases;
   int64_t s = o.tile, cin = cfg.in_channels;
   auto conv = [&](const std::string& name, int64_t ci, int64_t co, int64_t k, bool relu, bool need_dx) {
-    const Conv2dParams p = conv2d_params(o.batch, ci, s, s, co, k, pad, relu);
+    const Conv2dParams p = conv2d_params(o.batch, ci, s, s, co, k, pad, relu, o.precision);
     cases.push_back(conv_case(where, name, p, ConvPass::Forward));
     if (need_dx) cases.push_back(conv_case(where, name, p, ConvPass::BackwardData));
     cases.push_back(conv_case(where, name, p, ConvPass::BackwardWeight));
@@ -71,7 +72,7 @@ std::vector<OpCase> build_cases(Where where, const Options& o, const UNetConfig&
   for (int l = cfg.depth - 1; l >= 0; --l) {
     const int64_t c = cfg.base_channels << l;
     const std::string lv = "up" + std::to_string(l);
-    const Upconv2dParams up{o.batch, cin, s, s, c};
+    const Upconv2dParams up{o.batch, cin, s, s, c, o.precision};
     for (ConvPass ps : {ConvPass::Forward, ConvPass::BackwardData, ConvPass::BackwardWeight})
       cases.push_back(upconv_case(where, lv + ".upconv", up, ps));
     params.push_back(cin * c * 4);
@@ -135,6 +136,10 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_flag("--allow-sim", o.allow_sim, "allow --device cuda on the CUDA simulator (smoke test only)");
   app.add_option("--json", o.json, "also write the JSON document to this file");
+  app.add_option("--precision", o.precision_name,
+                 "convolution arithmetic of ours and the baseline: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or "
+                 "bf16; the CPU computes in fp32 only")
+      ->capture_default_str();
   app.add_option("--peak-gflops", o.peak_gflops, "the machine's fp32 peak (default: estimated)")->check(CLI::PositiveNumber);
   app.add_flag("--quick", o.quick, "small configuration (base 8, tile 188, 2 repeats) for a smoke test");
   CLI11_PARSE(app, argc, argv);
@@ -149,6 +154,7 @@ int main(int argc, char** argv) {
                            "Pass --allow-sim for a smoke test.\n", cuda_description().c_str());
       return 2;
     }
+    o.precision = choose_precision(o.precision_name, where == Where::Cuda ? Device::cuda() : Device::cpu());
     UNetConfig cfg;
     cfg.base_channels = o.base;
     cfg.depth = o.depth;
@@ -172,9 +178,10 @@ int main(int argc, char** argv) {
       limit_how = lim.how;
     }
 #endif
-    std::printf("bench_ops: %s, base %lld, tile %lld, depth %d, batch %lld, %d repeats; peak %.0f GFLOP/s, memory %.1f GB/s (%s)\n",
+    std::printf("bench_ops: %s, base %lld, tile %lld, depth %d, batch %lld, %d repeats, convolutions in %s; peak %.0f "
+                "GFLOP/s (FP32, non-tensor), memory %.1f GB/s (%s)\n",
                 where == Where::Cuda ? cuda_description().c_str() : "CPU backend", (long long)o.base, (long long)o.tile,
-                o.depth, (long long)o.batch, o.repeats, peak, bandwidth, limit_how.c_str());
+                o.depth, (long long)o.batch, o.repeats, precision_name(o.precision), peak, bandwidth, limit_how.c_str());
 
     std::vector<int64_t> params;
     std::vector<OpCase> cases = build_cases(where, o, cfg, params);
@@ -220,7 +227,7 @@ int main(int argc, char** argv) {
 
     std::ostringstream js;
     js << "{\"bench\":\"bench_ops\",\"device\":\"" << json_escape(where == Where::Cuda ? cuda_description() : "cpu")
-       << "\",\"base_channels\":" << o.base << ",\"tile\":" << o.tile << ",\"depth\":" << o.depth << ",\"batch\":" << o.batch
+       << "\",\"precision\":\"" << precision_name(o.precision) << "\",\"base_channels\":" << o.base << ",\"tile\":" << o.tile << ",\"depth\":" << o.depth << ",\"batch\":" << o.batch
        << ",\"repeats\":" << o.repeats << ",\"peak_gflops\":" << peak << ",\"memory_gbs\":" << bandwidth
        << ",\"limits\":\"" << json_escape(limit_how) << "\",\"parameters\":" << total_params << ",\"ops\":[";
     for (size_t i = 0; i < rows.size(); ++i) {

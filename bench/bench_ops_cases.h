@@ -76,7 +76,7 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
     int64_t hs = std::min<int64_t>(20, full.h);
     while (hs > full.k + 1 && double(full.c_in) * full.c_out * full.k * full.k * std::pow(hs - full.k + 1, 2) > 3e8) --hs;
     const Conv2dParams p = conv2d_params(1, full.c_in, hs, hs, full.c_out, full.k,
-                                         full.pad ? Padding::Same : Padding::Valid, full.relu);
+                                         full.pad ? Padding::Same : Padding::Valid, full.relu, full.precision);
     ConvState s;
     conv_alloc(s, where, p, pass, 17);
     conv_ours(where, p, pass, s.x.ptr(), s.w.ptr(), s.b.ptr(), s.g.ptr(), s.out.ptr());
@@ -85,7 +85,7 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
                        : pass == ConvPass::BackwardData ? ref::conv_backward_data(p, s.g.host.data(), s.w.host.data())
                                                         : ref::conv_backward_weight(p, s.x.host.data(), s.g.host.data());
     const int64_t terms = pass == ConvPass::BackwardWeight ? p.h_out * p.w_out : p.c_in * p.k * p.k;
-    return compare(s.out.host, r.val, [&](size_t i) { return sum_tol(terms, r.abs[i]); });
+    return compare(s.out.host, r.val, [&](size_t i) { return sum_tol(terms, r.abs[i], full.precision); });
   };
   auto s = std::make_shared<ConvState>();
   c.setup = [=] { conv_alloc(*s, where, full, pass, 1); };
@@ -96,8 +96,8 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
     c.baseline = [=] { ref::conv_eigen_baseline(full, pass, s->x.ptr(), s->w.ptr(), s->b.ptr(), s->g.ptr(), s->out.ptr()); };
   }
 #if defined(UNET_BENCH_CUDNN)
-  if (where == Where::Cuda && full.k == 1 && pass == ConvPass::Forward) {
-    // The 1×1 head is a GEMM per image: cuBLAS is the natural baseline.
+  if (where == Where::Cuda && full.k == 1 && pass == ConvPass::Forward && full.precision == Precision::FP32) {
+    // The 1×1 head is a GEMM per image: cuBLAS is the natural baseline (at tf32/bf16: cuDNN).
     c.baseline_name = "cuBLAS sgemm";
     c.baseline = [=] {
       if (!s->cublas) s->cublas = std::make_unique<gpu::GemmBaseline>();
@@ -107,9 +107,11 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
                                  s->out.ptr() + n * full.c_out * P);
     };
   } else if (where == Where::Cuda) {
-    c.baseline_name = "cuDNN";
+    c.baseline_name = std::string("cuDNN ") + precision_name(full.precision);
     c.baseline = [=] {
-      if (!s->cudnn) s->cudnn = std::make_unique<gpu::ConvBaseline>(gpu::ConvShape{full.n, full.c_in, full.h, full.w, full.c_out, full.k, full.pad, 1});
+      if (!s->cudnn)
+        s->cudnn = std::make_unique<gpu::ConvBaseline>(
+            gpu::ConvShape{full.n, full.c_in, full.h, full.w, full.c_out, full.k, full.pad, 1}, full.precision);
       if (pass == ConvPass::Forward) s->cudnn->forward(s->x.ptr(), s->w.ptr(), s->out.ptr());
       if (pass == ConvPass::BackwardData) s->cudnn->backward_data(s->w.ptr(), s->g.ptr(), s->out.ptr());
       if (pass == ConvPass::BackwardWeight) s->cudnn->backward_filter(s->x.ptr(), s->g.ptr(), s->out.ptr());
@@ -153,7 +155,7 @@ inline OpCase upconv_case(Where where, const std::string& name, const Upconv2dPa
   c.validate = [=] {
     int64_t hs = std::min<int64_t>(10, full.h);
     while (hs > 2 && double(full.c_in) * full.c_out * 4 * hs * hs > 3e8) --hs;
-    const Upconv2dParams p{1, full.c_in, hs, hs, full.c_out};
+    const Upconv2dParams p{1, full.c_in, hs, hs, full.c_out, full.precision};
     UpconvState s;
     upconv_alloc(s, where, p, pass, 23);
     upconv_ours(where, p, pass, s.x.ptr(), s.w.ptr(), s.b.ptr(), s.g.ptr(), s.out.ptr());
@@ -162,7 +164,7 @@ inline OpCase upconv_case(Where where, const std::string& name, const Upconv2dPa
                        : pass == ConvPass::BackwardData ? ref::upconv_backward_data(p, s.g.host.data(), s.w.host.data())
                                                         : ref::upconv_backward_weight(p, s.x.host.data(), s.g.host.data());
     const int64_t terms = pass == ConvPass::Forward ? p.c_in : pass == ConvPass::BackwardData ? 4 * p.c_out : p.h * p.w;
-    return compare(s.out.host, r.val, [&](size_t i) { return sum_tol(terms, r.abs[i]); });
+    return compare(s.out.host, r.val, [&](size_t i) { return sum_tol(terms, r.abs[i], full.precision); });
   };
   auto s = std::make_shared<UpconvState>();
   c.setup = [=] { upconv_alloc(*s, where, full, pass, 5); };
@@ -176,9 +178,11 @@ inline OpCase upconv_case(Where where, const std::string& name, const Upconv2dPa
   if (where == Where::Cuda) {
     // Transposed conv = backward-data of the stride-2 2×2 conv from the big map (Cout channels)
     // to the small one (Cin channels), whose filter [Cin, Cout, 2, 2] is our weight as stored.
-    c.baseline_name = "cuDNN (conv transpose)";
+    c.baseline_name = std::string("cuDNN ") + precision_name(full.precision) + " (conv transpose)";
     c.baseline = [=] {
-      if (!s->cudnn) s->cudnn = std::make_unique<gpu::ConvBaseline>(gpu::ConvShape{full.n, full.c_out, 2 * full.h, 2 * full.w, full.c_in, 2, 0, 2});
+      if (!s->cudnn)
+        s->cudnn = std::make_unique<gpu::ConvBaseline>(
+            gpu::ConvShape{full.n, full.c_out, 2 * full.h, 2 * full.w, full.c_in, 2, 0, 2}, full.precision);
       if (pass == ConvPass::Forward) s->cudnn->backward_data(s->w.ptr(), s->x.ptr(), s->out.ptr());
       if (pass == ConvPass::BackwardData) s->cudnn->forward(s->g.ptr(), s->w.ptr(), s->out.ptr());
       if (pass == ConvPass::BackwardWeight) s->cudnn->backward_filter(s->g.ptr(), s->x.ptr(), s->out.ptr());

@@ -3,6 +3,8 @@
 // repeats), the CPU peak estimate and the tolerance comparison used by validation.
 #pragma once
 
+#include "core/precision.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -173,8 +175,12 @@ constexpr double kEps32 = std::numeric_limits<float>::epsilon();
 // Rounding-error bound for a float32 sum of K terms whose absolute values sum to `abs_sum`:
 // errors that behave like a random walk stay below a few sqrt(K)·eps·abs_sum; 8 is the safety
 // factor, plus a tiny absolute term for sums that cancel to ~0.
-inline double sum_tol(int64_t terms, double abs_sum) {
-  return 8.0 * std::sqrt(static_cast<double>(terms)) * kEps32 * abs_sum + 1e-30;
+// Tolerance of a sum of `terms` products whose magnitudes add up to abs_sum: the FP32 summation
+// (8·√K·ε, a random-walk bound with margin) plus, at tf32/bf16, the operand rounding: each product
+// of two operands rounded with |δ| ≤ u errs by at most (2u + u²) relative (core/precision.h).
+inline double sum_tol(int64_t terms, double abs_sum, Precision precision = Precision::FP32) {
+  const double u = precision == Precision::FP32 ? 0.0 : unit_roundoff(precision);
+  return (8.0 * std::sqrt(static_cast<double>(terms)) * kEps32 + 2 * u + u * u) * abs_sum + 1e-30;
 }
 
 }  // namespace unet::bench

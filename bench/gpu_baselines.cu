@@ -4,6 +4,7 @@
 #include "bench/gpu_baselines.h"
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -20,12 +21,51 @@ cudnnHandle_t cudnn() {
   return h;
 }
 
-cudnnTensorDescriptor_t tensor4d(int64_t n, int64_t c, int64_t h, int64_t w) {
+cudnnTensorDescriptor_t tensor4d(int64_t n, int64_t c, int64_t h, int64_t w,
+                                 cudnnDataType_t type = CUDNN_DATA_FLOAT) {
   cudnnTensorDescriptor_t d;
   UNET_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
-  UNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, int(n), int(c), int(h), int(w)));
+  UNET_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, type, int(n), int(c), int(h), int(w)));
   return d;
 }
+
+__global__ void to_bf16_kernel(const float* in, int64_t n, __nv_bfloat16* out) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    out[i] = __float2bfloat16_rn(in[i]);
+}
+
+// A BF16 copy of n floats at `src`, converted when src changes (cached by pointer).
+struct Bf16Copy {
+  const float* src = nullptr;
+  __nv_bfloat16* data = nullptr;
+  int64_t n = 0;
+  void* buffer(int64_t count) {  // room for count values, contents left as they are
+    if (count > n) {
+      if (data) UNET_CUDA_CHECK(cudaFree(data));
+      UNET_CUDA_CHECK(cudaMalloc(&data, size_t(count) * sizeof(__nv_bfloat16)));
+      n = count;
+      src = nullptr;
+    }
+    return data;
+  }
+  void* of(const float* from, int64_t count) {
+    if (count > n) {
+      if (data) UNET_CUDA_CHECK(cudaFree(data));
+      UNET_CUDA_CHECK(cudaMalloc(&data, size_t(count) * sizeof(__nv_bfloat16)));
+      n = count;
+      src = nullptr;
+    }
+    if (from != src) {
+      to_bf16_kernel<<<1024, 256>>>(from, count, data);
+      UNET_CUDA_CHECK(cudaGetLastError());
+      src = from;
+    }
+    return data;
+  }
+  ~Bf16Copy() {
+    if (data) cudaFree(data);
+  }
+};
 
 // Device scratch that grows on demand and is shared by all baselines (one op runs at a time).
 void* workspace(size_t bytes) {
@@ -95,6 +135,9 @@ std::vector<double> time_ms(int repeats, const std::function<void()>& fn) {
 
 // ---- convolution ------------------------------------------------------------------------------
 struct ConvBaseline::Impl {
+  Precision precision = Precision::FP32;
+  int64_t x_count = 0, y_count = 0, w_count = 0;
+  Bf16Copy x16, w16, y16, out16;  // bf16: the converted x, w, dy, and the output
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
@@ -105,19 +148,25 @@ struct ConvBaseline::Impl {
   bool have_fwd = false, have_data = false, have_filter = false;
 };
 
-ConvBaseline::ConvBaseline(const ConvShape& s) : impl_(std::make_unique<Impl>()) {
+ConvBaseline::ConvBaseline(const ConvShape& s, Precision precision) : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
-  m.x = tensor4d(s.n, s.c, s.h, s.w);
+  m.precision = precision;
+  const cudnnDataType_t data = precision == Precision::BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+  m.x = tensor4d(s.n, s.c, s.h, s.w, data);
+  m.x_count = s.n * s.c * s.h * s.w;
+  m.w_count = s.k_out * s.c * s.r * s.r;
   UNET_CUDNN_CHECK(cudnnCreateFilterDescriptor(&m.w));
-  UNET_CUDNN_CHECK(cudnnSetFilter4dDescriptor(m.w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, int(s.k_out), int(s.c), int(s.r), int(s.r)));
+  UNET_CUDNN_CHECK(cudnnSetFilter4dDescriptor(m.w, data, CUDNN_TENSOR_NCHW, int(s.k_out), int(s.c), int(s.r), int(s.r)));
   UNET_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&m.conv));
+  // Accumulation in FP32 at every precision.
   UNET_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(m.conv, int(s.pad), int(s.pad), int(s.stride), int(s.stride), 1, 1,
                                                    CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-  // FP32 means FP32: no TF32 tensor-core math in the baseline (our kernels are plain FP32).
-  UNET_CUDNN_CHECK(cudnnSetConvolutionMathType(m.conv, CUDNN_FMA_MATH));
+  // fp32 means FP32 (no TF32 tensor cores); tf32 and bf16 use tensor ops.
+  UNET_CUDNN_CHECK(cudnnSetConvolutionMathType(m.conv, precision == Precision::FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
   int n = 0, c = 0, h = 0, w = 0;
   UNET_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(m.conv, m.x, m.w, &n, &c, &h, &w));
-  m.y = tensor4d(n, c, h, w);
+  m.y = tensor4d(n, c, h, w, data);
+  m.y_count = int64_t{n} * c * h * w;
 }
 
 ConvBaseline::~ConvBaseline() {
@@ -139,8 +188,10 @@ void ConvBaseline::forward(const float* x, const float* w, float* y) {
     m.have_fwd = true;
   }
   const float one = 1.0f, zero = 0.0f;
-  UNET_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, m.x, x, m.w, w, m.conv, m.fwd, workspace(m.ws_fwd), m.ws_fwd,
-                                           &zero, m.y, y));
+  const bool b16 = m.precision == Precision::BF16;
+  UNET_CUDNN_CHECK(cudnnConvolutionForward(cudnn(), &one, m.x, b16 ? m.x16.of(x, m.x_count) : x, m.w,
+                                           b16 ? m.w16.of(w, m.w_count) : w, m.conv, m.fwd, workspace(m.ws_fwd),
+                                           m.ws_fwd, &zero, m.y, b16 ? m.out16.buffer(m.y_count) : y));
 }
 
 void ConvBaseline::backward_data(const float* w, const float* dy, float* dx) {
@@ -154,8 +205,11 @@ void ConvBaseline::backward_data(const float* w, const float* dy, float* dx) {
     m.have_data = true;
   }
   const float one = 1.0f, zero = 0.0f;
-  UNET_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, m.w, w, m.y, dy, m.conv, m.bwd_data, workspace(m.ws_data),
-                                                m.ws_data, &zero, m.x, dx));
+  const bool b16 = m.precision == Precision::BF16;
+  UNET_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn(), &one, m.w, b16 ? m.w16.of(w, m.w_count) : w, m.y,
+                                                b16 ? m.y16.of(dy, m.y_count) : dy, m.conv, m.bwd_data,
+                                                workspace(m.ws_data), m.ws_data, &zero, m.x,
+                                                b16 ? m.out16.buffer(m.x_count) : dx));
 }
 
 void ConvBaseline::backward_filter(const float* x, const float* dy, float* dw) {
@@ -169,8 +223,11 @@ void ConvBaseline::backward_filter(const float* x, const float* dy, float* dw) {
     m.have_filter = true;
   }
   const float one = 1.0f, zero = 0.0f;
-  UNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, m.x, x, m.y, dy, m.conv, m.bwd_filter,
-                                                  workspace(m.ws_filter), m.ws_filter, &zero, m.w, dw));
+  const bool b16 = m.precision == Precision::BF16;
+  UNET_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn(), &one, m.x, b16 ? m.x16.of(x, m.x_count) : x, m.y,
+                                                  b16 ? m.y16.of(dy, m.y_count) : dy, m.conv, m.bwd_filter,
+                                                  workspace(m.ws_filter), m.ws_filter, &zero, m.w,
+                                                  b16 ? m.out16.buffer(m.w_count) : dw));
 }
 
 // ---- pooling ----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 // bench/gpu_baselines.h — the vendor baselines of bench_ops on a real GPU: cuDNN convolution
-// (forward, backward-data, backward-filter; FP32, the fastest algorithm cudnnFind* reports),
+// (forward, backward-data, backward-filter at fp32, tf32 or bf16 — the precision of ours in the
+// same run —, the fastest algorithm cudnnFind* reports),
 // transposed convolution as cuDNN backward-data, max-pooling fwd/bwd, channel softmax, and a
 // cuBLAS SGEMM for the 1×1 head; plus CUDA-event timing with an L2 flush before every repeat.
 // Plain C++ interface (no CUDA headers), so bench_ops.cpp compiles with g++; the implementation
@@ -11,6 +12,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "core/precision.h"
 
 namespace unet::bench::gpu {
 
@@ -29,9 +32,14 @@ struct ConvShape {
   int64_t n, c, h, w, k_out, r, pad, stride;
 };
 
+// fp32: FP32 tensors, CUDNN_FMA_MATH (no tensor cores). tf32: FP32 tensors, CUDNN_TENSOR_OP_MATH
+// (what PyTorch selects with allow_tf32). bf16: BF16 tensors with FP32 accumulation and tensor
+// ops, as PyTorch AMP runs a convolution: the FP32 inputs are converted to BF16 copies once per
+// input pointer (outside the timed repeats: the first call is the warm-up), the output is BF16
+// and stays in the baseline's own buffer.
 class ConvBaseline {
  public:
-  explicit ConvBaseline(const ConvShape& shape);
+  explicit ConvBaseline(const ConvShape& shape, Precision precision = Precision::FP32);
   ~ConvBaseline();
   void forward(const float* x, const float* w, float* y);
   void backward_data(const float* w, const float* dy, float* dx);

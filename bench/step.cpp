@@ -2,8 +2,11 @@
 // training step (forward, weighted-mean loss, backward, SGD with momentum 0.99) for the paper
 // configuration (base 64, depth 4, 572×572 tile, batch 1) and the CPU default of train_em
 // (base 16, tile 316); median over --iterations after --warmup, plus peak memory and achieved
-// GFLOP/s against the machine's peak. --vs-pytorch runs bench/step_pytorch.py with the same
-// configuration and thread count in the same run and prints our time / PyTorch's.
+// GFLOP/s against the machine's peak. --precision picks the convolution arithmetic of our runs
+// (a comma list: each is timed; default tf32 on a GPU, fp32 on the CPU). --vs-pytorch runs
+// bench/step_pytorch.py with the same configuration, thread count and precisions (FP32 with TF32
+// off, TF32, AMP bf16 channels-last) in the same run and prints our time / PyTorch's at the
+// same precision.
 //
 // FLOPs are counted from the layer shapes: 2 per multiply-accumulate of every convolution,
 // up-convolution and the head (pooling, ReLU, crop and the loss are negligible); a training step
@@ -126,7 +129,7 @@ struct Result {
   int iterations = 0;
 };
 
-Result time_ours(const BenchConfig& c, Device device, int iterations, int warmup) {
+Result time_ours(const BenchConfig& c, Device device, Precision precision, int iterations, int warmup) {
   UNetConfig cfg;
   cfg.base_channels = c.base;
   cfg.depth = c.depth;
@@ -135,6 +138,7 @@ Result time_ours(const BenchConfig& c, Device device, int iterations, int warmup
   const int64_t o = cfg.geometry().output_size(c.tile);
   UNET_CHECK(o > 0, ValueError, "tile ", c.tile, " is not a valid input for depth ", c.depth);
   UNet model(cfg, device);
+  model.set_precision(precision);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(0.0f, 1.0f);
   std::vector<float> x(static_cast<size_t>(c.tile * c.tile)), w(static_cast<size_t>(o * o));
@@ -153,7 +157,7 @@ Result time_ours(const BenchConfig& c, Device device, int iterations, int warmup
   Result r;
   r.config = c.name;
   r.engine = "unetcore";
-  r.mode = cuda ? "fp32" : "cpu";
+  r.mode = cuda ? precision_name(precision) : "cpu";
   r.iterations = iterations;
   std::vector<double> fwd, train;
   model.set_training(false);
@@ -206,12 +210,13 @@ std::string find_python(const std::string& requested) {
 }
 
 std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bool cuda, int threads,
-                                 int iterations, int warmup) {
+                                 const std::string& modes, int iterations, int warmup) {
   const fs::path tmp = fs::temp_directory_path() / ("unet_step_pytorch_" + std::to_string(::getpid()) + ".json");
   std::ostringstream cmd;
   cmd << py << " " << UNET_SOURCE_DIR << "/bench/step_pytorch.py --base " << c.base << " --depth " << c.depth
       << " --tile " << c.tile << " --name " << c.name << " --device " << (cuda ? "cuda" : "cpu") << " --threads "
       << threads << " --iterations " << iterations << " --warmup " << warmup << " --json " << tmp.string();
+  if (cuda) cmd << " --modes " << modes;
   std::printf("step: running %s\n", cmd.str().c_str());
   std::fflush(stdout);
   std::vector<Result> out;
@@ -239,7 +244,7 @@ std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bo
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string which = "auto", device_name = "auto", json_path, python;
+  std::string which = "auto", device_name = "auto", json_path, python, precision_list = "auto";
   int iterations = 0, warmup = 2, threads = 0;
   double peak_override = 0.0;
   bool vs_pytorch = false, no_winograd = false;
@@ -251,6 +256,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads, for us and PyTorch (default: all cores)");
   app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: estimated)");
   app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
+  app.add_option("--precision", precision_list,
+                 "convolution arithmetic, a comma list of fp32, tf32, bf16 (each is timed), or auto (tf32 on a GPU, fp32 "
+                 "on the CPU, which computes in fp32 only)")
+      ->capture_default_str();
   app.add_option("--python", python, "interpreter with torch (default: python3 if it has torch, else /usr/bin/python3)");
   app.add_option("--json", json_path, "write the results here");
   app.add_flag("--no-winograd", no_winograd,
@@ -268,6 +277,14 @@ int main(int argc, char** argv) {
     else if (device_name != "cpu" && device_name != "auto")
       device = parse_device(device_name);
     const bool cuda = device.is_cuda();
+    std::vector<Precision> precisions;
+    std::string modes;  // the same list for PyTorch
+    for (size_t at = 0; at <= precision_list.size();) {
+      const size_t end = std::min(precision_list.find(',', at), precision_list.size());
+      precisions.push_back(choose_precision(precision_list.substr(at, end - at), device));
+      modes += (modes.empty() ? "" : ",") + std::string(precision_name(precisions.back()));
+      at = end + 1;
+    }
     if (which == "auto") which = cuda ? "both" : "cpu";
     std::vector<BenchConfig> configs;
     if (which == "paper" || which == "both") configs.push_back({"paper", 64, 572, 4});
@@ -293,6 +310,7 @@ int main(int argc, char** argv) {
     j["device"] = cuda ? cuda_description() : "cpu";
     j["threads"] = threads;
     j["winograd"] = !no_winograd;
+    j["precisions"] = modes;
     j["peak_gflops"] = peak;
     j["peak_estimate"] = peak_why;
     for (const auto& c : configs) {
@@ -310,9 +328,9 @@ int main(int argc, char** argv) {
                   3 * gflop, it, wu);
       std::fflush(stdout);
       const size_t first = results.size();
-      results.push_back(time_ours(c, device, it, wu));
+      for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu));
       if (!py.empty())
-        for (auto& r : time_pytorch(py, c, cuda, threads, it, wu)) results.push_back(r);
+        for (auto& r : time_pytorch(py, c, cuda, threads, modes, it, wu)) results.push_back(r);
       for (size_t i = first; i < results.size(); ++i) gflop_fwd.push_back(gflop);
     }
 
@@ -324,9 +342,9 @@ int main(int argc, char** argv) {
       const double fwd_rate = gf / (r.forward_ms / 1e3), trn_rate = 3 * gf / (r.train_ms / 1e3);
       std::string ratio = "";
       if (r.engine != "unetcore") {
-        // Our train time / PyTorch's of the same configuration (>1: PyTorch is faster).
+        // Our train time / PyTorch's of the same configuration and precision (>1: PyTorch is faster).
         for (const Result& o : results)
-          if (o.engine == "unetcore" && o.config == r.config) {
+          if (o.engine == "unetcore" && o.config == r.config && o.mode == r.mode) {
             char b[32];
             std::snprintf(b, sizeof b, "%.2f/%.2f", o.forward_ms / r.forward_ms, o.train_ms / r.train_ms);
             ratio = b;

@@ -6,9 +6,11 @@ training step (forward, weighted-mean cross-entropy, backward, SGD momentum 0.99
 --iterations after --warmup. Writes JSON ({"torch", "results": [{mode, forward_ms, train_ms,
 peak_mb, iterations}]}).
 
-CPU: torch.set_num_threads(--threads), one result (mode "cpu"). CUDA: eager with cuDNN, two
-results: FP32 with TF32 off ("fp32", the same precision as unetcore) and TF32 on ("tf32").
-cudnn.benchmark is on so cuDNN picks its fastest algorithms during the warm-up.
+CPU: torch.set_num_threads(--threads), one result (mode "cpu"). CUDA: eager with cuDNN, one
+result per --modes entry: "fp32" (TF32 off), "tf32" (TF32 on, PyTorch's default for
+convolutions), "bf16" (automatic mixed precision: autocast to bfloat16, FP32 weights and loss,
+channels-last tensors, no loss scaling: bf16 has FP32's range). cudnn.benchmark is on so cuDNN
+picks its fastest algorithms during the warm-up.
 """
 import argparse
 import json
@@ -33,17 +35,28 @@ def median(v):
 def time_mode(args, device, mode):
     cuda = device.type == "cuda"
     if cuda:
-        torch.backends.cuda.matmul.allow_tf32 = mode == "tf32"
-        torch.backends.cudnn.allow_tf32 = mode == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = mode != "fp32"
+        torch.backends.cudnn.allow_tf32 = mode != "fp32"
         torch.backends.cudnn.benchmark = True
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     torch.manual_seed(1)
     model = UNetTorch(1, 2, args.base, args.depth).to(device)
+    amp = cuda and mode == "bf16"
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
     o = output_size(args.tile, args.depth)
     if o <= 0:
         sys.exit(f"step_pytorch: tile {args.tile} is not valid for depth {args.depth}")
     x = torch.rand(1, 1, args.tile, args.tile, device=device)
+    if amp:
+        x = x.contiguous(memory_format=torch.channels_last)
+
+    def run(inp):
+        if amp:
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                return model(inp).float()
+        return model(inp)
     labels = (torch.rand(1, o, o, device=device) < 0.5).long()
     weights = 0.5 + torch.rand(1, o, o, device=device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.99)
@@ -55,7 +68,7 @@ def time_mode(args, device, mode):
         for i in range(args.warmup + args.iterations):
             sync()
             t0 = time.perf_counter()
-            model(x)
+            run(x)
             sync()
             if i >= args.warmup:
                 fwd.append((time.perf_counter() - t0) * 1e3)
@@ -64,7 +77,7 @@ def time_mode(args, device, mode):
         sync()
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
-        loss = weighted_mean_xent(model(x), labels, weights)
+        loss = weighted_mean_xent(run(x), labels, weights)
         loss.backward()
         opt.step()
         sync()
@@ -89,13 +102,17 @@ def main():
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", help="write results here (default: stdout)")
+    ap.add_argument("--modes", default="fp32,tf32,bf16", help="CUDA: comma list of fp32, tf32, bf16")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("step_pytorch: this torch has no CUDA device")
-    modes = ["fp32", "tf32"] if device.type == "cuda" else ["cpu"]
+    modes = args.modes.split(",") if device.type == "cuda" else ["cpu"]
+    for m in modes:
+        if m not in ("fp32", "tf32", "bf16"):
+            sys.exit(f"step_pytorch: mode '{m}' is not one of fp32, tf32, bf16")
     out = {"torch": torch.__version__, "config": args.name, "threads": torch.get_num_threads(),
            "results": [time_mode(args, device, m) for m in modes]}
     text = json.dumps(out, indent=1)

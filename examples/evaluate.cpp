@@ -68,17 +68,28 @@ int main(int argc, char** argv) {
 
     std::printf("%zu slices, %lld pixels, scored in %.2f s\n", maps.size(),
                 static_cast<long long>(r.pixels), seconds);
-    std::printf("%-24s %12s %10s\n", "measure", "value", "best th");
+    std::printf("%-24s %12s %10s\n", "measure (error)", "value", "best th");
     auto row = [](const char* name, double v, double th) {
       std::printf("%-24s %12.6f %10.1f\n", name, v, th);
     };
     row("pixel_error", r.pixel_error, r.pixel.best_threshold);
     row("rand_error", r.rand_error, r.rand.best_threshold);
     row("vinfo_error", r.vinfo_error, r.vinfo.best_threshold);
+    row("vrand_thinned_error", r.vrand_thinned_error, r.vrand_thinned.best_threshold);
+    row("vinfo_thinned_error", r.vinfo_thinned_error, r.vinfo_thinned.best_threshold);
     row("warping_error", r.warping_error, r.warping.best_threshold);
     row("warping_error_classic", r.warping_error_classic, r.warping_classic.best_threshold);
     row("iou", r.iou, options.iou_threshold);
     row("seg", r.seg, r.seg_curve.best_threshold);
+    row("vinfo_error_pooled", r.vinfo_error_pooled, r.vinfo_pooled.best_threshold);
+    std::printf("The ISBI 2012 challenge's final measures are V_rand and V_info after border thinning: "
+                "scores %.6f and %.6f (1 - the thinned errors). vinfo_error_pooled pools all slices into "
+                "one table (not a challenge measure; what this program reported as V_info before issue 16).\n",
+                1.0 - r.vrand_thinned_error, 1.0 - r.vinfo_thinned_error);
+    if (r.slices_without_foreground > 0)
+      std::printf("warning: %d ground-truth slice(s) have no foreground; the challenge's code scores such a "
+                  "slice 0 in every per-slice average and sets the pooled Rand F-score to 0\n",
+                  r.slices_without_foreground);
 
     const std::string text = unet::measures_to_json(r, options, names);
     std::cout << text << "\n";

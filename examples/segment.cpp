@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 using namespace unet;
 
 int main(int argc, char** argv) {
-  std::string model_path, input, out, device_name = "auto";
+  std::string model_path, input, out, device_name = "auto", precision = "auto";
   int64_t tile = 0;
   bool tta = false;
   CLI::App app{"Segment images with a trained U-Net (overlap-tile, mirrored borders)"};
@@ -31,6 +31,10 @@ int main(int argc, char** argv) {
   app.add_option("--tile", tile, "input tile size (default: the largest valid size up to 572 that the image needs)");
   app.add_flag("--tta", tta, "average over the 8 flips/rotations");
   app.add_option("--device", device_name, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
   return examples::run_program("segment", app, argc, argv, [&] {
     Device device = Device::cpu();
     if (device_name == "auto") {
@@ -39,14 +43,16 @@ int main(int argc, char** argv) {
       device = parse_device(device_name);
     }
     auto model = load_model(model_path, device);
+    model->set_precision(choose_precision(precision, device));
     std::vector<std::string> files;
     if (fs::is_directory(input))
       files = list_image_files(input);
     else
       files.push_back(input);
     fs::create_directories(out);
-    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d)\n", files.size(), device.str().c_str(),
-                model_path.c_str(), static_cast<long long>(model->config().base_channels), model->config().depth);
+    std::printf("segment: %zu image(s) on %s with %s (base %lld, depth %d), convolutions in %s\n", files.size(),
+                device.str().c_str(), model_path.c_str(), static_cast<long long>(model->config().base_channels),
+                model->config().depth, precision_name(model->precision()));
     examples::Progress progress("segment", static_cast<int64_t>(files.size()));
     for (size_t i = 0; i < files.size(); ++i) {
       Image img = normalised(read_image(files[i]));

@@ -21,6 +21,7 @@ void validate(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
   check_not_empty(x, "conv2d", "x");
   check_not_empty(w, "conv2d", "w");
   check_same_device(x, w, "conv2d");
+  check_precision(o.precision, x.device(), "conv2d");
   UNET_CHECK(w.dim(1) == x.dim(1), ShapeError, "conv2d: w ", w.shape().str(), " expects ", w.dim(1),
              " input channels but x ", x.shape().str(), " has ", x.dim(1));
   UNET_CHECK(w.dim(2) == w.dim(3) && w.dim(2) % 2 == 1, ShapeError, "conv2d: kernel must be square with an odd size (1, 3, 5, ...), got ",
@@ -40,7 +41,8 @@ void validate(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2d
 }
 
 Conv2dParams params_for(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
-  return conv2d_params(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), o.padding, o.fuse_relu);
+  return conv2d_params(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), o.padding, o.fuse_relu,
+                       o.precision);
 }
 
 struct Conv2dBackward : Node {

@@ -52,19 +52,25 @@ template <int KS> __device__ __forceinline__ int kernel_size(const Geometry& q) 
 // patch, (i + pad, j + pad) for a data-gradient window, (u − pad, v − pad) for a weight tap.
 struct PixelCursor {
   int base, i, j;
+  int off;        // base + i·W + j of the gathered tensor: with no bounds to check, one add per element
+  unsigned taps;  // BackwardDataOp<3>: bit u·3 + v set when tap (u, v) lands inside g
 };
 
 // A patch index kidx = (c·k + u)·k + v, split.
 struct Tap {
   int kidx, c, u, v;
+  int off;  // the tap's part of the address: (c·H + u)·W + v in ForwardOp<KS, false>'s x,
+            // (c·Ho − u)·Wo − v in BackwardDataOp<3>'s g (0 elsewhere)
 };
 template <int KS>
 __device__ __forceinline__ Tap split_tap(const Geometry& q, int kidx) {
   const int k = kernel_size<KS>(q), c = kidx / (k * k), uv = kidx - c * k * k, u = uv / k;
-  return Tap{kidx, c, u, uv - u * k};
+  return Tap{kidx, c, u, uv - u * k, 0};
 }
 
-template <int KS>
+// Padded = false: valid padding, where no patch reaches outside the image (the U-Net's layers),
+// so the gathers skip the bounds checks.
+template <int KS, bool Padded>
 struct ForwardOp {
   static constexpr bool kAKFast = true;   // w rows are contiguous along K
   static constexpr bool kBKFast = false;  // neighbouring output pixels read neighbouring inputs
@@ -76,18 +82,23 @@ struct ForwardOp {
   float* y;
   int64_t m, n, k;
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
-  __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
+  __device__ Tap k_pos(int kidx) const {
+    Tap t = split_tap<KS>(q, kidx);
+    if constexpr (!Padded) t.off = (t.c * q.h + t.u) * q.w + t.v;
+    return t;
+  }
   __device__ int a_row(int o, int) const { return o * static_cast<int>(k); }
-  __device__ float a(int row, const Tap& t) const { return w[row + t.kidx]; }
+  __device__ igemm::Src a_src(int row, const Tap& t) const { return {w + row + t.kidx, true}; }
   // x[img, c, i + u − pad, j + v − pad] for output pixel (i, j); 0 outside the image.
   __device__ PixelCursor b_col(int pix, int img) const {
     const int i = pix / q.w_out;
-    return PixelCursor{img * q.c_in * q.h * q.w, i - q.pad, pix - i * q.w_out - q.pad};
+    const int base = img * q.c_in * q.h * q.w, ci = i - q.pad, cj = pix - i * q.w_out - q.pad;
+    return PixelCursor{base, ci, cj, base + ci * q.w + cj, 0};
   }
-  __device__ float b(const PixelCursor& at, const Tap& t) const {
+  __device__ igemm::Src b_src(const PixelCursor& at, const Tap& t) const {
+    if constexpr (!Padded) return {x + (at.off + t.off), true};
     const int ih = at.i + t.u, iw = at.j + t.v;
-    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
-    return x[at.base + (t.c * q.h + ih) * q.w + iw];
+    return {x + at.base + (t.c * q.h + ih) * q.w + iw, ih >= 0 && ih < q.h && iw >= 0 && iw < q.w};
   }
   __device__ void store(int o, int pix, int img, float acc) const {
     float v = acc + (bias ? bias[o] : 0.0f);
@@ -107,22 +118,36 @@ struct BackwardDataOp {
   int64_t m, n, k;
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   // kidx = (o·k + u)·k + v: Tap's c is the output channel o here.
-  __device__ Tap k_pos(int kidx) const { return split_tap<KS>(q, kidx); }
+  __device__ Tap k_pos(int kidx) const {
+    Tap t = split_tap<KS>(q, kidx);
+    if constexpr (KS == 3) t.off = (t.c * q.h_out - t.u) * q.w_out - t.v;
+    return t;
+  }
   // w[o, c, u, v]: the row fixes c.
   __device__ int a_row(int c, int) const { return c * kernel_size<KS>(q) * kernel_size<KS>(q); }
-  __device__ float a(int row, const Tap& t) const {
+  __device__ igemm::Src a_src(int row, const Tap& t) const {
     const int kk = kernel_size<KS>(q) * kernel_size<KS>(q);
-    return w[t.c * q.c_in * kk + row + (t.kidx - t.c * kk)];
+    return {w + t.c * q.c_in * kk + row + (t.kidx - t.c * kk), true};
   }
   // g[img, o, h − u + pad, w' − v + pad] for input pixel (h, w'); 0 where that output does not exist.
+  // For 3×3 the cursor also holds which of the 9 taps land inside g (the "full" correlation reads
+  // g's zero border for pixels near the edge): per element a bit test instead of four compares.
   __device__ PixelCursor b_col(int pix, int img) const {
-    const int row = pix / q.w;
-    return PixelCursor{img * q.c_out * q.h_out * q.w_out, row + q.pad, pix - row * q.w + q.pad};
+    const int row = pix / q.w, base = img * q.c_out * q.h_out * q.w_out, i = row + q.pad, j = pix - row * q.w + q.pad;
+    unsigned taps = 0;
+    if constexpr (KS == 3) {
+#pragma unroll
+      for (int u = 0; u < 3; ++u)
+#pragma unroll
+        for (int v = 0; v < 3; ++v)
+          if (i - u >= 0 && i - u < q.h_out && j - v >= 0 && j - v < q.w_out) taps |= 1u << (u * 3 + v);
+    }
+    return PixelCursor{base, i, j, base + i * q.w_out + j, taps};
   }
-  __device__ float b(const PixelCursor& at, const Tap& t) const {
+  __device__ igemm::Src b_src(const PixelCursor& at, const Tap& t) const {
+    if constexpr (KS == 3) return {g + (at.off + t.off), ((at.taps >> (t.kidx - 9 * t.c)) & 1u) != 0};
     const int i = at.i - t.u, j = at.j - t.v;
-    if (i < 0 || i >= q.h_out || j < 0 || j >= q.w_out) return 0.0f;
-    return g[at.base + (t.c * q.h_out + i) * q.w_out + j];
+    return {g + at.base + (t.c * q.h_out + i) * q.w_out + j, i >= 0 && i < q.h_out && j >= 0 && j < q.w_out};
   }
   __device__ void store(int c, int pix, int img, float acc) const {
     dx[(img * q.c_in + c) * static_cast<int>(n) + pix] = acc;
@@ -132,9 +157,10 @@ struct BackwardDataOp {
 // K index r = img·pixels + (i·w_out + j) of the weight gradient, split.
 struct SamplePos {
   int img, pix, i, j;
+  int x_off;  // img·Cin·H·W + i·W + j (BackwardWeightOp<KS, false> only)
 };
 
-template <int KS>
+template <int KS, bool Padded>
 struct BackwardWeightOp {
   static constexpr bool kAKFast = true;  // K = (image, pixel): contiguous in g and (mostly) in x
   static constexpr bool kBKFast = true;
@@ -150,22 +176,24 @@ struct BackwardWeightOp {
   }
   __device__ SamplePos k_pos(int r) const {
     const int pixels = q.h_out * q.w_out, img = r / pixels, pix = r - img * pixels, i = pix / q.w_out;
-    return SamplePos{img, pix, i, pix - i * q.w_out};
+    const int j = pix - i * q.w_out;
+    return SamplePos{img, pix, i, j, Padded ? 0 : img * q.c_in * q.h * q.w + i * q.w + j};
   }
   // g[img, o, pixel]: the row fixes o.
   __device__ int a_row(int o, int) const { return o * q.h_out * q.w_out; }
-  __device__ float a(int row, const SamplePos& s) const {
-    return g[s.img * q.c_out * q.h_out * q.w_out + row + s.pix];
+  __device__ igemm::Src a_src(int row, const SamplePos& s) const {
+    return {g + s.img * q.c_out * q.h_out * q.w_out + row + s.pix, true};
   }
   // x[img, c, i + u − pad, j + v − pad]: the column kidx = (c·k + u)·k + v fixes c, u and v.
   __device__ PixelCursor b_col(int kidx, int) const {
     const Tap t = split_tap<KS>(q, kidx);
-    return PixelCursor{t.c * q.h * q.w, t.u - q.pad, t.v - q.pad};
+    const int base = t.c * q.h * q.w;
+    return PixelCursor{base, t.u - q.pad, t.v - q.pad, base + (t.u - q.pad) * q.w + (t.v - q.pad), 0};
   }
-  __device__ float b(const PixelCursor& tap, const SamplePos& s) const {
+  __device__ igemm::Src b_src(const PixelCursor& tap, const SamplePos& s) const {
+    if constexpr (!Padded) return {x + (tap.off + s.x_off), true};
     const int ih = s.i + tap.i, iw = s.j + tap.j;
-    if (ih < 0 || ih >= q.h || iw < 0 || iw >= q.w) return 0.0f;
-    return x[s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw];
+    return {x + s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw, ih >= 0 && ih < q.h && iw >= 0 && iw < q.w};
   }
   __device__ void store(int o, int kidx, int z, float acc) const {
     out[(z * static_cast<int>(m) + o) * static_cast<int>(n) + kidx] = acc;
@@ -191,10 +219,12 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   if (p.n == 0 || p.c_out == 0 || p.h_out <= 0 || p.w_out <= 0) return;
   const Geometry q = geometry32(p, "conv2d (CUDA)");
   const int64_t m = p.c_out, n = p.h_out * p.w_out, k = p.c_in * p.k * p.k;
-  if (p.k == 3)
-    igemm::run(ForwardOp<3>{q, p.relu, x, w, bias, y, m, n, k}, p.n);
+  if (p.k == 3 && p.pad == 0)
+    igemm::run(ForwardOp<3, false>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
+  else if (p.k == 3)
+    igemm::run(ForwardOp<3, true>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
   else
-    igemm::run(ForwardOp<0>{q, p.relu, x, w, bias, y, m, n, k}, p.n);
+    igemm::run(ForwardOp<0, true>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx) {
@@ -202,18 +232,25 @@ void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w,
   const Geometry q = geometry32(p, "conv2d data gradient (CUDA)");
   const int64_t m = p.c_in, n = p.h * p.w, k = p.c_out * p.k * p.k;
   if (p.k == 3)
-    igemm::run(BackwardDataOp<3>{q, g, w, dx, m, n, k}, p.n);
+    igemm::run(BackwardDataOp<3>{q, g, w, dx, m, n, k}, p.n, p.precision);
   else
-    igemm::run(BackwardDataOp<0>{q, g, w, dx, m, n, k}, p.n);
+    igemm::run(BackwardDataOp<0>{q, g, w, dx, m, n, k}, p.n, p.precision);
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw) {
   const Geometry q = geometry32(p, "conv2d weight gradient (CUDA)");
   const int64_t m = p.c_out, n = p.c_in * p.k * p.k, k = p.n * p.h_out * p.w_out;
-  if (p.k == 3)
-    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<3>{q, x, g, out, m, n, k, chunk}; });
+  const auto run = [&](auto op_tag) {
+    using Op = decltype(op_tag);
+    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return Op{q, x, g, out, m, n, k, chunk}; },
+                       p.precision);
+  };
+  if (p.k == 3 && p.pad == 0)
+    run(BackwardWeightOp<3, false>{});
+  else if (p.k == 3)
+    run(BackwardWeightOp<3, true>{});
   else
-    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return BackwardWeightOp<0>{q, x, g, out, m, n, k, chunk}; });
+    run(BackwardWeightOp<0, true>{});
 }
 
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db) {

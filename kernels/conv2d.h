@@ -16,6 +16,7 @@
 
 #include <cstdint>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace unet {
@@ -25,6 +26,9 @@ enum class Padding { Valid, Same };
 struct Conv2dOptions {
   Padding padding = Padding::Valid;
   bool fuse_relu = false;  // y = relu(conv(x) + b); the backward masks with [y > 0]
+  // The arithmetic of the forward and of both gradients (core/precision.h). tf32 and bf16 need
+  // CUDA tensors (ValueError on the CPU).
+  Precision precision = Precision::FP32;
 };
 
 // Tensor-level op with autograd. x, w float32 on one device; bias float32 [Cout] on the same
@@ -39,11 +43,12 @@ struct Conv2dParams {
   int64_t c_out = 0, k = 1, pad = 0;      // kernel k×k, symmetric zero padding
   int64_t h_out = 0, w_out = 0;           // output = h + 2·pad - k + 1 (same for w)
   bool relu = false;                      // forward only: fused ReLU
+  Precision precision = Precision::FP32;  // CUDA launchers: fp32 SIMT, tf32/bf16 tensor cores; the CPU ignores it
 };
 
 // Fills Conv2dParams from shapes (no validation; conv2d() validates first).
 Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t k,
-                           Padding padding, bool relu = false);
+                           Padding padding, bool relu = false, Precision precision = Precision::FP32);
 
 namespace cpu {
 // The CPU paths (float on AVX2 CPUs: direct 3×3 kernels and the patch-GEMM engine; otherwise
@@ -62,7 +67,8 @@ void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t chann
 }  // namespace cpu
 
 namespace cuda {
-// Tiled implicit GEMM (64 channels × 64 pixels per 256-thread block, 4×4 per thread), input
+// Tiled implicit GEMM (kernels/implicit_gemm.cuh: 128×128 tiles, or 64×128 for at most 64 output
+// channels; fp32 on FP32 FMAs, tf32/bf16 on the tensor cores as p.precision says), input
 // patches and weights staged in shared memory; bias and ReLU fused into the epilogue.
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 // Same kernel with the roles swapped: Cin × input pixels, reduction over (Cout, k, k). A gather:

@@ -35,7 +35,7 @@
 namespace unet {
 
 Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t k,
-                           Padding padding, bool relu) {
+                           Padding padding, bool relu, Precision precision) {
   Conv2dParams p;
   p.n = n; p.c_in = c_in; p.h = h; p.w = w;
   p.c_out = c_out; p.k = k;
@@ -43,6 +43,7 @@ Conv2dParams conv2d_params(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_
   p.h_out = h + 2 * p.pad - k + 1;
   p.w_out = w + 2 * p.pad - k + 1;
   p.relu = relu;
+  p.precision = precision;
   return p;
 }
 

@@ -27,8 +27,11 @@
 //   int64_t m, n;                             the size of C
 //   __device__ void k_range(int z, int& begin, int& end) const;   the K slice of split z
 //   ARow a_row(int i, int z) const;  BCol b_col(int j, int z) const;  KPos k_pos(int k) const;
-//   float a(const ARow&, const KPos&) const;  float b(const BCol&, const KPos&) const;
-//                        a gather is split into the part fixed by the row of A (column of B),
+//   Src a_src(const ARow&, const KPos&) const;  (b_src alike)
+//                        the address of A(i, k) (B(k, j)) and whether it is inside the tensor
+//                        (outside the image the operand is 0 and the address is not read); the
+//                        FP32 kernel loads it, the tensor-core kernel copies it with cp.async.
+//                        A gather is split into the part fixed by the row of A (column of B),
 //                        computed once per thread before the K loop (each thread loads the same
 //                        rows of every slice), and the part that moves with k, decomposed once
 //                        per k and shared by every load of that k (the weight gradients' A and B
@@ -37,11 +40,14 @@
 //   __device__ void store(int i, int j, int z, float acc) const;   each (i, j, z) once
 // Split-K (weight gradients: K = images × pixels is long, C is small) writes one partial C per
 // split and sums the splits in a fixed order: deterministic, no atomics.
+// Precision (core/precision.h): fp32 runs this file's SIMT kernel, the exact path; tf32 and bf16
+// run the tensor-core kernel of kernels/implicit_gemm_tc.cuh on the same Ops and tilings.
 #pragma once
 
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 #include <type_traits>
@@ -49,6 +55,13 @@
 
 namespace unet::cuda::igemm {
 namespace {  // internal linkage: each .cu instantiates its own kernels
+
+// Where an operand element lives: p is read only when ok (a bool, not a null test on a 64-bit
+// pointer, which costs two compares per element in the gathers).
+struct Src {
+  const float* p;
+  bool ok;
+};
 
 constexpr int kTileK = 8;
 constexpr int kPad = 4;                  // shared-memory row padding (floats), keeps float4 alignment
@@ -114,9 +127,9 @@ struct Operand {
     else return op.b_col(i, z);
   }
   template <class KPos>
-  static __device__ __forceinline__ float read(const Op& op, const Cursor& c, const KPos& at) {
-    if constexpr (IsA) return op.a(c, at);
-    else return op.b(c, at);
+  static __device__ __forceinline__ Src src(const Op& op, const Cursor& c, const KPos& at) {
+    if constexpr (IsA) return op.a_src(c, at);
+    else return op.b_src(c, at);
   }
 };
 
@@ -140,7 +153,8 @@ struct Gather {
     for (int l = 0; l < O::S::kLoads; ++l) {
       const int k = k0 + O::S::k(static_cast<int>(threadIdx.x), l);
       const auto at = op.k_pos(k);  // outside the condition, so equal k share one decomposition
-      v[l] = (row_ok[l] && k < k_end) ? O::read(op, cursor[l], at) : 0.0f;
+      const Src e = O::src(op, cursor[l], at);
+      v[l] = (row_ok[l] && k < k_end && e.ok) ? *e.p : 0.0f;
     }
   }
   template <int Stride>
@@ -234,15 +248,38 @@ void with_tiling(int64_t m, F&& f) {
     f(WideTiling{});
 }
 
-// Runs the tiled kernel over C[op.m × op.n] for z = 0 .. z_count-1.
-template <class Op>
-void run(const Op& op, int64_t z_count) {
+}  // namespace
+}  // namespace unet::cuda::igemm
+
+#include "kernels/implicit_gemm_tc.cuh"
+
+namespace unet::cuda::igemm {
+namespace {
+
+// Runs the tiled kernel of `precision` over C[op.m × op.n] for z = 0 .. z_count-1.
+// kTensorCores = false instantiates the FP32 kernel only (callers that never run tf32/bf16, like
+// matmul.cu: each instantiation of the tensor-core kernel adds ~100 KB of device code to every
+// program).
+template <class Op, bool kTensorCores = true>
+void run(const Op& op, int64_t z_count, Precision precision) {
+  UNET_CHECK(kTensorCores || precision == Precision::FP32, ValueError, "tiled GEMM: precision ",
+             precision_name(precision), " is not built for this operation (fp32 only)");
   UNET_CHECK(op.m < INT32_MAX && op.n < INT32_MAX, ValueError, "tiled GEMM: C of ", op.m, " × ", op.n,
              " exceeds the kernel's 32-bit indices (both sides must be below 2^31)");
   with_tiling(op.m, [&](auto tiling) {
     using T = decltype(tiling);
     const dim3 grid(kern::ceil_div(op.n, T::kTileN), kern::ceil_div(op.m, T::kTileM), static_cast<unsigned>(z_count));
-    kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op);
+    switch (precision) {
+      case Precision::FP32: kern::launch(tiled_kernel<T, Op>, grid, dim3(kThreads), 0, op); break;
+      case Precision::TF32:
+        if constexpr (kTensorCores)
+          kern::launch(tc_kernel<Precision::TF32, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::TF32, T, Op>(), op);
+        break;
+      case Precision::BF16:
+        if constexpr (kTensorCores)
+          kern::launch(tc_kernel<Precision::BF16, T, Op>, grid, dim3(kThreads), tc_shared_bytes<Precision::BF16, T, Op>(), op);
+        break;
+    }
   });
 }
 
@@ -251,7 +288,7 @@ void run(const Op& op, int64_t z_count) {
 // partial to out + z·m·n and covering K range [z·chunk, min((z+1)·chunk, k_total)). The split
 // count depends only on the shape, so the summation order is fixed.
 template <class MakeOp>
-void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op) {
+void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op, Precision precision) {
   if (m == 0 || n == 0) return;
   int64_t tiles = 0;
   with_tiling(m, [&](auto tiling) {
@@ -264,11 +301,11 @@ void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op
   const int64_t chunk = k_total > 0 ? kern::ceil_div(k_total, splits) : 1;
   splits = k_total > 0 ? kern::ceil_div(k_total, chunk) : 1;  // no empty split
   if (splits == 1) {
-    run(make_op(c, chunk), 1);
+    run(make_op(c, chunk), 1, precision);
     return;
   }
   Tensor partial = Tensor::empty(Shape{splits, m, n}, DType::Float32, Device{DeviceType::CUDA, 0});
-  run(make_op(partial.data<float>(), chunk), splits);
+  run(make_op(partial.data<float>(), chunk), splits, precision);
   const int64_t count = m * n, blocks = kern::ceil_div(count, kThreads);
   kern::launch(sum_splits_kernel, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)), dim3(kThreads), 0,
                static_cast<const float*>(partial.data<float>()), splits, count, c);

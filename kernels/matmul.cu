@@ -23,9 +23,9 @@ struct MatmulOp {
   __device__ int64_t k_pos(int k) const { return k; }
   // Cursors are row (column) pointers; the leading dimensions stay 64-bit.
   __device__ const float* a_row(int i, int) const { return TransA ? a_ptr + i : a_ptr + i * p.lda; }
-  __device__ float a(const float* row, int64_t k) const { return TransA ? row[k * p.lda] : row[k]; }
+  __device__ igemm::Src a_src(const float* row, int64_t k) const { return {TransA ? row + k * p.lda : row + k, true}; }
   __device__ const float* b_col(int j, int) const { return TransB ? b_ptr + j * p.ldb : b_ptr + j; }
-  __device__ float b(const float* col, int64_t k) const { return TransB ? col[k] : col[k * p.ldb]; }
+  __device__ igemm::Src b_src(const float* col, int64_t k) const { return {TransB ? col + k : col + k * p.ldb, true}; }
   __device__ void store(int i, int j, int, float acc) const {
     float* out = c_ptr + i * p.ldc + j;
     *out = p.beta == 0.0f ? p.alpha * acc : p.alpha * acc + p.beta * *out;
@@ -34,7 +34,7 @@ struct MatmulOp {
 
 template <bool TransA, bool TransB>
 void run(const GemmParams& p, const float* a, const float* b, float* c) {
-  igemm::run(MatmulOp<TransA, TransB>{p, a, b, c, p.m, p.n}, 1);
+  igemm::run<MatmulOp<TransA, TransB>, false>(MatmulOp<TransA, TransB>{p, a, b, c, p.m, p.n}, 1, Precision::FP32);
 }
 
 }  // namespace

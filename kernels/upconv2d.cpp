@@ -9,7 +9,7 @@
 namespace unet {
 namespace {
 
-void validate(const Tensor& x, const Tensor& w, const Tensor& bias) {
+void validate(const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision) {
   check_defined(x, "upconv2d", "x");
   check_defined(w, "upconv2d", "w");
   check_float(x, "upconv2d", "x");
@@ -19,6 +19,7 @@ void validate(const Tensor& x, const Tensor& w, const Tensor& bias) {
   check_not_empty(x, "upconv2d", "x");
   check_not_empty(w, "upconv2d", "w");
   check_same_device(x, w, "upconv2d");
+  check_precision(precision, x.device(), "upconv2d");
   UNET_CHECK(w.dim(0) == x.dim(1), ShapeError, "upconv2d: w ", w.shape().str(), " expects ", w.dim(0),
              " input channels (w is [Cin, Cout, 2, 2]) but x ", x.shape().str(), " has ", x.dim(1));
   UNET_CHECK(w.dim(2) == 2 && w.dim(3) == 2, ShapeError, "upconv2d: only a 2x2 kernel (stride 2) is supported, got ",
@@ -72,9 +73,9 @@ struct Upconv2dBackward : Node {
 
 }  // namespace
 
-Tensor upconv2d(const Tensor& x, const Tensor& w, const Tensor& bias) {
-  validate(x, w, bias);
-  const Upconv2dParams p{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1)};
+Tensor upconv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision) {
+  validate(x, w, bias, precision);
+  const Upconv2dParams p{x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(1), precision};
   Tensor y = Tensor::empty(Shape{p.n, p.c_out, 2 * p.h, 2 * p.w}, DType::Float32, x.device());
   const float* b = bias.defined() ? bias.data<float>() : nullptr;
   if (x.device().is_cpu())

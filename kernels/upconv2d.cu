@@ -43,9 +43,9 @@ struct ForwardOp {
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   __device__ int k_pos(int c) const { return c; }
   __device__ int a_row(int r, int) const { return r; }
-  __device__ float a(int r, int c) const { return w[c * static_cast<int>(m) + r]; }
+  __device__ igemm::Src a_src(int r, int c) const { return {w + c * static_cast<int>(m) + r, true}; }
   __device__ int b_col(int pix, int img) const { return img * static_cast<int>(p.c_in * n) + pix; }
-  __device__ float b(int at, int c) const { return x[at + c * static_cast<int>(n)]; }
+  __device__ igemm::Src b_src(int at, int c) const { return {x + at + c * static_cast<int>(n), true}; }
   __device__ void store(int r, int pix, int img, float acc) const {
     y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
   }
@@ -62,13 +62,13 @@ struct BackwardDataOp {
   __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
   __device__ int k_pos(int r) const { return r; }
   __device__ int a_row(int c, int) const { return c * static_cast<int>(k); }
-  __device__ float a(int row, int r) const { return w[row + r]; }
+  __device__ igemm::Src a_src(int row, int r) const { return {w + row + r, true}; }
   // The pixel's offset in the shuffled gradient with r = 0; r = (o·2 + a)·2 + b adds
   // o·4HW + a·2W + b.
   __device__ int b_col(int pix, int img) const { return shuffled(p, img, 0, pix); }
-  __device__ float b(int at, int r) const {
+  __device__ igemm::Src b_src(int at, int r) const {
     const int hw4 = static_cast<int>(4 * p.h * p.w), w2 = static_cast<int>(2 * p.w);
-    return g[at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1)];
+    return {g + at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1), true};
   }
   __device__ void store(int c, int pix, int img, float acc) const {
     dx[(img * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
@@ -98,11 +98,11 @@ struct BackwardWeightOp {
     return SamplePos{img, t - img * hw};
   }
   __device__ int a_row(int c, int) const { return c * static_cast<int>(p.h * p.w); }
-  __device__ float a(int row, const SamplePos& s) const {
-    return x[s.img * static_cast<int>(p.c_in * p.h * p.w) + row + s.pix];
+  __device__ igemm::Src a_src(int row, const SamplePos& s) const {
+    return {x + s.img * static_cast<int>(p.c_in * p.h * p.w) + row + s.pix, true};
   }
   __device__ int b_col(int r, int) const { return r; }
-  __device__ float b(int r, const SamplePos& s) const { return g[shuffled(p, s.img, r, s.pix)]; }
+  __device__ igemm::Src b_src(int r, const SamplePos& s) const { return {g + shuffled(p, s.img, r, s.pix), true}; }
   __device__ void store(int c, int r, int z, float acc) const {
     out[(z * static_cast<int>(m) + c) * static_cast<int>(n) + r] = acc;
   }
@@ -113,13 +113,13 @@ struct BackwardWeightOp {
 void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
   if (p.n == 0 || p.c_out == 0 || p.h == 0 || p.w == 0) return;
   check_32bit_indices(p, "upconv2d (CUDA)");
-  igemm::run(ForwardOp{p, x, w, bias, y, 4 * p.c_out, p.h * p.w, p.c_in}, p.n);
+  igemm::run(ForwardOp{p, x, w, bias, y, 4 * p.c_out, p.h * p.w, p.c_in}, p.n, p.precision);
 }
 
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx) {
   if (p.n == 0 || p.c_in == 0 || p.h == 0 || p.w == 0) return;
   check_32bit_indices(p, "upconv2d data gradient (CUDA)");
-  igemm::run(BackwardDataOp{p, g, w, dx, p.c_in, p.h * p.w, 4 * p.c_out}, p.n);
+  igemm::run(BackwardDataOp{p, g, w, dx, p.c_in, p.h * p.w, 4 * p.c_out}, p.n, p.precision);
 }
 
 void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const float* g, float* dw) {
@@ -127,7 +127,7 @@ void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const flo
   const int64_t m = p.c_in, n = 4 * p.c_out, k = p.n * p.h * p.w;
   igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) {
     return BackwardWeightOp{p, x, g, out, m, n, k, chunk};
-  });
+  }, p.precision);
 }
 
 }  // namespace unet::cuda

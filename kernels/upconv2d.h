@@ -17,17 +17,21 @@
 
 #include <cstdint>
 
+#include "core/precision.h"
 #include "core/tensor.h"
 
 namespace unet {
 
 // Tensor-level op with autograd. Throws ShapeError (ranks, channel mismatch, kernel not 2×2,
-// bias size, empty tensors), DTypeError (int32 tensors), DeviceError (different devices).
-Tensor upconv2d(const Tensor& x, const Tensor& w, const Tensor& bias);
+// bias size, empty tensors), DTypeError (int32 tensors), DeviceError (different devices),
+// ValueError (tf32/bf16 on CPU tensors). `precision` is the arithmetic of the forward and both
+// gradients (core/precision.h).
+Tensor upconv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Precision precision = Precision::FP32);
 
 struct Upconv2dParams {
   int64_t n = 0, c_in = 0, h = 0, w = 0;  // input; output is [n, c_out, 2h, 2w]
   int64_t c_out = 0;
+  Precision precision = Precision::FP32;  // CUDA launchers only; the CPU computes in FP32
 };
 
 namespace cpu {
@@ -40,8 +44,8 @@ template <typename T> void upconv2d_backward_weight(const Upconv2dParams& p, con
 }  // namespace cpu
 
 namespace cuda {
-// Tiled implicit GEMM (64×64 tile per 256-thread block, 4×4 per thread, shared-memory staging)
-// with the shuffle folded into the loads and stores; no scratch for forward and data gradient.
+// Tiled implicit GEMM (kernels/implicit_gemm.cuh, in p.precision) with the shuffle folded into
+// the loads and stores; no scratch for forward and data gradient.
 void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 // Gather: every dx element is computed by one thread from its 2×2·Cout outputs; no atomics.
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx);

@@ -30,6 +30,16 @@ Tensor Conv2d::forward(const Tensor& x) const {
   return conv2d(x, weight, bias, options_);
 }
 
+void Conv2d::set_precision(Precision p) {
+  check_precision(p, weight.device(), "Conv2d::set_precision");
+  options_.precision = p;
+}
+
+void UpConv2d::set_precision(Precision p) {
+  check_precision(p, weight.device(), "UpConv2d::set_precision");
+  precision_ = p;
+}
+
 UpConv2d::UpConv2d(int64_t in_channels, int64_t out_channels, InitSeed init, Device device)
     : in_channels_(in_channels) {
   UNET_CHECK(in_channels > 0 && out_channels > 0, ValueError, "UpConv2d: channel counts must be > 0, got ",
@@ -46,7 +56,7 @@ Tensor UpConv2d::forward(const Tensor& x) const {
   check_rank(x, 4, "UpConv2d::forward", "x");
   UNET_CHECK(x.dim(1) == in_channels_, ShapeError, "UpConv2d::forward: input ", x.shape().str(), " has ",
              x.dim(1), " channels, the layer expects ", in_channels_);
-  return upconv2d(x, weight, bias);
+  return upconv2d(x, weight, bias, precision_);
 }
 
 }  // namespace unet

@@ -22,6 +22,10 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Padding padding, bool fuse_relu,
          InitSeed init, Device device);
   Tensor forward(const Tensor& x) const;
+  // The arithmetic of forward and backward (core/precision.h); fp32 until set. Throws
+  // ValueError for tf32/bf16 when the weights are on the CPU.
+  void set_precision(Precision p);
+  Precision precision() const { return options_.precision; }
 
   Tensor weight;  // [out, in, k, k]
   Tensor bias;    // [out]
@@ -35,12 +39,15 @@ class UpConv2d : public Module {
  public:
   UpConv2d(int64_t in_channels, int64_t out_channels, InitSeed init, Device device);
   Tensor forward(const Tensor& x) const;
+  void set_precision(Precision p);  // as Conv2d::set_precision
+  Precision precision() const { return precision_; }
 
   Tensor weight;  // [in, out, 2, 2] (PyTorch's ConvTranspose2d layout)
   Tensor bias;    // [out]
 
  private:
   int64_t in_channels_;
+  Precision precision_ = Precision::FP32;
 };
 
 }  // namespace unet

@@ -5,7 +5,8 @@
 // before a real run of hours would run out.
 //
 // UNET_SOAK_STEPS=N sets the CPU's number of steps (default 2000) and the simulated GPU's to N / 4
-// (its steps are far slower); the samples are printed for docs/reliability.md.
+// (a smaller network: the simulator's steps are far slower); the samples are printed for
+// docs/reliability.md.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -44,24 +45,27 @@ int64_t soak_steps(int64_t divisor) {
   return std::max<int64_t>(200, (text ? std::atoll(text) : 2000) / divisor);
 }
 
-void soak(Device device, int64_t steps) {
+// `depth` and `tile` size the network: the CPU soak uses tiles whose activations (270 KB at 188)
+// go through the host cache; the simulator, which runs every GPU thread as a fiber, a smaller one.
+void soak(Device device, int64_t steps, int depth, int64_t tile) {
   UNetConfig config;
   config.base_channels = 2;
-  config.depth = 2;
+  config.depth = depth;
   UNet model(config, device);
+  const int64_t side = tile + 12;
   std::vector<TrainingSlice> slices;
   for (uint64_t k = 0; k < 2; ++k) {
     TrainingSlice s;
     s.name = "slice " + std::to_string(k);
-    s.image = unet::test::random_tensor(Shape{1, 200, 200}, 10 + k, Device::cpu(), 0.0, 1.0);
-    std::vector<int32_t> classes(200 * 200);
-    for (size_t i = 0; i < classes.size(); ++i) classes[i] = ((i % 200) / 9 + (i / 200) / 11 + k) % 2;
-    s.classes = Tensor::from_vector(classes, Shape{200, 200});
-    s.weights = Tensor::full(Shape{200, 200}, 1.0f);
+    s.image = unet::test::random_tensor(Shape{1, side, side}, 10 + k, Device::cpu(), 0.0, 1.0);
+    std::vector<int32_t> classes(static_cast<size_t>(side * side));
+    for (size_t i = 0; i < classes.size(); ++i) classes[i] = ((i % side) / 9 + (i / side) / 11 + k) % 2;
+    s.classes = Tensor::from_vector(classes, Shape{side, side});
+    s.weights = Tensor::full(Shape{side, side}, 1.0f);
     slices.push_back(s);
   }
   TrainOptions options;
-  options.tile = 188;  // depth 2: 188 -> 148; its activations (270 KB) go through the host cache
+  options.tile = tile;
   options.weight_average = 0.99;
   options.sgd.learning_rate = 0.01f;
   Trainer trainer(model, slices, options);
@@ -106,9 +110,9 @@ void soak(Device device, int64_t steps) {
 
 TEST_CASE("soak: thousands of CPU training steps, no memory growth after the warm-up", "[soak]") {
   unet::test::ThreadCountGuard threads;
-  soak(Device::cpu(), soak_steps(1));
+  soak(Device::cpu(), soak_steps(1), 2, 188);  // depth 2: 188 -> 148
 }
 
 TEST_CASE("soak: simulated-GPU training steps, no memory growth after the warm-up", "[soak][cuda]") {
-  soak(unet::test::cuda_device(), soak_steps(4));
+  soak(unet::test::cuda_device(), soak_steps(4), 1, 44);  // depth 1, 44 x 44 tiles
 }

@@ -94,6 +94,25 @@ Tensor mirrored_window(const Tensor& image, int64_t top, int64_t left, int64_t r
   return out;
 }
 
+Tensor image_tensor(const Image& image) {
+  const Image values = normalised(image);
+  return Tensor::from_vector(to_planar(values), Shape{values.channels, values.height, values.width});
+}
+
+Image foreground_probability(const Tensor& probabilities) {
+  check_float(probabilities, "foreground_probability", "probabilities");
+  check_rank(probabilities, 3, "foreground_probability", "probabilities");
+  UNET_CHECK(probabilities.device().is_cpu(), DeviceError, "foreground_probability: probabilities must be on the CPU, got ",
+             probabilities.str());
+  UNET_CHECK(probabilities.dim(0) >= 2, ShapeError, "foreground_probability: ", probabilities.shape().str(),
+             " holds ", probabilities.dim(0), " class(es); the foreground is class 1 of at least two");
+  Image image = make_image(static_cast<int>(probabilities.dim(2)), static_cast<int>(probabilities.dim(1)), 1,
+                           SampleFormat::F32);
+  const float* p = probabilities.data<float>() + probabilities.dim(1) * probabilities.dim(2);
+  std::copy_n(p, image.pixels.size(), image.pixels.begin());
+  return image;
+}
+
 Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options) {
   check_float(image, "segment_image", "image");
   check_rank(image, 3, "segment_image", "image");

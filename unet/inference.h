@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "unet/image.h"
 #include "unet/model.h"
 
 namespace unet {
@@ -23,6 +24,14 @@ struct SegmentOptions {
 // trained on. Returns class probabilities float32 [K, H, W] on the CPU. Runs the model in eval
 // mode (no dropout) without recording a graph, on the model's device.
 Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options = {});
+
+// An image as segment_image takes it: normalised to [0, 1] (normalised()), float32 [C, H, W] on
+// the CPU.
+Tensor image_tensor(const Image& image);
+
+// Channel 1 (the foreground class of a two-class model) of class probabilities [K, H, W] on the
+// CPU, as a float image (values in [0, 1]). Throws ShapeError for fewer than two classes.
+Image foreground_probability(const Tensor& probabilities);
 
 // The [C, rows, cols] window of `image` ([C, H, W], CPU) whose top-left corner is (top, left),
 // which may lie outside the image: missing pixels are mirrored (mirror_index of

@@ -195,6 +195,21 @@ Tensor UNet::maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream) {
   return dropout(x, config_.dropout, seed, stream << 40, /*training=*/true);
 }
 
+void UNet::set_precision(Precision p) {
+  check_precision(p, device_, "UNet::set_precision");
+  for (auto& level : down_) {
+    level->conv1.set_precision(p);
+    level->conv2.set_precision(p);
+  }
+  for (auto& level : up_) {
+    level->upconv.set_precision(p);
+    level->convs.conv1.set_precision(p);
+    level->convs.conv2.set_precision(p);
+  }
+  head_->set_precision(p);
+  precision_ = p;
+}
+
 Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
   check_rank(x, 4, "UNet::forward", "x");
   UNET_CHECK(x.dim(1) == config_.in_channels, ShapeError, "UNet::forward: input ", x.shape().str(),

@@ -74,6 +74,14 @@ class UNet : public Module {
   const UNetConfig& config() const { return config_; }
   Device device() const { return device_; }
 
+  // The arithmetic of every convolution and up-convolution, forward and backward
+  // (core/precision.h). A model starts in fp32, the exact path; tf32 and bf16 run the tensor
+  // cores of a CUDA device (ValueError on the CPU, which computes in fp32 only). Not part of the
+  // architecture: checkpoints do not store it, and a model trained in one precision runs in any.
+  // The example programs choose default_precision(device) (tf32 on a GPU) unless told otherwise.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
+
  private:
   struct DoubleConv : Module {
     DoubleConv(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device);
@@ -90,6 +98,7 @@ class UNet : public Module {
 
   UNetConfig config_;
   Device device_;
+  Precision precision_ = Precision::FP32;
   std::vector<std::unique_ptr<DoubleConv>> down_;  // depth + 1 entries, the last is the bottom
   std::vector<std::unique_ptr<UpLevel>> up_;        // depth entries, from the bottom up
   std::unique_ptr<Conv2d> head_;

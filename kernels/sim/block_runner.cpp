@@ -121,6 +121,7 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
   }
   for (unsigned i = 0; i < n_; ++i) {
     threads_[i].state = ThreadState::NotStarted;
+    threads_[i].async.clear();  // copies a thread left in flight die with its block
     order_[i] = schedule.order == Schedule::Reversed ? n_ - 1 - i : i;
   }
   warps_.resize((n_ + 31) / 32);

@@ -47,6 +47,24 @@ inline bool same_site(const WaitSite& a, const WaitSite& b) {
   return a.line == b.line && (a.file == b.file || std::strcmp(a.file, b.file) == 0);
 }
 
+// One thread's cp.async copies in flight (kernels/sim/tensor_core.cpp). The source is read when
+// the copy is issued; the destination is poisoned then and gets the data only when a
+// cp.async.wait_group / wait_all lets the copy's group land, so a read before the wait sees
+// poison, as a missing __syncthreads() shows as a schedule-dependent result.
+struct AsyncCopy {
+  unsigned char* dst = nullptr;
+  unsigned char data[16] = {};
+  uint8_t bytes = 0;
+};
+struct AsyncCopies {
+  std::vector<AsyncCopy> copies;   // oldest first: committed groups, then the uncommitted ones
+  std::vector<uint32_t> groups;    // sizes of the committed groups, oldest first
+  void clear() {
+    copies.clear();
+    groups.clear();
+  }
+};
+
 struct SimThread {
   uint3 idx{};
   ThreadState state = ThreadState::NotStarted;
@@ -56,7 +74,9 @@ struct SimThread {
   WaitSite site;                        // where it waits (barrier or collective)
   BarrierKind barrier = BarrierKind::Sync;
   WarpOp warp_op = WarpOp::Sync;
+  const char* warp_name = nullptr;      // the instruction of a WarpOp::Exchange it waits at
   uint64_t result = 0;                  // its result of the last warp collective
+  AsyncCopies async;                    // its cp.async copies not yet landed
 };
 
 // One warp collective in progress: the lanes named in `mask` that have arrived so far.
@@ -65,6 +85,8 @@ struct Collective {
   unsigned mask = 0;
   unsigned arrived = 0;
   int width = 32;
+  ExchangeFn exchange = nullptr;  // WarpOp::Exchange: what computes the lanes' results
+  const char* name = nullptr;     // WarpOp::Exchange: the instruction, for messages
   WaitSite site;
   uint64_t values[32] = {};
   int operands[32] = {};
@@ -102,7 +124,12 @@ class BlockRunner {
   // Called from fibers through the built-ins.
   int barrier(BarrierKind kind, int predicate, const char* file, int line);
   uint64_t collective(WarpOp op, unsigned mask, uint64_t value, int operand, int width,
-                      const char* file, int line);
+                      const char* file, int line, ExchangeFn exchange = nullptr,
+                      const char* name = nullptr);
+  // The calling simulated thread's cp.async state.
+  AsyncCopies& async_copies() { return current_->async; }
+  // Throws the SimFault that reports a kernel bug at file:line by the running thread.
+  [[noreturn]] void fault(const std::string& what, const char* file, int line);
 
   bool running() const { return call_ != nullptr; }
 
@@ -118,7 +145,6 @@ class BlockRunner {
   void release_barrier();
   void abort_all();
   void complete(Collective& c, unsigned warp);
-  [[noreturn]] void fault(const std::string& what, const char* file, int line);
 
   // Messages.
   std::string thread_name(unsigned linear) const;
@@ -164,6 +190,10 @@ extern constinit thread_local BlockRunner* tls_active_runner;
 
 const char* barrier_name(BarrierKind kind);
 const char* warp_op_name(WarpOp op);
+// The instruction a collective or a waiting thread stands for: the exchange's name, else the op's.
+inline const char* collective_name(WarpOp op, const char* exchange_name) {
+  return op == WarpOp::Exchange && exchange_name != nullptr ? exchange_name : warp_op_name(op);
+}
 std::string format_index(uint3 v);
 
 // ---- switching ----------------------------------------------------------------------------------

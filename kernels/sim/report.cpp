@@ -52,7 +52,7 @@ std::string BlockRunner::describe_wait(unsigned linear) const {
       return unet::detail::message("waits at ", barrier_name(t.barrier), " at ", t.site.file, ":",
                                    t.site.line);
     case ThreadState::AtWarp:
-      return unet::detail::message("waits at ", warp_op_name(t.warp_op), " at ", t.site.file, ":",
+      return unet::detail::message("waits at ", collective_name(t.warp_op, t.warp_name), " at ", t.site.file, ":",
                                    t.site.line);
     default: return "is runnable";
   }
@@ -66,7 +66,7 @@ std::string BlockRunner::describe_stall() const {
     for (const Collective& c : warps_[w]) {
       const unsigned missing = c.mask & ~c.arrived;
       if (missing == 0) continue;
-      s << "divergent warp collective: " << warp_op_name(c.op) << " at " << c.site.file << ":"
+      s << "divergent warp collective: " << collective_name(c.op, c.name) << " at " << c.site.file << ":"
         << c.site.line << " with mask 0x" << std::hex << c.mask << std::dec << " in warp " << w
         << " " << block_context() << ": lanes " << lane_list(c.arrived)
         << " arrived, but not every lane named in the mask did;";

@@ -2,8 +2,9 @@
 // against the simulator (UNET_CUDA_SIM). Included through kernels/cuda_compat.h, never directly.
 //
 // Owns: the CUDA qualifiers, the index built-ins (threadIdx, blockIdx, blockDim, gridDim,
-// warpSize), shared memory, __syncthreads() and its variants. Warp collectives, atomics and
-// device math live in warp.h, atomics.h and device_math.h, included at the end.
+// warpSize), shared memory, __syncthreads() and its variants. Warp collectives, atomics, device
+// math and the warp-level matrix instructions live in warp.h, atomics.h, device_math.h and
+// tensor_core.h, included at the end.
 //
 // Rules the simulator relies on (docs/simulator.md):
 //  * One OS thread runs one block at a time, and all fibers of that block run on that OS thread.
@@ -89,3 +90,4 @@ inline constexpr int warpSize = 32;
 #include "kernels/sim/atomics.h"
 #include "kernels/sim/device_math.h"
 #include "kernels/sim/warp.h"
+#include "kernels/sim/tensor_core.h"

@@ -21,6 +21,7 @@ const char* warp_op_name(WarpOp op) {
     case WarpOp::Ballot: return "__ballot_sync()";
     case WarpOp::Any: return "__any_sync()";
     case WarpOp::All: return "__all_sync()";
+    case WarpOp::Exchange: return "warp-level matrix instruction";
   }
   return "warp collective";
 }
@@ -32,13 +33,14 @@ void BlockRunner::fault(const std::string& what, const char* file, int line) {
 }
 
 [[gnu::always_inline]] inline uint64_t BlockRunner::collective(WarpOp op, unsigned mask, uint64_t value, int operand, int width,
-                                 const char* file, int line) {
+                                 const char* file, int line, ExchangeFn exchange,
+                                 const char* name) {
   SimThread& me = *current_;
   const unsigned linear = static_cast<unsigned>(&me - threads_.data());
   const unsigned warp = linear / 32;
   const unsigned lane = linear % 32;
   if (!(mask >> lane & 1u)) {
-    fault(unet::detail::message(warp_op_name(op), " with mask 0x", std::hex, mask, std::dec,
+    fault(unet::detail::message(collective_name(op, name), " with mask 0x", std::hex, mask, std::dec,
                                 " called by lane ", lane, ", which the mask does not name"),
           file, line);
   }
@@ -51,13 +53,17 @@ void BlockRunner::fault(const std::string& what, const char* file, int line) {
   const WaitSite site{file, line};
   std::vector<Collective>& open = warps_[warp];
   size_t k = 0;
-  while (k < open.size() && !(open[k].op == op && open[k].mask == mask && same_site(open[k].site, site))) ++k;
+  while (k < open.size() && !(open[k].op == op && open[k].mask == mask && open[k].exchange == exchange &&
+                               same_site(open[k].site, site)))
+    ++k;
   if (k == open.size()) {
     Collective& c = open.emplace_back();
     c.op = op;
     c.mask = mask;
     c.arrived = 0;
     c.width = width;
+    c.exchange = exchange;
+    c.name = name;
     c.site = site;
   }
   Collective& c = open[k];
@@ -69,6 +75,7 @@ void BlockRunner::fault(const std::string& what, const char* file, int line) {
     me.state = ThreadState::AtWarp;
     me.site = site;
     me.warp_op = op;
+    me.warp_name = name;
     suspend();
     return me.result;
   }
@@ -86,6 +93,12 @@ void BlockRunner::fault(const std::string& what, const char* file, int line) {
 // Computes every participating lane's result (shuffle source lanes follow PTX shfl.sync with
 // CUDA's clamp values: a source outside the lane's width segment yields the lane's own value).
 void BlockRunner::complete(Collective& c, unsigned warp) {
+  if (c.op == WarpOp::Exchange) {
+    void* lanes[32];
+    for (int lane = 0; lane < 32; ++lane) lanes[lane] = reinterpret_cast<void*>(c.values[lane]);
+    c.exchange(lanes, c.site.file, c.site.line);
+    return;
+  }
   unsigned ballot = 0;
   for (unsigned rest = c.mask; rest != 0; rest &= rest - 1) {
     const int lane = std::countr_zero(rest);
@@ -132,6 +145,22 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int operand, 
                                             " called outside a simulated kernel"));
   }
   return runner->collective(op, mask, value, operand, width, file, line);
+}
+
+void warp_exchange(ExchangeFn compute, const char* name, void* lane_data, const char* file, int line) {
+  BlockRunner* runner = tls_active_runner;
+  if (runner == nullptr) {
+    throw KernelError(unet::detail::message(name, " at ", file, ":", line, " called outside a simulated kernel"));
+  }
+  // The matrix instructions are .sync.aligned: every lane of the warp executes the same one.
+  (void)runner->collective(WarpOp::Exchange, 0xFFFFFFFFu, reinterpret_cast<uint64_t>(lane_data), 0, 32, file, line,
+                           compute, name);
+}
+
+void exchange_fault(const std::string& what, const char* file, int line) {
+  BlockRunner* runner = tls_active_runner;
+  if (runner == nullptr) throw KernelError(unet::detail::message(what, " at ", file, ":", line));
+  runner->fault(what, file, line);
 }
 
 }  // namespace unet::sim::detail

@@ -10,11 +10,23 @@
 
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <type_traits>
 
 namespace unet::sim::detail {
 
-enum class WarpOp : uint8_t { Sync, ShflIdx, ShflUp, ShflDown, ShflXor, Ballot, Any, All };
+enum class WarpOp : uint8_t { Sync, ShflIdx, ShflUp, ShflDown, ShflXor, Ballot, Any, All, Exchange };
+
+// A warp-wide exchange (the warp-level matrix instructions of kernels/sim/tensor_core.h): every
+// lane of the full warp hands in a pointer to its own operands and results; once the last lane
+// arrives, `compute` runs once with all 32 pointers (lane order) and writes every lane's results.
+// The pointers point into the lanes' fiber stacks, which stay put while the lanes wait. `name`
+// (the instruction) appears in error messages; file:line is the call site, for compute's faults.
+using ExchangeFn = void (*)(void* const* lanes, const char* file, int line);
+void warp_exchange(ExchangeFn compute, const char* name, void* lane_data, const char* file, int line);
+// A kernel bug found inside an exchange (a misaligned address, an operand that is not a valid
+// TF32 value...): reported like the other collective faults, naming the call site.
+[[noreturn]] void exchange_fault(const std::string& what, const char* file, int line);
 
 // The collective behind every intrinsic below. `value` holds the lane's operand bits (or the
 // predicate for votes); `operand` is srcLane / delta / laneMask. Returns the lane's result bits.

@@ -3,7 +3,7 @@
 # examples_smoke): train_em trains a tiny model on the shipped ISBI data for a few steps and
 # writes everything it promises; a resume continues at the saved step; a bad tile size is refused
 # naming the valid ones; segment applies the trained model to a slice; evaluate scores train_em's
-# probability maps and reports the same Rand error as train_em's metrics.json.
+# probability maps and reports the same challenge measures as train_em's metrics.json.
 # Usage: smoke.sh BIN_DIR WORK_DIR
 set -eu
 bin=$1
@@ -37,13 +37,21 @@ if "$bin/train_em" $base --out "$work/bad" --iterations 1 --tile 190 > /dev/null
   fail "train_em accepted the invalid tile 190"
 fi
 grep -q "188" "$work/bad.txt" || fail "the invalid-tile message does not name the nearest valid size: $(cat "$work/bad.txt")"
+grep -q "convolutions in fp32" "$work/train.txt" || fail "train_em did not state its precision"
+if "$bin/train_em" $base --out "$work/bad" --iterations 1 --precision bf16 > /dev/null 2> "$work/badp.txt"; then
+  fail "train_em accepted --precision bf16 on the CPU"
+fi
+grep -q "fp32 only" "$work/badp.txt" || fail "the CPU precision refusal does not say why: $(cat "$work/badp.txt")"
 
 "$bin/segment" --model "$work/t/model.safetensors" --input data/isbi2012/train/images/22.png --out "$work/s" --device cpu > /dev/null
 ls "$work/s" | grep -q '^22.*\.tif$' || fail "segment wrote no probability map: $(ls "$work/s")"
 
 "$bin/evaluate" --pred "$work/t/val" --truth data/isbi2012/train/labels --json "$work/eval.json" > /dev/null 2>&1
-rand() { tr ',{}' '\n\n\n' < "$1" | grep '"rand_error"' | head -1 | cut -d: -f2; }
-[ -n "$(rand "$work/eval.json")" ] || fail "evaluate wrote no rand_error"
-[ "$(rand "$work/eval.json")" = "$(rand "$work/t/metrics.json")" ] ||
-  fail "evaluate's Rand error $(rand "$work/eval.json") differs from train_em's $(rand "$work/t/metrics.json")"
+value() { tr ',{}' '\n\n\n' < "$1" | grep "\"$2\"" | head -1 | cut -d: -f2; }
+for key in pixel_error rand_error vinfo_error vrand_thinned_error vinfo_thinned_error; do
+  [ -n "$(value "$work/eval.json" $key)" ] || fail "evaluate wrote no $key"
+  [ "$(value "$work/eval.json" $key)" = "$(value "$work/t/metrics.json" $key)" ] ||
+    fail "evaluate's $key $(value "$work/eval.json" $key) differs from train_em's $(value "$work/t/metrics.json" $key)"
+done
+grep -q "V_rand error (thinned)" "$work/train.txt" || fail "train_em did not print the thinned V_rand error"
 echo "examples_smoke: ok"

@@ -1,0 +1,244 @@
+// examples/training_cli.h — what train_em and train_cells share on the command line: the
+// training flags, the configuration they resolve to (printed), and driving a unet::TrainingRun
+// with a progress display, the summary and the final scores. The training itself is the
+// library's (unet/training_run.h); this header only talks. Header-only like progress.h, because
+// every examples/*.cpp is one program.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "program.h"
+#include "progress.h"
+#include "unet/training_run.h"
+
+namespace unet::examples {
+
+struct TrainingArgs {
+  std::string out, device = "auto", resume, precision = "auto";
+  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
+  double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
+  std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
+  uint64_t seed = 1;
+  int threads = 0;
+  bool no_augment = false, no_tta = false;
+};
+
+// The flags both programs take (their defaults are whatever `a` holds). `items` names what is
+// trained on and validated ("slices", "frames").
+inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::string& program, const std::string& items) {
+  app.add_option("--out", a.out, "output folder")->capture_default_str();
+  app.add_option("--device", a.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  app.add_option("--precision", a.precision,
+                 "convolution arithmetic: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or bf16; "
+                 "the CPU computes in fp32 only")
+      ->capture_default_str();
+  app.add_option("--iterations", a.iterations,
+                 "training steps (default: 4000 on a GPU; on the CPU 100000, i.e. the time budget ends training)");
+  app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
+  app.add_option("--base-channels", a.base_channels, "channels of the first level (default: 64 on a GPU, 16 on the CPU)");
+  app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
+  app.add_option("--batch", a.batch, "tiles per step (the paper: 1 large tile)")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
+  app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
+  app.add_option("--warmup", a.warmup, "ramp the learning rate linearly over the first N steps (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--cooldown", a.cooldown,
+                 "let the learning rate fall linearly to 0 over this last fraction of the run, counted in "
+                 "steps or in this invocation's --minutes budget, whichever ends the run first (0: none, the paper)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--weight-average", a.weight_average,
+                 "decay of the moving average of the weights that is scored and saved as the model "
+                 "(0: none, the paper: the last SGD iterate)")
+      ->check(CLI::Range(0.0, 0.9999))->capture_default_str();
+  app.add_option("--loss-mean", a.loss_mean,
+                 "normalise the weighted loss by the sum of the weights or by the pixel count "
+                 "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
+      ->check(CLI::IsMember({"weights", "pixels"}))->capture_default_str();
+  app.add_option("--head-init", a.head_init,
+                 "initial weights of the final 1x1 classifier: zero (every pixel starts at p = 1/2) "
+                 "or he (the paper's sqrt(2/N), like every other layer)")
+      ->check(CLI::IsMember({"zero", "he"}))->capture_default_str();
+  app.add_option("--input-norm", a.input_norm,
+                 "what the network sees: none = the image in [0, 1] (the paper); data = the image standardised "
+                 "with the training " + items + "' mean and deviation, (x - mean) / std, kept in the saved model")
+      ->check(CLI::IsMember({"data", "none"}))->capture_default_str();
+  app.add_option("--dropout", a.dropout,
+                 "dropout probability at the end of the contracting path (the paper's 0.5; 0 disables)")
+      ->check(CLI::Range(0.0, 0.95))->capture_default_str();
+  app.add_option("--resume", a.resume, "continue from a checkpoint written by " + program);
+  app.add_option("--checkpoint-every", a.checkpoint_every, "write OUT/model.safetensors every N steps (0: only at the end)")->capture_default_str();
+  app.add_option("--val-every", a.val_every, "score the validation " + items + " every N steps (0: only at the end)")->capture_default_str();
+  app.add_option("--threads", a.threads, "CPU threads (default: all cores)");
+  app.add_flag("--no-augment", a.no_augment, "train without augmentation");
+  app.add_flag("--no-tta", a.no_tta,
+               "score the final validation only on plain predictions (default: also on the average over the "
+               "8 flips/rotations, the paper's test-time averaging; its maps are the ones written)");
+}
+
+// Everything the flags decide before the data is read.
+struct TrainingSetup {
+  DeviceChoice device;
+  UNetConfig config;
+  TrainOptions options;
+  RunOptions run;
+};
+
+// Applies --threads, chooses the device and its configuration, and prints both.
+inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) {
+  if (a.threads > 0) set_num_threads(a.threads);
+  TrainingSetup s;
+  s.device = choose_device(a.device);
+  const RunDefaults d = run_defaults(s.device.paper_configuration);
+  s.config.base_channels = a.base_channels > 0 ? a.base_channels : d.base_channels;
+  s.config.init_seed = a.seed;
+  s.config.head_init = a.head_init == "zero" ? HeadInit::Zero : HeadInit::He;
+  s.config.dropout = static_cast<float>(a.dropout);
+  TrainOptions& o = s.options;
+  o.tile = a.tile > 0 ? a.tile : d.tile;
+  o.seed = a.seed;
+  o.batch = a.batch;
+  o.sgd.learning_rate = static_cast<float>(a.lr);
+  o.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
+  o.warmup_steps = a.warmup;
+  o.cooldown = a.cooldown;
+  o.weight_average = a.weight_average;
+  o.augment = !a.no_augment;
+  RunOptions& r = s.run;
+  r.out_dir = a.out;
+  r.iterations = a.iterations > 0 ? a.iterations : d.iterations;
+  r.minutes = a.minutes >= 0 ? a.minutes : d.minutes;
+  r.checkpoint_every = a.checkpoint_every;
+  r.validate_every = a.val_every;
+  r.tta = !a.no_tta;
+  r.resume = a.resume;
+  r.precision = choose_precision(a.precision, s.device.device);
+  o.total_steps = r.iterations;
+
+  std::string schedule;  // how the rate moves, in words
+  if (o.warmup_steps > 0) schedule += ", warm-up over " + std::to_string(o.warmup_steps) + " steps";
+  if (o.cooldown > 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, ", falling to 0 over the last %g %% of the run", 100.0 * o.cooldown);
+    schedule += buf;
+  }
+  if (schedule.empty()) schedule = ", constant";
+  char averaging_buf[96];
+  std::snprintf(averaging_buf, sizeof averaging_buf, "weights averaged with decay %g (scored and saved)", o.weight_average);
+  const std::string averaging = o.weight_average > 0 ? averaging_buf : "no weight averaging";
+  std::printf("%s: device %s — %s\n", program, s.device.device.str().c_str(), s.device.reason.c_str());
+  std::printf("%s: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
+              "%lld steps%s, batch %lld, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %s, "
+              "%d CPU threads\n",
+              program, s.device.paper_configuration ? "paper (GPU)" : "CPU", static_cast<long long>(s.config.base_channels),
+              s.config.depth, static_cast<long long>(o.tile), static_cast<long long>(s.config.geometry().output_size(o.tile)),
+              static_cast<long long>(r.iterations),
+              r.minutes > 0 ? (" or " + std::to_string(static_cast<int>(r.minutes)) + " minutes, whichever comes first").c_str() : "",
+              static_cast<long long>(o.batch), o.sgd.learning_rate, schedule.c_str(), o.sgd.momentum,
+              a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
+              a.head_init == "zero" ? "zero-initialised" : "He-initialised", s.config.dropout, averaging.c_str(),
+              num_threads());
+  std::printf("%s: convolutions in %s%s\n", program, precision_name(r.precision),
+              s.device.device.is_cuda() ? "" : " (the CPU backend's only precision)");
+  return s;
+}
+
+// --input-norm: with "data" the training images' mean and deviation go into the configuration.
+inline void apply_input_norm(const char* program, const TrainingArgs& a, const std::string& items,
+                             const std::vector<TrainingSlice>& train, UNetConfig& config) {
+  if (a.input_norm == "data") {
+    const InputStatistics stats = input_statistics(train);
+    config.input_mean = stats.mean;
+    config.input_std = stats.std;
+    std::printf("%s: input standardised with the training %s' mean %.4f and deviation %.4f "
+                "(x -> (x - mean) / std)\n", program, items.c_str(), stats.mean, stats.std);
+  } else {
+    std::printf("%s: input in [0, 1], not standardised (--input-norm data would)\n", program);
+  }
+}
+
+// Builds the run, trains with a progress bar, prints the summary and the final validation, and
+// ends with `written` (what the run wrote, in words). Returns 0; failures are exceptions, which
+// examples/program.h turns into one line and an exit status (3 for a NaN/Inf loss).
+inline int train_and_report(const char* program, TrainingSetup setup, std::vector<TrainingSlice> train,
+                            std::shared_ptr<const Validation> validation, const std::string& written) {
+  TrainingRun run(setup.config, setup.device.device, std::move(train), validation, setup.options, setup.run);
+  if (run.resumed())
+    std::printf("%s: resumed from %s at step %lld\n", program, setup.run.resume.c_str(),
+                static_cast<long long>(run.trainer().steps_done()));
+  std::printf("%s: %lld parameters\n", program, static_cast<long long>(run.model().parameter_count()));
+
+  Progress progress("train", setup.run.iterations);
+  if (setup.run.minutes > 0) progress.set_time_limit(setup.run.minutes * 60.0);
+  std::optional<Progress> items;
+  RunObserver observer;
+  observer.step = [&](const StepEvent& e) {
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "loss %.4f (avg %.4f)", e.loss, e.smoothed_loss);
+    progress.update(e.step, detail);
+  };
+  observer.validation_begins = [&](int64_t) { progress.finish(); };
+  observer.validation_progress = [&](int64_t done, int64_t total, const std::string& name) {
+    if (done == 0) {
+      items.emplace("segment", total);
+      return;
+    }
+    items->update(done, name);
+    if (done == total) items->finish();
+  };
+  observer.validation_done = [&](const ValidationEvent& e) {
+    std::string line;
+    for (const Measure& m : e.report.measures) {
+      if (!m.headline) continue;
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%s%s %.*f", line.empty() ? "" : ", ", m.name.c_str(), m.decimals, m.value);
+      line += buf;
+    }
+    std::printf("%s: step %lld: validation %s (%.1f s, not counted in --minutes)\n", program,
+                static_cast<long long>(e.step), line.c_str(), e.seconds);
+    progress.exclude_seconds(e.seconds);
+  };
+
+  // A failure from here on (a diverging loss, no memory, a full disk) ends the program through
+  // examples/program.h, whose one error line then says which checkpoint is left.
+  failure_note() = run.resumed() ? "the last good checkpoint is " + setup.run.resume + " (step " +
+                                       std::to_string(run.trainer().steps_done()) + ")"
+                                 : "no checkpoint was written before";
+  observer.checkpoint_saved = [](int64_t step, const std::string& path) {
+    failure_note() = "the last good checkpoint is " + path + " (step " + std::to_string(step) + ")";
+  };
+  const TrainSummary summary = run.train(observer);
+  progress.update(summary.last_step, "done", true);
+  progress.finish();
+  std::printf("%s: %lld steps in %s (%.3f s/step)%s; model written to %s\n", program,
+              static_cast<long long>(summary.steps), Progress::format_seconds(summary.seconds).c_str(),
+              summary.steps == 0 ? 0.0 : summary.seconds / static_cast<double>(summary.steps),
+              summary.stopped_by_time ? " — stopped by the time budget" : "", run.model_path().c_str());
+  if (!validation) return 0;
+
+  // Plain predictions first; then, unless --no-tta, the average over the 8 flips/rotations,
+  // whose outputs and metrics.json are the ones written.
+  const FinalValidation scores = run.validate(observer);
+  auto print_report = [&](const std::string& what, const ValidationReport& r) {
+    std::printf("\n%s, %s:\n", validation->describe().c_str(), what.c_str());
+    for (const Measure& m : r.measures) std::printf("  %-15s%.*f\n", m.name.c_str(), m.decimals, m.value);
+  };
+  auto print_pair = [&](const std::string& weights, const ValidationPair& p, const char* tta_note) {
+    print_report(weights + "plain predictions", p.plain);
+    if (p.tta) print_report(weights + "averaged over the 8 flips/rotations" + tta_note, *p.tta);
+  };
+  if (scores.iterate) print_pair("the last SGD iterate (weights not averaged), ", *scores.iterate, "");
+  print_pair(run.trainer().averaging() ? "averaged weights, " : "", scores.model, " (metrics.json)");
+  std::printf("\nwritten: %s\n", written.c_str());
+  return 0;
+}
+
+}  // namespace unet::examples

@@ -1,0 +1,211 @@
+// unet/training_run.cpp — the training front-end: device choice, the loop with its budget,
+// events, checkpoints, the log, the loss curve and the final validation.
+#include "unet/training_run.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+#include "unet/atomic_file.h"
+#include "unet/image_io.h"
+#include "unet/visualize.h"
+
+namespace unet {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Wall time with pauses left out (validations during training do not count in the budget).
+class Stopwatch {
+ public:
+  double seconds() const { return std::chrono::duration<double>(Clock::now() - start_).count() - excluded_; }
+  void exclude(double s) { excluded_ += s; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start_ = Clock::now();
+  double excluded_ = 0.0;
+};
+
+// Moving average of the loss with bias correction (as Adam's moments): the first steps of an
+// untrained network have losses 10-20x the later ones, and a plain EMA seeded with them would
+// take hundreds of steps to forget them.
+class SmoothedLoss {
+ public:
+  double add(double loss) {
+    ema_ = 0.98 * ema_ + 0.02 * loss;
+    weight_ = 0.98 * weight_ + 0.02;
+    return ema_ / weight_;
+  }
+
+ private:
+  double ema_ = 0.0, weight_ = 0.0;
+};
+
+nlohmann::json parsed(const std::string& json) { return nlohmann::json::parse(json); }
+
+}  // namespace
+
+DeviceChoice choose_device(const std::string& request) {
+  DeviceChoice c;
+  if (request == "auto") {
+    if (cuda_available() && !cuda_rt::is_simulated()) {
+      c.device = Device::cuda();
+      c.reason = "a GPU is present (" + cuda_description() + ")";
+    } else {
+      c.reason = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
+                                         : "no GPU is available (" + cuda_description() + ")";
+    }
+  } else {
+    c.device = parse_device(request);
+    c.reason = "requested with --device";
+  }
+  c.paper_configuration = c.device.is_cuda() && !cuda_rt::is_simulated();
+  return c;
+}
+
+RunDefaults run_defaults(bool paper_configuration) {
+  if (paper_configuration) return {64, 572, 4000, 0.0};
+  return {16, 316, 100000, 15.0};
+}
+
+double mean_pixel_weight(const std::vector<TrainingSlice>& slices) {
+  UNET_CHECK(!slices.empty(), ValueError, "mean_pixel_weight: no training slices");
+  double weight_sum = 0.0, pixel_count = 0.0;
+  for (const TrainingSlice& s : slices) {
+    for (float w : s.weights.to_vector()) weight_sum += w;
+    pixel_count += static_cast<double>(s.weights.numel());
+  }
+  return weight_sum / pixel_count;
+}
+
+TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<TrainingSlice> train,
+                         std::shared_ptr<const Validation> validation, TrainOptions options, RunOptions run)
+    : validation_(std::move(validation)), run_(std::move(run)) {
+  UNET_CHECK(run_.iterations > 0, ValueError, "TrainingRun: iterations (the run's step limit) must be > 0, got ",
+             run_.iterations);
+  UNET_CHECK(run_.minutes >= 0.0, ValueError, "TrainingRun: minutes must be >= 0 (0 = no time budget), got ",
+             run_.minutes);
+  UNET_CHECK(run_.checkpoint_every >= 0 && run_.validate_every >= 0, ValueError,
+             "TrainingRun: checkpoint_every and validate_every must be >= 0 (0 = only at the end), got ",
+             run_.checkpoint_every, " and ", run_.validate_every);
+  options.total_steps = run_.iterations;  // the cool-down's notion of the run's length
+  model_ = std::make_unique<UNet>(config, device);
+  model_->set_precision(run_.precision);
+  trainer_ = std::make_unique<Trainer>(*model_, std::move(train), options);
+  if (!run_.resume.empty()) trainer_->resume(run_.resume);
+  // The output folder is touched only once everything above has been accepted, so a run refused
+  // for its inputs leaves no trace there.
+  if (!run_.out_dir.empty()) {
+    fs::create_directories(fs::path(run_.out_dir) / "val");
+    if (run_.resume.empty()) fs::remove(fs::path(run_.out_dir) / "log.jsonl");
+  }
+}
+
+std::string TrainingRun::model_path() const {
+  return run_.out_dir.empty() ? std::string() : (fs::path(run_.out_dir) / "model.safetensors").string();
+}
+
+void TrainingRun::log(const std::string& json_line) const {
+  if (run_.out_dir.empty()) return;
+  std::ofstream out(fs::path(run_.out_dir) / "log.jsonl", std::ios::app);
+  out << json_line << "\n";
+  out.close();  // the line reaches the file here, where a full disk shows
+  UNET_CHECK(out.good(), IOError, (fs::path(run_.out_dir) / "log.jsonl").string(), ": cannot append to the log: ",
+             describe_errno(errno));
+}
+
+TrainSummary TrainingRun::train(const RunObserver& observer) {
+  TrainSummary summary;
+  std::vector<double> steps;
+  Stopwatch clock;
+  SmoothedLoss smoothed;
+  const double budget = run_.minutes * 60.0;
+  while (trainer_->steps_done() < run_.iterations) {
+    // How far the run is, for the cool-down: in steps, or in the time budget when that ends it first.
+    double progress = static_cast<double>(trainer_->steps_done()) / static_cast<double>(run_.iterations);
+    if (budget > 0) progress = std::max(progress, clock.seconds() / budget);
+    const StepResult r = trainer_->step(progress);
+    steps.push_back(static_cast<double>(r.step));
+    summary.losses.push_back(r.loss);
+    const StepEvent event{r.step, r.loss, smoothed.add(r.loss), clock.seconds()};
+    log(nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}}.dump());
+    if (observer.step) observer.step(event);
+    if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && !run_.out_dir.empty())
+      save_checkpoint(observer);
+    // (The last step is validated by validate() anyway.)
+    if (validation_ && run_.validate_every > 0 && r.step % run_.validate_every == 0 && r.step < run_.iterations) {
+      if (observer.validation_begins) observer.validation_begins(r.step);
+      const double t0 = clock.seconds();
+      ValidationEvent done;
+      done.step = r.step;
+      {
+        const auto averaged = trainer_->averaged_weights();
+        done.report = validation_->run(*model_, false, "", observer.validation_progress);
+      }
+      done.seconds = clock.seconds() - t0;
+      log(nlohmann::json{{"step", r.step}, {"val", parsed(done.report.json)}}.dump());
+      if (observer.validation_done) observer.validation_done(done);
+      clock.exclude(done.seconds);
+    }
+    if (budget > 0 && clock.seconds() > budget) {
+      summary.stopped_by_time = true;
+      break;
+    }
+    if (observer.stop_requested && observer.stop_requested()) {
+      summary.stopped_by_request = true;
+      break;
+    }
+  }
+  summary.seconds = clock.seconds();
+  summary.steps = static_cast<int64_t>(steps.size());
+  summary.last_step = trainer_->steps_done();
+  if (!run_.out_dir.empty()) {
+    save_checkpoint(observer);
+    if (!steps.empty()) {
+      PlotSeries raw{steps, summary.losses, 170, 190, 230}, avg{steps, {}, 20, 60, 180};
+      SmoothedLoss s;
+      for (double l : summary.losses) avg.y.push_back(s.add(l));
+      write_png((fs::path(run_.out_dir) / "loss.png").string(), line_plot({raw, avg}, 800, 400, true));
+    }
+  }
+  return summary;
+}
+
+void TrainingRun::save_checkpoint(const RunObserver& observer) {
+  trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
+  if (observer.checkpoint_saved) observer.checkpoint_saved(trainer_->steps_done(), model_path());
+}
+
+ValidationPair TrainingRun::validate_pair(const std::string& key, const std::string& write_dir,
+                                          const RunObserver& observer) {
+  ValidationPair pair;
+  pair.plain = validation_->run(*model_, false, run_.tta ? "" : write_dir, observer.validation_progress);
+  log(nlohmann::json{{"step", trainer_->steps_done()}, {key, parsed(pair.plain.json)}}.dump());
+  if (run_.tta) {
+    pair.tta = validation_->run(*model_, true, write_dir, observer.validation_progress);
+    log(nlohmann::json{{"step", trainer_->steps_done()}, {key + "_tta", parsed(pair.tta->json)}}.dump());
+  }
+  return pair;
+}
+
+FinalValidation TrainingRun::validate(const RunObserver& observer) {
+  UNET_CHECK(validation_ != nullptr, ValueError, "TrainingRun::validate: this run has no validation set");
+  FinalValidation result;
+  // With weight averaging the last SGD iterate is scored too, so every run shows what the
+  // averaging changed; the average is what is saved, written and put into metrics.json.
+  if (trainer_->averaging()) result.iterate = validate_pair("val_iterate", "", observer);
+  const auto averaged = trainer_->averaged_weights();
+  const std::string val_dir = run_.out_dir.empty() ? "" : (fs::path(run_.out_dir) / "val").string();
+  result.model = validate_pair("val", val_dir, observer);
+  if (!run_.out_dir.empty())
+    write_file_atomically((fs::path(run_.out_dir) / "metrics.json").string(), result.model.best().json + "\n");
+  return result;
+}
+
+}  // namespace unet
