@@ -13,12 +13,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "core/error.h"
+#include "core/source_location.h"
 #include "kernels/cuda_compat.h"
 
 #if defined(UNET_CUDA_SIM) && !defined(__CUDACC__)
@@ -27,25 +27,7 @@
 
 namespace unet::kern {
 
-// Where a launch call is written. std::source_location where the standard library has it; clang
-// 14 with libstdc++ 12 (the sanitizer and fuzzing builds) lacks the builtin behind it, so there a
-// stand-in captures the same file and line through __builtin_FILE / __builtin_LINE.
-#if defined(__cpp_lib_source_location)
-using SourceLocation = std::source_location;
-#else
-struct SourceLocation {
-  static constexpr SourceLocation current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) {
-    SourceLocation s;
-    s.file_ = file;
-    s.line_ = line;
-    return s;
-  }
-  constexpr const char* file_name() const { return file_; }
-  constexpr unsigned line() const { return line_; }
-  const char* file_ = "";
-  unsigned line_ = 0;
-};
-#endif
+using ::unet::SourceLocation;  // core/source_location.h
 
 // Number of blocks of size b that cover a items; 0 when a <= 0. Host only.
 constexpr unsigned ceil_div(int64_t a, int64_t b) {

@@ -99,6 +99,22 @@ TEST_CASE("memory limit: an allocation past it throws OutOfMemoryError naming th
   }
 }
 
+TEST_CASE("a request no device can meet throws OutOfMemoryError naming it, and changes nothing", "[reliability][allocator][cuda]") {
+  // 2^60 bytes: beyond any host's or GPU's memory, so the system (aligned_alloc) or the driver
+  // (cudaMalloc on the GPU build) refuses it; no limit is set.
+  for (const Device device : {Device::cpu(), unet::test::cuda_device()}) {
+    INFO(device.str());
+    const MemoryStats before = device.is_cpu() ? cpu_memory_stats() : cuda_memory_stats();
+    const std::string what = error_of([&] { Tensor::empty(Shape{int64_t{1} << 58}, DType::Float32, device); });
+    CHECK_THAT(what, Catch::Contains("(1152921504606846976 bytes) were asked for"));
+    CHECK_THAT(what, Catch::Contains("tensors hold") && Catch::Contains("peak"));
+    CHECK_THAT(what, Catch::Contains("shape [288230376151711744]"));
+    const MemoryStats after = device.is_cpu() ? cpu_memory_stats() : cuda_memory_stats();
+    CHECK(after.bytes_in_use == before.bytes_in_use);
+    CHECK(Tensor::full(Shape{1000}, 1.0f, device).to_vector()[999] == 1.0f);
+  }
+}
+
 TEST_CASE("memory limit: the cache is given back before an allocation is refused", "[reliability][allocator]") {
   const Device cuda = unet::test::cuda_device();
   cuda_empty_cache();

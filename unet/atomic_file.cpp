@@ -41,6 +41,19 @@ std::string describe_errno(int error) {
   return unet::detail::message(std::strerror(error), " (", name ? name : "errno " + std::to_string(error), ")");
 }
 
+namespace {
+// The IOError of a write of `path` that failed at `step` (its temporary already removed).
+[[noreturn]] void throw_write_failure(const std::string& path, const char* step, int error) {
+  UNET_THROW(IOError, "cannot write '", path, "': ", step, " failed: ", describe_errno(error),
+             "; the previous file at that path, if any, is unchanged");
+}
+
+[[noreturn]] void throw_folder_sync_failure(const std::string& path, int error) {
+  UNET_THROW(IOError, "wrote '", path, "' but could not flush its folder to the disk (fsync): ", describe_errno(error),
+             "; after a power loss the previous file may reappear");
+}
+}  // namespace
+
 std::string temporary_path_for(const std::string& path) {
   static std::atomic<uint64_t> counter{0};
   return unet::detail::message(path, ".tmp-", ::getpid(), "-", counter++);
@@ -60,8 +73,7 @@ void AtomicFile::fail(const char* step, int error) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   ::unlink(temporary_.c_str());
-  UNET_THROW(IOError, "cannot write '", path_, "': ", step, " failed: ", describe_errno(error),
-             "; the previous file at that path, if any, is unchanged");
+  throw_write_failure(path_, step, error);
 }
 
 void AtomicFile::write(const void* data, size_t bytes) {
@@ -87,10 +99,7 @@ void AtomicFile::commit() {
   if (::close(fd) != 0) fail("closing", errno);
   if (::rename(temporary_.c_str(), path_.c_str()) != 0) fail("renaming the temporary file into place", errno);
   committed_ = true;
-  if (const int error = sync_folder(folder_of(path_)); error != 0) {
-    UNET_THROW(IOError, "wrote '", path_, "' but could not flush its folder to the disk (fsync): ",
-               describe_errno(error), "; after a power loss the previous file may reappear");
-  }
+  if (const int error = sync_folder(folder_of(path_)); error != 0) throw_folder_sync_failure(path_, error);
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {
@@ -102,8 +111,7 @@ void write_file_atomically(const std::string& path, std::string_view bytes) {
 void commit_temporary(const std::string& temporary, const std::string& path) {
   auto fail = [&](const char* step, int error) {
     ::unlink(temporary.c_str());
-    UNET_THROW(IOError, "cannot write '", path, "': ", step, " failed: ", describe_errno(error),
-               "; the previous file at that path, if any, is unchanged");
+    throw_write_failure(path, step, error);
   };
   const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("reopening the temporary file", errno);
@@ -114,10 +122,7 @@ void commit_temporary(const std::string& temporary, const std::string& path) {
   }
   ::close(fd);
   if (::rename(temporary.c_str(), path.c_str()) != 0) fail("renaming the temporary file into place", errno);
-  if (const int error = sync_folder(folder_of(path)); error != 0) {
-    UNET_THROW(IOError, "wrote '", path, "' but could not flush its folder to the disk (fsync): ",
-               describe_errno(error), "; after a power loss the previous file may reappear");
-  }
+  if (const int error = sync_folder(folder_of(path)); error != 0) throw_folder_sync_failure(path, error);
 }
 
 void remove_stale_temporaries(const std::string& path) {

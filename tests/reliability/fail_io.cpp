@@ -77,42 +77,25 @@ int opened(int fd, const char* path) {
   return fd;
 }
 
-mode_t mode_of(int flags, va_list ap) {
-  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
-}
+// The one body of open, open64 and openat: fail creating a matching file, or open it and note
+// whether its writes are watched. `call` opens with the mode read from the variadic arguments.
+#define UNET_OPEN_BODY(path, flags, call)                                                  \
+  va_list ap;                                                                               \
+  va_start(ap, flags);                                                                      \
+  const mode_t mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0; \
+  va_end(ap);                                                                               \
+  configure();                                                                              \
+  if (fail_call == OPEN && (flags & O_CREAT) && matches(path)) return inject();             \
+  return opened(call, path)
 
 }  // namespace
 
 extern "C" {
 
-int open(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = mode_of(flags, ap);
-  va_end(ap);
-  configure();
-  if (fail_call == OPEN && (flags & O_CREAT) && matches(path)) return inject();
-  return opened(NEXT(open)(path, flags, mode), path);
-}
-
-int open64(const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = mode_of(flags, ap);
-  va_end(ap);
-  configure();
-  if (fail_call == OPEN && (flags & O_CREAT) && matches(path)) return inject();
-  return opened(NEXT(open64)(path, flags, mode), path);
-}
-
+int open(const char* path, int flags, ...) { UNET_OPEN_BODY(path, flags, NEXT(open)(path, flags, mode)); }
+int open64(const char* path, int flags, ...) { UNET_OPEN_BODY(path, flags, NEXT(open64)(path, flags, mode)); }
 int openat(int dir, const char* path, int flags, ...) {
-  va_list ap;
-  va_start(ap, flags);
-  const mode_t mode = mode_of(flags, ap);
-  va_end(ap);
-  configure();
-  if (fail_call == OPEN && (flags & O_CREAT) && matches(path)) return inject();
-  return opened(NEXT(openat)(dir, path, flags, mode), path);
+  UNET_OPEN_BODY(path, flags, NEXT(openat)(dir, path, flags, mode));
 }
 
 ssize_t write(int fd, const void* data, size_t n) {
