@@ -31,9 +31,10 @@ using namespace unet::bench;
 struct Options {
   int64_t base = 64, tile = 572, batch = 1;
   int depth = 4, repeats = 5;
-  std::string ops, device, json, precision_name = "auto";
+  std::string ops, device, json, precision_name = "auto", cpu_isa, clock = "wall";
   Precision precision = Precision::FP32;
-  bool quick = false, allow_sim = false;
+  int threads = 0;
+  bool quick = false, allow_sim = false, no_baseline = false;
   double peak_gflops = 0;
 };
 
@@ -113,12 +114,12 @@ std::string json_escape(const std::string& s) {
 
 
 // Times `fn` on the selected device: events + L2 flush in the GPU build, steady_clock otherwise.
-Timing time_op(Where where, int repeats, CpuCacheFlusher& flusher, const std::function<void()>& fn) {
+Timing time_op(Where where, int repeats, CpuCacheFlusher& flusher, const std::function<void()>& fn, CpuClock clock) {
 #if defined(UNET_BENCH_CUDNN)
   if (where == Where::Cuda) return summarize(gpu::time_ms(repeats, fn));
 #endif
   if (where == Where::Cuda) return time_cpu(repeats, flusher, [&] { fn(); cuda_rt::synchronize(); });
-  return time_cpu(repeats, flusher, fn);
+  return time_cpu(repeats, flusher, fn, clock);
 }
 
 }  // namespace
@@ -141,11 +142,21 @@ int main(int argc, char** argv) {
                  "bf16; the CPU computes in fp32 only")
       ->capture_default_str();
   app.add_option("--peak-gflops", o.peak_gflops, "the machine's fp32 peak (default: estimated)")->check(CLI::PositiveNumber);
+  app.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("--cpu-isa", o.cpu_isa, "CPU kernels' instruction set level: scalar, avx2 or avx512 (default: "
+                                        "UNET_CPU_ISA, else the best this CPU has)");
+  app.add_option("--clock", o.clock, "CPU timing clock: wall, or cpu (the process's CPU time: for A/B comparisons "
+                                     "on a busy machine, with --threads 1)")
+      ->check(CLI::IsMember({"wall", "cpu"}));
+  app.add_flag("--no-baseline", o.no_baseline, "time our kernels only (faster A/B runs)");
   app.add_flag("--quick", o.quick, "small configuration (base 8, tile 188, 2 repeats) for a smoke test");
   CLI11_PARSE(app, argc, argv);
   if (o.quick) { o.base = 8; o.tile = 188; o.repeats = std::min(o.repeats, 2); }
 
   try {
+    if (o.threads > 0) set_num_threads(o.threads);
+    if (!o.cpu_isa.empty()) cpu::set_cpu_isa(cpu::parse_cpu_isa(o.cpu_isa));
+    const CpuClock clock = o.clock == "cpu" ? CpuClock::ProcessCpu : CpuClock::Wall;
     const bool real_gpu = cuda_rt::device_count() > 0 && !cuda_rt::is_simulated();
     if (o.device.empty()) o.device = real_gpu ? "cuda" : "cpu";
     const Where where = o.device == "cuda" ? Where::Cuda : Where::Cpu;
@@ -164,7 +175,7 @@ int main(int argc, char** argv) {
     std::string limit_how;
     double peak = o.peak_gflops, bandwidth = 0;
     if (where == Where::Cpu) {
-      const CpuPeak est = estimate_cpu_peak(num_threads());
+      const CpuPeak est = estimate_cpu_peak(num_threads(), cpu::cpu_isa());
       if (peak == 0) { peak = est.gflops; limit_how = "estimated: " + est.how; }
       else limit_how = "--peak-gflops";
       bandwidth = measure_cpu_copy_gbs();
@@ -178,10 +189,11 @@ int main(int argc, char** argv) {
       limit_how = lim.how;
     }
 #endif
-    std::printf("bench_ops: %s, base %lld, tile %lld, depth %d, batch %lld, %d repeats, convolutions in %s; peak %.0f "
-                "GFLOP/s (FP32, non-tensor), memory %.1f GB/s (%s)\n",
+    std::printf("bench_ops: %s, base %lld, tile %lld, depth %d, batch %lld, %d repeats, %d threads, CPU kernels %s, "
+                "%s clock, convolutions in %s; peak %.0f GFLOP/s (FP32, non-tensor), memory %.1f GB/s (%s)\n",
                 where == Where::Cuda ? cuda_description().c_str() : "CPU backend", (long long)o.base, (long long)o.tile,
-                o.depth, (long long)o.batch, o.repeats, precision_name(o.precision), peak, bandwidth, limit_how.c_str());
+                o.depth, (long long)o.batch, o.repeats, num_threads(), cpu::cpu_isa_name(cpu::cpu_isa()),
+                o.clock.c_str(), precision_name(o.precision), peak, bandwidth, limit_how.c_str());
 
     std::vector<int64_t> params;
     std::vector<OpCase> cases = build_cases(where, o, cfg, params);
@@ -202,8 +214,8 @@ int main(int argc, char** argv) {
       }
       if (r.ok) {
         c.setup();
-        r.ours = time_op(where, o.repeats, flusher, c.run);
-        if (c.baseline) r.base = time_op(where, o.repeats, flusher, c.baseline);
+        r.ours = time_op(where, o.repeats, flusher, c.run, clock);
+        if (c.baseline && !o.no_baseline) r.base = time_op(where, o.repeats, flusher, c.baseline, clock);
         c.teardown();
         r.timed = true;
         r.rate = (r.is_flops ? c.flops : c.bytes) / (r.ours.median_ms * 1e-3) / 1e9;
@@ -228,7 +240,8 @@ int main(int argc, char** argv) {
     std::ostringstream js;
     js << "{\"bench\":\"bench_ops\",\"device\":\"" << json_escape(where == Where::Cuda ? cuda_description() : "cpu")
        << "\",\"precision\":\"" << precision_name(o.precision) << "\",\"base_channels\":" << o.base << ",\"tile\":" << o.tile << ",\"depth\":" << o.depth << ",\"batch\":" << o.batch
-       << ",\"repeats\":" << o.repeats << ",\"peak_gflops\":" << peak << ",\"memory_gbs\":" << bandwidth
+       << ",\"repeats\":" << o.repeats << ",\"threads\":" << num_threads() << ",\"cpu_isa\":\""
+       << cpu::cpu_isa_name(cpu::cpu_isa()) << "\",\"clock\":\"" << o.clock << "\",\"peak_gflops\":" << peak << ",\"memory_gbs\":" << bandwidth
        << ",\"limits\":\"" << json_escape(limit_how) << "\",\"parameters\":" << total_params << ",\"ops\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
       const Row& r = rows[i];

@@ -17,6 +17,7 @@
 #include "kernels/maxpool2d.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
+#include "kernels/winograd3x3_cpu.h"
 #include "kernels/upconv2d.h"
 #if defined(UNET_BENCH_CUDNN)
 #include "bench/gpu_baselines.h"
@@ -77,6 +78,13 @@ inline OpCase conv_case(Where where, const std::string& name, const Conv2dParams
     while (hs > full.k + 1 && double(full.c_in) * full.c_out * full.k * full.k * std::pow(hs - full.k + 1, 2) > 3e8) --hs;
     const Conv2dParams p = conv2d_params(1, full.c_in, hs, hs, full.c_out, full.k,
                                          full.pad ? Padding::Same : Padding::Valid, full.relu, full.precision);
+    // The small instance runs the Winograd tile the full layer runs (F(4×4, 3×3) only pays on
+    // large layers, which the window would otherwise never reach).
+    struct PinTile {
+      explicit PinTile(int m) { cpu::set_winograd3x3_tile(m); }
+      ~PinTile() { cpu::set_winograd3x3_tile(0); }
+    } pin(pass == ConvPass::BackwardData ? cpu::winograd3x3_tile(full.h, full.w, full.c_in)
+                                         : cpu::winograd3x3_tile(full.h_out, full.w_out, full.c_out));
     ConvState s;
     conv_alloc(s, where, p, pass, 17);
     conv_ours(where, p, pass, s.x.ptr(), s.w.ptr(), s.b.ptr(), s.g.ptr(), s.out.ptr());

@@ -16,11 +16,13 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <ctime>
 #include <vector>
 
 #include "core/cuda_runtime.h"
 #include "core/parallel.h"
 #include "core/philox.h"
+#include "kernels/cpu_dispatch.h"
 
 namespace unet::bench {
 
@@ -91,43 +93,57 @@ class CpuCacheFlusher {
   unsigned round_ = 0;
 };
 
-// One warm-up, then `repeats` timed runs with a flush before each; steady_clock wall time.
-inline Timing time_cpu(int repeats, CpuCacheFlusher& flusher, const std::function<void()>& run) {
+// What a CPU timing measures: wall time (steady_clock), or the CPU time of the whole process
+// (CLOCK_PROCESS_CPUTIME_ID: the sum over its threads, so other processes on a shared machine
+// inflate it only through the caches; with one thread it is that thread's time, the clock for
+// A/B decisions on a busy machine).
+enum class CpuClock { Wall, ProcessCpu };
+
+inline double now_ms(CpuClock clock) {
+  if (clock == CpuClock::Wall)
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
+}
+
+// One warm-up, then `repeats` timed runs with a flush before each.
+inline Timing time_cpu(int repeats, CpuCacheFlusher& flusher, const std::function<void()>& run,
+                       CpuClock clock = CpuClock::Wall) {
   run();
   std::vector<double> ms;
   for (int r = 0; r < repeats; ++r) {
     flusher.flush();
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_ms(clock);
     run();
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(now_ms(clock) - t0);
   }
   return summarize(std::move(ms));
 }
 
-// Peak fp32 FLOP/s of this CPU as cores × GHz × FLOP/cycle/core (AVX-512: 64, AVX2+FMA: 32,
-// else SSE: 8), the nominal "cpu MHz" of /proc/cpuinfo (turbo and AVX clock offsets are not
-// known from there, so this is an estimate, and the text says so).
+// Peak fp32 FLOP/s of the vector width the kernels actually run (cpu_isa(): forced by
+// UNET_CPU_ISA or --cpu-isa, else the best this CPU has) as cores × GHz × FLOP/cycle/core
+// (avx512: 2 FMA units × 16 lanes × 2 = 64, avx2: 2 × 8 × 2 = 32, scalar: the baseline SSE2
+// build, one 4-lane add and one 4-lane multiply per cycle = 8), at the nominal "cpu MHz" of
+// /proc/cpuinfo (turbo and AVX clock offsets are not known from there, so this is an estimate,
+// and the text says so). Parts with one 512-bit FMA unit peak at half the avx512 figure.
 struct CpuPeak {
   double gflops = 0;
   std::string how;
 };
 
-inline CpuPeak estimate_cpu_peak(int threads) {
+inline CpuPeak estimate_cpu_peak(int threads, cpu::CpuIsa isa) {
   std::ifstream in("/proc/cpuinfo");
-  std::string line, flags;
+  std::string line;
   double mhz = 0;
-  while (std::getline(in, line)) {
+  while (std::getline(in, line))
     if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) mhz = std::stod(line.substr(line.find(':') + 1));
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line + " ";
-  }
-  const bool avx512 = flags.find(" avx512f ") != std::string::npos;
-  const bool avx2fma = flags.find(" avx2 ") != std::string::npos && flags.find(" fma ") != std::string::npos;
-  const int per_cycle = avx512 ? 64 : avx2fma ? 32 : 8;
+  const int per_cycle = isa == cpu::CpuIsa::Avx512 ? 64 : isa == cpu::CpuIsa::Avx2 ? 32 : 8;
   CpuPeak p;
   p.gflops = threads * (mhz / 1000.0) * per_cycle;
   std::ostringstream s;
-  s << threads << " threads x " << mhz / 1000.0 << " GHz (/proc/cpuinfo) x " << per_cycle
-    << " FLOP/cycle (" << (avx512 ? "AVX-512" : avx2fma ? "AVX2+FMA" : "SSE") << ")";
+  s << threads << " threads x " << mhz / 1000.0 << " GHz (/proc/cpuinfo) x " << per_cycle << " FLOP/cycle ("
+    << cpu::cpu_isa_name(isa) << " kernels, the level in use)";
   p.how = s.str();
   return p;
 }

@@ -5,8 +5,11 @@
 // GFLOP/s against the machine's peak. --precision picks the convolution arithmetic of our runs
 // (a comma list: each is timed; default tf32 on a GPU, fp32 on the CPU). --vs-pytorch runs
 // bench/step_pytorch.py with the same configuration, thread count and precisions (FP32 with TF32
-// off, TF32, AMP bf16 channels-last) in the same run and prints our time / PyTorch's at the
-// same precision.
+// off, TF32, AMP bf16 channels-last) in the same run, once per PyTorch found — Debian's
+// python3-torch (1.13) and a current PyTorch from PyPI in the virtual environment that
+// bench/pytorch_venv.sh makes — and prints our time / each one's at the same precision.
+// --rounds N repeats the whole set N times, alternating the engines, so a machine whose speed
+// drifts shows it. The CPU's model name and its vector flags (lscpu) go into the output and the JSON.
 //
 // FLOPs are counted from the layer shapes: 2 per multiply-accumulate of every convolution,
 // up-convolution and the head (pooling, ReLU, crop and the loss are negligible); a training step
@@ -32,6 +35,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/parallel.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
 #include "kernels/winograd3x3_cpu.h"
@@ -93,8 +97,9 @@ size_t vm_hwm_bytes() {
   return 0;
 }
 
-// CPU peak estimate: threads × max GHz × FLOP/cycle (32 for AVX2 + 2 FMA units on float32,
-// 64 with AVX-512). The max frequency comes from cpufreq, else /proc/cpuinfo's "cpu MHz".
+// CPU peak estimate for the vector width our kernels run (cpu_isa()): threads × max GHz ×
+// FLOP/cycle (64 for AVX-512 and 32 for AVX2 with 2 FMA units on float32; 8 for the scalar
+// level's SSE2 code). The max frequency comes from cpufreq, else /proc/cpuinfo's "cpu MHz".
 std::pair<double, std::string> cpu_peak_gflops(int threads) {
   double ghz = 0.0;
   std::ifstream fmax("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
@@ -102,16 +107,43 @@ std::pair<double, std::string> cpu_peak_gflops(int threads) {
   if (fmax >> khz && khz > 0) ghz = khz / 1e6;
   std::ifstream info("/proc/cpuinfo");
   std::string line;
-  bool avx512 = false;
-  while (std::getline(info, line)) {
+  while (std::getline(info, line))
     if (ghz == 0.0 && line.rfind("cpu MHz", 0) == 0) ghz = std::stod(line.substr(line.find(':') + 1)) / 1000.0;
-    if (line.rfind("flags", 0) == 0 && line.find(" avx512f") != std::string::npos) avx512 = true;
-  }
-  const int per_cycle = avx512 ? 64 : 32;
+  const cpu::CpuIsa isa = cpu::cpu_isa();
+  const int per_cycle = isa == cpu::CpuIsa::Avx512 ? 64 : isa == cpu::CpuIsa::Avx2 ? 32 : 8;
   std::ostringstream why;
-  why << threads << " cores x " << ghz << " GHz x " << per_cycle << " FLOP/cycle ("
-      << (avx512 ? "AVX-512" : "AVX2") << " FMA, float32)";
+  why << threads << " cores x " << ghz << " GHz x " << per_cycle << " FLOP/cycle (" << cpu::cpu_isa_name(isa)
+      << " kernels, float32)";
   return {threads * ghz * per_cycle, why.str()};
+}
+
+// lscpu's "Model name" and the vector flags that decide which code runs (ours and PyTorch's).
+struct CpuInfo {
+  std::string model, vector_flags;
+};
+CpuInfo cpu_info() {
+  CpuInfo info;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line, flags;
+  while (std::getline(in, line)) {
+    if (info.model.empty() && line.rfind("model name", 0) == 0) info.model = line.substr(line.find(':') + 2);
+    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line.substr(line.find(':') + 1) + " ";
+  }
+  if (FILE* p = popen("lscpu 2>/dev/null", "r")) {  // lscpu's name where it has one (same text on Linux)
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) {
+      std::string l(buf);
+      if (l.rfind("Model name:", 0) == 0) {
+        const size_t at = l.find_first_not_of(" ", 11);
+        info.model = l.substr(at, l.find_last_not_of("\n") + 1 - at);
+      }
+    }
+    pclose(p);
+  }
+  for (const char* f : {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16",
+                        "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"})
+    if (flags.find(std::string(" ") + f + " ") != std::string::npos) info.vector_flags += (info.vector_flags.empty() ? "" : " ") + std::string(f);
+  return info;
 }
 
 std::pair<double, std::string> gpu_peak_gflops() {
@@ -124,7 +156,7 @@ std::pair<double, std::string> gpu_peak_gflops() {
 }
 
 struct Result {
-  std::string config, engine, mode;
+  std::string config, engine, mode, note;  // note: PyTorch's CPU capability (the kernels it picked)
   double forward_ms = 0, train_ms = 0, peak_mb = 0;
   int iterations = 0;
 };
@@ -157,6 +189,7 @@ Result time_ours(const BenchConfig& c, Device device, Precision precision, int i
   Result r;
   r.config = c.name;
   r.engine = "unetcore";
+  r.note = cuda ? "" : cpu::cpu_isa_name(cpu::cpu_isa());
   r.mode = cuda ? precision_name(precision) : "cpu";
   r.iterations = iterations;
   std::vector<double> fwd, train;
@@ -200,13 +233,32 @@ bool python_has_torch(const std::string& py) {
   return std::system((py + " -c 'import torch' >/dev/null 2>&1").c_str()) == 0;
 }
 
-std::string find_python(const std::string& requested) {
+// The interpreters to time PyTorch with: --python's, else every one of these that has torch —
+// Debian's python3-torch (/usr/bin/python3), the PyPI PyTorch of bench/pytorch_venv.sh
+// ($UNET_TORCH_VENV or ~/.cache/unetcore/pytorch-venv), and python3 on PATH (the GPU machine's
+// CUDA PyTorch) — without duplicates of the same torch.
+std::vector<std::string> find_pythons(const std::vector<std::string>& requested) {
   if (!requested.empty()) return requested;
-  // The GPU machine has a recent CUDA PyTorch on PATH; the dev machine has Debian's torch only
-  // for the system interpreter (the python3 on PATH there is a pyenv without torch).
-  for (const char* py : {"python3", "/usr/bin/python3"})
-    if (python_has_torch(py)) return py;
-  return "";
+  std::vector<std::string> candidates{"/usr/bin/python3"};
+  const char* venv = std::getenv("UNET_TORCH_VENV");
+  const char* home = std::getenv("HOME");
+  if (venv && *venv) candidates.push_back(std::string(venv) + "/bin/python");
+  else if (home) candidates.push_back(std::string(home) + "/.cache/unetcore/pytorch-venv/bin/python");
+  candidates.push_back("python3");
+  std::vector<std::string> found, versions;
+  for (const std::string& py : candidates) {
+    if (!python_has_torch(py)) continue;
+    std::string version;
+    if (FILE* p = popen((py + " -c 'import torch; print(torch.__version__, torch.__file__)' 2>/dev/null").c_str(), "r")) {
+      char buf[512];
+      if (std::fgets(buf, sizeof buf, p)) version = buf;
+      pclose(p);
+    }
+    if (std::find(versions.begin(), versions.end(), version) != versions.end()) continue;
+    versions.push_back(version);
+    found.push_back(py);
+  }
+  return found;
 }
 
 std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bool cuda, int threads,
@@ -230,6 +282,7 @@ std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bo
     Result r;
     r.config = c.name;
     r.engine = "pytorch " + j.value("torch", std::string("?"));
+    r.note = j.value("cpu_capability", std::string());
     r.mode = e.at("mode").get<std::string>();
     r.forward_ms = e.at("forward_ms").get<double>();
     r.train_ms = e.at("train_ms").get<double>();
@@ -244,8 +297,9 @@ std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bo
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string which = "auto", device_name = "auto", json_path, python, precision_list = "auto";
-  int iterations = 0, warmup = 2, threads = 0;
+  std::string which = "auto", device_name = "auto", json_path, precision_list = "auto", cpu_isa_name;
+  std::vector<std::string> pythons;
+  int iterations = 0, warmup = 2, threads = 0, rounds = 1;
   double peak_override = 0.0;
   bool vs_pytorch = false, no_winograd = false;
   CLI::App app{"Time the whole U-Net: inference forward and a full training step, optionally against PyTorch"};
@@ -260,7 +314,12 @@ int main(int argc, char** argv) {
                  "convolution arithmetic, a comma list of fp32, tf32, bf16 (each is timed), or auto (tf32 on a GPU, fp32 "
                  "on the CPU, which computes in fp32 only)")
       ->capture_default_str();
-  app.add_option("--python", python, "interpreter with torch (default: python3 if it has torch, else /usr/bin/python3)");
+  app.add_option("--python", pythons,
+                 "interpreter with torch, may be repeated (default: every one found of /usr/bin/python3 (Debian's "
+                 "torch 1.13), $UNET_TORCH_VENV or ~/.cache/unetcore/pytorch-venv (bench/pytorch_venv.sh), python3)");
+  app.add_option("--rounds", rounds, "repeat ours and every PyTorch this many times, alternating")->check(CLI::Range(1, 100));
+  app.add_option("--cpu-isa", cpu_isa_name, "our CPU kernels' instruction set level: scalar, avx2 or avx512 (default: "
+                                            "UNET_CPU_ISA, else the best this CPU has)");
   app.add_option("--json", json_path, "write the results here");
   app.add_flag("--no-winograd", no_winograd,
                "CPU: run the 3x3 layers without the Winograd engine (direct kernels and patch GEMM only, as before "
@@ -271,6 +330,7 @@ int main(int argc, char** argv) {
     if (threads > 0) set_num_threads(threads);
     threads = num_threads();
     if (no_winograd) cpu::set_winograd3x3_enabled(false);
+    if (!cpu_isa_name.empty()) cpu::set_cpu_isa(cpu::parse_cpu_isa(cpu_isa_name));
     Device device = Device::cpu();
     if (device_name == "cuda" || (device_name == "auto" && cuda_available() && !cuda_rt::is_simulated()))
       device = Device::cuda();
@@ -296,12 +356,18 @@ int main(int argc, char** argv) {
       peak = peak_override;
       peak_why = "--peak-gflops";
     }
+    const CpuInfo info = cpu_info();
     std::printf("step: device %s, %d CPU threads; peak %.0f GFLOP/s (%s)\n",
                 cuda ? cuda_description().c_str() : "cpu", threads, peak, peak_why.c_str());
-    std::string py;
+    std::printf("step: CPU %s; vector flags: %s; our CPU kernels: %s\n", info.model.c_str(), info.vector_flags.c_str(),
+                cpu::cpu_isa_name(cpu::cpu_isa()));
+    std::vector<std::string> pys;
     if (vs_pytorch) {
-      py = find_python(python);
-      if (py.empty()) std::printf("step: no python with torch found: --vs-pytorch skipped\n");
+      pys = find_pythons(pythons);
+      if (pys.empty()) std::printf("step: no python with torch found: --vs-pytorch skipped\n");
+      else if (pys.size() == 1 && pythons.empty())
+        std::printf("step: only one PyTorch found (%s); bench/pytorch_venv.sh makes the current one from PyPI\n",
+                    pys[0].c_str());
     }
 
     std::vector<Result> results;
@@ -311,6 +377,10 @@ int main(int argc, char** argv) {
     j["threads"] = threads;
     j["winograd"] = !no_winograd;
     j["precisions"] = modes;
+    j["cpu_model"] = info.model;
+    j["cpu_vector_flags"] = info.vector_flags;
+    j["cpu_isa"] = cpu::cpu_isa_name(cpu::cpu_isa());
+    j["rounds"] = rounds;
     j["peak_gflops"] = peak;
     j["peak_estimate"] = peak_why;
     for (const auto& c : configs) {
@@ -328,35 +398,39 @@ int main(int argc, char** argv) {
                   3 * gflop, it, wu);
       std::fflush(stdout);
       const size_t first = results.size();
-      for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu));
-      if (!py.empty())
-        for (auto& r : time_pytorch(py, c, cuda, threads, modes, it, wu)) results.push_back(r);
+      for (int round = 0; round < rounds; ++round) {
+        for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu));
+        for (const std::string& py : pys)
+          for (auto& r : time_pytorch(py, c, cuda, threads, modes, it, wu)) results.push_back(r);
+      }
       for (size_t i = first; i < results.size(); ++i) gflop_fwd.push_back(gflop);
     }
 
-    std::printf("\n%-6s %-22s %-9s %12s %12s %9s %9s %8s %8s %10s\n", "config", "engine", "mode", "forward ms",
-                "train ms", "fwd GF/s", "trn GF/s", "%peak", "ours/pt", "peak MiB");
+    std::printf("\n%-6s %-22s %-9s %12s %12s %9s %9s %8s %10s %10s %s\n", "config", "engine", "mode", "forward ms",
+                "train ms", "fwd GF/s", "trn GF/s", "%peak", "ours/pt", "peak MiB", "kernels");
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       const double gf = gflop_fwd[i];
       const double fwd_rate = gf / (r.forward_ms / 1e3), trn_rate = 3 * gf / (r.train_ms / 1e3);
       std::string ratio = "";
       if (r.engine != "unetcore") {
-        // Our train time / PyTorch's of the same configuration and precision (>1: PyTorch is faster).
-        for (const Result& o : results)
-          if (o.engine == "unetcore" && o.config == r.config && o.mode == r.mode) {
+        // Our times / PyTorch's of the same configuration and precision in the same round (>1: PyTorch is faster).
+        for (size_t k = i; k-- > 0;)
+          if (results[k].engine == "unetcore" && results[k].config == r.config && results[k].mode == r.mode) {
+            const Result& o = results[k];
             char b[32];
             std::snprintf(b, sizeof b, "%.2f/%.2f", o.forward_ms / r.forward_ms, o.train_ms / r.train_ms);
             ratio = b;
+            break;
           }
       }
-      std::printf("%-6s %-22s %-9s %12.1f %12.1f %9.1f %9.1f %7.1f%% %8s %10.0f\n", r.config.c_str(), r.engine.c_str(),
-                  r.mode.c_str(), r.forward_ms, r.train_ms, fwd_rate, trn_rate,
-                  peak > 0 ? 100.0 * trn_rate / peak : 0.0, ratio.c_str(), r.peak_mb);
+      std::printf("%-6s %-22s %-9s %12.1f %12.1f %9.1f %9.1f %7.1f%% %10s %10.0f %s\n", r.config.c_str(),
+                  r.engine.c_str(), r.mode.c_str(), r.forward_ms, r.train_ms, fwd_rate, trn_rate,
+                  peak > 0 ? 100.0 * trn_rate / peak : 0.0, ratio.c_str(), r.peak_mb, r.note.c_str());
       j["results"].push_back({{"config", r.config}, {"engine", r.engine}, {"mode", r.mode}, {"forward_ms", r.forward_ms},
                               {"train_ms", r.train_ms}, {"forward_gflop", gf}, {"train_gflop", 3 * gf},
                               {"forward_gflops", fwd_rate}, {"train_gflops", trn_rate}, {"peak_mb", r.peak_mb},
-                              {"iterations", r.iterations}});
+                              {"iterations", r.iterations}, {"cpu_capability", r.note}});
     }
     std::printf("ours/pt = our forward time / PyTorch's, our training-step time / PyTorch's (> 1: PyTorch faster); "
                 "%%peak is of the training step.\npeak MiB: unetcore %s; PyTorch %s\n",

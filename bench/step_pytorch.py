@@ -91,6 +91,45 @@ def time_mode(args, device, mode):
             "iterations": args.iterations}
 
 
+def steps_in(args, seconds):
+    """Training steps (forward, weighted-mean loss, backward, SGD momentum 0.99) that fit into
+    `seconds` of wall time, after --warmup steps: the PyTorch side of "steps in 15 minutes"
+    (bench/cpu_peers.sh). Fixed random input, no augmentation, no validation: a lower bound on the
+    work train_em does per step, so the comparison favours PyTorch."""
+    torch.manual_seed(1)
+    model = UNetTorch(1, 2, args.base, args.depth)
+    o = output_size(args.tile, args.depth)
+    x = torch.rand(1, 1, args.tile, args.tile)
+    labels = (torch.rand(1, o, o) < 0.5).long()
+    weights = 0.5 + torch.rand(1, o, o)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.99)
+    model.train()
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        weighted_mean_xent(model(x), labels, weights).backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    elapsed = time.perf_counter() - t0
+    return {"steps": n, "seconds": elapsed, "s_per_step": elapsed / max(n, 1)}
+
+
+def cpu_capability():
+    """The vector code PyTorch's own CPU kernels run (ATen's dispatch: DEFAULT, AVX2, AVX512),
+    and whether oneDNN (mkldnn) runs the convolutions; PyTorch 1.13 has no query for the former."""
+    cap = "?"
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if get is not None:
+        cap = get()
+    return f"{cap}, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}"
+
+
 def main():
     ap = argparse.ArgumentParser(description="PyTorch side of bench/step")
     ap.add_argument("--base", type=int, default=64)
@@ -103,18 +142,27 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", help="write results here (default: stdout)")
     ap.add_argument("--modes", default="fp32,tf32,bf16", help="CUDA: comma list of fp32, tf32, bf16")
+    ap.add_argument("--train-seconds", type=float, default=0,
+                    help="instead: count the CPU training steps that fit into this many seconds")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.train_seconds > 0:
+        r = steps_in(args, args.train_seconds)
+        r.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_capability": cpu_capability()})
+        print(json.dumps(r))
+        print(f"step_pytorch: {r['steps']} training steps in {r['seconds']:.0f} s ({r['s_per_step']:.3f} s/step), "
+              f"torch {r['torch']}, {r['threads']} threads", file=sys.stderr)
+        return
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("step_pytorch: this torch has no CUDA device")
     modes = args.modes.split(",") if device.type == "cuda" else ["cpu"]
-    for m in modes:
+    for m in modes if device.type == "cuda" else []:
         if m not in ("fp32", "tf32", "bf16"):
             sys.exit(f"step_pytorch: mode '{m}' is not one of fp32, tf32, bf16")
     out = {"torch": torch.__version__, "config": args.name, "threads": torch.get_num_threads(),
-           "results": [time_mode(args, device, m) for m in modes]}
+           "cpu_capability": cpu_capability(), "results": [time_mode(args, device, m) for m in modes]}
     text = json.dumps(out, indent=1)
     if args.json:
         with open(args.json, "w") as f:

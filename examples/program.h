@@ -6,6 +6,7 @@
 //     0 done, 1 wrong command line, 2 bad input or environment (unet::Error: files, sizes,
 //     devices, disks), 3 training diverged (NumericError), 4 out of memory (OutOfMemoryError),
 //     70 a bug (any other exception; please report it).
+// Under mpirun a failing rank ends the whole job with that status (job_cli.h).
 // Files are written atomically by the library (unet/atomic_file.h), so a failure leaves nothing
 // half-written. A file size limit (RLIMIT_FSIZE) makes writes fail with EFBIG, reported like a
 // full disk, instead of killing the program with SIGXFSZ.
@@ -26,6 +27,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "job_cli.h"
 
 namespace unet::examples {
 
@@ -45,10 +47,14 @@ inline std::string one_line(std::string text) {
   return text;
 }
 
+// Prints the error line and returns `status`; in a job of several ranks (job_cli.h) ends every
+// rank with `status` instead (MPI_Abort), since returning would leave the others waiting.
 inline int report_failure(const char* program, const std::string& what, int status) {
   const std::string& note = failure_note();
-  std::fprintf(stderr, "%s: error: %s%s%s\n", program, one_line(what).c_str(), note.empty() ? "" : "; ",
-               note.c_str());
+  const std::string line = std::string(program) + ": error: " + one_line(what) + (note.empty() ? "" : "; ") + note;
+  Communicator* job = joined_job();
+  if (job && job->size() > 1) job->abort(status, line);
+  std::fprintf(stderr, "%s\n", line.c_str());
   return status;
 }
 

@@ -67,5 +67,5 @@ int main(int argc, char** argv) {
         out + "/metrics.json, " + out + "/val/*.tif (probability maps), " + out +
             "/val/*_overlay.png (red: predicted membrane, green: disagreement with the truth), " + out +
             "/loss.png, " + (fs::path(out) / "model.safetensors").string());
-  });
+  });  // (a failure under mpirun ends every rank: program.h)
 }

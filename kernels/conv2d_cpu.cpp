@@ -1,14 +1,15 @@
 // kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend). Float32 k×k
-// layers run on the AVX2 + FMA engines when the CPU has them: the direct 3×3 kernels of
-// conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with few channels
-// (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd F(2×2, 3×3) of
+// layers run on the SIMD engines at instruction-set levels avx2 and avx512 (cpu_dispatch.h): the
+// direct 3×3 kernels of conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with
+// few channels (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd of
 // winograd3x3_cpu.h for those of the other 3×3 layers, the packed patch-GEMM engine of
-// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else (double, 1×1, CPUs without AVX2) is im2col + Eigen GEMM over bands
-// of output rows, so the column buffer stays small (the paper's 64-channel 3×3 layer at 572²
-// would otherwise need a ~0.7 GB buffer): forward and weight gradient run the (image, band) pairs
-// as parallel tasks when the weights are small (see kSmallWeights); the data gradient gathers
-// (small weights) or uses cpu::gemm and col2im per band. A 1×1 valid convolution needs no
-// im2col: the image itself is the column matrix.
+// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else
+// (double, 1×1, the scalar level) is im2col + Eigen GEMM over bands of output rows, so the column
+// buffer stays small (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB
+// buffer): forward and weight gradient run the (image, band) pairs as parallel tasks when the
+// weights are small (see kSmallWeights); the data gradient gathers (small weights) or uses
+// cpu::gemm and col2im per band. A 1×1 valid convolution needs no im2col: the image itself is the
+// column matrix.
 //
 // Column layout for a band of output rows [r0, r1): col[(c·k + p)·k + q][(i - r0)·Wo + j] =
 // x[c, i+p-pad, j+q-pad] (0 outside the image), so with W viewed as [Cout, Cin·k·k]:
@@ -27,6 +28,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
 #include "kernels/cpu_dispatch.h"
+#include "kernels/cpu_simd.h"
 #include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
@@ -66,7 +68,7 @@ bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
 bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// The direct AVX2 3×3 kernel (float32 only) for layers with few channels, where a GEMM is memory
+// The direct 3×3 kernel (float32 only) for layers with few channels, where a GEMM is memory
 // bound; (c_in, c_out) is the channel pair of the convolution actually run (for the data
 // gradient: c_out -> c_in). Measured on the U-Net's layers (2 threads, 2026-11-26): against the
 // patch GEMM the direct kernel wins up to 32->32 (16->16 at 314²: ~45 vs ~33 GFLOP/s single
@@ -82,11 +84,12 @@ bool use_direct(int64_t k, int64_t c_in, int64_t c_out) {
 bool use_winograd(int64_t k) { return k == 3 && winograd3x3_available(); }
 
 // The data gradient of a 3×3 layer as a forward convolution: dx is the "full" convolution of g
-// with wt[c][o][u][v] = w[o][c][2-u][2-v] and padding 2 - pad.
-std::vector<float> flipped_transposed_3x3(const Conv2dParams& p, const float* w) {
-  std::vector<float> wt(static_cast<size_t>(p.c_in * p.c_out * 9));
-  for (int64_t o = 0; o < p.c_out; ++o)
-    for (int64_t c = 0; c < p.c_in; ++c)
+// with wt[c][o][u][v] = w[o][c][2-u][2-v] and padding 2 - pad. Written in order into the calling
+// thread's scratch (the engines only read it during the call).
+const float* flipped_transposed_3x3(const Conv2dParams& p, const float* w) {
+  float* wt = thread_scratch<float, ScratchTag::kFlippedWeights>(static_cast<size_t>(p.c_in * p.c_out * 9));
+  for (int64_t c = 0; c < p.c_in; ++c)
+    for (int64_t o = 0; o < p.c_out; ++o)
       for (int64_t t = 0; t < 9; ++t) wt[(c * p.c_out + o) * 9 + (8 - t)] = w[(o * p.c_in + c) * 9 + t];
   return wt;
 }
@@ -244,13 +247,13 @@ template <typename T>
 void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_direct(p.k, p.c_out, p.c_in)) {
-      const std::vector<float> wt = flipped_transposed_3x3(p, w);
-      conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
+      conv3x3_direct(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, flipped_transposed_3x3(p, w), nullptr,
+                     false, dx);
       return;
     }
     if (use_winograd(p.k)) {
-      const std::vector<float> wt = flipped_transposed_3x3(p, w);
-      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, wt.data(), nullptr, false, dx);
+      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, flipped_transposed_3x3(p, w), nullptr, false,
+                  dx);
       return;
     }
     if (use_patch_gemm(p)) {  // gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]
@@ -405,6 +408,37 @@ UNET_AVX2_FMA double relu_backward_row_sum_avx2(const float* y, const float* dy,
   for (; j < count; ++j) s += static_cast<double>(g[j] = y[j] > 0.0f ? dy[j] : 0.0f);
   return s;
 }
+
+// The same with AVX-512, 16 elements per step: the 8 double lanes take elements j … j + 7, then
+// j + 8 … j + 15, as two steps of the AVX2 loop do; the last 8-element block and the tail as there.
+__attribute__((target(UNET_SIMD_AVX512_TARGET))) double relu_backward_row_sum_avx512(const float* y, const float* dy,
+                                                                                       float* g, int64_t count) {
+  __m512d lanes = _mm512_setzero_pd();
+  int64_t j = 0;
+  for (; j + 16 <= count; j += 16) {
+    const __mmask16 positive = _mm512_cmp_ps_mask(_mm512_loadu_ps(y + j), _mm512_setzero_ps(), _CMP_GT_OQ);
+    const __m512 v = _mm512_maskz_mov_ps(positive, _mm512_loadu_ps(dy + j));  // +0 where masked
+    _mm512_storeu_ps(g + j, v);
+    // (Zero-masked conversions: the same instructions, without GCC 12's false "may be used
+    // uninitialized" on the plain intrinsics' undefined sources.)
+    const __m256 low = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(v), 0));
+    const __m256 high = _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xF, _mm512_castps_pd(v), 1));
+    lanes = _mm512_add_pd(lanes, _mm512_maskz_cvtps_pd(0xFF, low));
+    lanes = _mm512_add_pd(lanes, _mm512_maskz_cvtps_pd(0xFF, high));
+  }
+  for (; j + 8 <= count; j += 8) {
+    const __mmask8 positive = _mm256_cmp_ps_mask(_mm256_loadu_ps(y + j), _mm256_setzero_ps(), _CMP_GT_OQ);
+    const __m256 v = _mm256_maskz_mov_ps(positive, _mm256_loadu_ps(dy + j));
+    _mm256_storeu_ps(g + j, v);
+    lanes = _mm512_add_pd(lanes, _mm512_maskz_cvtps_pd(0xFF, v));
+  }
+  double lane[8];
+  _mm512_storeu_pd(lane, lanes);
+  double s = 0.0;
+  for (double l : lane) s += l;
+  for (; j < count; ++j) s += static_cast<double>(g[j] = y[j] > 0.0f ? dy[j] : 0.0f);
+  return s;
+}
 #endif
 }  // namespace
 
@@ -417,7 +451,11 @@ void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t chann
         const int64_t at = (i * channels + c) * pixels;
 #ifdef UNET_X86_DISPATCH
         if constexpr (std::is_same_v<T, float>) {
-          if (cpu_has_avx2_fma()) {
+          if (cpu_isa() == CpuIsa::Avx512) {
+            s += relu_backward_row_sum_avx512(y + at, dy + at, g + at, pixels);
+            continue;
+          }
+          if (cpu_isa() >= CpuIsa::Avx2) {
             s += relu_backward_row_sum_avx2(y + at, dy + at, g + at, pixels);
             continue;
           }

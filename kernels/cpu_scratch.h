@@ -1,4 +1,4 @@
-// kernels/cpu_scratch.h — per-thread, grow-only, 32-byte aligned scratch buffers for the CPU
+// kernels/cpu_scratch.h — per-thread, grow-only, 64-byte aligned scratch buffers for the CPU
 // kernels. Each op is called once per layer per step with the same sizes, so reusing a buffer
 // avoids an allocation (and, for megabyte buffers, a page fault per 4 KB page) on every call.
 // A buffer is identified by its element type and tag: buffers alive at the same time on one
@@ -14,6 +14,7 @@ namespace unet::cpu {
 
 enum class ScratchTag {
   kIm2col,          // conv2d_cpu.cpp: column / gathered-gradient bands
+  kFlippedWeights,  // conv2d_cpu.cpp: the data gradient's flipped, transposed 3×3 weights
   kDirectPadded,    // conv3x3_direct_cpu.cpp: a task's zero-padded input rows
   kUpconvUnshuffled,// upconv2d_cpu.cpp: U[Cout·4, H·W]
   kPatchA,          // patch_gemm_cpu.cpp: packed A of a call
@@ -30,9 +31,9 @@ enum class ScratchTag {
 
 template <typename T, ScratchTag Tag> T* thread_scratch(size_t n) {
   thread_local std::vector<T> buffer;
-  const size_t slack = 32 / sizeof(T) + 1;
+  const size_t slack = 64 / sizeof(T) + 1;  // 64 bytes: one AVX-512 vector, one cache line
   if (buffer.size() < n + slack) buffer.resize(n + slack);
-  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer.data()) + 31) & ~uintptr_t{31});
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(buffer.data()) + 63) & ~uintptr_t{63});
 }
 
 }  // namespace unet::cpu

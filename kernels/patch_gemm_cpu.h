@@ -1,14 +1,15 @@
-// kernels/patch_gemm_cpu.h — the packed AVX2 + FMA engine behind the CPU k×k convolutions
-// (float32): out = A · patches(src), where the patch matrix is never written out whole. Each
-// 16-pixel column panel of it is gathered straight from the image into a small L1 buffer
-// (im2col fused into the GEMM's B packing), the A rows are packed once per call in 6-row panels,
-// and a 6×16 register tile (12 accumulators, 2 loads + 6 broadcasts per 12 FMAs) runs over them.
-// The forward (A = W, src = x) and the data gradient in gather form (A = W transposed per tap,
-// src = the output gradient read with flipped taps) are the same product; the weight gradient
-// runs the same register tile with the pixels as the summed dimension (A = the output gradient,
-// B = the patch matrix transposed 8×8 at a time into 16-tap panels).
-// Compiled on every x86-64 GCC/Clang build through function target attributes and used when the
-// running CPU has AVX2 and FMA; patch_gemm_available() says whether it does.
+// kernels/patch_gemm_cpu.h — the packed SIMD engine behind the CPU k×k convolutions (float32):
+// out = A · patches(src), where the patch matrix is never written out whole. Each 16-pixel column
+// panel of it is gathered straight from the image into a small L1 buffer (im2col fused into the
+// GEMM's B packing), the A rows are packed once per call in panels of the register tile's rows,
+// and the register tile of gemm_microkernel.h runs over them (AVX2: 6×16, 12 accumulators;
+// AVX-512: 16×16, 16 accumulators). The forward (A = W, src = x) and the data gradient in gather
+// form (A = W transposed per tap, src = the output gradient read with flipped taps) are the same
+// product; the weight gradient runs the same register tile with the pixels as the summed
+// dimension (A = the output gradient, B = the patch matrix transposed 8×8 at a time into 16-tap
+// panels), or on AVX-512 for valid 3×3 layers the taps broadcast straight from the image.
+// Compiled once per instruction-set level on every x86-64 GCC/Clang build (kernels/cpu_simd.h)
+// and run at cpu_isa()'s; patch_gemm_available() says whether it runs at all.
 #pragma once
 
 #include <cstdint>
@@ -53,7 +54,7 @@ struct PatchGemmWeightGrad {
   float* out = nullptr;  // rows × channels·k·k
 };
 
-// True when the engine is compiled in, this CPU has AVX2 and FMA, and it is not switched off.
+// True when the engine is compiled in, the level in use is avx2 or avx512, and it is not switched off.
 bool patch_gemm_available();
 // For tests and benchmarks: false makes the convolutions take their other paths (default true).
 // Not meant to be flipped while convolutions run.

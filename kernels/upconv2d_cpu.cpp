@@ -2,7 +2,7 @@
 // (cpu::gemm) on an unshuffled scratch U[Cout·4, H·W] per image, plus a parallel (un)shuffle
 // between U and the [Cout, 2H, 2W] image. Row r = (o·2 + a)·2 + b of U holds output sub-pixel
 // (a, b) of channel o, which is exactly column r of w viewed as [Cin, Cout·4].
-// Float32 products run on the packed AVX2 engine of patch_gemm_cpu.h (as 1×1 patch products:
+// Float32 products run on the packed SIMD engine of patch_gemm_cpu.h (as 1×1 patch products:
 // Eigen reached only 20–45 GFLOP/s on these shapes) where the CPU has it, the rest on cpu::gemm.
 // Every output element is written by one thread, in a fixed order: results are deterministic.
 #include <algorithm>

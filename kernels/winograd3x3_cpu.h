@@ -1,29 +1,40 @@
-// kernels/winograd3x3_cpu.h — 3×3 convolution for float32 by Winograd's minimal filtering
-// F(2×2, 3×3) with AVX2 + FMA (CPU only). Each 2×2 block of outputs ("tile") is computed from its
-// 4×4 input window as Y = Aᵀ [ Σ_c (G g Gᵀ) ⊙ (Bᵀ d B) ] A, so a tile costs 16 multiply-adds per
-// (input, output) channel pair instead of 36: the 16 products become 16 independent GEMMs
-// (output channels × input channels × tiles) on the packed 6×16 register tile of
-// gemm_microkernel_avx2.h, between an input transform (additions only) and an output transform
-// that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the weights flipped
-// and transposed, the data gradient of the 3×3 layers with many channels (the few-channel layers
-// stay on conv3x3_direct_cpu.h, the weight gradient on patch_gemm_cpu.h).
+// kernels/winograd3x3_cpu.h — 3×3 convolution for float32 by Winograd's minimal filtering with
+// AVX2 or AVX-512 (CPU only). F(2×2, 3×3): each 2×2 block of outputs ("tile") comes from its 4×4
+// input window as Y = Aᵀ [ Σ_c (G g Gᵀ) ⊙ (Bᵀ d B) ] A, 16 multiply-adds per (input, output)
+// channel pair instead of 36; F(4×4, 3×3): 4×4 tiles from 6×6 windows, 36 instead of 144. The
+// products are independent GEMMs (output channels × input channels × tiles, one per transformed
+// position) on the register tile of gemm_microkernel.h, between an input transform and an output
+// transform that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the
+// weights flipped and transposed, the data gradient of the 3×3 layers with many channels (the
+// few-channel layers stay on conv3x3_direct_cpu.h, the weight gradient on patch_gemm_cpu.h).
 //
-// Accuracy: the transforms have entries 0, ±1 and ±1/2, so on small integers every step is exact
-// in float32 (the exact tests of test_conv2d.cpp hold); on real data an output sums 16·Cin
-// transformed products whose magnitudes the transforms grow by at most 4, so its rounding error
-// is bounded by 4× that of a 16·Cin-term float sum (tests/test_winograd.cpp checks that bound
-// against double loops; on the U-Net's layers the error is ≤ 2 % of bench_ops' tolerance).
+// Accuracy: F(2×2, 3×3)'s transforms have entries 0, ±1 and ±1/2, so on small integers every step
+// is exact in float32 (the exact tests of test_conv2d.cpp hold); on real data an output sums
+// 16·Cin transformed products whose magnitudes the transforms grow by at most 4, so its rounding
+// error is bounded by 4× that of a 16·Cin-term float sum. F(4×4, 3×3)'s entries reach 5, 8 and
+// 1/24: no exactness on integers, and on random data (tests/test_winograd.cpp: up to 300
+// channels, values in [-1, 1]) errors up to 1.0e-4·(|y| + 1) against F(2×2, 3×3)'s 1.4e-5; both
+// stay within the bound that test derives for each output from the data (observed ≤ 0.4 % of it).
 #pragma once
 
 #include <cstdint>
 
 namespace unet::cpu {
 
-// True when the engine is compiled in, this CPU has AVX2 and FMA, and it is not switched off.
+// True when the engine is compiled in, the level in use is avx2 or avx512, and it is not switched off.
 bool winograd3x3_available();
 // For tests and benchmarks: false makes conv2d take the patch-GEMM path for these layers
 // (default true). Not meant to be flipped while convolutions run.
 void set_winograd3x3_enabled(bool enabled);
+
+// The output tile: 2 = F(2×2, 3×3), 4 = F(4×4, 3×3) (36 instead of 144 multiply-adds per 4×4
+// outputs and channel pair; rounding errors ~7× larger, docs/kernels-conv.md), 0 = chosen per
+// layer (the default: 4 where the output is at least 28 wide and tall with at least 32 output
+// channels, where it pays). Anything else is a ValueError. Not meant to be changed while
+// convolutions run.
+void set_winograd3x3_tile(int m);
+// The tile a product with this output size and output-channel count runs with now.
+int winograd3x3_tile(int64_t h_out, int64_t w_out, int64_t c_out);
 
 // Same contract as conv3x3_direct (conv3x3_direct_cpu.h): y[n][o][i][j] = act(bias[o] +
 // Σ_{c,u,v} w[o][c][u][v] · x[n][c][i+u-pad][j+v-pad]) (0 outside the image), i < h + 2·pad - 2,

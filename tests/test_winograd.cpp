@@ -1,9 +1,11 @@
-// tests/test_winograd.cpp — the CPU Winograd F(2×2, 3×3) engine (kernels/winograd3x3_cpu.h) on
-// random non-integer data: against a double loop with a derived tolerance, on every padding it is
-// called with (0 valid, 1 same, 2 the data gradient's "full" convolution), at edge sizes (one
-// output, one-row and one-column strips, odd sizes, 8-tile rows), with outputs poisoned
-// beforehand; bits independent of the thread count. (test_conv2d.cpp checks it exactly on small
-// integers through conv2d, in every engine mode.)
+// tests/test_winograd.cpp — the CPU Winograd engine (kernels/winograd3x3_cpu.h), both output
+// tiles, F(2×2, 3×3) and F(4×4, 3×3), on random non-integer data: against a double loop with a
+// derived tolerance, on every padding it is called with (0 valid, 1 same, 2 the data gradient's
+// "full" convolution), at edge sizes (one output, one-row and one-column strips, odd sizes, 8-tile
+// rows, tiles cut by the output's edge), with outputs poisoned beforehand; bits independent of the
+// thread count. (test_conv2d.cpp checks F(2×2, 3×3) exactly on small integers through conv2d, in
+// every engine mode; F(4×4, 3×3)'s ⅙ and 1/24 are not exact in float32.)
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
@@ -70,15 +72,93 @@ const WinogradCase kCases[] = {
     {2, 40, 21, 33, 29, 1, false},// odd sizes, several tile blocks, output channels not a multiple of 6
     {1, 70, 30, 30, 13, 2, true}, // "full" convolution, many blocks
     {1, 300, 6, 6, 7, 1, false},  // a long reduction, output-channel chunks
+    {2, 17, 31, 45, 20, 0, true}, // 29×43 outputs: 4×4 tiles cut to 1 row and 3 columns at the edges
 };
+
+// Restores the per-layer tile choice at scope exit.
+struct RestoreTile {
+  ~RestoreTile() { cpu::set_winograd3x3_tile(0); }
+};
+
+// A rounding-error bound for every output of F(m×m, 3×3), derived from the algorithm and computed
+// from the data: with |X| the elementwise absolute value, an output's terms pass through
+// U = G g Gᵀ (≤ 3 roundings each), V = Bᵀ d B (≤ 6), the product (1), the sum over C channels
+// (a length-C reduction: random-walk growth √C) and Aᵀ M A (≤ 8), each rounding error at most
+// eps times the magnitude its operands can reach, which is bounded elementwise by
+//   S = |Aᵀ| (Σ_c (|G| |g_c| |Gᵀ|) ⊙ (|Bᵀ| |d_c| |B|)) |A|.
+// So |y − y_exact| ≤ eps·(18 + √C)·S, times the safety factor 4 that reduction_rtol uses. S
+// carries F(4×4, 3×3)'s growth (|Bᵀ| row sums up to 10, |Aᵀ| up to 19) where a plain dot-product
+// bound would not.
+std::vector<double> winograd_error_bound(const WinogradCase& k, int m, const std::vector<float>& x,
+                                         const std::vector<float>& w) {
+  static const double b2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static const double g2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+  static const double a2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+  static const double b4[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+  static const double g4[6][3] = {{.25, 0, 0}, {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                                  {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+  static const double a4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+  const int n = m + 2;
+  auto bt = [&](int i, int r) { return std::fabs(m == 2 ? b2[i][r] : b4[i][r]); };
+  auto g = [&](int i, int u) { return std::fabs(m == 2 ? g2[i][u] : g4[i][u]); };
+  auto at = [&](int a, int i) { return std::fabs(m == 2 ? a2[a][i] : a4[a][i]); };
+  const int64_t ho = k.h_out(), wo = k.w_out(), th = (ho + m - 1) / m, tw = (wo + m - 1) / m;
+  // |U| for every (o, c): |G| |g| |Gᵀ|.
+  std::vector<double> u(static_cast<size_t>(k.c_out * k.c_in * n * n), 0.0);
+  for (int64_t o = 0; o < k.c_out; ++o)
+    for (int64_t c = 0; c < k.c_in; ++c)
+      for (int i = 0; i < n; ++i)
+        for (int j = 0; j < n; ++j) {
+          double s = 0;
+          for (int p = 0; p < 3; ++p)
+            for (int q = 0; q < 3; ++q) s += g(i, p) * std::fabs(w[static_cast<size_t>(((o * k.c_in + c) * 3 + p) * 3 + q)]) * g(j, q);
+          u[static_cast<size_t>(((o * k.c_in + c) * n + i) * n + j)] = s;
+        }
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double gamma = 4 * eps * (18 + std::sqrt(static_cast<double>(k.c_in)));
+  std::vector<double> bound(static_cast<size_t>(k.n * k.c_out * ho * wo));
+  std::vector<double> v(static_cast<size_t>(k.c_in * n * n));
+  for (int64_t b = 0; b < k.n; ++b)
+    for (int64_t ty = 0; ty < th; ++ty)
+      for (int64_t tx = 0; tx < tw; ++tx) {
+        for (int64_t c = 0; c < k.c_in; ++c)  // |V| = |Bᵀ| |d| |B| of the window (zeros outside)
+          for (int i = 0; i < n; ++i)
+            for (int j = 0; j < n; ++j) {
+              double s = 0;
+              for (int r = 0; r < n; ++r)
+                for (int q = 0; q < n; ++q) {
+                  const int64_t ih = m * ty + r - k.pad, iw = m * tx + q - k.pad;
+                  if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                  s += bt(i, r) * std::fabs(x[static_cast<size_t>(((b * k.c_in + c) * k.h + ih) * k.w + iw)]) * bt(j, q);
+                }
+              v[static_cast<size_t>((c * n + i) * n + j)] = s;
+            }
+        for (int64_t o = 0; o < k.c_out; ++o) {
+          std::vector<double> mm(static_cast<size_t>(n * n), 0.0);
+          for (int64_t c = 0; c < k.c_in; ++c)
+            for (int xi = 0; xi < n * n; ++xi) mm[xi] += u[static_cast<size_t>((o * k.c_in + c) * n * n + xi)] * v[static_cast<size_t>(c * n * n + xi)];
+          for (int a = 0; a < m && m * ty + a < ho; ++a)
+            for (int bb = 0; bb < m && m * tx + bb < wo; ++bb) {
+              double s = 0;
+              for (int i = 0; i < n; ++i)
+                for (int j = 0; j < n; ++j) s += at(a, i) * mm[static_cast<size_t>(i * n + j)] * at(bb, j);
+              bound[static_cast<size_t>(((b * k.c_out + o) * ho + m * ty + a) * wo + m * tx + bb)] = gamma * s + 1e-30;
+            }
+        }
+      }
+  return bound;
+}
 
 }  // namespace
 
 TEST_CASE("Winograd 3x3 engine matches a double loop on random data", "[conv2d][winograd]") {
   if (!cpu::winograd3x3_available()) {
-    WARN("this CPU has no AVX2 + FMA: the engine is not used here, nothing to check");
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
     return;
   }
+  RestoreTile restore;
+  cpu::set_winograd3x3_tile(2);  // the tolerance below is F(2×2, 3×3)'s; the bound test covers both
   for (const WinogradCase& k : kCases) {
     INFO(k.str());
     const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 71, -1.0, 1.0);
@@ -95,15 +175,46 @@ TEST_CASE("Winograd 3x3 engine matches a double loop on random data", "[conv2d][
   }
 }
 
+TEST_CASE("Winograd with 4x4 and 2x2 output tiles stays within its derived rounding bound", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  RestoreTile restore;
+  for (int m : {2, 4}) {
+    cpu::set_winograd3x3_tile(m);
+    double worst = 0;  // largest error / bound: the bound must hold, and it should not be vacuous
+    for (const WinogradCase& k : kCases) {
+      INFO("tile " << m << ", " << k.str());
+      const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 91, -1.0, 1.0);
+      const auto w = random_values<float>(k.c_out * k.c_in * 9, 92, -1.0, 1.0);
+      const auto bias = random_values<float>(k.c_out, 93, -1.0, 1.0);
+      const std::vector<float> got = run(k, x, w, bias);
+      const std::vector<double> ref = naive(k, x, w, bias), bound = winograd_error_bound(k, m, x, w);
+      for (size_t i = 0; i < got.size(); ++i) {
+        const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+        INFO("output " << i << ": got " << got[i] << ", exact " << ref[i] << ", bound " << bound[i]);
+        REQUIRE(err <= bound[i]);  // NaN fails too
+        worst = std::max(worst, err / bound[i]);
+      }
+    }
+    INFO("tile " << m << ": worst error / bound " << worst);
+    CHECK(worst > 1e-4);  // rounding does show (a bound 10⁴× too loose would check nothing)
+  }
+}
+
 TEST_CASE("Winograd 3x3 engine has the same bits for any thread count", "[conv2d][winograd]") {
   if (!cpu::winograd3x3_available()) {
-    WARN("this CPU has no AVX2 + FMA: the engine is not used here, nothing to check");
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
     return;
   }
   // The thread count changes the output-channel chunks; each output's sums must not change.
   test::ThreadCountGuard restore_threads;
+  RestoreTile restore_tile;
+  for (int m : {2, 4})
   for (const WinogradCase& k : kCases) {
-    INFO(k.str());
+    cpu::set_winograd3x3_tile(m);
+    INFO("tile " << m << ", " << k.str());
     const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 81, -1.0, 1.0);
     const auto w = random_values<float>(k.c_out * k.c_in * 9, 82, -1.0, 1.0);
     const auto bias = random_values<float>(k.c_out, 83, -1.0, 1.0);

@@ -124,10 +124,13 @@ Entry parse_entry(const std::string& path, const std::string& name, const nlohma
   return e;
 }
 
-}  // namespace
+struct Header {
+  nlohmann::json json;
+  uint64_t data_start = 0, data_size = 0;
+};
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+// Reads and validates the length and JSON header of an open safetensors file.
+Header read_header(std::ifstream& in, const std::string& path) {
   UNET_CHECK(in.good(), IOError, "cannot open checkpoint '", path, "'");
   in.seekg(0, std::ios::end);
   const std::streamoff end_position = in.tellg();
@@ -143,26 +146,48 @@ SafetensorsFile load_safetensors(const std::string& path) {
   std::string text(header_size, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_size));
   UNET_CHECK(in.good(), IOError, "'", path, "': cannot read the safetensors header");
-  nlohmann::json header;
+  Header h;
   try {
-    header = nlohmann::json::parse(text);
+    h.json = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     UNET_THROW(IOError, "'", path, "': the safetensors header is not valid JSON (", e.what(), ")");
   }
-  UNET_CHECK(header.is_object(), IOError, "'", path, "': the safetensors header is not a JSON object");
-  const uint64_t data_start = 8 + header_size, data_size = file_size - data_start;
+  UNET_CHECK(h.json.is_object(), IOError, "'", path, "': the safetensors header is not a JSON object");
+  h.data_start = 8 + header_size;
+  h.data_size = file_size - h.data_start;
+  return h;
+}
+
+std::map<std::string, std::string> metadata_of(const Header& h, const std::string& path) {
+  std::map<std::string, std::string> metadata;
+  const auto it = h.json.find("__metadata__");
+  if (it == h.json.end()) return metadata;
+  UNET_CHECK(it->is_object(), IOError, "'", path, "': the safetensors __metadata__ is not a JSON object");
+  for (const auto& [key, value] : it->items()) {
+    UNET_CHECK(value.is_string(), IOError, "'", path, "': metadata entry '", key, "' is not a string");
+    metadata[key] = value.get<std::string>();
+  }
+  return metadata;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return metadata_of(read_header(in, path), path);
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const Header h = read_header(in, path);
+  const nlohmann::json& header = h.json;
+  const uint64_t data_start = h.data_start, data_size = h.data_size;
 
   SafetensorsFile file;
+  file.metadata = metadata_of(h, path);
   std::vector<Entry> entries;
   for (const auto& [key, value] : header.items()) {
-    if (key == "__metadata__") {
-      UNET_CHECK(value.is_object(), IOError, "'", path, "': __metadata__ is not a JSON object");
-      for (const auto& [mk, mv] : value.items()) {
-        UNET_CHECK(mv.is_string(), IOError, "'", path, "': metadata entry '", mk, "' is not a string");
-        file.metadata[mk] = mv.get<std::string>();
-      }
-      continue;
-    }
+    if (key == "__metadata__") continue;
     entries.push_back(parse_entry(path, key, value, data_size));
   }
   // The format's rule: the tensors' byte ranges tile the data without gaps or overlaps.
