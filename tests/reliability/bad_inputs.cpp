@@ -361,6 +361,13 @@ int main(int argc, char** argv) {
       {"data_demo tile too small", "data_demo", {"--data", "{work}/data/train", "--tile", "5", "--out", "{out}"}, 1, "--tile"},
       {"data_demo output under a file", "data_demo", {"--data", "{work}/data/train", "--out", "{work}/plain_file/o"}, 2,
        "Not a directory"},
+      // ---- export_model ----
+      {"export_model missing checkpoint", "export_model", {"--checkpoint", "{work}/none.safetensors", "--out", "{out}/m.safetensors"},
+       2, "none.safetensors"},
+      {"export_model card not JSON", "export_model",
+       {"--checkpoint", ckpt, "--out", "{out}/m.safetensors", "--card", "{work}/plain_file"}, 2, "JSON object"},
+      {"export_model disk full", "export_model", {"--checkpoint", ckpt, "--out", "{out}/m.safetensors"}, 2, "ENOSPC",
+       {preload, "UNET_FAIL_IO=write:ENOSPC:1000", "UNET_FAIL_IO_PATH=m.safetensors"}},
       // ---- device_info ----
       {"device_info unknown flag", "device_info", {"--bogus"}, 1, "--bogus"},
   };
