@@ -310,7 +310,7 @@ int main(int argc, char** argv) {
       {"train_em file size limit", "train_em", with(tiny, resume), 2, "EFBIG", {}, fresh_log, previous_checkpoint,
        {"/bin/sh", "-c", "ulimit -f 200 && exec \"$@\"", "sh"}},
       // ---- train_cells (the same front-end as train_em: examples/training_cli.h) ----
-      {"train_cells unknown flag", "train_cells", {"--bogus"}, 1, "--bogus"},
+      {"train_cells unknown flag", "train_cells", with(tiny_cells, {"--out", "{out}", "--bogus"}), 1, "--bogus"},
       {"train_cells missing data", "train_cells", with(tiny_cells, {"--data", "{work}/nowhere", "--out", "{out}"}), 2,
        "nowhere"},
       {"train_cells other architecture", "train_cells",
