@@ -1,9 +1,14 @@
-// core/allocator.cpp — the caching allocator, over the CUDA runtime and over aligned host memory.
+// core/allocator.cpp — the caching allocator, over the CUDA runtime and over aligned host memory,
+// and the per-device accounts that the memory limit and the out-of-memory messages read.
 #include "core/allocator.h"
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "core/cuda_runtime.h"
@@ -21,9 +26,68 @@ constexpr size_t kRounding = 512;
 // training step in the kernel); smaller ones are cheap from malloc.
 constexpr size_t kCpuCachedFrom = size_t{64} << 10;
 
+std::string human_bytes(size_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// What one device type holds: the memory limit caps `held` (in use + cached). Atomic, because
+// the CPU's small blocks are counted without a lock.
+struct Account {
+  const char* limit_variable;
+  std::atomic<size_t> held{0}, in_use{0}, peak{0}, limit{0};
+
+  explicit Account(const char* variable) : limit_variable(variable) {
+    if (const char* text = std::getenv(variable); text && *text) limit = parse_memory_size(text, variable);
+  }
+  // Counts `n` more held bytes unless that passes the limit.
+  bool try_hold(size_t n) {
+    const size_t before = held.fetch_add(n);
+    const size_t cap = limit.load();
+    if (cap != 0 && before + n > cap) {
+      held.fetch_sub(n);
+      return false;
+    }
+    return true;
+  }
+  void use(size_t n) {
+    const size_t now = in_use.fetch_add(n) + n;
+    size_t p = peak.load();
+    while (now > p && !peak.compare_exchange_weak(p, now)) {
+    }
+  }
+};
+
+Account& account(DeviceType type) {
+  static Account cpu("UNET_CPU_MEMORY_LIMIT"), cuda("UNET_CUDA_MEMORY_LIMIT");
+  return type == DeviceType::CUDA ? cuda : cpu;
+}
+
+// The OutOfMemoryError of a request for `bytes` that `why` refused, with what the device holds.
+[[noreturn]] void throw_out_of_memory(DeviceType type, size_t bytes, const std::string& why) {
+  const Account& a = account(type);
+  const size_t in_use = a.in_use.load(), held = a.held.load(), limit = a.limit.load();
+  const char* where = type == DeviceType::CPU ? "host"
+                      : cuda_rt::is_simulated() ? "CUDA device (simulated)"
+                                                : "CUDA device";
+  throw OutOfMemoryError(unet::detail::message(
+      "out of ", where, " memory: ", human_bytes(bytes), " (", bytes, " bytes) were asked for and ", why,
+      "; tensors hold ", human_bytes(in_use), " (peak ", human_bytes(a.peak.load()), "), the cache ",
+      human_bytes(held > in_use ? held - in_use : 0),
+      limit ? unet::detail::message(", the limit is ", human_bytes(limit), " (", a.limit_variable, ")") : std::string()));
+}
+
 void* host_malloc(size_t bytes) {
   void* p = std::aligned_alloc(kCpuAlignment, bytes);
-  if (!p) UNET_THROW(OutOfMemoryError, "host allocation of ", bytes, " bytes failed");
+  if (!p) UNET_THROW(OutOfMemoryError, "the system refused (aligned_alloc returned null)");
   return p;
 }
 void host_free(void* p) { std::free(p); }
@@ -34,7 +98,8 @@ class CachingAllocator {
  public:
   using Malloc = void* (*)(size_t);
   using Free = void (*)(void*);
-  CachingAllocator(Malloc malloc_fn, Free free_fn) : malloc_(malloc_fn), free_(free_fn) {}
+  CachingAllocator(DeviceType type, Malloc malloc_fn, Free free_fn)
+      : type_(type), account_(account(type)), malloc_(malloc_fn), free_(free_fn) {}
 
   void* allocate(size_t bytes) {
     const size_t size = round_up(bytes);
@@ -48,12 +113,23 @@ class CachingAllocator {
       use(p, block);
       return p;
     }
+    // A new block: within the limit (the cache goes first), then from the backend (the cache goes
+    // first there too).
+    if (!account_.try_hold(size)) {
+      release_cache_locked();
+      if (!account_.try_hold(size)) throw_out_of_memory(type_, bytes, "that passes the memory limit");
+    }
     void* p = nullptr;
     try {
-      p = malloc_(size);
-    } catch (const OutOfMemoryError&) {
-      release_cache_locked();
-      p = malloc_(size);  // throws again, with the runtime's numbers, if still too big
+      try {
+        p = malloc_(size);
+      } catch (const OutOfMemoryError&) {
+        release_cache_locked();
+        p = malloc_(size);
+      }
+    } catch (const OutOfMemoryError& e) {
+      account_.held.fetch_sub(size);
+      throw_out_of_memory(type_, bytes, e.what());
     }
     ++stats_.device_allocations;
     use(p, size);
@@ -68,6 +144,7 @@ class CachingAllocator {
     live_.erase(it);
     stats_.bytes_in_use -= block;
     stats_.cached_bytes += block;
+    account_.in_use.fetch_sub(block);
     free_blocks_.emplace(block, p);
   }
 
@@ -92,13 +169,17 @@ class CachingAllocator {
     live_.emplace(p, block);
     stats_.bytes_in_use += block;
     if (stats_.bytes_in_use > stats_.peak_bytes) stats_.peak_bytes = stats_.bytes_in_use;
+    account_.use(block);
   }
   void release_cache_locked() {
     for (auto& [size, p] : free_blocks_) free_(p);
     free_blocks_.clear();
+    account_.held.fetch_sub(stats_.cached_bytes);
     stats_.cached_bytes = 0;
   }
 
+  DeviceType type_;
+  Account& account_;
   Malloc malloc_;
   Free free_;
   std::mutex mutex_;
@@ -109,12 +190,44 @@ class CachingAllocator {
 
 // Both live until exit: tensors may outlive static destructors.
 CachingAllocator& cuda_allocator() {
-  static auto* instance = new CachingAllocator(device_malloc, device_free);
+  static auto* instance = new CachingAllocator(DeviceType::CUDA, device_malloc, device_free);
   return *instance;
 }
 CachingAllocator& cpu_allocator() {
-  static auto* instance = new CachingAllocator(host_malloc, host_free);
+  static auto* instance = new CachingAllocator(DeviceType::CPU, host_malloc, host_free);
   return *instance;
+}
+
+// Small host blocks: straight from the system, counted in the CPU account.
+void* small_host_allocate(size_t bytes) {
+  Account& a = account(DeviceType::CPU);
+  if (!a.try_hold(bytes)) {
+    cpu_allocator().empty_cache();
+    if (!a.try_hold(bytes)) throw_out_of_memory(DeviceType::CPU, bytes, "that passes the memory limit");
+  }
+  void* p = std::aligned_alloc(kCpuAlignment, bytes);
+  if (!p) {
+    cpu_allocator().empty_cache();
+    p = std::aligned_alloc(kCpuAlignment, bytes);
+  }
+  if (!p) {
+    a.held.fetch_sub(bytes);
+    throw_out_of_memory(DeviceType::CPU, bytes, "the system refused (aligned_alloc returned null)");
+  }
+  a.use(bytes);
+  return p;
+}
+
+void small_host_free(void* p, size_t bytes) {
+  Account& a = account(DeviceType::CPU);
+  a.in_use.fetch_sub(bytes);
+  a.held.fetch_sub(bytes);
+  std::free(p);
+}
+
+size_t small_block_size(size_t bytes) {
+  const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+  return rounded == 0 ? kCpuAlignment : rounded;
 }
 
 }  // namespace
@@ -122,8 +235,7 @@ CachingAllocator& cpu_allocator() {
 void* allocate(Device device, size_t bytes) {
   if (device.is_cuda()) return cuda_allocator().allocate(bytes);
   if (bytes >= kCpuCachedFrom) return cpu_allocator().allocate(bytes);
-  const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-  return host_malloc(rounded == 0 ? kCpuAlignment : rounded);
+  return small_host_allocate(small_block_size(bytes));
 }
 
 void deallocate(Device device, void* ptr, size_t bytes) noexcept {
@@ -133,7 +245,7 @@ void deallocate(Device device, void* ptr, size_t bytes) noexcept {
   else if (bytes >= kCpuCachedFrom)
     cpu_allocator().deallocate(ptr);
   else
-    host_free(ptr);
+    small_host_free(ptr, small_block_size(bytes));
 }
 
 MemoryStats cuda_memory_stats() { return cuda_allocator().stats(); }
@@ -141,5 +253,35 @@ void cuda_reset_peak() { cuda_allocator().reset_peak(); }
 void cuda_empty_cache() { cuda_allocator().empty_cache(); }
 MemoryStats cpu_cached_memory_stats() { return cpu_allocator().stats(); }
 void cpu_empty_cache() { cpu_allocator().empty_cache(); }
+
+MemoryStats cpu_memory_stats() {
+  MemoryStats s = cpu_allocator().stats();
+  const Account& a = account(DeviceType::CPU);
+  s.bytes_in_use = a.in_use.load();
+  s.peak_bytes = a.peak.load();
+  return s;
+}
+
+void set_memory_limit(DeviceType type, size_t bytes) { account(type).limit = bytes; }
+size_t memory_limit(DeviceType type) { return account(type).limit.load(); }
+
+size_t parse_memory_size(const char* text, const char* what) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long number = std::strtoull(text, &end, 10);
+  size_t shift = 0;
+  if (end != text && *end) {
+    switch (*end == 'k' ? 'K' : *end == 'm' ? 'M' : *end == 'g' ? 'G' : *end) {
+      case 'K': shift = 10; ++end; break;
+      case 'M': shift = 20; ++end; break;
+      case 'G': shift = 30; ++end; break;
+      default: break;
+    }
+  }
+  const bool ok = end != text && *end == '\0' && errno == 0 && text[0] != '-' && number <= (SIZE_MAX >> shift);
+  UNET_CHECK(ok, ValueError, what, "='", text, "' is not a memory size: write bytes, or a number with K, M or G "
+             "(e.g. 512M), or 0 for no limit");
+  return static_cast<size_t>(number) << shift;
+}
 
 }  // namespace unet

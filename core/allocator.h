@@ -7,6 +7,12 @@
 //         iteration, so after the first step nothing reaches cudaMalloc). It reports the bytes
 //         in use and their peak; on out-of-memory it frees its cache and retries once before
 //         throwing OutOfMemoryError.
+//
+// Out of memory: an allocation the system or the GPU refuses, or one that would take the
+// device's memory limit (below) past its value, frees the cache, retries, and then throws
+// OutOfMemoryError naming the request, the bytes in use by tensors, their peak, the cache and
+// the limit. Nothing else changes: a caller that catches it (train_em stops and points at its
+// last checkpoint) can still save or exit cleanly.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +36,18 @@ MemoryStats cuda_memory_stats();
 void cuda_reset_peak();
 void cuda_empty_cache();  // return every cached block to the runtime
 MemoryStats cpu_cached_memory_stats();  // the CPU cache's blocks (64 KB and more) only
+// All host tensor memory: bytes_in_use and peak_bytes count the small blocks too; cached_bytes and
+// device_allocations are the cache's.
+MemoryStats cpu_memory_stats();
 void cpu_empty_cache();
+
+// A cap on the tensor memory of a device type (bytes in use + cached; every CUDA device alike), so
+// that running out of memory can be tested, or a process kept within a budget. 0 = no cap (the
+// default). The first allocation reads UNET_CPU_MEMORY_LIMIT and UNET_CUDA_MEMORY_LIMIT from the
+// environment: bytes, or a number with a K, M or G suffix (powers of 1024), e.g. "512M".
+void set_memory_limit(DeviceType type, size_t bytes);
+size_t memory_limit(DeviceType type);
+// "512M" -> 536870912; throws ValueError naming `what` for anything else.
+size_t parse_memory_size(const char* text, const char* what);
 
 }  // namespace unet

@@ -42,7 +42,12 @@ Tensor make(const Shape& shape, DType dtype, Device device) {
   impl->shape = shape;
   impl->dtype = dtype;
   impl->device = device;
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), device);
+  try {
+    impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape.numel()) * dtype_size(dtype), device);
+  } catch (const OutOfMemoryError& e) {
+    throw OutOfMemoryError(detail::message(e.what(), " — for a ", dtype_name(dtype), " tensor of shape ",
+                                           shape.str(), " on ", device.str()));
+  }
   return Tensor(std::move(impl));
 }
 

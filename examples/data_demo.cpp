@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "program.h"
 #include "unet/augment.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -50,12 +51,11 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "augmented samples in the gallery")->check(CLI::Range(1, 16));
   app.add_option("--tile", tile, "tile size in the gallery")->check(CLI::Range(16, 1024));
   app.add_option("--seed", seed, "Philox seed of the augmentation");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return unet::examples::run_program("data_demo", app, argc, argv, [&] {
     const auto set = unet::load_folder_dataset(data + "/images", data + "/labels");
     if (slice >= static_cast<int>(set.size())) {
-      std::cerr << "error: --slice " << slice << " but the data set has " << set.size() << " samples\n";
-      return 1;
+      throw unet::ValueError("--slice " + std::to_string(slice) + " is out of range: the data set has " +
+                             std::to_string(set.size()) + " samples (0.." + std::to_string(set.size() - 1) + ")");
     }
     const unet::Sample& s = set[slice];
     fs::create_directories(out_dir);
@@ -83,9 +83,6 @@ int main(int argc, char** argv) {
     unet::write_png(out_dir + "/augment_gallery.png", canvas);
     std::printf("gallery of %d augmented samples (seed %llu) -> %s/augment_gallery.png\n", samples,
                 static_cast<unsigned long long>(seed), out_dir.c_str());
-  } catch (const unet::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -23,6 +23,8 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "program.h"
+#include "unet/atomic_file.h"
 #include "unet/cell_metrics.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -31,16 +33,6 @@
 namespace fs = std::filesystem;
 
 namespace {
-
-void write_json(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << text << "\n";
-    if (!out) throw unet::IOError(path + ": cannot write");
-  }
-  fs::rename(tmp, path);
-}
 
 // A CTC result folder is one whose images are all maskTTT.tif.
 bool looks_like_ctc_results(const std::string& dir) {
@@ -69,7 +61,7 @@ int evaluate_cells(const std::string& pred_dir, const std::string& truth_dir, co
   }
   std::vector<std::string> notes;
   const unet::CellScores s = unet::score_result_folder(pred_dir, truth_dir, options, &notes);
-  for (const auto& n : notes) std::cerr << "note: " << n << "\n";
+  for (const auto& n : notes) std::printf("note: %s\n", n.c_str());  // stderr is for the one error line
   std::printf("instances of %s against %s (the Cell Tracking Challenge's SEG)\n", pred_dir.c_str(), truth_dir.c_str());
   std::printf("%-8s %8s %8s %10s %8s %10s\n", "frame", "cells", "matched", "predicted", "SEG", "pixel IoU");
   for (const auto& f : s.frames)
@@ -80,7 +72,7 @@ int evaluate_cells(const std::string& pred_dir, const std::string& truth_dir, co
               static_cast<long long>(s.matched), static_cast<long long>(s.predicted), s.seg, s.iou);
   const std::string text = unet::cell_scores_to_json(s);
   std::cout << text << "\n";
-  if (!json_path.empty()) write_json(json_path, text);
+  if (!json_path.empty()) unet::write_file_atomically(json_path, text + "\n");
   return 0;
 }
 
@@ -103,9 +95,7 @@ int main(int argc, char** argv) {
                  "third of the median), none, or a list such as 067")->capture_default_str();
   app.add_flag("--missing-as-empty", missing_as_empty,
                "--cells: score an annotated frame without a mask as an empty segmentation (default: leave it out)");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return unet::examples::run_program("evaluate", app, argc, argv, [&] {
     if (cells || looks_like_ctc_results(pred_dir)) return evaluate_cells(pred_dir, truth_dir, json_path, partial, missing_as_empty);
     std::map<std::string, std::string> truth_by_stem;
     for (const auto& p : unet::list_image_files(truth_dir)) truth_by_stem[fs::path(p).stem().string()] = p;
@@ -115,8 +105,8 @@ int main(int argc, char** argv) {
     for (const auto& p : unet::list_image_files(pred_dir)) {
       const std::string stem = fs::path(p).stem().string();
       const auto it = truth_by_stem.find(stem);
-      if (it == truth_by_stem.end()) {
-        std::cerr << "skipping " << p << ": no ground truth named " << stem << ".* in " << truth_dir << "\n";
+      if (it == truth_by_stem.end()) {  // a note, not an error: stderr is for the one error line
+        std::printf("skipping %s: no ground truth named %s.* in %s\n", p.c_str(), stem.c_str(), truth_dir.c_str());
         continue;
       }
       std::vector<unet::Image> pred_pages = unet::read_image_stack(p), truth_pages = unet::read_image_stack(it->second);
@@ -126,6 +116,13 @@ int main(int argc, char** argv) {
       const int n = static_cast<int>(pred_pages.size());
       for (int i = 0; i < n; ++i) {
         const std::string where = n == 1 ? it->second : it->second + " page " + std::to_string(i);
+        if (pred_pages[i].width != truth_pages[i].width || pred_pages[i].height != truth_pages[i].height) {
+          throw unet::ShapeError((n == 1 ? p : p + " page " + std::to_string(i)) + " is " +
+                                 std::to_string(pred_pages[i].width) + "x" + std::to_string(pred_pages[i].height) +
+                                 " but its ground truth " + where + " is " + std::to_string(truth_pages[i].width) +
+                                 "x" + std::to_string(truth_pages[i].height) +
+                                 "; a prediction must have its ground truth's size");
+        }
         maps.push_back(std::move(pred_pages[i]));
         truth.push_back(unet::labels_from_image(truth_pages[i], unet::LabelKind::Auto, where));
         names.push_back(n == 1 ? stem : unet::page_name(stem, i, n));
@@ -137,13 +134,11 @@ int main(int argc, char** argv) {
       int listed = 0;
       for (const auto& [stem, p] : truth_by_stem)
         if (listed++ < 5) unscored += (unscored.empty() ? "" : ", ") + stem;
-      std::cerr << "note: " << truth_by_stem.size() << " ground-truth file(s) in " << truth_dir
-                << " have no prediction and are not scored (" << unscored << (listed > 5 ? ", ..." : "") << ")\n";
+      std::printf("note: %zu ground-truth file(s) in %s have no prediction and are not scored (%s%s)\n",
+                  truth_by_stem.size(), truth_dir.c_str(), unscored.c_str(), listed > 5 ? ", ..." : "");
     }
     if (maps.empty()) {
-      std::cerr << "error: no prediction in " << pred_dir << " has a ground truth of the same name in "
-                << truth_dir << "\n";
-      return 1;
+      throw unet::IOError("no prediction in " + pred_dir + " has a ground truth of the same name in " + truth_dir);
     }
     unet::EvaluateOptions options;
     options.warping = !no_warping;
@@ -178,10 +173,7 @@ int main(int argc, char** argv) {
 
     const std::string text = unet::measures_to_json(r, options, names);
     std::cout << text << "\n";
-    if (!json_path.empty()) write_json(json_path, text);
-  } catch (const unet::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+    if (!json_path.empty()) unet::write_file_atomically(json_path, text + "\n");
+    return 0;
+  });
 }

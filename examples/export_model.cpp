@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "program.h"
 #include "unet/model_files.h"
 
 namespace fs = std::filesystem;
@@ -23,8 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", checkpoint, "checkpoint written by train_em")->required();
   app.add_option("--out", out, "model file to write (.safetensors)")->required();
   app.add_option("--card", card_path, "JSON file describing the model, stored as the metadata entry unetcore.card");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return unet::examples::run_program("export_model", app, argc, argv, [&] {
     std::map<std::string, std::string> metadata;
     if (!card_path.empty()) {
       std::ifstream in(card_path);
@@ -37,8 +37,5 @@ int main(int argc, char** argv) {
     std::printf("export_model: %s (%.1f MB) -> %s (%.1f MB, weights and configuration only)\n", checkpoint.c_str(),
                 fs::file_size(checkpoint) / 1e6, out.c_str(), fs::file_size(out) / 1e6);
     return 0;
-  } catch (const unet::Error& e) {
-    std::fprintf(stderr, "export_model: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }

@@ -27,6 +27,7 @@
 #include "core/error.h"
 #include "core/precision.h"
 #include "job_cli.h"
+#include "program.h"
 #include "progress.h"
 #include "unet/dataset.h"
 #include "unet/image_io.h"
@@ -117,8 +118,7 @@ int main(int argc, char** argv) {
     for (const auto& name : available_models()) std::printf("%s  (%s)\n", name.c_str(), find_model(name).c_str());
     std::exit(0);
   }, "print the shipped models and where they are, then exit");
-  CLI11_PARSE(app, argc, argv);
-  try {
+  return examples::run_program("segment", app, argc, argv, [&] {
     Communicator& job = examples::join_job();  // first: under MPI it picks this rank's GPU
     const Device device = resolve_device(device_name);
     const ModelFile file = open_model(model_name, device);
@@ -205,7 +205,5 @@ int main(int argc, char** argv) {
       std::printf("segment: wrote the probability maps of %lld page(s) in %zu file(s) to %s%s\n",
                   static_cast<long long>(total_pages), files.size(), out.c_str(), share);
     return 0;
-  } catch (const Error& e) {
-    return examples::fail("segment", e);  // (under mpirun: ends every rank)
-  }
+  });  // (a failure under mpirun ends every rank: program.h)
 }

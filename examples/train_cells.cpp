@@ -110,9 +110,7 @@ int main(int argc, char** argv) {
                  "instances: give the pixels of gaps up to twice this wide back to the nearest object (0: off)")
       ->check(CLI::Range(0.0, 20.0))->capture_default_str();
   examples::add_training_options(app, a, "train_cells", "frames");
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return examples::run_program("train_cells", app, argc, argv, [&] {
     examples::TrainingSetup setup = examples::setup_training("train_cells", a);
 
     // ---- data -------------------------------------------------------------------------------
@@ -195,16 +193,22 @@ int main(int argc, char** argv) {
                 instances.fill_holes ? "filled" : "kept", restored);
     examples::apply_input_norm("train_cells", a, "frames", train, setup.config);
 
-    if (!a.out.empty() && setup.job->is_root()) {  // (under mpirun, rank 0 writes)
-      const fs::path dir = fs::path(a.out) / "targets";
-      fs::create_directories(dir);
+    // The training weight maps, written once the run has accepted its inputs (under mpirun, by rank 0).
+    std::vector<std::pair<std::string, Image>> target_pictures;
+    if (!a.out.empty() && setup.job->is_root()) {
       for (const TrainingSlice& s : train) {
         std::string stem = s.name;
         std::replace(stem.begin(), stem.end(), '/', '_');
-        write_png((dir / (stem + ".png")).string(),
-                  heat_map(s.weights.to_vector(), static_cast<int>(s.weights.dim(1)), static_cast<int>(s.weights.dim(0))));
+        target_pictures.emplace_back(stem + ".png", heat_map(s.weights.to_vector(), static_cast<int>(s.weights.dim(1)),
+                                                             static_cast<int>(s.weights.dim(0))));
       }
     }
+    const auto write_targets = [&] {
+      if (target_pictures.empty()) return;
+      const fs::path dir = fs::path(a.out) / "targets";
+      fs::create_directories(dir);
+      for (const auto& [name, picture] : target_pictures) write_png((dir / name).string(), picture);
+    };
     setup.run.checkpoint_metadata["unetcore.instances"] = instances.to_json();
     setup.run.checkpoint_metadata["unetcore.cell_targets"] =
         nlohmann::ordered_json{{"border_radius", border}, {"w0", w0}, {"sigma", sigma}, {"partial", partial_mode},
@@ -219,8 +223,7 @@ int main(int argc, char** argv) {
         out + "/metrics.json (SEG, pixel IoU, per frame), " + out + "/val/<SS>_RES/maskTTT.tif (instances, the "
         "challenge's layout), " + out + "/val/*_overlay.png (instances in colour, the truth outlined in white), " + out +
             "/val/*.tif (probabilities), " + out + "/targets/*.png (training weight maps), " + out + "/loss.png, " +
-            (fs::path(out) / "model.safetensors").string());
-  } catch (const Error& e) {
-    return examples::fail("train_cells", e);  // (under mpirun: ends every rank)
-  }
+            (fs::path(out) / "model.safetensors").string(),
+        write_targets);
+  });  // (a failure under mpirun ends every rank: program.h)
 }

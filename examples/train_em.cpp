@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "program.h"
 #include "training_cli.h"
 #include "unet/dataset.h"
 #include "unet/training_run.h"
@@ -40,9 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--data", data_arg, "dataset folder with train/images and train/labels (default: the shipped ISBI 2012)");
   examples::add_training_options(app, a, "train_em", "slices");
   app.add_option("--first-val", first_val, "slices before this index train, the rest validate")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-
-  try {
+  return examples::run_program("train_em", app, argc, argv, [&] {
     examples::TrainingSetup setup = examples::setup_training("train_em", a);
 
     // ---- data -------------------------------------------------------------------------------
@@ -67,7 +66,5 @@ int main(int argc, char** argv) {
         out + "/metrics.json, " + out + "/val/*.tif (probability maps), " + out +
             "/val/*_overlay.png (red: predicted membrane, green: disagreement with the truth), " + out +
             "/loss.png, " + (fs::path(out) / "model.safetensors").string());
-  } catch (const Error& e) {
-    return examples::fail("train_em", e);  // (under mpirun: ends every rank)
-  }
+  });  // (a failure under mpirun ends every rank: program.h)
 }

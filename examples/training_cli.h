@@ -10,6 +10,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "core/error.h"
 #include "core/parallel.h"
 #include "job_cli.h"
+#include "program.h"
 #include "progress.h"
 #include "unet/training_run.h"
 #include "unet/training_settings.h"
@@ -153,13 +155,17 @@ inline void apply_input_norm(const char* program, const TrainingArgs& a, const s
     std::printf("%s: input in [0, 1], not standardised (--input-norm data would)\n", program);
 }
 
-// Builds the run, trains with a progress bar, prints the summary and the final validation, and
-// ends with `written` (what the run wrote, in words). Returns the program's exit status:
-// 0, or 3 when a NaN/Inf loss stopped training.
+// Builds the run, calls `accepted` (the program's own outputs: the run has accepted every input,
+// so a refused run leaves the output folder untouched), trains with a progress bar, prints the
+// summary and the final validation, and ends with `written` (what the run wrote, in words).
+// Returns 0; failures are exceptions, which examples/program.h turns into one line and an exit
+// status (3 for a NaN/Inf loss).
 inline int train_and_report(const char* program, TrainingSetup setup, std::vector<TrainingSlice> train,
-                            std::shared_ptr<const Validation> validation, const std::string& written) {
+                            std::shared_ptr<const Validation> validation, const std::string& written,
+                            const std::function<void()>& accepted = {}) {
   TrainingRun run(setup.config, setup.device.device, std::move(train), validation, setup.options, setup.run,
                   *setup.job);
+  if (accepted) accepted();
   if (run.resumed())
     std::printf("%s: resumed from %s at step %lld\n", program, setup.run.resume.c_str(),
                 static_cast<long long>(run.trainer().steps_done()));
@@ -196,16 +202,15 @@ inline int train_and_report(const char* program, TrainingSetup setup, std::vecto
     progress.exclude_seconds(e.seconds);
   };
 
-  TrainSummary summary;
-  try {
-    summary = run.train(observer);
-  } catch (const NumericError& e) {
-    progress.finish();
-    const std::string path = run.model_path();
-    std::fprintf(stderr, "%s: stopped: %s\nthe last good checkpoint is %s\n", program, e.what(),
-                 std::filesystem::exists(path) ? path.c_str() : "(none written yet)");
-    return 3;
-  }
+  // A failure from here on (a diverging loss, no memory, a full disk) ends the program through
+  // examples/program.h, whose one error line then says which checkpoint is left.
+  failure_note() = run.resumed() ? "the last good checkpoint is " + setup.run.resume + " (step " +
+                                       std::to_string(run.trainer().steps_done()) + ")"
+                                 : "no checkpoint was written before";
+  observer.checkpoint_saved = [](int64_t step, const std::string& path) {
+    failure_note() = "the last good checkpoint is " + path + " (step " + std::to_string(step) + ")";
+  };
+  const TrainSummary summary = run.train(observer);
   progress.update(summary.last_step, "done", true);
   progress.finish();
   std::printf("%s: %lld steps in %s (%.3f s/step)%s; model written to %s\n", program,

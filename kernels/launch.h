@@ -13,12 +13,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <source_location>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "core/error.h"
+#include "core/source_location.h"
 #include "kernels/cuda_compat.h"
 
 #if defined(UNET_CUDA_SIM) && !defined(__CUDACC__)
@@ -26,6 +26,8 @@
 #endif
 
 namespace unet::kern {
+
+using ::unet::SourceLocation;  // core/source_location.h
 
 // Number of blocks of size b that cover a items; 0 when a <= 0. Host only.
 constexpr unsigned ceil_div(int64_t a, int64_t b) {
@@ -43,12 +45,11 @@ constexpr unsigned ceil_div(int64_t a, int64_t b) {
 // location of the launch call, which the default argument captures at the caller.
 struct LaunchGrid {
   dim3 dims;
-  std::source_location where;
+  SourceLocation where;
 
-  LaunchGrid(dim3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
-  LaunchGrid(uint3 d, std::source_location w = std::source_location::current()) : dims(d), where(w) {}
-  LaunchGrid(unsigned x, unsigned y = 1, unsigned z = 1,
-             std::source_location w = std::source_location::current())
+  LaunchGrid(dim3 d, SourceLocation w = SourceLocation::current()) : dims(d), where(w) {}
+  LaunchGrid(uint3 d, SourceLocation w = SourceLocation::current()) : dims(d), where(w) {}
+  LaunchGrid(unsigned x, unsigned y = 1, unsigned z = 1, SourceLocation w = SourceLocation::current())
       : dims(x, y, z), where(w) {}
 };
 

@@ -24,10 +24,10 @@
 #include "kernels/cuda_compat.h"
 
 #if defined(UNET_CUDA_SIM) && !defined(__CUDACC__)
-#include <source_location>
+#include "core/source_location.h"
 // The simulator names the call site in its reports (and matches warp collectives by it).
-#define UNET_TC_WHERE , const std::source_location& where = std::source_location::current()
-#define UNET_TC_WHERE_ONLY const std::source_location& where = std::source_location::current()
+#define UNET_TC_WHERE , const ::unet::SourceLocation& where = ::unet::SourceLocation::current()
+#define UNET_TC_WHERE_ONLY const ::unet::SourceLocation& where = ::unet::SourceLocation::current()
 #define UNET_TC_SITE where.file_name(), static_cast<int>(where.line())
 #define UNET_TC_SIM 1
 #else

@@ -10,6 +10,10 @@ set -euo pipefail
 UNET_DEB_PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev catch2 libstb-dev libtiff-dev
                    libboost-context-dev libcli11-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin
                    pybind11-dev python3-dev python3-numpy)
+# The sanitizer and fuzzing builds (scripts/run-tests --asan / --tsan, scripts/fuzz): Debian's
+# clang 14, its sanitizer runtimes and libFuzzer (libclang-rt-14-dev), llvm-symbolizer (llvm)
+# for reports that name source lines, util-linux for unshare (real full/read-only filesystems).
+UNET_SANITIZER_PACKAGES=(clang libclang-rt-14-dev llvm util-linux)
 
 unet_install_deps() {
   local missing=()

@@ -3,6 +3,7 @@
 // Deterministic (Philox), so a failure reproduces.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -165,4 +166,83 @@ TEST_CASE("fuzz: dataset loaders report corrupt members by name", "[data][fuzz]"
       REQUIRE(std::string(e.what()).find(seg) != std::string::npos);
     }
   }
+}
+
+// The fuzzers' seeds (tests/fuzz/corpus, written by tests/fuzz/make_seeds.cpp with libtiff and
+// stb) are real files of every codec and layout: each must decode to the pattern it was written
+// with (lossless codecs exactly), or be refused with IOError when unetcore does not read that
+// layout (tiles, planar channels, 1-bit).
+namespace {
+
+double seed_pattern(int x, int y, int c) { return ((x * 7 + y * 13 + c * 29) % 64) / 63.0; }
+
+}  // namespace
+
+TEST_CASE("fuzz seeds: every TIFF codec and layout decodes to what was written, or is refused by name", "[data][fuzz]") {
+  const fs::path corpus = fs::path(UNET_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / "tiff";
+  int decoded = 0, refused = 0;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    const std::string name = entry.path().filename().string(), path = entry.path().string();
+    if (!name.starts_with("seed-")) continue;  // crash regressions: test_fuzz's replay covers them
+    INFO(name);
+    if (name.find("tiled") != std::string::npos || name.find("planar") != std::string::npos ||
+        name.find("1bit") != std::string::npos) {
+      CHECK_THROWS_WITH(read_image(path), Catch::Contains(path));
+      ++refused;
+      continue;
+    }
+    const std::vector<Image> pages = read_image_stack(path);
+    REQUIRE(!pages.empty());
+    ++decoded;
+    if (name.find("stack") != std::string::npos) {
+      REQUIRE(pages.size() == 3);
+      CHECK((pages[1].width == 9 && pages[1].height == 7 && pages[1].format == SampleFormat::U16));
+      CHECK(pages[2].channels == 3);
+      continue;
+    }
+    REQUIRE(pages.size() == 1);
+    const Image& im = pages[0];
+    const bool small = name.find("big") != std::string::npos;  // the big-endian and BigTIFF seeds: 9 x 7
+    CHECK(im.width == (small ? 9 : 16));
+    CHECK(im.height == (small ? 7 : 12));
+    const bool lossy = name.find("jpeg") != std::string::npos || name.find("webp") != std::string::npos;
+    const bool white = name.find("min-is-white") != std::string::npos;
+    double scale = 0;  // what the writer multiplied the pattern by (0: values not compared)
+    if (name.find("-u8") != std::string::npos || name.find("rgb8") != std::string::npos ||
+        name.find("min-is-white") != std::string::npos || name.find("strip-per-row") != std::string::npos)
+      scale = 255;
+    else if (name.find("u16") != std::string::npos)
+      scale = 65535;
+    else if (name.find("f32") != std::string::npos)
+      scale = 1;
+    if (scale == 0 || lossy) continue;
+    for (int y = 0; y < im.height; ++y)
+      for (int x = 0; x < im.width; ++x)
+        for (int c = 0; c < im.channels; ++c) {
+          const double v = seed_pattern(x, y, c);
+          const double written = scale == 1 ? static_cast<float>(v) : std::floor(v * scale);
+          const double expected = white ? 255 - written : written;
+          if (im.at(x, y, c) != static_cast<float>(expected)) {
+            FAIL_CHECK(name << " at (" << x << "," << y << "," << c << "): " << im.at(x, y, c) << " != " << expected);
+            return;
+          }
+        }
+  }
+  CHECK(decoded >= 30);
+  CHECK(refused == 3);
+}
+
+TEST_CASE("fuzz seeds: every PNG colour type, JPEG and BMP decodes", "[data][fuzz]") {
+  const fs::path corpus = fs::path(UNET_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / "png";
+  int decoded = 0;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with("seed-")) continue;
+    INFO(name);
+    const Image im = read_image(entry.path().string());
+    CHECK((im.width == 16 && im.height == 12));
+    CHECK(im.format == (name.find("u16") != std::string::npos ? SampleFormat::U16 : SampleFormat::U8));
+    ++decoded;
+  }
+  CHECK(decoded == 12);
 }

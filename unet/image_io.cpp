@@ -7,7 +7,6 @@
 #include "unet/image_io.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <cstdarg>
 #include <cstdio>
@@ -15,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <random>
 
 // stb is third-party code: its own warnings are not ours to fix.
 #pragma GCC diagnostic push
@@ -34,9 +32,26 @@
 #pragma GCC diagnostic pop
 
 #include "core/error.h"
+#include "unet/atomic_file.h"
 #include "unet/image_io_detail.h"
 
 namespace unet {
+namespace {
+ImageLimits& limits_setting() {
+  static ImageLimits limits;
+  return limits;
+}
+}  // namespace
+
+ImageLimits image_limits() { return limits_setting(); }
+
+void set_image_limits(const ImageLimits& limits) {
+  UNET_CHECK(limits.max_side > 0 && limits.max_values > 0 && limits.max_stack_values > 0, ValueError,
+             "set_image_limits: every limit must be positive, got max_side ", limits.max_side, ", max_values ",
+             limits.max_values, ", max_stack_values ", limits.max_stack_values);
+  limits_setting() = limits;
+}
+
 namespace io_detail {
 
 namespace fs = std::filesystem;
@@ -80,20 +95,14 @@ FileKind sniff(const std::vector<unsigned char>& b) {
   return FileKind::Unknown;
 }
 
-std::string temp_path_for(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  std::random_device rd;
-  return path + ".tmp-" + std::to_string(rd()) + "-" + std::to_string(counter++);
-}
-
-// Moves the finished temporary file into place (removes it on failure).
-void commit_temp(const std::string& tmp, const std::string& path) {
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    UNET_THROW(IOError, path, ": cannot move the written file into place (", ec.message(), ")");
-  }
+void check_claimed_size(const std::string& where, int64_t width, int64_t height, int64_t channels) {
+  const ImageLimits& l = limits_setting();
+  UNET_CHECK(width > 0 && height > 0 && width <= l.max_side && height <= l.max_side, IOError, where,
+             ": the file claims an image of ", width, "x", height, " pixels; supported are 1 to ", l.max_side,
+             " per side (unet::set_image_limits)");
+  UNET_CHECK(width * height * channels <= l.max_values, IOError, where, ": the file claims ", width, "x", height,
+             "x", channels, " = ", width * height * channels, " values, more than the limit of ", l.max_values,
+             " per image (unet::set_image_limits)");
 }
 
 }  // namespace io_detail
@@ -104,6 +113,31 @@ using namespace io_detail;
 namespace fs = std::filesystem;
 
 // ---- stb (PNG / JPEG / BMP) --------------------------------------------------------------------
+uint32_t get_u32_be(const unsigned char* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+
+// A PNG's pixels come from its IDAT chunks, which deflate compresses at most 1032-fold: a
+// header that claims more rows than that could fill is refused before stb allocates the image.
+void check_png_data_holds_claim(const std::string& path, const std::vector<unsigned char>& bytes, int64_t width,
+                                int64_t height) {
+  if (bytes.size() < 33) return;  // stb has already read IHDR; let it report what is wrong
+  const int bit_depth = bytes[24], colour = bytes[25];
+  const int samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;  // 0 grey, 3 palette
+  const int64_t row_bytes = (width * samples * bit_depth + 7) / 8;
+  uint64_t compressed = 0;
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const uint32_t length = get_u32_be(&bytes[at]);
+    if (std::memcmp(&bytes[at + 4], "IDAT", 4) == 0) compressed += length;
+    at += uint64_t{length} + 12;
+  }
+  const double most = 1032.0 * static_cast<double>(compressed) + 1024.0;
+  UNET_CHECK(static_cast<double>(row_bytes) * static_cast<double>(height) <= most, IOError, path,
+             ": the PNG header claims ", width, "x", height, " pixels but its ", compressed,
+             " bytes of compressed data can hold at most ", static_cast<int64_t>(most),
+             " bytes of pixels (truncated or corrupt file)");
+}
+
 Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes) {
   UNET_CHECK(bytes.size() <= INT32_MAX, IOError, path, ": ", bytes.size(),
              " bytes; PNG, JPEG and BMP files are read up to 2 GiB (TIFF has no such limit)");
@@ -112,6 +146,8 @@ Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes)
   if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &comp))
     UNET_THROW(IOError, path, ": corrupt or unsupported image header (", stbi_failure_reason(),
                ")");
+  check_claimed_size(path, w, h, comp);
+  if (sniff(bytes) == FileKind::PNG) check_png_data_holds_claim(path, bytes, w, h);
   const bool sixteen = stbi_is_16_bit_from_memory(bytes.data(), len) != 0;
   // Grey+alpha -> grey; RGBA kept as read.
   const int want = comp == 2 ? 1 : comp;
@@ -134,19 +170,7 @@ Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes)
 
 // ---- writing -----------------------------------------------------------------------------------
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  const std::string tmp = temp_path_for(path);
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    UNET_CHECK(out.good(), IOError, path, ": cannot open for writing (", tmp, ")");
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      UNET_THROW(IOError, path, ": write failed (disk full?)");
-    }
-  }
-  commit_temp(tmp, path);
+  write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 uint32_t crc32(const unsigned char* data, size_t n, uint32_t crc = 0) {

@@ -3,16 +3,34 @@
 // stacks, LZW or uncompressed). The file type is recognised by its first bytes, not its name.
 //
 // Every failure throws IOError naming the file and what is wrong (missing, truncated, corrupt,
-// unsupported bit depth / layout). Writers write to "<path>.tmp-<random>" and rename it into
-// place, so a reader never sees half a file.
+// unsupported bit depth / layout, too large): a reader never crashes, hangs or allocates more
+// than ImageLimits allow, whatever the bytes (fuzzed: tests/fuzz/, docs/reliability.md). Writers
+// write a temporary file, fsync it and rename it into place (unet/atomic_file.h), so a reader
+// never sees half a file and a failed write leaves the previous file as it was.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "unet/image.h"
 
 namespace unet {
+
+// What a file may claim, checked before any pixel memory is allocated: a garbled or hostile
+// header (a PNG claiming 10^12 pixels in 100 bytes) is refused with IOError instead of
+// exhausting memory. PNG headers are also held to what their compressed data can hold (deflate
+// expands at most 1032-fold). The defaults take any image that fits a workstation's memory as
+// float; raise them for larger ones, lower them to bound a service's memory.
+struct ImageLimits {
+  int64_t max_side = int64_t{1} << 16;          // pixels per side
+  int64_t max_values = int64_t{1} << 30;        // width · height · channels of one image or page (4 GiB as float)
+  int64_t max_stack_values = int64_t{1} << 32;  // every page of a TIFF stack together (16 GiB as float)
+};
+ImageLimits image_limits();
+// Process-wide; set it before reading (not while other threads read). ValueError unless every
+// limit is positive.
+void set_image_limits(const ImageLimits& limits);
 
 enum class TiffCompression { None, LZW };
 

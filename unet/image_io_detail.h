@@ -18,9 +18,8 @@ std::string lower_extension(const std::string& path);
 std::vector<unsigned char> read_bytes(const std::string& path, size_t limit = SIZE_MAX);
 // Recognises the file type by its first bytes.
 FileKind sniff(const std::vector<unsigned char>& bytes);
-// "<path>.tmp-<random>-<n>": where a writer writes before commit_temp renames it into place.
-std::string temp_path_for(const std::string& path);
-void commit_temp(const std::string& tmp, const std::string& path);
+// IOError naming `where` unless a width x height x channels image is within image_limits().
+void check_claimed_size(const std::string& where, int64_t width, int64_t height, int64_t channels);
 // Every page of a TIFF file (thumbnails and masks are not pages). With `single`, a file of more
 // than one page throws IOError instead (read_image's contract: nothing is silently dropped).
 std::vector<Image> read_tiff(const std::string& path, bool single);

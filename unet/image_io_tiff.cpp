@@ -5,13 +5,15 @@
 #include <tiffio.h>
 
 #include <algorithm>
-#include <cstdlib>
+#include <cerrno>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
+#include "unet/atomic_file.h"
 #include "unet/image_io.h"
 #include "unet/image_io_detail.h"
 
@@ -19,8 +21,6 @@ namespace unet {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr int64_t kMaxValues = int64_t{1} << 30;  // refuse absurd sizes from garbled headers
 
 struct TiffErrors {
   std::string first;  // first error libtiff reported for this handle
@@ -46,7 +46,8 @@ struct TiffHandle {
     TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
     TIFFOpenOptionsSetErrorHandlerExtR(opts, capture_tiff_error, &errors);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, ignore_tiff_warning, nullptr);
-    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, tmsize_t{1} << 32);
+    // libtiff's own buffers (a strip, a line) are no larger than a page's samples.
+    TIFFOpenOptionsSetMaxSingleMemAlloc(opts, std::max<tmsize_t>(tmsize_t{16} << 20, image_limits().max_values * 4));
     tif = TIFFOpenExt(p.c_str(), mode, opts);
     TIFFOpenOptionsFree(opts);
     if (!tif)
@@ -61,7 +62,21 @@ struct TiffHandle {
   std::string why() const { return errors.first.empty() ? "" : " (" + errors.first + ")"; }
 };
 
-Image read_tiff_page(TiffHandle& h, int page) {
+// At most how many bytes of samples one byte of a strip can decode to, per compression: none 1,
+// PackBits 64 (2 bytes repeat 128), Deflate 1032, LZW 4096 (a 9-bit code stands for at most 4096
+// bytes); others (JPEG, ZSTD, LZMA, WebP...) are held to 2^16, far beyond what images reach.
+double max_expansion(uint16_t compression) {
+  switch (compression) {
+    case COMPRESSION_NONE: return 1.0;
+    case COMPRESSION_PACKBITS: return 64.0;
+    case COMPRESSION_ADOBE_DEFLATE:
+    case COMPRESSION_DEFLATE: return 1032.0;
+    case COMPRESSION_LZW: return 4096.0;
+    default: return 65536.0;
+  }
+}
+
+Image read_tiff_page(TiffHandle& h, int page, uint64_t file_size) {
   TIFF* tif = h.tif;
   const std::string where = h.path + " page " + std::to_string(page);
   uint32_t w = 0, hgt = 0;
@@ -72,8 +87,6 @@ Image read_tiff_page(TiffHandle& h, int page) {
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp);
   TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLEFORMAT, &sample_format);
   TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar);
-  UNET_CHECK(w > 0 && hgt > 0 && static_cast<int64_t>(w) * hgt * std::max<int>(spp, 1) <= kMaxValues,
-             IOError, where, ": unsupported image size ", w, "x", hgt, "x", spp);
   UNET_CHECK(spp == 1 || spp == 2 || spp == 3 || spp == 4, IOError, where, ": ", spp,
              " samples per pixel; supported are 1 (grey), 2 (grey+alpha), 3 (RGB), 4 (RGBA)");
   UNET_CHECK(spp == 1 || planar == PLANARCONFIG_CONTIG, IOError, where,
@@ -91,6 +104,16 @@ Image read_tiff_page(TiffHandle& h, int page) {
                "); supported: 8/16/32-bit unsigned integer, 32-bit float");
   }
   const int out_channels = spp == 2 ? 1 : spp;
+  io_detail::check_claimed_size(where, w, hgt, spp);
+  // A page's samples come from strips inside the file: a header that claims more than the whole
+  // file could decode to is refused before the image is allocated.
+  uint16_t compression = COMPRESSION_NONE;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_COMPRESSION, &compression);
+  const double sample_bytes = static_cast<double>(w) * hgt * spp * (bits / 8);
+  const double most = static_cast<double>(file_size) * max_expansion(compression) + 4096.0;
+  UNET_CHECK(sample_bytes <= most, IOError, where, ": the TIFF header claims ", w, "x", hgt, "x", spp, " samples of ",
+             bits, " bits, but a ", file_size, "-byte file with compression ", compression, " decodes to at most ",
+             static_cast<int64_t>(most), " bytes (truncated or corrupt file)");
   Image im = make_image(static_cast<int>(w), static_cast<int>(hgt), out_channels, fmt);
   const tmsize_t line_bytes = TIFFScanlineSize(tif);
   const tmsize_t want_bytes = static_cast<tmsize_t>(w) * spp * (bits / 8);
@@ -170,15 +193,23 @@ std::vector<tdir_t> checked_page_directories(TiffHandle& h) {
 namespace io_detail {
 
 std::vector<Image> read_tiff(const std::string& path, bool single) {
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  UNET_CHECK(!ec, IOError, path, ": cannot read the file size (", ec.message(), ")");
   TiffHandle h(path, "r");
   const std::vector<tdir_t> dirs = checked_page_directories(h);
   UNET_CHECK(!single || dirs.size() == 1, IOError, path, ": a stack of ", dirs.size(),
              " pages where one image was expected (read_image_stack reads every page; "
              "segment and evaluate take stacks)");
   std::vector<Image> pages;
+  int64_t values = 0;
   for (size_t i = 0; i < dirs.size(); ++i) {
     UNET_CHECK(TIFFSetDirectory(h.tif, dirs[i]), IOError, path, ": cannot reach page ", i, h.why());
-    pages.push_back(read_tiff_page(h, static_cast<int>(i)));
+    pages.push_back(read_tiff_page(h, static_cast<int>(i), file_size));
+    values += static_cast<int64_t>(pages.back().pixels.size());
+    UNET_CHECK(values <= image_limits().max_stack_values, IOError, path, ": the first ", i + 1,
+               " pages hold more than the limit of ", image_limits().max_stack_values,
+               " values per stack (unet::set_image_limits)");
   }
   return pages;
 }
@@ -186,6 +217,9 @@ std::vector<Image> read_tiff(const std::string& path, bool single) {
 }  // namespace io_detail
 
 namespace {
+
+// Why libtiff's last write failed: the system's errno (a full disk...) when it set one.
+std::string write_failure() { return errno != 0 ? describe_errno(errno) : std::string("libtiff refused"); }
 
 void write_tiff_page(TiffHandle& h, const Image& im, TiffCompression compression, int page,
                      int pages) {
@@ -231,10 +265,12 @@ void write_tiff_page(TiffHandle& h, const Image& im, TiffCompression compression
         case SampleFormat::F32: std::memcpy(&line[i * 4], &src[i], 4); break;
       }
     }
+    errno = 0;
     if (TIFFWriteScanline(tif, line.data(), static_cast<uint32_t>(y), 0) < 0)
-      UNET_THROW(IOError, h.path, ": cannot write TIFF row ", y, h.why());
+      UNET_THROW(IOError, h.path, ": cannot write TIFF row ", y, ": ", write_failure(), h.why());
   }
-  if (!TIFFWriteDirectory(tif)) UNET_THROW(IOError, h.path, ": cannot write TIFF directory", h.why());
+  errno = 0;
+  if (!TIFFWriteDirectory(tif)) UNET_THROW(IOError, h.path, ": cannot write TIFF directory: ", write_failure(), h.why());
 }
 
 }  // namespace
@@ -253,18 +289,21 @@ void write_tiff_stack(const std::string& path, const std::vector<Image>& pages,
     UNET_CHECK(p.channels == 1 || p.channels == 3, ValueError, path,
                ": TIFF pages must have 1 or 3 channels, got ", p.channels);
   }
-  const std::string tmp = io_detail::temp_path_for(path);
+  const std::string tmp = temporary_path_for(path);
   try {
     TiffHandle h(tmp, "w");
     h.path = path;
     for (size_t i = 0; i < pages.size(); ++i)
       write_tiff_page(h, pages[i], compression, static_cast<int>(i), static_cast<int>(pages.size()));
+    // What libtiff still buffers goes out here, where a failure can be reported, not in TIFFClose.
+    errno = 0;
+    if (!TIFFFlush(h.tif)) UNET_THROW(IOError, path, ": cannot write the TIFF: ", write_failure(), h.why());
   } catch (...) {
     std::error_code ec;
     fs::remove(tmp, ec);
     throw;
   }
-  io_detail::commit_temp(tmp, path);
+  commit_temporary(tmp, path);
 }
 
 void write_tiff(const std::string& path, const Image& image, TiffCompression compression) {

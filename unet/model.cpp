@@ -2,6 +2,7 @@
 #include "unet/model.h"
 
 #include <cmath>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -31,9 +32,12 @@ UNetGeometry UNetConfig::geometry() const {
 }
 
 void UNetConfig::validate() const {
-  UNET_CHECK(in_channels >= 1, ValueError, "UNetConfig: in_channels must be >= 1, got ", in_channels);
-  UNET_CHECK(num_classes >= 2, ValueError, "UNetConfig: num_classes must be >= 2, got ", num_classes);
-  UNET_CHECK(base_channels >= 1, ValueError, "UNetConfig: base_channels must be >= 1, got ", base_channels);
+  UNET_CHECK(in_channels >= 1 && in_channels <= kMaxChannels, ValueError, "UNetConfig: in_channels must be in 1..",
+             kMaxChannels, ", got ", in_channels);
+  UNET_CHECK(num_classes >= 2 && num_classes <= kMaxChannels, ValueError, "UNetConfig: num_classes must be in 2..",
+             kMaxChannels, ", got ", num_classes);
+  UNET_CHECK(base_channels >= 1 && base_channels <= kMaxChannels, ValueError,
+             "UNetConfig: base_channels must be in 1..", kMaxChannels, ", got ", base_channels);
   UNET_CHECK(depth >= 1 && depth <= 6, ValueError, "UNetConfig: depth must be in 1..6, got ", depth);
   UNET_CHECK(dropout >= 0.0f && dropout < 1.0f, ValueError, "UNetConfig: dropout must be in [0, 1), got ", dropout);
   UNET_CHECK(std::isfinite(input_mean), ValueError, "UNetConfig: input_mean must be finite, got ", input_mean);
@@ -58,29 +62,97 @@ std::string UNetConfig::to_json() const {
   return j.dump();
 }
 
-UNetConfig UNetConfig::from_json(const std::string& text) {
-  UNetConfig c;
-  try {
-    const auto j = nlohmann::json::parse(text);
-    c.in_channels = j.at("in_channels").get<int64_t>();
-    c.num_classes = j.at("num_classes").get<int64_t>();
-    c.base_channels = j.at("base_channels").get<int64_t>();
-    c.depth = j.at("depth").get<int>();
-    const std::string pad = j.at("padding").get<std::string>();
-    UNET_CHECK(pad == "valid" || pad == "same", ValueError, "UNetConfig: padding must be 'valid' or 'same', got '", pad, "'");
-    c.padding = pad == "valid" ? Padding::Valid : Padding::Same;
-    c.dropout = j.value("dropout", 0.5f);
-    c.input_mean = j.value("input_mean", 0.0f);  // older checkpoints: no standardisation
-    c.input_std = j.value("input_std", 1.0f);
-    c.init_seed = j.value("init_seed", uint64_t{0});
-    const std::string head = j.value("head_init", std::string("he"));  // older checkpoints: He
-    UNET_CHECK(head == "he" || head == "zero", ValueError, "UNetConfig: head_init must be 'he' or 'zero', got '", head, "'");
-    c.head_init = head == "he" ? HeadInit::He : HeadInit::Zero;
-  } catch (const nlohmann::json::exception& e) {
-    UNET_THROW(ValueError, "UNetConfig::from_json: bad model configuration (", e.what(), "): ", text);
+namespace {
+
+// A field of the configuration: absent -> `fallback` (older checkpoints), or of the right JSON
+// type and range; anything else is a ValueError naming the field (the text comes from files).
+int64_t integer_field(const nlohmann::json& j, const char* key, int64_t lo, int64_t hi, std::optional<int64_t> fallback = {}) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    UNET_CHECK(fallback.has_value(), ValueError, "UNetConfig: the field '", key, "' is missing");
+    return *fallback;
   }
+  UNET_CHECK(it->is_number_integer(), ValueError, "UNetConfig: '", key, "' must be an integer, got ", it->dump());
+  // Non-negative integers are stored unsigned, and may exceed int64_t.
+  const bool fits = !it->is_number_unsigned() || it->get<uint64_t>() <= static_cast<uint64_t>(hi);
+  UNET_CHECK(fits && it->get<int64_t>() >= lo && it->get<int64_t>() <= hi, ValueError, "UNetConfig: '", key,
+             "' must be in ", lo, "..", hi, ", got ", it->dump());
+  return it->get<int64_t>();
+}
+
+float float_field(const nlohmann::json& j, const char* key, float fallback) {
+  const auto it = j.find(key);
+  if (it == j.end()) return fallback;
+  UNET_CHECK(it->is_number(), ValueError, "UNetConfig: '", key, "' must be a number, got ", it->dump());
+  const double v = it->get<double>();
+  UNET_CHECK(std::isfinite(v) && std::fabs(v) <= 3.0e38, ValueError, "UNetConfig: '", key,
+             "' must be a finite float, got ", it->dump());
+  return static_cast<float>(v);
+}
+
+std::string string_field(const nlohmann::json& j, const char* key, std::optional<std::string> fallback = {}) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    UNET_CHECK(fallback.has_value(), ValueError, "UNetConfig: the field '", key, "' is missing");
+    return *fallback;
+  }
+  UNET_CHECK(it->is_string(), ValueError, "UNetConfig: '", key, "' must be a string, got ", it->dump());
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+UNetConfig UNetConfig::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    UNET_THROW(ValueError, "UNetConfig::from_json: the model configuration is not valid JSON (", e.what(), ")");
+  }
+  UNET_CHECK(j.is_object(), ValueError, "UNetConfig::from_json: the model configuration is not a JSON object: ",
+             j.dump().substr(0, 200));
+  UNetConfig c;
+  c.in_channels = integer_field(j, "in_channels", 1, kMaxChannels);
+  c.num_classes = integer_field(j, "num_classes", 2, kMaxChannels);
+  c.base_channels = integer_field(j, "base_channels", 1, kMaxChannels);
+  c.depth = static_cast<int>(integer_field(j, "depth", 1, 6));
+  const std::string pad = string_field(j, "padding");
+  UNET_CHECK(pad == "valid" || pad == "same", ValueError, "UNetConfig: padding must be 'valid' or 'same', got '", pad, "'");
+  c.padding = pad == "valid" ? Padding::Valid : Padding::Same;
+  c.dropout = float_field(j, "dropout", 0.5f);
+  c.input_mean = float_field(j, "input_mean", 0.0f);  // older checkpoints: no standardisation
+  c.input_std = float_field(j, "input_std", 1.0f);
+  const auto seed = j.find("init_seed");
+  if (seed != j.end()) {
+    UNET_CHECK(seed->is_number_unsigned(), ValueError, "UNetConfig: 'init_seed' must be a non-negative integer, got ",
+               seed->dump());
+    c.init_seed = seed->get<uint64_t>();
+  }
+  const std::string head = string_field(j, "head_init", "he");  // older checkpoints: He
+  UNET_CHECK(head == "he" || head == "zero", ValueError, "UNetConfig: head_init must be 'he' or 'zero', got '", head, "'");
+  c.head_init = head == "he" ? HeadInit::He : HeadInit::Zero;
   c.validate();
   return c;
+}
+
+int64_t UNetConfig::parameter_count() const {
+  validate();
+  // A k x k convolution from a to b channels holds a·b·k² weights and b biases; an up-convolution
+  // (2 x 2) likewise. The levels double the channels on the way down and halve them on the way up.
+  const auto conv = [](int64_t a, int64_t b, int64_t k) { return a * b * k * k + b; };
+  int64_t count = 0, in = in_channels, channels = base_channels;
+  for (int level = 0; level <= depth; ++level) {
+    count += conv(in, channels, 3) + conv(channels, channels, 3);
+    in = channels;
+    channels *= 2;
+  }
+  channels = in;
+  for (int level = 0; level < depth; ++level) {
+    const int64_t out = channels / 2;
+    count += conv(channels, out, 2) + conv(2 * out, out, 3) + conv(out, out, 3);
+    channels = out;
+  }
+  return count + conv(channels, num_classes, 1);
 }
 
 UNet::DoubleConv::DoubleConv(int64_t in, int64_t out, Padding padding, InitSeed& init, Device device)

@@ -46,12 +46,20 @@ struct UNetConfig {
   float input_mean = 0.0f;
   float input_std = 1.0f;
 
+  // Channel counts (in, classes, base) are at most this: far beyond any U-Net (the paper's base is
+  // 64), and small enough that the parameter count cannot overflow whatever a file says.
+  static constexpr int64_t kMaxChannels = 4096;
+
   UNetGeometry geometry() const;
   void validate() const;                   // throws ValueError naming the bad field
+  // The number of weights and biases of the network, without building it (31,030,658 for the
+  // paper's): load_model checks a file can hold them before allocating any.
+  int64_t parameter_count() const;
   std::string to_json() const;             // stored in checkpoints' metadata
   // The fields that decide the parameters' names and shapes and the forward pass: to_json()
   // without how the weights were initialised (init_seed, head_init).
   std::string architecture_json() const;
+  // Throws ValueError naming the field that is missing, of the wrong type or out of range.
   static UNetConfig from_json(const std::string& text);
 };
 

@@ -1,18 +1,16 @@
 // unet/safetensors.cpp — safetensors I/O with nlohmann::json for the header.
 #include "unet/safetensors.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "unet/atomic_file.h"
 
 namespace unet {
 namespace {
@@ -23,10 +21,6 @@ static_assert(std::endian::native == std::endian::little,
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // the format's own limit is 100 MB
 
 const char* dtype_tag(DType t) { return t == DType::Float32 ? "F32" : "I32"; }
-
-std::string temporary_name(const std::string& path) {
-  return path + ".tmp-" + std::to_string(::getpid());
-}
 
 }  // namespace
 
@@ -62,33 +56,73 @@ void save_safetensors(const std::string& path,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the format recommends 8-byte alignment of data
-  const std::string tmp = temporary_name(path);
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    UNET_CHECK(out.good(), IOError, "cannot write checkpoint '", tmp, "' (for '", path, "')");
-    const uint64_t n = text.size();
-    out.write(reinterpret_cast<const char*>(&n), sizeof n);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& [name, t] : tensors) {
-      const Tensor host = t.to_host();
-      out.write(static_cast<const char*>(host.impl()->storage->data()),
-                static_cast<std::streamsize>(host.bytes()));
-    }
-    out.flush();
-    if (!out.good()) {
-      std::filesystem::remove(tmp);
-      UNET_THROW(IOError, "writing checkpoint '", path, "' failed (disk full?)");
-    }
+  // A run killed while saving leaves its temporary file; the next save cleans it up.
+  remove_stale_temporaries(path);
+  AtomicFile out(path);
+  const uint64_t n = text.size();
+  out.write(&n, sizeof n);
+  out.write(text);
+  for (const auto& [name, t] : tensors) {
+    const Tensor host = t.to_host();
+    out.write(host.impl()->storage->data(), host.bytes());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    UNET_THROW(IOError, "cannot move checkpoint into place at '", path, "': ", ec.message());
-  }
+  out.commit();
 }
 
 namespace {
+
+// One tensor entry of the header, checked: known dtype, a shape of non-negative integers whose
+// byte size fits 64 bits and equals its data range, which lies inside the file.
+struct Entry {
+  uint64_t begin = 0, end = 0;
+  std::string name;
+  DType dtype = DType::Float32;
+  std::vector<int64_t> dims;
+  bool operator<(const Entry& o) const { return begin < o.begin || (begin == o.begin && end < o.end); }
+};
+
+Entry parse_entry(const std::string& path, const std::string& name, const nlohmann::json& value,
+                  uint64_t data_size) {
+  const auto bad = [&](const std::string& what) {
+    UNET_THROW(IOError, "'", path, "': tensor '", name, "' ", what);
+  };
+  if (name.empty()) bad("has an empty name");
+  if (!value.is_object()) bad("is described by " + std::string(value.type_name()) + ", not an object");
+  Entry e;
+  e.name = name;
+  const auto dtype = value.find("dtype");
+  if (dtype == value.end() || !dtype->is_string()) bad("has no dtype");
+  const std::string tag = dtype->get<std::string>();
+  if (tag != "F32" && tag != "I32") bad("has dtype " + tag + "; unetcore reads F32 and I32");
+  e.dtype = tag == "F32" ? DType::Float32 : DType::Int32;
+  const auto shape = value.find("shape");
+  if (shape == value.end() || !shape->is_array()) bad("has no shape array");
+  if (shape->size() > static_cast<size_t>(Shape::kMaxRank))
+    bad("has " + std::to_string(shape->size()) + " dimensions; unetcore tensors have at most " +
+        std::to_string(Shape::kMaxRank));
+  uint64_t bytes = dtype_size(e.dtype);
+  for (const auto& d : *shape) {
+    if (!d.is_number_unsigned())  // JSON parses every non-negative integer as unsigned
+      bad("has a shape entry that is not a non-negative integer: " + d.dump());
+    const uint64_t extent = d.get<uint64_t>();
+    if (extent > static_cast<uint64_t>(INT64_MAX) || __builtin_mul_overflow(bytes, extent, &bytes))
+      bad("has a shape whose size overflows 64 bits: " + shape->dump());
+    e.dims.push_back(static_cast<int64_t>(extent));
+  }
+  const auto offsets = value.find("data_offsets");
+  if (offsets == value.end() || !offsets->is_array() || offsets->size() != 2 ||
+      !(*offsets)[0].is_number_unsigned() || !(*offsets)[1].is_number_unsigned())
+    bad("has no data_offsets [begin, end] of two non-negative integers");
+  e.begin = (*offsets)[0].get<uint64_t>();
+  e.end = (*offsets)[1].get<uint64_t>();
+  if (e.begin > e.end || e.end > data_size)
+    bad(detail::message("has data offsets [", e.begin, ", ", e.end, "] outside the file's ", data_size,
+                        " data bytes"));
+  if (e.end - e.begin != bytes)
+    bad(detail::message("of shape ", shape->dump(), " needs ", bytes, " bytes but the file gives it ",
+                        e.end - e.begin));
+  return e;
+}
 
 struct Header {
   nlohmann::json json;
@@ -99,16 +133,19 @@ struct Header {
 Header read_header(std::ifstream& in, const std::string& path) {
   UNET_CHECK(in.good(), IOError, "cannot open checkpoint '", path, "'");
   in.seekg(0, std::ios::end);
-  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  const std::streamoff end_position = in.tellg();
+  UNET_CHECK(end_position >= 0, IOError, "cannot read checkpoint '", path, "' (not a regular file?)");
+  const uint64_t file_size = static_cast<uint64_t>(end_position);
   in.seekg(0);
   uint64_t header_size = 0;
   UNET_CHECK(file_size >= 8, IOError, "'", path, "' is not a safetensors file: only ", file_size, " bytes");
   in.read(reinterpret_cast<char*>(&header_size), 8);
   UNET_CHECK(header_size <= kMaxHeaderBytes && header_size <= file_size - 8, IOError, "'", path,
              "' is not a valid safetensors file: header length ", header_size, " exceeds the file (",
-             file_size, " bytes)");
+             file_size, " bytes) or the format's limit of ", kMaxHeaderBytes, " bytes");
   std::string text(header_size, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_size));
+  UNET_CHECK(in.good(), IOError, "'", path, "': cannot read the safetensors header");
   Header h;
   try {
     h.json = nlohmann::json::parse(text);
@@ -126,10 +163,9 @@ std::map<std::string, std::string> metadata_of(const Header& h, const std::strin
   const auto it = h.json.find("__metadata__");
   if (it == h.json.end()) return metadata;
   UNET_CHECK(it->is_object(), IOError, "'", path, "': the safetensors __metadata__ is not a JSON object");
-  try {
-    for (const auto& [key, value] : it->items()) metadata[key] = value.get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    UNET_THROW(IOError, "'", path, "': malformed safetensors metadata (", e.what(), ")");
+  for (const auto& [key, value] : it->items()) {
+    UNET_CHECK(value.is_string(), IOError, "'", path, "': metadata entry '", key, "' is not a string");
+    metadata[key] = value.get<std::string>();
   }
   return metadata;
 }
@@ -149,38 +185,28 @@ SafetensorsFile load_safetensors(const std::string& path) {
 
   SafetensorsFile file;
   file.metadata = metadata_of(h, path);
-  // Tensors in data order, like the writer.
-  std::vector<std::tuple<uint64_t, uint64_t, std::string, DType, std::vector<int64_t>>> entries;
-  try {
-    for (const auto& [key, value] : header.items()) {
-      if (key == "__metadata__") continue;
-      const std::string tag = value.at("dtype").get<std::string>();
-      UNET_CHECK(tag == "F32" || tag == "I32", IOError, "'", path, "': tensor '", key, "' has dtype ",
-                 tag, "; unetcore reads F32 and I32");
-      const auto shape = value.at("shape").get<std::vector<int64_t>>();
-      const auto offsets = value.at("data_offsets").get<std::vector<uint64_t>>();
-      UNET_CHECK(offsets.size() == 2 && offsets[0] <= offsets[1] && offsets[1] <= data_size, IOError,
-                 "'", path, "': tensor '", key, "' has data offsets outside the file");
-      entries.emplace_back(offsets[0], offsets[1], key, tag == "F32" ? DType::Float32 : DType::Int32, shape);
-    }
-  } catch (const nlohmann::json::exception& e) {
-    UNET_THROW(IOError, "'", path, "': malformed safetensors header (", e.what(), ")");
+  std::vector<Entry> entries;
+  for (const auto& [key, value] : header.items()) {
+    if (key == "__metadata__") continue;
+    entries.push_back(parse_entry(path, key, value, data_size));
   }
+  // The format's rule: the tensors' byte ranges tile the data without gaps or overlaps.
   std::sort(entries.begin(), entries.end());
-  for (const auto& [begin, end, name, dtype, dims] : entries) {
-    Shape shape;
-    try {
-      shape = Shape(dims);
-    } catch (const ShapeError& e) {
-      UNET_THROW(IOError, "'", path, "': tensor '", name, "' has a bad shape: ", e.what());
-    }
-    Tensor t = Tensor::empty(shape, dtype);
-    UNET_CHECK(end - begin == t.bytes(), IOError, "'", path, "': tensor '", name, "' of shape ",
-               shape.str(), " needs ", t.bytes(), " bytes but the file gives it ", end - begin);
-    in.seekg(static_cast<std::streamoff>(data_start + begin));
+  uint64_t expected = 0;
+  for (const Entry& e : entries) {
+    UNET_CHECK(e.begin == expected, IOError, "'", path, "': tensor '", e.name, "' starts at data byte ", e.begin,
+               " but the previous tensor ends at ", expected, " (ranges must follow each other without gaps)");
+    expected = e.end;
+  }
+  UNET_CHECK(expected == data_size, IOError, "'", path, "': the tensors cover ", expected, " of the file's ",
+             data_size, " data bytes (truncated or padded file)");
+  // Every size is now bounded by the file's: allocating cannot ask for more than it holds.
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(Shape(e.dims), e.dtype);
+    in.seekg(static_cast<std::streamoff>(data_start + e.begin));
     in.read(static_cast<char*>(t.impl()->storage->data()), static_cast<std::streamsize>(t.bytes()));
-    UNET_CHECK(in.good(), IOError, "'", path, "': truncated data for tensor '", name, "'");
-    file.tensors.emplace_back(name, t);
+    UNET_CHECK(in.good(), IOError, "'", path, "': truncated data for tensor '", e.name, "'");
+    file.tensors.emplace_back(e.name, t);
   }
   return file;
 }

@@ -3,9 +3,13 @@
 // each tensor's dtype, shape and byte range, then the raw little-endian data. String metadata
 // (model configuration, training state) goes into the header's "__metadata__" object.
 //
-// Writes are atomic: the file is written under a temporary name in the same folder and renamed
-// into place, so a crash never leaves a half-written checkpoint. Reads validate everything
-// (sizes, offsets, dtypes, JSON) and throw IOError naming the file and the problem.
+// Writes are atomic and durable (unet/atomic_file.h): a temporary file in the same folder,
+// fsync'ed, renamed into place, the folder fsync'ed; a crash or a kill leaves the previous
+// checkpoint or the new one, never a mix, and a failed save (full disk...) leaves the previous one
+// untouched. Reads validate everything before allocating — JSON, dtypes, shapes (sizes that
+// overflow), byte ranges (inside the file, following each other without gaps or overlaps, as
+// the format requires) — and throw IOError naming the file and the problem, so no file can make
+// the reader allocate more than the file's own size. Fuzzed: tests/fuzz/, docs/reliability.md.
 #pragma once
 
 #include <map>

@@ -3,6 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 #include "core/autograd.h"
@@ -35,6 +38,70 @@ std::string options_json(const TrainOptions& o, int64_t steps_done, int ranks) {
                               {"weight_average", o.weight_average},
                               {"reduction", reduction_name(o.reduction)}};
   return j.dump();
+}
+
+// The model configuration a checkpoint carries; IOError naming the file if it is missing or
+// invalid, or if the file cannot hold the parameters it describes (checked before a model of
+// that size is built, so a garbled configuration cannot ask for unbounded memory).
+UNetConfig checkpoint_config(const SafetensorsFile& f, const std::string& path) {
+  const auto it = f.metadata.find("unetcore.model");
+  UNET_CHECK(it != f.metadata.end(), IOError, "'", path,
+             "' holds no unetcore model configuration (metadata key unetcore.model); is it a unetcore checkpoint?");
+  UNetConfig config;
+  try {
+    config = UNetConfig::from_json(it->second);
+  } catch (const ValueError& e) {
+    UNET_THROW(IOError, "'", path, "': the model configuration in its metadata is invalid: ", e.what());
+  }
+  int64_t values = 0;
+  for (const auto& [name, t] : f.tensors)
+    if (t.dtype() == DType::Float32) values += t.numel();
+  UNET_CHECK(config.parameter_count() <= values, IOError, "'", path, "': its model configuration needs ",
+             config.parameter_count(), " parameters but the file holds only ", values, " float values");
+  return config;
+}
+
+// Copies the checkpoint tensor `name` into `target`; IOError naming the file if it is absent or
+// of another shape.
+void load_parameter(const SafetensorsFile& f, const std::string& path, const std::string& name, Tensor& target) {
+  const Tensor* t = f.find(name);
+  UNET_CHECK(t != nullptr, IOError, "'", path, "' has no tensor '", name, "' although its configuration needs it");
+  UNET_CHECK(t->shape() == target.shape() && t->dtype() == target.dtype(), IOError, "'", path, "': tensor '", name,
+             "' is ", t->shape().str(), ", the model needs ", target.shape().str());
+  target.copy_from(*t);
+}
+
+// The training state in a checkpoint's metadata (unetcore.training), as JSON.
+nlohmann::json checkpoint_training(const SafetensorsFile& f, const std::string& path) {
+  const auto it = f.metadata.find("unetcore.training");
+  UNET_CHECK(it != f.metadata.end(), ValueError, "'", path,
+             "' holds a model but no training state (metadata key unetcore.training): it was saved for inference, "
+             "not to resume from");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception& e) {
+    UNET_THROW(IOError, "'", path, "': its training state is not valid JSON (", e.what(), ")");
+  }
+  UNET_CHECK(j.is_object(), IOError, "'", path, "': its training state is not a JSON object");
+  return j;
+}
+
+// A field of the training state: `fallback` when absent (older checkpoints), IOError naming the
+// file when it has another type.
+template <typename T>
+T training_field(const nlohmann::json& j, const char* key, const std::string& path, std::optional<T> fallback = {}) {
+  const auto it = j.find(key);
+  if (it == j.end()) {
+    UNET_CHECK(fallback.has_value(), IOError, "'", path, "': its training state has no '", key, "'");
+    return *fallback;
+  }
+  bool ok = false;
+  if constexpr (std::is_same_v<T, std::string>) ok = it->is_string();
+  else if constexpr (std::is_unsigned_v<T>) ok = it->is_number_unsigned();
+  else ok = it->is_number_integer() && it->get<int64_t>() >= 0;
+  UNET_CHECK(ok, IOError, "'", path, "': its training state's '", key, "' is ", it->dump(), ", not what was saved");
+  return it->get<T>();
 }
 
 }  // namespace
@@ -319,58 +386,60 @@ void Trainer::save_checkpoint(const std::string& path, const std::map<std::strin
 
 void Trainer::resume(const std::string& path) {
   const SafetensorsFile f = load_safetensors(path);
-  UNET_CHECK(f.metadata.count("unetcore.model") && f.metadata.count("unetcore.training"), ValueError,
-             "'", path, "' is not a unetcore training checkpoint (no model/training metadata)");
   // The weights come from the checkpoint, so only the architecture must match (not how this
   // model was initialised); what makes the continuation the same run is checked below.
-  const std::string saved = UNetConfig::from_json(f.metadata.at("unetcore.model")).architecture_json();
+  const std::string saved = checkpoint_config(f, path).architecture_json();
   UNET_CHECK(saved == model_.config().architecture_json(), ValueError, "checkpoint '", path,
              "' was trained with model ", saved, " but this model is ", model_.config().architecture_json());
+  const nlohmann::json training = checkpoint_training(f, path);
   // The seed draws every step's tile, augmentation and dropout; the loss normalisation sets the
   // step size (the pixel mean's steps are larger by the mean weight): continuing with another
   // of either would change the run, not resume it.
-  const auto saved_training = nlohmann::json::parse(f.metadata.at("unetcore.training"));
-  const uint64_t saved_seed = saved_training.at("seed").get<uint64_t>();
+  const uint64_t saved_seed = training_field<uint64_t>(training, "seed", path);
   UNET_CHECK(saved_seed == options_.seed, ValueError, "checkpoint '", path, "' was trained with seed ", saved_seed,
              " but this run uses seed ", options_.seed, " (train_em --seed)");
   // The batch and tile sizes fix what each step samples (sample = step·batch + entry, placed for
   // the tile): another of either would draw other data from the same step on.
-  const int64_t saved_batch = saved_training.value("batch", int64_t{1});
+  const int64_t saved_batch = training_field<int64_t>(training, "batch", path, 1);
   UNET_CHECK(saved_batch == options_.batch, ValueError, "checkpoint '", path, "' was trained with batch ", saved_batch,
              " but this run uses batch ", options_.batch, " (train_em --batch)");
-  const int64_t saved_tile = saved_training.value("tile", options_.tile);
+  const int64_t saved_tile = training_field<int64_t>(training, "tile", path, options_.tile);
   UNET_CHECK(saved_tile == options_.tile, ValueError, "checkpoint '", path, "' was trained with tile ", saved_tile,
              " but this run uses tile ", options_.tile, " (train_em --tile)");
   // The rank count fixes which rank draws which tiles, and the order the gradients are summed in.
-  const int saved_ranks = saved_training.value("ranks", 1);
+  const int64_t saved_ranks = training_field<int64_t>(training, "ranks", path, 1);
   UNET_CHECK(saved_ranks == comm_.size(), ValueError, "checkpoint '", path, "' was trained on ", saved_ranks,
              saved_ranks == 1 ? " process" : " ranks", " but this run has ", comm_.size(), comm_.size() == 1 ? " process" : " ranks",
              ": a resumed run continues exactly only on as many ranks as wrote the checkpoint (start it with mpirun -np ",
              saved_ranks, " or srun -n ", saved_ranks, ")");
-  const std::string saved_reduction = saved_training.value("reduction", std::string("weighted_mean"));
+  const std::string saved_reduction = training_field<std::string>(training, "reduction", path, "weighted_mean");
   UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",
              reduction_name(options_.reduction), "' (train_em --loss-mean)");
+  const int64_t saved_step = training_field<int64_t>(training, "step", path);
   UNET_CHECK(!holds_average_, ValueError, "Trainer::resume: an AveragedWeights scope is alive; end it first");
   const auto params = model_.named_parameters();
   // A checkpoint written with averaging holds the iterate under "iterate." and the average under
   // the plain names; one without holds the iterate under the plain names (the average then
-  // starts from it).
-  averages_.assign(averaging() ? params.size() : 0, Tensor());
+  // starts from it). Everything is read into new tensors first, so a bad file changes nothing.
+  std::vector<Tensor> weights(params.size()), averages(averaging() ? params.size() : 0), velocities(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
-    const Tensor& named = f.at(params[i].name);
-    const Tensor* iterate = f.find("iterate." + params[i].name);
-    const Tensor& w = iterate ? *iterate : named;
-    check_same_shape(w, *params[i].tensor, "Trainer::resume");
-    params[i].tensor->copy_from(w);
+    const std::string& name = params[i].name;
+    weights[i] = Tensor::empty(params[i].tensor->shape(), DType::Float32, model_.device());
+    load_parameter(f, path, f.find("iterate." + name) ? "iterate." + name : name, weights[i]);
     if (averaging()) {
-      check_same_shape(named, *params[i].tensor, "Trainer::resume");
-      averages_[i] = named.to(model_.device());
+      averages[i] = Tensor::empty(params[i].tensor->shape(), DType::Float32, model_.device());
+      load_parameter(f, path, name, averages[i]);
     }
-    const Tensor* velocity = f.find("velocity." + params[i].name);
-    velocities_[i] = velocity ? velocity->to(model_.device()) : Tensor();
+    if (f.find("velocity." + name)) {
+      velocities[i] = Tensor::empty(params[i].tensor->shape(), DType::Float32, model_.device());
+      load_parameter(f, path, "velocity." + name, velocities[i]);
+    }
   }
-  steps_done_ = saved_training.at("step").get<int64_t>();
+  for (size_t i = 0; i < params.size(); ++i) params[i].tensor->copy_from(weights[i]);
+  averages_ = std::move(averages);
+  velocities_ = std::move(velocities);
+  steps_done_ = saved_step;
 }
 
 Trainer::AveragedWeights::AveragedWeights(Trainer& trainer) : trainer_(trainer) {
@@ -407,14 +476,8 @@ void save_model(UNet& model, const std::string& path, const std::map<std::string
 
 std::unique_ptr<UNet> load_model(const std::string& path, Device device) {
   const SafetensorsFile f = load_safetensors(path);
-  UNET_CHECK(f.metadata.count("unetcore.model"), ValueError, "'", path,
-             "' holds no unetcore model configuration (metadata key unetcore.model)");
-  auto model = std::make_unique<UNet>(UNetConfig::from_json(f.metadata.at("unetcore.model")), device);
-  for (const auto& p : model->named_parameters()) {
-    const Tensor& w = f.at(p.name);
-    check_same_shape(w, *p.tensor, "load_model");
-    p.tensor->copy_from(w);
-  }
+  auto model = std::make_unique<UNet>(checkpoint_config(f, path), device);
+  for (const auto& p : model->named_parameters()) load_parameter(f, path, p.name, *p.tensor);
   return model;
 }
 

@@ -3,6 +3,7 @@
 #include "unet/training_run.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "unet/atomic_file.h"
 #include "unet/image_io.h"
 #include "unet/visualize.h"
 
@@ -102,16 +104,16 @@ TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<Tr
   UNET_CHECK(run_.checkpoint_every >= 0 && run_.validate_every >= 0, ValueError,
              "TrainingRun: checkpoint_every and validate_every must be >= 0 (0 = only at the end), got ",
              run_.checkpoint_every, " and ", run_.validate_every);
-  const bool writes = !run_.out_dir.empty() && comm_.is_root();
-  if (writes) fs::create_directories(fs::path(run_.out_dir) / "val");
   options.total_steps = run_.iterations;  // the cool-down's notion of the run's length
   model_ = std::make_unique<UNet>(config, device);
   model_->set_precision(run_.precision);
   trainer_ = std::make_unique<Trainer>(*model_, std::move(train), options, comm_);
-  if (!run_.resume.empty()) {
-    trainer_->resume(run_.resume);
-  } else if (writes) {
-    fs::remove(fs::path(run_.out_dir) / "log.jsonl");
+  if (!run_.resume.empty()) trainer_->resume(run_.resume);
+  // The output folder is touched only once everything above has been accepted, so a run refused
+  // for its inputs leaves no trace there. Rank 0 writes for the job.
+  if (!run_.out_dir.empty() && comm_.is_root()) {
+    fs::create_directories(fs::path(run_.out_dir) / "val");
+    if (run_.resume.empty()) fs::remove(fs::path(run_.out_dir) / "log.jsonl");
   }
 }
 
@@ -123,7 +125,9 @@ void TrainingRun::log(const std::string& json_line) const {
   if (run_.out_dir.empty() || !comm_.is_root()) return;
   std::ofstream out(fs::path(run_.out_dir) / "log.jsonl", std::ios::app);
   out << json_line << "\n";
-  UNET_CHECK(out.good(), IOError, (fs::path(run_.out_dir) / "log.jsonl").string(), ": cannot append to the log");
+  out.close();  // the line reaches the file here, where a full disk shows
+  UNET_CHECK(out.good(), IOError, (fs::path(run_.out_dir) / "log.jsonl").string(), ": cannot append to the log: ",
+             describe_errno(errno));
 }
 
 TrainSummary TrainingRun::train(const RunObserver& observer) {
@@ -148,8 +152,7 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
     }
     log(line.dump());
     if (observer.step) observer.step(event);
-    if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && writes)
-      trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
+    if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && writes) save_checkpoint(observer);
     // (The last step is validated by validate() anyway.) Rank 0 validates; the others wait.
     const bool validate_now =
         validation_ && run_.validate_every > 0 && r.step % run_.validate_every == 0 && r.step < run_.iterations;
@@ -183,7 +186,7 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
   summary.steps = static_cast<int64_t>(steps.size());
   summary.last_step = trainer_->steps_done();
   if (writes) {
-    trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
+    save_checkpoint(observer);
     if (!steps.empty()) {
       PlotSeries raw{steps, summary.losses, 170, 190, 230}, avg{steps, {}, 20, 60, 180};
       SmoothedLoss s;
@@ -192,6 +195,11 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
     }
   }
   return summary;
+}
+
+void TrainingRun::save_checkpoint(const RunObserver& observer) {
+  trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
+  if (observer.checkpoint_saved) observer.checkpoint_saved(trainer_->steps_done(), model_path());
 }
 
 ValidationPair TrainingRun::validate_pair(const std::string& key, const std::string& write_dir,
@@ -216,12 +224,8 @@ FinalValidation TrainingRun::validate(const RunObserver& observer) {
   const auto averaged = trainer_->averaged_weights();
   const std::string val_dir = run_.out_dir.empty() ? "" : (fs::path(run_.out_dir) / "val").string();
   result.model = validate_pair("val", val_dir, observer);
-  if (!run_.out_dir.empty()) {
-    const fs::path path = fs::path(run_.out_dir) / "metrics.json";
-    std::ofstream out(path);
-    out << result.model.best().json << "\n";
-    UNET_CHECK(out.good(), IOError, path.string(), ": cannot write");
-  }
+  if (!run_.out_dir.empty())
+    write_file_atomically((fs::path(run_.out_dir) / "metrics.json").string(), result.model.best().json + "\n");
   return result;
 }
 

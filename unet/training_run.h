@@ -17,6 +17,9 @@
 //   loss.png           the loss per step and its moving average (log scale)
 //   metrics.json       the final validation (8-fold averaged unless tta is off)
 //   val/               the final validation's per-image outputs (Validation::run)
+// Checkpoints, images and metrics.json are written atomically (unet/atomic_file.h): a run killed
+// or failing at any moment leaves the previous checkpoint or the new one, complete. The folder
+// is created only after the inputs (and a checkpoint to resume from) have been accepted.
 // Wall time counts training only: validations during the run are left out of the budget.
 //
 // Data-parallel runs (docs/scale-out.md): every rank of the job constructs the same TrainingRun
@@ -100,6 +103,8 @@ struct RunObserver {
   ItemProgress validation_progress;
   std::function<void(const ValidationEvent&)> validation_done;  // validations during training
   std::function<bool()> stop_requested;                         // polled after every step
+  // After every checkpoint written (and renamed into place): what a failure later leaves behind.
+  std::function<void(int64_t step, const std::string& path)> checkpoint_saved;
 };
 
 struct TrainSummary {
@@ -141,7 +146,8 @@ class TrainingRun {
   std::string model_path() const;  // out_dir/model.safetensors ("" without out_dir)
 
   // Trains until the step limit, the time budget or a stop request; then writes the checkpoint
-  // and loss.png. A NaN or infinite loss throws NumericError (the last checkpoint written stays).
+  // and loss.png. A NaN or infinite loss throws NumericError, an allocation that fails
+  // OutOfMemoryError, a save that fails IOError; the last checkpoint written stays as it was.
   TrainSummary train(const RunObserver& observer = {});
   // The final validation (FinalValidation above), logged, with val/ and metrics.json written.
   // Throws ValueError when the run has no validation. Rank 0's work: on the other ranks of a job
@@ -149,6 +155,7 @@ class TrainingRun {
   FinalValidation validate(const RunObserver& observer = {});
 
  private:
+  void save_checkpoint(const RunObserver& observer);
   ValidationPair validate_pair(const std::string& key, const std::string& write_dir, const RunObserver& observer);
   void log(const std::string& json_line) const;
 

@@ -57,16 +57,17 @@ const char* barrier_name(BarrierKind kind) {
 
 StackPool::~StackPool() {
   for (unsigned id : valgrind_ids_) UNET_SIM_STACK_DEREGISTER(id);
-  for (void* top : all_) {
-    munmap(static_cast<char*>(top) - kFiberStackBytes - page_size(), kFiberStackBytes + page_size());
+  for (const PooledStack& s : all_) {
+    sanitizer_destroy_fiber(s.tsan_fiber);
+    munmap(static_cast<char*>(s.top) - kFiberStackBytes - page_size(), kFiberStackBytes + page_size());
   }
 }
 
-void* StackPool::acquire() {
+PooledStack StackPool::acquire() {
   if (!free_.empty()) {
-    void* top = free_.back();
+    const PooledStack s = free_.back();
     free_.pop_back();
-    return top;
+    return s;
   }
   // NORESERVE: only the pages a fiber touches are committed, so 1024 stacks stay cheap.
   const size_t total = kFiberStackBytes + page_size();
@@ -81,8 +82,8 @@ void* StackPool::acquire() {
   mprotect(base, page_size(), PROT_NONE);
   void* top = static_cast<char*>(base) + total;
   valgrind_ids_.push_back(UNET_SIM_STACK_REGISTER(static_cast<char*>(base) + page_size(), top));
-  all_.push_back(top);
-  return top;
+  all_.push_back({top, sanitizer_create_fiber()});
+  return all_.back();
 }
 
 // ---- running a block -------------------------------------------------------------------------
@@ -136,6 +137,7 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
   tls_kernel.grid_dim = grid_dim;
   tls_kernel.dynamic_smem = dynamic_smem_.data();
   tls_active_runner = this;
+  scheduler_stack_.tsan_fiber = sanitizer_current_fiber();
 
   runnable_ = n_;
   done_ = 0;
@@ -150,7 +152,7 @@ void BlockRunner::run(const KernelCall& call, uint3 block_idx, dim3 block_dim, d
     pass_pos_ = 0;
     if (SimThread* first = next_runnable()) {
       prepare(*first);
-      land(fctx::jump_fcontext(first->context, nullptr));  // returns at the end of the pass
+      jump(first, nullptr);  // returns at the end of the pass
     }
     if (failure_ || done_ == n_) break;
     if (runnable_ > 0) continue;
@@ -183,6 +185,7 @@ void BlockRunner::next_order() {
 
 void BlockRunner::fiber_entry(fctx::transfer_t from) {
   BlockRunner* self = tls_active_runner;
+  sanitizer_after_switch(nullptr, from.data == nullptr ? &self->scheduler_stack_ : nullptr);
   self->land(from);
   SimThread& me = *self->current_;
   try {
@@ -214,7 +217,7 @@ void BlockRunner::abort_all() {
   for (SimThread& t : threads_) {
     if (t.context == nullptr || t.state == ThreadState::Done) continue;
     prepare(t);
-    land(fctx::jump_fcontext(t.context, nullptr));
+    jump(&t, nullptr);
   }
   aborting_ = false;
 }

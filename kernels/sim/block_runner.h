@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "kernels/sim/runtime.h"
+#include "kernels/sim/sanitizer_fibers.h"
 #include "kernels/sim/sim.h"
 
 namespace unet::sim::detail {
@@ -68,7 +69,8 @@ struct SimThread {
   uint3 idx{};
   ThreadState state = ThreadState::NotStarted;
   fctx::fcontext_t context = nullptr;
-  void* stack = nullptr;
+  void* stack = nullptr;                // top (highest address) of its stack while it runs
+  void* tsan_fiber = nullptr;           // that stack's ThreadSanitizer fiber (sanitizer_fibers.h)
   WaitSite site;                        // where it waits (barrier or collective)
   BarrierKind barrier = BarrierKind::Sync;
   WarpOp warp_op = WarpOp::Sync;
@@ -90,6 +92,13 @@ struct Collective {
   int operands[32] = {};
 };
 
+// A fiber stack of kFiberStackBytes: its top (highest address) and its TSan fiber (null outside
+// ThreadSanitizer builds).
+struct PooledStack {
+  void* top = nullptr;
+  void* tsan_fiber = nullptr;
+};
+
 // mmap'ed fiber stacks with a guard page below each, kept for reuse by this OS thread.
 class StackPool {
  public:
@@ -97,12 +106,12 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
   ~StackPool();
-  void* acquire();  // returns the top (highest address) of a kFiberStackBytes stack
-  void release(void* top) { free_.push_back(top); }
+  PooledStack acquire();
+  void release(const PooledStack& stack) { free_.push_back(stack); }
 
  private:
-  std::vector<void*> free_;
-  std::vector<void*> all_;
+  std::vector<PooledStack> free_;
+  std::vector<PooledStack> all_;
   std::vector<unsigned> valgrind_ids_;
 };
 
@@ -128,6 +137,7 @@ class BlockRunner {
   static void fiber_entry(fctx::transfer_t from);
   SimThread* next_runnable();
   void prepare(SimThread& thread);
+  void jump(SimThread* to, SimThread* self);
   void land(fctx::transfer_t from);
   void switch_away(SimThread* self);
   void suspend();
@@ -159,6 +169,7 @@ class BlockRunner {
   SimThread* current_ = nullptr;
   unsigned pass_pos_ = 0;  // next position in order_ of the current pass
   fctx::fcontext_t scheduler_ = nullptr;
+  FiberStack scheduler_stack_;  // the OS thread's own stack, for the sanitizers
   unsigned runnable_ = 0;
   unsigned done_ = 0;
   unsigned at_barrier_ = 0;
@@ -189,7 +200,8 @@ std::string format_index(uint3 v);
 // Fibers hand over to the next runnable thread of the pass directly (one jump per resume); only
 // the end of a pass goes back to the scheduler, which releases barriers and detects stalls.
 // Every jump carries the SimThread it leaves (null: the scheduler), and the side that lands
-// stores that context, or recycles the stack of a thread that has finished.
+// stores that context, or recycles the stack of a thread that has finished. Every jump goes
+// through jump(), which announces it to the sanitizers (sanitizer_fibers.h).
 // These are inline so the chain from a kernel's __syncthreads() to jump_fcontext stays flat:
 // after a context switch every return is a mispredicted branch.
 #define UNET_SIM_HOT [[gnu::always_inline]] inline
@@ -204,7 +216,9 @@ UNET_SIM_HOT SimThread* BlockRunner::next_runnable() {
 
 UNET_SIM_HOT void BlockRunner::prepare(SimThread& t) {
   if (t.state == ThreadState::NotStarted) {
-    t.stack = stacks_.acquire();
+    const PooledStack stack = stacks_.acquire();
+    t.stack = stack.top;
+    t.tsan_fiber = stack.tsan_fiber;
     t.context = fctx::make_fcontext(t.stack, kFiberStackBytes, &BlockRunner::fiber_entry);
   }
   t.state = ThreadState::Running;
@@ -218,22 +232,33 @@ UNET_SIM_HOT void BlockRunner::land(fctx::transfer_t from) {
   if (left == nullptr) {
     scheduler_ = from.fctx;
   } else if (left->state == ThreadState::Done) {
-    stacks_.release(left->stack);
+    stacks_.release({left->stack, left->tsan_fiber});
     left->stack = nullptr;
+    left->tsan_fiber = nullptr;
     left->context = nullptr;
   } else {
     left->context = from.fctx;
   }
 }
 
+// From `self` (null: the scheduler) to `to` (null: the scheduler); returns when something jumps
+// back to `self`.
+UNET_SIM_HOT void BlockRunner::jump(SimThread* to, SimThread* self) {
+  void* fake_stack = nullptr;
+  const bool finished = self != nullptr && self->state == ThreadState::Done;
+  sanitizer_before_switch(finished ? nullptr : &fake_stack,
+                          to ? FiberStack{static_cast<char*>(to->stack) - kFiberStackBytes, kFiberStackBytes,
+                                          to->tsan_fiber}
+                             : scheduler_stack_);
+  const fctx::transfer_t from = fctx::jump_fcontext(to ? to->context : scheduler_, self);
+  sanitizer_after_switch(fake_stack, from.data == nullptr ? &scheduler_stack_ : nullptr);
+  land(from);
+}
+
 UNET_SIM_HOT void BlockRunner::switch_away(SimThread* self) {
   SimThread* next = (failure_ || aborting_) ? nullptr : next_runnable();
-  if (next != nullptr) {
-    prepare(*next);
-    land(fctx::jump_fcontext(next->context, self));
-  } else {
-    land(fctx::jump_fcontext(scheduler_, self));
-  }
+  if (next != nullptr) prepare(*next);
+  jump(next, self);
 }
 
 UNET_SIM_HOT void BlockRunner::suspend() {
