@@ -3,14 +3,16 @@
 //
 // The tiled kernel is kernels/implicit_gemm.cuh; the Ops below say how to read A and B and how
 // to store a result:
-//   forward        C = y[n]   (Cout × output pixels),  K = Cin·k·k,  z = image; bias + ReLU fused
-//                             into the store
-//   data gradient  C = dx[n]  (Cin × input pixels),    K = Cout·k·k, z = image; a gather, so each
-//                             dx element is written once by one thread (no atomics)
-//   weight grad.   C = dw     (Cout × Cin·k·k),        K = images·pixels, z = split of K: each
-//                             split writes a partial into scratch and a second kernel sums the
-//                             splits in a fixed order (deterministic, no atomics). The number of
-//                             splits depends only on the shape, so results are reproducible.
+//   forward        C = y[n]   (Cout × output pixels),  K = Cin·k·k,  z = (image, split); bias +
+//                             ReLU fused into the store
+//   data gradient  C = dx[n]  (Cin × input pixels),    K = Cout·k·k, z = (image, split); a
+//                             gather, so each dx element is written once by one thread (no atomics)
+//   weight grad.   C = dw     (Cout × Cin·k·k),        K = images·pixels, z = split
+// Every pass splits K where C has too few tiles to fill the GPU (kernels/split_k_plan.h: the
+// weight gradients nearly always, the forward and data gradient on the deep levels): each split
+// writes a partial into scratch and a second kernel sums the splits in a fixed order and applies
+// the epilogue (bias, ReLU) — deterministic, no atomics. The number of splits depends only on the
+// shape, so results are reproducible.
 // The bias gradient is one block per channel with a fixed reduction tree (deterministic).
 #include "kernels/cuda_compat.h"
 #include "kernels/launch.h"
@@ -81,7 +83,8 @@ struct ForwardOp {
   const float* bias;
   float* y;
   int64_t m, n, k;
-  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   __device__ Tap k_pos(int kidx) const {
     Tap t = split_tap<KS>(q, kidx);
     if constexpr (!Padded) t.off = (t.c * q.h + t.u) * q.w + t.v;
@@ -90,8 +93,8 @@ struct ForwardOp {
   __device__ int a_row(int o, int) const { return o * static_cast<int>(k); }
   __device__ igemm::Src a_src(int row, const Tap& t) const { return {w + row + t.kidx, true}; }
   // x[img, c, i + u − pad, j + v − pad] for output pixel (i, j); 0 outside the image.
-  __device__ PixelCursor b_col(int pix, int img) const {
-    const int i = pix / q.w_out;
+  __device__ PixelCursor b_col(int pix, int z) const {
+    const int i = pix / q.w_out, img = split.group(z);
     const int base = img * q.c_in * q.h * q.w, ci = i - q.pad, cj = pix - i * q.w_out - q.pad;
     return PixelCursor{base, ci, cj, base + ci * q.w + cj, 0};
   }
@@ -100,10 +103,11 @@ struct ForwardOp {
     const int ih = at.i + t.u, iw = at.j + t.v;
     return {x + at.base + (t.c * q.h + ih) * q.w + iw, ih >= 0 && ih < q.h && iw >= 0 && iw < q.w};
   }
-  __device__ void store(int o, int pix, int img, float acc) const {
+  __device__ void store(int o, int pix, int z, float acc) const {
+    if (split.store_partial(z, o * static_cast<int>(n) + pix, acc)) return;
     float v = acc + (bias ? bias[o] : 0.0f);
     if (relu) v = v > 0.0f ? v : 0.0f;
-    y[(img * q.c_out + o) * static_cast<int>(n) + pix] = v;
+    y[(split.group(z) * q.c_out + o) * static_cast<int>(n) + pix] = v;
   }
 };
 
@@ -116,7 +120,8 @@ struct BackwardDataOp {
   const float* w;
   float* dx;
   int64_t m, n, k;
-  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   // kidx = (o·k + u)·k + v: Tap's c is the output channel o here.
   __device__ Tap k_pos(int kidx) const {
     Tap t = split_tap<KS>(q, kidx);
@@ -132,8 +137,8 @@ struct BackwardDataOp {
   // g[img, o, h − u + pad, w' − v + pad] for input pixel (h, w'); 0 where that output does not exist.
   // For 3×3 the cursor also holds which of the 9 taps land inside g (the "full" correlation reads
   // g's zero border for pixels near the edge): per element a bit test instead of four compares.
-  __device__ PixelCursor b_col(int pix, int img) const {
-    const int row = pix / q.w, base = img * q.c_out * q.h_out * q.w_out, i = row + q.pad, j = pix - row * q.w + q.pad;
+  __device__ PixelCursor b_col(int pix, int z) const {
+    const int img = split.group(z), row = pix / q.w, base = img * q.c_out * q.h_out * q.w_out, i = row + q.pad, j = pix - row * q.w + q.pad;
     unsigned taps = 0;
     if constexpr (KS == 3) {
 #pragma unroll
@@ -149,8 +154,9 @@ struct BackwardDataOp {
     const int i = at.i - t.u, j = at.j - t.v;
     return {g + at.base + (t.c * q.h_out + i) * q.w_out + j, i >= 0 && i < q.h_out && j >= 0 && j < q.w_out};
   }
-  __device__ void store(int c, int pix, int img, float acc) const {
-    dx[(img * q.c_in + c) * static_cast<int>(n) + pix] = acc;
+  __device__ void store(int c, int pix, int z, float acc) const {
+    if (split.store_partial(z, c * static_cast<int>(n) + pix, acc)) return;
+    dx[(split.group(z) * q.c_in + c) * static_cast<int>(n) + pix] = acc;
   }
 };
 
@@ -167,13 +173,10 @@ struct BackwardWeightOp {
   Geometry q;
   const float* x;
   const float* g;
-  float* out;  // [splits, Cout, Cin·k·k]
-  int64_t m, n, k, chunk;
-  __device__ void k_range(int z, int& kb, int& ke) const {
-    const int64_t b = z * chunk, e = b + chunk < k ? b + chunk : k;
-    kb = static_cast<int>(b);
-    ke = static_cast<int>(e);
-  }
+  float* dw;
+  int64_t m, n, k;
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   __device__ SamplePos k_pos(int r) const {
     const int pixels = q.h_out * q.w_out, img = r / pixels, pix = r - img * pixels, i = pix / q.w_out;
     const int j = pix - i * q.w_out;
@@ -196,7 +199,8 @@ struct BackwardWeightOp {
     return {x + s.img * q.c_in * q.h * q.w + tap.base + ih * q.w + iw, ih >= 0 && ih < q.h && iw >= 0 && iw < q.w};
   }
   __device__ void store(int o, int kidx, int z, float acc) const {
-    out[(z * static_cast<int>(m) + o) * static_cast<int>(n) + kidx] = acc;
+    if (split.store_partial(z, o * static_cast<int>(n) + kidx, acc)) return;
+    dw[o * static_cast<int>(n) + kidx] = acc;
   }
 };
 
@@ -215,35 +219,58 @@ __global__ void channel_sum_kernel(const float* __restrict__ g, int64_t n, int64
 
 }  // namespace
 
+namespace {
+// Each pass as a GEMM: C = m × n per group (image), K = k.
+struct GemmShape {
+  int64_t m, n, groups, k;
+};
+GemmShape forward_gemm(const Conv2dParams& p) { return {p.c_out, p.h_out * p.w_out, p.n, p.c_in * p.k * p.k}; }
+GemmShape data_gemm(const Conv2dParams& p) { return {p.c_in, p.h * p.w, p.n, p.c_out * p.k * p.k}; }
+GemmShape weight_gemm(const Conv2dParams& p) { return {p.c_out, p.c_in * p.k * p.k, 1, p.n * p.h_out * p.w_out}; }
+}  // namespace
+
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
   if (p.n == 0 || p.c_out == 0 || p.h_out <= 0 || p.w_out <= 0) return;
   const Geometry q = geometry32(p, "conv2d (CUDA)");
-  const int64_t m = p.c_out, n = p.h_out * p.w_out, k = p.c_in * p.k * p.k;
+  const GemmShape s = forward_gemm(p);
+  const auto run = [&](auto op_tag) {
+    using Op = decltype(op_tag);
+    igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                       [&](const igemm::KSplit& split) { return Op{q, p.relu, x, w, bias, y, s.m, s.n, s.k, split}; },
+                       igemm::SplitEpilogue{bias, s.n, p.relu}, y, p.precision);
+  };
   if (p.k == 3 && p.pad == 0)
-    igemm::run(ForwardOp<3, false>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
+    run(ForwardOp<3, false>{});
   else if (p.k == 3)
-    igemm::run(ForwardOp<3, true>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
+    run(ForwardOp<3, true>{});
   else
-    igemm::run(ForwardOp<0, true>{q, p.relu, x, w, bias, y, m, n, k}, p.n, p.precision);
+    run(ForwardOp<0, true>{});
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx) {
   if (p.n == 0 || p.c_in == 0 || p.h == 0 || p.w == 0) return;
   const Geometry q = geometry32(p, "conv2d data gradient (CUDA)");
-  const int64_t m = p.c_in, n = p.h * p.w, k = p.c_out * p.k * p.k;
+  const GemmShape s = data_gemm(p);
+  const auto run = [&](auto op_tag) {
+    using Op = decltype(op_tag);
+    igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                       [&](const igemm::KSplit& split) { return Op{q, g, w, dx, s.m, s.n, s.k, split}; },
+                       igemm::SplitEpilogue{}, dx, p.precision);
+  };
   if (p.k == 3)
-    igemm::run(BackwardDataOp<3>{q, g, w, dx, m, n, k}, p.n, p.precision);
+    run(BackwardDataOp<3>{});
   else
-    igemm::run(BackwardDataOp<0>{q, g, w, dx, m, n, k}, p.n, p.precision);
+    run(BackwardDataOp<0>{});
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw) {
   const Geometry q = geometry32(p, "conv2d weight gradient (CUDA)");
-  const int64_t m = p.c_out, n = p.c_in * p.k * p.k, k = p.n * p.h_out * p.w_out;
+  const GemmShape s = weight_gemm(p);
   const auto run = [&](auto op_tag) {
     using Op = decltype(op_tag);
-    igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) { return Op{q, x, g, out, m, n, k, chunk}; },
-                       p.precision);
+    igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                       [&](const igemm::KSplit& split) { return Op{q, x, g, dw, s.m, s.n, s.k, split}; },
+                       igemm::SplitEpilogue{}, dw, p.precision);
   };
   if (p.k == 3 && p.pad == 0)
     run(BackwardWeightOp<3, false>{});
@@ -251,6 +278,11 @@ void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* 
     run(BackwardWeightOp<3, true>{});
   else
     run(BackwardWeightOp<0, true>{});
+}
+
+PassSplits conv2d_splits(const Conv2dParams& p) {
+  const auto splits = [&](const GemmShape& s) { return igemm::split_plan(s.m, s.n, s.groups, s.k, p.precision).splits; };
+  return PassSplits{splits(forward_gemm(p)), splits(data_gemm(p)), splits(weight_gemm(p))};
 }
 
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db) {

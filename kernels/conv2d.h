@@ -71,6 +71,8 @@ namespace cuda {
 // channels; fp32 on FP32 FMAs, tf32/bf16 on the tensor cores as p.precision says), input
 // patches and weights staged in shared memory; bias and ReLU fused into the epilogue.
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+// Where C has few tiles (the deep levels), K is split and the partials are summed in a fixed order
+// by a second kernel that applies bias and ReLU (conv2d_splits says how many; deterministic).
 // Same kernel with the roles swapped: Cin × input pixels, reduction over (Cout, k, k). A gather:
 // each dx element is written by exactly one thread; no atomics.
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx);
@@ -79,6 +81,13 @@ void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w,
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw);
 // One block per channel, fixed-order tree reduction: deterministic.
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db);
+
+// Into how many parts each pass above splits its reduction for p (kernels/split_k_plan.h: where
+// C has too few tiles to fill the GPU; 1 = not split). For tests and benchmarks.
+struct PassSplits {
+  int64_t forward = 1, data = 1, weight = 1;
+};
+PassSplits conv2d_splits(const Conv2dParams& p);
 }  // namespace cuda
 
 }  // namespace unet
