@@ -148,19 +148,29 @@ def launch_time(m, n, z, kz, splits, st, k_slice):
     return t
 
 
+def fused_concat(rows_conv):
+    """Whether these kernels read the decoder's skip and up-convolution in place (conv2d_concat's
+    ConcatForwardOp / ConcatBackwardWeightOp, 2026-12-02)."""
+    return any('ConcatForwardOp' in r['kernel'] for r in rows_conv)
+
+
 def predict(rows_conv, rows_up, precision, kernels):
     """{(layer, pass): seconds} and FLOPs."""
     out = {}
     k_slice = {'old': 16, 'fp32': 8}.get(kernels, 32) if precision == 'fp32' else 32
+    concat = fused_concat(rows_conv)
     for layer in layers():
         name, kind, cin, cout, h, k = layer
         for p, (m, n, z, kz, splits) in gemms(layer, kernels).items():
             op = {'forward': 'ForwardOp', 'data': 'BackwardDataOp', 'weight': 'BackwardWeightOp'}[p]
             rows = rows_conv if kind == 'conv' else rows_up
             # conv2d.cu's Ops: <KS, Padded> for forward and weight gradient (the U-Net's valid 3×3
-            # layers take <3,0>, the 1×1 head <0,1>), <KS> for the data gradient.
+            # layers take <3,0>, the 1×1 head <0,1>), <KS> for the data gradient; the decoder's
+            # first convolutions the Concat Ops (no template arguments) where they exist.
             if kind == 'upconv' or kernels == 'old':
                 ks = ''
+            elif concat and name.startswith('up') and name.endswith('conv1') and p != 'data':
+                op, ks = 'Concat' + op, ''
             elif p == 'data':
                 ks = '3' if k == 3 else '0'
             else:
@@ -215,7 +225,13 @@ def main():
     if not a.predict:
         return
     new = [json.load(open(f)) for f in a.predict]
-    other_ms = 135.9 - 129.9 - 3.76 - 0.423  # the step's non-GEMM ops (pool, concat, loss, SGD, ReLU masks), measured
+    # The step's non-GEMM ops (pool, crop-concat, loss, SGD, ReLU masks, bias gradients), as the
+    # H200 measured them: the step less the GEMM passes. With the decoder's convolutions reading
+    # skip and up in place, the crop-concat passes (0.30 + 0.39 ms measured) are gone and the
+    # zeroing of the skip gradients' borders (~70 MB of writes, ~0.02 ms) comes in.
+    other_ms = 135.9 - 129.9 - 3.76 - 0.423
+    if fused_concat(new[0]):
+        other_ms += -0.30 - 0.39 + 0.02
     results = {}
     print(f"\npredictions for {a.predict[0]} (paper configuration, training step = all passes + {other_ms:.1f} ms of other ops)")
     print(f"{'precision':9s} {'fwd':>7s} {'data':>7s} {'weight':>7s} {'upconv':>7s} {'head':>6s} {'step ms':>8s} {'forward-only ms':>16s}")

@@ -41,8 +41,8 @@
 // Split-K (kernels/split_k_plan.h: wherever C has too few tiles to fill the GPU — the weight
 // gradients, whose K = images × pixels is long and C small, and the forward and data gradient of
 // the deep levels) runs z = group · splits + split; each split stores its raw partial C
-// (KSplit::partial), and sum_splits_kernel adds the splits in a fixed order, then applies the
-// pass's epilogue (bias, ReLU): deterministic, no atomics.
+// (KSplit::partial), and sum_splits_kernel adds the splits in a fixed order, then hands the sum
+// to the Op's epilogue (finish: bias, ReLU): deterministic, no atomics.
 // Precision (core/precision.h): fp32 runs this file's SIMT kernel, the exact path; tf32 and bf16
 // run the tensor-core kernel of kernels/implicit_gemm_tc.cuh on the same Ops and tilings.
 #pragma once
@@ -73,8 +73,9 @@ constexpr int kThreads = 256;
 
 // Which part of K block z reduces, and where its result goes, for an Op whose grid is z = group ·
 // splits + split (run_split_k): the group is the image (or 0 for a weight gradient), the split a
-// range of K. With one split the Op stores finished results (its epilogue fused); with more,
-// each split stores its raw partial C at partial + z·count (count = m·n, the Op's own offsets).
+// range of K. With one split the Op finishes its results in the store (its epilogue fused:
+// op.finish(group, i, j, acc)); with more, each split stores its raw partial C at
+// partial + z·count + i·n + j (count = m·n) and sum_splits_kernel finishes their sums.
 struct KSplit {
   int splits = 1, chunk = 0, k = 0;
   int count = 0;
@@ -85,11 +86,13 @@ struct KSplit {
     ke = k - kb < chunk ? k : kb + chunk;
   }
   __device__ __forceinline__ int group(int z) const { return z / splits; }
-  // Stores the partial of element `offset` of C and says so, or says the Op must store it.
-  __device__ __forceinline__ bool store_partial(int z, int offset, float acc) const {
-    if (!partial) return false;
-    partial[z * count + offset] = acc;
-    return true;
+  // The store of a splittable Op: the partial of C(i, j) when split, else the finished result.
+  template <class Op>
+  __device__ __forceinline__ void store(const Op& op, int i, int j, int z, float acc) const {
+    if (partial)
+      partial[z * count + i * static_cast<int>(op.n) + j] = acc;
+    else
+      op.finish(group(z), i, j, acc);
   }
 };
 
@@ -252,26 +255,18 @@ __global__ void __launch_bounds__(kThreads, 2) tiled_kernel(Op op) {
   }
 }
 
-// What a split pass does to the summed partials: + bias[channel] (channel = element / plane
-// inside a group), then ReLU. The same arithmetic as the Ops' fused stores.
-struct SplitEpilogue {
-  const float* bias = nullptr;
-  int64_t plane = 1;
-  bool relu = false;
-};
-
-// out[g·count + e] = epilogue(Σ_s partial[(g·splits + s)·count + e]), s in increasing order.
-__global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t groups, int64_t splits, int64_t count,
-                                  SplitEpilogue epilogue, float* __restrict__ out) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x, total = groups * count;
+// Σ_s partial[(g·splits + s)·m·n + e], s in increasing order, handed to the Op's epilogue:
+// op.finish(g, e / n, e % n, sum) does what its store does to an unsplit result (bias, ReLU,
+// shuffles, where the element goes).
+template <class Op>
+__global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t groups, int64_t splits, Op op) {
+  const int64_t count = op.m * op.n, stride = static_cast<int64_t>(gridDim.x) * blockDim.x, total = groups * count;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int64_t g = i / count, e = i - g * count;
+    const int64_t g = i / count, e = i - g * count, row = e / op.n;
     const float* p = partial + g * splits * count + e;
     float s = 0.0f;
     for (int64_t z = 0; z < splits; ++z) s += p[z * count];
-    if (epilogue.bias) s += epilogue.bias[e / epilogue.plane];
-    if (epilogue.relu) s = s > 0.0f ? s : 0.0f;
-    out[i] = s;
+    op.finish(static_cast<int>(g), static_cast<int>(row), static_cast<int>(e - row * op.n), s);
   }
 }
 
@@ -332,13 +327,11 @@ inline SplitPlan split_plan(int64_t m, int64_t n, int64_t groups, int64_t k_tota
 
 // Runs C[m×n] = Σ_k A·B for each of `groups` GEMMs (the images; 1 for a weight gradient) with
 // K = k_total, K split as split_plan says. make_op(KSplit) returns the Op (grid z = group ·
-// splits + split, KSplit::range and ::group decode it). With one split the Op stores finished
-// results itself; with more, the splits' partials go to scratch and sum_splits_kernel adds them in
-// order and applies `epilogue` into out, the groups' C one after another (groups · m · n floats,
-// element e of group g at out[g·m·n + e], in the Op's own layout).
+// splits + split, KSplit::range and ::group decode it; its store is KSplit::store). With one
+// split the Op finishes its results in the store; with more, the splits' partials go to scratch
+// and sum_splits_kernel adds them in order and has the Op finish the sums.
 template <class MakeOp>
-void run_split_k(int64_t m, int64_t n, int64_t groups, int64_t k_total, MakeOp make_op,
-                 const SplitEpilogue& epilogue, float* out, Precision precision) {
+void run_split_k(int64_t m, int64_t n, int64_t groups, int64_t k_total, MakeOp make_op, Precision precision) {
   if (m == 0 || n == 0 || groups == 0) return;
   const SplitPlan plan = split_plan(m, n, groups, k_total, precision);
   KSplit split{static_cast<int>(plan.splits), static_cast<int>(plan.chunk), static_cast<int>(k_total),
@@ -349,10 +342,11 @@ void run_split_k(int64_t m, int64_t n, int64_t groups, int64_t k_total, MakeOp m
   }
   Tensor partial = Tensor::empty(Shape{groups * plan.splits, m, n}, DType::Float32, Device{DeviceType::CUDA, 0});
   split.partial = partial.data<float>();
-  run(make_op(split), groups * plan.splits, precision);
+  const auto op = make_op(split);
+  run(op, groups * plan.splits, precision);
   const int64_t total = groups * m * n, blocks = kern::ceil_div(total, kThreads);
-  kern::launch(sum_splits_kernel, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)), dim3(kThreads), 0,
-               static_cast<const float*>(split.partial), groups, plan.splits, m * n, epilogue, out);
+  kern::launch(sum_splits_kernel<decltype(op)>, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)),
+               dim3(kThreads), 0, static_cast<const float*>(split.partial), groups, plan.splits, op);
 }
 
 }  // namespace

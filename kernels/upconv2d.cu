@@ -49,9 +49,9 @@ struct ForwardOp {
   __device__ igemm::Src a_src(int r, int c) const { return {w + c * static_cast<int>(m) + r, true}; }
   __device__ int b_col(int pix, int z) const { return split.group(z) * static_cast<int>(p.c_in * n) + pix; }
   __device__ igemm::Src b_src(int at, int c) const { return {x + at + c * static_cast<int>(n), true}; }
-  __device__ void store(int r, int pix, int z, float acc) const {
-    if (split.store_partial(z, shuffled(p, 0, r, pix), acc)) return;  // shuffled: the sum adds the bias by channel
-    y[shuffled(p, split.group(z), r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
+  __device__ void store(int r, int pix, int z, float acc) const { split.store(*this, r, pix, z, acc); }
+  __device__ void finish(int img, int r, int pix, float acc) const {
+    y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
   }
 };
 
@@ -75,9 +75,9 @@ struct BackwardDataOp {
     const int hw4 = static_cast<int>(4 * p.h * p.w), w2 = static_cast<int>(2 * p.w);
     return {g + at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1), true};
   }
-  __device__ void store(int c, int pix, int z, float acc) const {
-    if (split.store_partial(z, c * static_cast<int>(n) + pix, acc)) return;
-    dx[(split.group(z) * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
+  __device__ void store(int c, int pix, int z, float acc) const { split.store(*this, c, pix, z, acc); }
+  __device__ void finish(int img, int c, int pix, float acc) const {
+    dx[(img * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
   }
 };
 
@@ -106,10 +106,8 @@ struct BackwardWeightOp {
   }
   __device__ int b_col(int r, int) const { return r; }
   __device__ igemm::Src b_src(int r, const SamplePos& s) const { return {g + shuffled(p, s.img, r, s.pix), true}; }
-  __device__ void store(int c, int r, int z, float acc) const {
-    if (split.store_partial(z, c * static_cast<int>(n) + r, acc)) return;
-    dw[c * static_cast<int>(n) + r] = acc;
-  }
+  __device__ void store(int c, int r, int z, float acc) const { split.store(*this, c, r, z, acc); }
+  __device__ void finish(int, int c, int r, float acc) const { dw[c * static_cast<int>(n) + r] = acc; }
 };
 
 }  // namespace
@@ -130,7 +128,7 @@ void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, c
   const GemmShape s = forward_gemm(p);
   igemm::run_split_k(s.m, s.n, s.groups, s.k,
                      [&](const igemm::KSplit& split) { return ForwardOp{p, x, w, bias, y, s.m, s.n, s.k, split}; },
-                     igemm::SplitEpilogue{bias, 4 * s.n, false}, y, p.precision);
+                     p.precision);
 }
 
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx) {
@@ -139,7 +137,7 @@ void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float
   const GemmShape s = data_gemm(p);
   igemm::run_split_k(s.m, s.n, s.groups, s.k,
                      [&](const igemm::KSplit& split) { return BackwardDataOp{p, g, w, dx, s.m, s.n, s.k, split}; },
-                     igemm::SplitEpilogue{}, dx, p.precision);
+                     p.precision);
 }
 
 void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const float* g, float* dw) {
@@ -147,7 +145,7 @@ void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const flo
   const GemmShape s = weight_gemm(p);
   igemm::run_split_k(s.m, s.n, s.groups, s.k,
                      [&](const igemm::KSplit& split) { return BackwardWeightOp{p, x, g, dw, s.m, s.n, s.k, split}; },
-                     igemm::SplitEpilogue{}, dw, p.precision);
+                     p.precision);
 }
 
 PassSplits upconv2d_splits(const Upconv2dParams& p) {

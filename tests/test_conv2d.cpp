@@ -476,6 +476,34 @@ TEST_CASE("conv2d CPU fused ReLU gradient + bias sum equals the two passes bit f
   }
 }
 
+TEST_CASE("conv2d CUDA fused ReLU gradient + bias sum equals the two passes bit for bit and the CPU", "[conv2d][cuda]") {
+  // Pixel counts below one chunk, across chunk boundaries (4096 elements a chunk) and spanning
+  // images within a chunk; NaN-poisoned outputs; y with exact zeros.
+  const Device d = cuda_device();
+  for (int64_t pixels : {int64_t{3}, int64_t{37}, int64_t{1000}, int64_t{5000}}) {
+    INFO("pixels " << pixels);
+    const int64_t n = 3, channels = 5, count = n * channels * pixels;
+    std::vector<float> y = random_values<float>(count, 61, -1.0, 1.0);
+    for (int64_t i = 0; i < count; i += 7) y[static_cast<size_t>(i)] = 0.0f;
+    const Shape shape{n, channels, pixels};
+    const Tensor yd = Tensor::from_vector(y, shape, d), dyd = random_tensor(shape, 62, d);
+    Tensor g1 = poisoned(shape, d), g2 = poisoned(shape, d), db1 = poisoned(Shape{channels}, d),
+           db2 = poisoned(Shape{channels}, d);
+    cuda::relu_backward(yd.data<float>(), dyd.data<float>(), g1.data<float>(), count);
+    cuda::channel_sum(g1.data<float>(), n, channels, pixels, db1.data<float>());
+    cuda::relu_backward_channel_sum(yd.data<float>(), dyd.data<float>(), n, channels, pixels, g2.data<float>(),
+                                    db2.data<float>());
+    REQUIRE(g2.to_vector() == g1.to_vector());
+    REQUIRE(db2.to_vector() == db1.to_vector());
+    std::vector<float> g_ref(static_cast<size_t>(count)), db_ref(static_cast<size_t>(channels));
+    const std::vector<float> dy = dyd.to_vector();
+    cpu::relu_backward_channel_sum(y.data(), dy.data(), n, channels, pixels, g_ref.data(), db_ref.data());
+    REQUIRE(g2.to_vector() == g_ref);
+    const int64_t k = n * pixels;  // the sum's length
+    require_close(db2.to_vector(), db_ref, conv_atol(k), reduction_rtol(k), "db against the CPU");
+  }
+}
+
 TEST_CASE("conv2d CPU weight gradient has the same bits for any thread count", "[conv2d]") {
   // Random non-integer data, so a different summation order would show in the last bits; the
   // slots of the patch GEMM and of the im2col path must not depend on the threads.
