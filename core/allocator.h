@@ -6,10 +6,12 @@
 //         requests of a similar size (a training step allocates the same shapes every
 //         iteration, so after the first step nothing reaches cudaMalloc). It reports the bytes
 //         in use and their peak; on out-of-memory it frees its cache and retries once before
-//         throwing OutOfMemoryError.
+//         throwing OutOfMemoryError. A captured graph's memory comes from a private pool
+//         (CudaMemoryPool), so its addresses are never handed to other tensors between replays.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "core/device.h"
 
@@ -31,5 +33,32 @@ void cuda_reset_peak();
 void cuda_empty_cache();  // return every cached block to the runtime
 MemoryStats cpu_cached_memory_stats();  // the CPU cache's blocks (64 KB and more) only
 void cpu_empty_cache();
+
+// A private pool of CUDA memory (core/cuda_graph.h: a captured graph's). While a Use scope is
+// alive on a thread, that thread's CUDA allocations come from the pool, and blocks allocated from
+// it return to it when freed — whenever and on whichever thread — never to the shared cache, so
+// a graph replaying into them cannot overwrite another tensor. When the pool is destroyed its free
+// blocks join the shared cache (blocks still in use join it when freed). The statistics count a
+// pool's blocks like any others.
+class CudaMemoryPool {
+ public:
+  CudaMemoryPool();
+  ~CudaMemoryPool();
+  CudaMemoryPool(const CudaMemoryPool&) = delete;
+  CudaMemoryPool& operator=(const CudaMemoryPool&) = delete;
+  class [[nodiscard]] Use {
+   public:
+    explicit Use(const CudaMemoryPool& pool);
+    ~Use();
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+
+   private:
+    uint64_t previous_;
+  };
+
+ private:
+  uint64_t id_;
+};
 
 }  // namespace unet
