@@ -66,7 +66,9 @@ void Tensor::backward() const {
   backward(Tensor::full(shape(), 1.0f, device()));
 }
 
-void Tensor::backward(const Tensor& grad_output) const {
+void Tensor::backward(const Tensor& grad_output) const { backward(grad_output, nullptr); }
+
+void Tensor::backward(const Tensor& grad_output, const std::function<void(const Tensor&)>& leaf_ready) const {
   require_defined("backward");
   check_float(grad_output, "Tensor::backward", "grad_output");
   check_same_shape(*this, grad_output, "Tensor::backward");
@@ -77,13 +79,30 @@ void Tensor::backward(const Tensor& grad_output) const {
   NoGradGuard no_grad;  // gradient computations are not themselves recorded
   if (!impl_->grad_fn) {
     accumulate_leaf(*this, grad_output);
+    if (leaf_ready) leaf_ready(*this);
     return;
   }
   const std::vector<std::shared_ptr<Node>> order = topological_order(impl_->grad_fn);
+  // For leaf_ready: the edges into each leaf that the pass has still to process. A node that no
+  // gradient reaches still counts as processed, so every leaf of the graph is reported once.
+  std::unordered_map<TensorImpl*, int> edges_left;
+  if (leaf_ready)
+    for (const auto& node : order)
+      for (const Tensor& in : node->inputs)
+        if (in.defined() && in.requires_grad() && !in.impl()->grad_fn) ++edges_left[in.impl().get()];
+  auto edges_done = [&](const Node& node) {
+    if (!leaf_ready) return;
+    for (const Tensor& in : node.inputs)
+      if (in.defined() && in.requires_grad() && !in.impl()->grad_fn && --edges_left[in.impl().get()] == 0)
+        leaf_ready(in);
+  };
   std::unordered_map<Node*, Tensor> pending{{impl_->grad_fn.get(), grad_output}};
   for (const auto& node : order) {
     auto it = pending.find(node.get());
-    if (it == pending.end()) continue;  // no gradient reached this node
+    if (it == pending.end()) {  // no gradient reached this node
+      edges_done(*node);
+      continue;
+    }
     const Tensor g = it->second;
     pending.erase(it);
     UNET_CHECK(!node->inputs.empty(), ValueError, "backward through a graph that was already freed (",
@@ -105,6 +124,7 @@ void Tensor::backward(const Tensor& grad_output) const {
         accumulate_leaf(in, gi);
       }
     }
+    edges_done(*node);
   }
   // Free the graph: drop every edge so saved activations are released now.
   for (const auto& node : order) {

@@ -22,6 +22,10 @@ int device_count();
 std::string unavailable_reason();
 bool is_simulated();
 std::string device_name(int index);
+// Makes device `index` the one every later allocation, copy and launch of this process uses
+// (cudaSetDevice; the simulator has one device and ignores it). Data-parallel jobs call it once,
+// before anything is allocated, to give each rank of a node its own GPU.
+void set_device(int index);
 
 void* malloc(size_t bytes);  // raw, uncached; throws OutOfMemoryError saying asked and free bytes
 void free(void* ptr) noexcept;

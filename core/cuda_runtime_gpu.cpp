@@ -108,6 +108,8 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+void set_device(int index) { UNET_CUDA_CHECK(cudaSetDevice(index)); }
+
 void* malloc(size_t bytes) {
   void* p = nullptr;
   const cudaError_t e = cudaMalloc(&p, bytes == 0 ? 1 : bytes);

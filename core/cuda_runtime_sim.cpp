@@ -59,6 +59,7 @@ std::string unavailable_reason() {
 }
 bool is_simulated() { return true; }
 std::string device_name(int) { return "CUDA simulator (kernels run as CPU fibers)"; }
+void set_device(int) {}
 
 void* malloc(size_t bytes) {
   const size_t rounded = (bytes + 63) / 64 * 64;

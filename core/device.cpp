@@ -27,16 +27,28 @@ std::string cuda_description() {
   return cuda_rt::device_name(0);
 }
 
-Device parse_device(const std::string& text) {
+namespace {
+
+// "cpu", "cuda", "cuda:N"; the error lists `allowed`.
+Device parse(const std::string& text, const char* allowed) {
   if (text == "cpu") return Device::cpu();
   if (text == "cuda") return Device::cuda(0);
   if (text.rfind("cuda:", 0) == 0) {
     const std::string rest = text.substr(5);
     UNET_CHECK(!rest.empty() && rest.find_first_not_of("0123456789") == std::string::npos,
-               ValueError, "bad device '", text, "': expected cpu, cuda or cuda:N");
+               ValueError, "bad device '", text, "': expected ", allowed);
     return Device::cuda(std::stoi(rest));
   }
-  UNET_THROW(ValueError, "bad device '", text, "': expected cpu, cuda or cuda:N");
+  UNET_THROW(ValueError, "bad device '", text, "': expected ", allowed);
+}
+
+}  // namespace
+
+Device parse_device(const std::string& text) { return parse(text, "cpu, cuda or cuda:N"); }
+
+Device resolve_device(const std::string& text) {
+  if (text != "auto") return parse(text, "auto, cpu, cuda or cuda:N");
+  return cuda_available() && !cuda_rt::is_simulated() ? Device::cuda(0) : Device::cpu();
 }
 
 }  // namespace unet

@@ -32,5 +32,8 @@ bool cuda_available();
 std::string cuda_description();
 // Parses "cpu", "cuda", "cuda:N"; throws ValueError naming the allowed spellings.
 Device parse_device(const std::string& text);
+// parse_device, plus "auto": the first GPU when there is a real one, else the CPU (the CUDA
+// simulator is a test tool, never chosen by "auto").
+Device resolve_device(const std::string& text);
 
 }  // namespace unet

@@ -27,6 +27,7 @@ class NumericError : public Error { using Error::Error; }; // NaN / Inf where a 
 class CudaError : public Error { using Error::Error; };    // a CUDA runtime / cuBLAS / cuDNN call failed
 class OutOfMemoryError : public Error { using Error::Error; }; // allocation failed (says asked / free)
 class KernelError : public Error { using Error::Error; };  // the CUDA simulator caught a kernel bug
+class CancelledError : public Error { using Error::Error; }; // the caller asked a long call to stop (core/progress.h)
 
 namespace detail {
 inline std::string where(const char* file, int line) {

@@ -1,6 +1,7 @@
 // core/tensor.cpp — Tensor creation, explicit copies and the validation helpers.
 #include "core/tensor.h"
 
+#include <cstdint>
 #include <cstring>
 #include <sstream>
 
@@ -14,7 +15,12 @@ namespace unet {
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   data_ = allocate(device, bytes);
 }
-Storage::~Storage() { deallocate(device_, data_, bytes_); }
+Storage::Storage(void* data, size_t bytes, Device device, std::shared_ptr<const void> owner)
+    : data_(data), bytes_(bytes), device_(device), borrowed_(true), owner_(std::move(owner)) {}
+
+Storage::~Storage() {
+  if (!borrowed_) deallocate(device_, data_, bytes_);
+}
 
 namespace {
 
@@ -83,6 +89,22 @@ Tensor Tensor::from_vector(const std::vector<int32_t>& values, const Shape& shap
              "Tensor::from_vector: ", values.size(), " values do not fill shape ", shape.str(),
              " (", shape.numel(), " elements)");
   return from_host_typed(values.data(), shape, device);
+}
+
+Tensor Tensor::from_external(void* data, const Shape& shape, DType dtype, Device device,
+                             std::shared_ptr<const void> owner) {
+  const size_t element = dtype_size(dtype);
+  UNET_CHECK(data != nullptr || shape.numel() == 0, ValueError, "Tensor::from_external: null data for shape ",
+             shape.str());
+  UNET_CHECK(reinterpret_cast<uintptr_t>(data) % element == 0, ValueError, "Tensor::from_external: ",
+             dtype_name(dtype), " data at ", data, " is not aligned to its ", element, "-byte elements");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape;
+  impl->dtype = dtype;
+  impl->device = device;
+  impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(shape.numel()) * element, device,
+                                            std::move(owner));
+  return Tensor(std::move(impl));
 }
 
 void Tensor::require_defined(const char* what) const {
@@ -198,6 +220,18 @@ Tensor Tensor::view(const Shape& new_shape) const {
 }
 
 Tensor Tensor::detach() const { return view(shape()); }
+
+Tensor Tensor::entry(int64_t i) const {
+  require_defined("entry");
+  UNET_CHECK(rank() >= 1 && i >= 0 && i < dim(0), ShapeError, "Tensor::entry: index ", i,
+             " is outside the first axis of ", str());
+  std::vector<int64_t> dims = shape().dims();
+  dims.erase(dims.begin());
+  const Shape entry_shape(dims);
+  const size_t offset = static_cast<size_t>(i * entry_shape.numel()) * dtype_size(dtype());
+  return from_external(static_cast<char*>(impl_->storage->data()) + offset, entry_shape, dtype(), device(),
+                       impl_->storage);
+}
 
 bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -24,10 +25,15 @@ namespace unet {
 
 class Node;
 
-// Owns a block of memory on one device. Move-only, frees itself.
+// A block of memory on one device: either its own (allocated here, freed when the last tensor
+// using it goes) or borrowed from an owner it keeps alive (a caller's array, or a larger block
+// of which it is a part). Non-copyable.
 class Storage {
  public:
   Storage(size_t bytes, Device device);
+  // Borrows `bytes` at `data`; `owner` (may be null when the caller guarantees the lifetime)
+  // is released with the storage. Nothing is freed here.
+  Storage(void* data, size_t bytes, Device device, std::shared_ptr<const void> owner);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -40,6 +46,8 @@ class Storage {
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  bool borrowed_ = false;
+  std::shared_ptr<const void> owner_;
 };
 
 struct TensorImpl {
@@ -66,6 +74,13 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());
+  // A tensor over memory the library does not own, without copying it (a NumPy array, a mapped
+  // file): `data` must hold shape.numel() contiguous elements of `dtype`, aligned to the element
+  // size, and stay valid while any tensor uses it; `owner` is kept alive until then (pass null
+  // when the caller guarantees that, e.g. for the length of one call). Throws ValueError for a
+  // null or misaligned pointer.
+  static Tensor from_external(void* data, const Shape& shape, DType dtype, Device device,
+                              std::shared_ptr<const void> owner);
   // Braced lists: from_vector({1.f, 2.f}, Shape{2}) and from_vector({1, 2}, Shape{2}).
   static Tensor from_vector(std::initializer_list<float> values, const Shape& shape,
                             Device device = Device::cpu()) {
@@ -110,6 +125,10 @@ class Tensor {
   Tensor view(const Shape& shape) const;
   // A new handle on the same storage with no autograd history (like PyTorch's detach()).
   Tensor detach() const;
+  // Index `i` of the first axis ([N, ...] -> [...]) as a tensor sharing this one's memory (it
+  // keeps this tensor's storage alive); no autograd history. How a page of a stack is passed on
+  // without a copy.
+  Tensor entry(int64_t i) const;
 
   // ---- autograd -------------------------------------------------------------------------------
   bool requires_grad() const;
@@ -121,6 +140,11 @@ class Tensor {
   // loss); the seed is 1. The graph is freed afterwards.
   void backward() const;
   void backward(const Tensor& grad_output) const;
+  // The same, calling leaf_ready(leaf) for every leaf that requires a gradient as soon as this
+  // pass has delivered everything it will to that leaf's grad() (each edge into it processed),
+  // in the engine's fixed order: data-parallel training starts summing those gradients across
+  // processes while the rest of the pass runs (core/gradient_reducer.h).
+  void backward(const Tensor& grad_output, const std::function<void(const Tensor& leaf)>& leaf_ready) const;
 
   // ---- internals used by ops and the autograd engine -----------------------------------------
   const std::shared_ptr<TensorImpl>& impl() const { return impl_; }

@@ -69,7 +69,6 @@ int main(int argc, char** argv) {
             "/val/*_overlay.png (red: predicted membrane, green: disagreement with the truth), " + out +
             "/loss.png, " + (fs::path(out) / "model.safetensors").string());
   } catch (const Error& e) {
-    std::fprintf(stderr, "train_em: error: %s\n", e.what());
-    return 2;
+    return examples::fail("train_em", e);  // (under mpirun: ends every rank)
   }
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "job_cli.h"
 #include "progress.h"
 #include "unet/training_run.h"
 
@@ -23,7 +25,8 @@ namespace unet::examples {
 
 struct TrainingArgs {
   std::string out, device = "auto", resume, precision = "auto";
-  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1;
+  int64_t iterations = 0, base_channels = 0, tile = 0, checkpoint_every = 500, val_every = 0, warmup = 0, batch = 1,
+          micro_batch = 0;
   double minutes = -1, lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
   std::string loss_mean = "weights", head_init = "zero", input_norm = "none";
   uint64_t seed = 1;
@@ -45,7 +48,12 @@ inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::stri
   app.add_option("--minutes", a.minutes, "stop training after this wall time (default: 15 on the CPU, none on a GPU; 0 = none)");
   app.add_option("--base-channels", a.base_channels, "channels of the first level (default: 64 on a GPU, 16 on the CPU)");
   app.add_option("--tile", a.tile, "input tile size (default: 572 on a GPU, 316 on the CPU)");
-  app.add_option("--batch", a.batch, "tiles per step (the paper: 1 large tile)")->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--batch", a.batch, "tiles per step, per rank under mpirun/srun (the paper: 1 large tile)")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  app.add_option("--micro-batch", a.micro_batch,
+                 "tiles per forward/backward pass, accumulating the batch's gradients over passes (less memory; "
+                 "0: the whole batch in one pass)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--seed", a.seed, "seed of initialisation, sampling, augmentation and dropout")->capture_default_str();
   app.add_option("--lr", a.lr, "SGD learning rate (momentum 0.99)")->capture_default_str();
   app.add_option("--warmup", a.warmup, "ramp the learning rate linearly over the first N steps (0: none)")
@@ -85,16 +93,19 @@ inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::stri
 
 // Everything the flags decide before the data is read.
 struct TrainingSetup {
+  Communicator* job = nullptr;  // the ranks training together (one process without a launcher)
   DeviceChoice device;
   UNetConfig config;
   TrainOptions options;
   RunOptions run;
 };
 
-// Applies --threads, chooses the device and its configuration, and prints both.
+// Joins the job (job_cli.h), applies --threads, chooses the device and its configuration, and
+// prints them.
 inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) {
-  if (a.threads > 0) set_num_threads(a.threads);
   TrainingSetup s;
+  s.job = &join_job();  // first: under MPI it picks this rank's GPU before anything is allocated
+  if (a.threads > 0) set_num_threads(a.threads);
   s.device = choose_device(a.device);
   const RunDefaults d = run_defaults(s.device.paper_configuration);
   s.config.base_channels = a.base_channels > 0 ? a.base_channels : d.base_channels;
@@ -105,6 +116,7 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   o.tile = a.tile > 0 ? a.tile : d.tile;
   o.seed = a.seed;
   o.batch = a.batch;
+  o.micro_batch = a.micro_batch;
   o.sgd.learning_rate = static_cast<float>(a.lr);
   o.reduction = a.loss_mean == "pixels" ? LossReduction::PixelMean : LossReduction::WeightedMean;
   o.warmup_steps = a.warmup;
@@ -133,15 +145,21 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   char averaging_buf[96];
   std::snprintf(averaging_buf, sizeof averaging_buf, "weights averaged with decay %g (scored and saved)", o.weight_average);
   const std::string averaging = o.weight_average > 0 ? averaging_buf : "no weight averaging";
+  std::string batch = std::to_string(o.batch);
+  if (s.job->size() > 1)
+    batch += " per rank x " + std::to_string(s.job->size()) + " ranks = " + std::to_string(o.batch * s.job->size()) +
+             " tiles per step (the learning rate applies to their mean gradient)";
+  if (o.micro_batch > 0 && o.micro_batch < o.batch) batch += " in passes of " + std::to_string(o.micro_batch);
+  if (s.job->size() > 1) std::printf("%s: job of %s\n", program, s.job->describe().c_str());
   std::printf("%s: device %s — %s\n", program, s.device.device.str().c_str(), s.device.reason.c_str());
   std::printf("%s: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-              "%lld steps%s, batch %lld, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %s, "
+              "%lld steps%s, batch %s, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %s, "
               "%d CPU threads\n",
               program, s.device.paper_configuration ? "paper (GPU)" : "CPU", static_cast<long long>(s.config.base_channels),
               s.config.depth, static_cast<long long>(o.tile), static_cast<long long>(s.config.geometry().output_size(o.tile)),
               static_cast<long long>(r.iterations),
               r.minutes > 0 ? (" or " + std::to_string(static_cast<int>(r.minutes)) + " minutes, whichever comes first").c_str() : "",
-              static_cast<long long>(o.batch), o.sgd.learning_rate, schedule.c_str(), o.sgd.momentum,
+              batch.c_str(), o.sgd.learning_rate, schedule.c_str(), o.sgd.momentum,
               a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
               a.head_init == "zero" ? "zero-initialised" : "He-initialised", s.config.dropout, averaging.c_str(),
               num_threads());
@@ -169,7 +187,8 @@ inline void apply_input_norm(const char* program, const TrainingArgs& a, const s
 // 0, or 3 when a NaN/Inf loss stopped training.
 inline int train_and_report(const char* program, TrainingSetup setup, std::vector<TrainingSlice> train,
                             std::shared_ptr<const Validation> validation, const std::string& written) {
-  TrainingRun run(setup.config, setup.device.device, std::move(train), validation, setup.options, setup.run);
+  TrainingRun run(setup.config, setup.device.device, std::move(train), validation, setup.options, setup.run,
+                  *setup.job);
   if (run.resumed())
     std::printf("%s: resumed from %s at step %lld\n", program, setup.run.resume.c_str(),
                 static_cast<long long>(run.trainer().steps_done()));
@@ -222,14 +241,22 @@ inline int train_and_report(const char* program, TrainingSetup setup, std::vecto
               static_cast<long long>(summary.steps), Progress::format_seconds(summary.seconds).c_str(),
               summary.steps == 0 ? 0.0 : summary.seconds / static_cast<double>(summary.steps),
               summary.stopped_by_time ? " — stopped by the time budget" : "", run.model_path().c_str());
-  if (!validation) return 0;
+  if (const GradientReducer::Stats* c = run.trainer().communication())
+    std::printf("%s: gradient sums of the last step: %.1f MB in %lld buckets, started %.1f ms before the end of the "
+                "backward pass, %.1f ms waited for after it\n",
+                program, c->bytes / 1e6, static_cast<long long>(c->buckets), 1e3 * c->overlapped_seconds,
+                1e3 * c->exposed_seconds);
+  if (!validation || !setup.job->is_root()) return 0;  // rank 0 validates
 
   // Plain predictions first; then, unless --no-tta, the average over the 8 flips/rotations,
   // whose outputs and metrics.json are the ones written.
   const FinalValidation scores = run.validate(observer);
   auto print_report = [&](const std::string& what, const ValidationReport& r) {
     std::printf("\n%s, %s:\n", validation->describe().c_str(), what.c_str());
-    for (const Measure& m : r.measures) std::printf("  %-15s%.*f\n", m.name.c_str(), m.decimals, m.value);
+    int width = 0;  // the values line up one space after the longest name
+    for (const Measure& m : r.measures) width = std::max(width, static_cast<int>(m.name.size()) + 1);
+    for (const Measure& m : r.measures)
+      std::printf("  %-*s%.*f\n", width, m.name.c_str(), m.decimals, m.value);
   };
   auto print_pair = [&](const std::string& weights, const ValidationPair& p, const char* tta_note) {
     print_report(weights + "plain predictions", p.plain);

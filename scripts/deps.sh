@@ -3,8 +3,13 @@
 # missing (so a second run never touches apt). Sourced by run-main and run-tests.
 set -euo pipefail
 
+# libopenmpi-dev + openmpi-bin: optional for the library (CMake UNET_MPI=AUTO builds without MPI
+# when it is missing), installed so that CI builds and tests the scale-out layer under mpirun.
+# pybind11-dev, python3-dev, python3-numpy build the Python module (python/, -DUNET_PYTHON) and
+# let it run.
 UNET_DEB_PACKAGES=(cmake ninja-build g++ pkg-config libeigen3-dev catch2 libstb-dev libtiff-dev
-                   libboost-context-dev libcli11-dev nlohmann-json3-dev)
+                   libboost-context-dev libcli11-dev nlohmann-json3-dev libopenmpi-dev openmpi-bin
+                   pybind11-dev python3-dev python3-numpy)
 
 unet_install_deps() {
   local missing=()

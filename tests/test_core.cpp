@@ -2,6 +2,7 @@
 // and the bad-input errors of the core.
 #include <atomic>
 #include <cmath>
+#include <memory>
 
 #include "core/allocator.h"
 #include "core/cuda_runtime.h"
@@ -24,6 +25,46 @@ TEST_CASE("Tensor copies are handles, data is copied only explicitly", "[core][t
   CHECK(a.to(Device::cpu()).impl() == a.impl());  // same device: no copy
   Tensor moved = std::move(b);
   CHECK(moved.impl() == a.impl());
+}
+
+TEST_CASE("Tensors over borrowed memory and entries of the first axis share it, never copy", "[core][tensor]") {
+  std::vector<float> memory = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  auto owner = std::make_shared<int>(0);
+  std::weak_ptr<int> watch = owner;
+  Tensor page;
+  {
+    Tensor borrowed = Tensor::from_external(memory.data(), Shape{3, 2, 2}, DType::Float32, Device::cpu(), owner);
+    owner.reset();
+    CHECK(borrowed.data<float>() == memory.data());  // the caller's memory, not a copy
+    page = borrowed.entry(1);
+  }
+  // The entry keeps the borrowed storage (and so its owner) alive after the stack's handle went.
+  CHECK_FALSE(watch.expired());
+  CHECK(page.shape() == Shape{2, 2});
+  CHECK(page.data<float>() == memory.data() + 4);
+  CHECK(page.to_vector() == std::vector<float>{4, 5, 6, 7});
+  page.data<float>()[0] = -1;  // writes reach the caller's memory
+  CHECK(memory[4] == -1);
+  page = Tensor();
+  CHECK(watch.expired());      // released with the last tensor; the memory itself is not freed here
+  CHECK(memory[11] == 11);
+  // Entries of an owned tensor: the same sharing, and index checks.
+  Tensor stack = Tensor::from_vector(memory, Shape{3, 4});
+  CHECK(stack.entry(2).data<float>() == stack.data<float>() + 8);
+  CHECK_THROWS_AS(stack.entry(3), ShapeError);
+  CHECK_THROWS_AS(stack.entry(-1), ShapeError);
+  CHECK_THROWS_AS(Tensor::from_external(nullptr, Shape{2}, DType::Float32, Device::cpu(), nullptr), ValueError);
+  CHECK_THROWS_WITH(Tensor::from_external(reinterpret_cast<char*>(memory.data()) + 2, Shape{2}, DType::Float32,
+                                          Device::cpu(), nullptr),
+                    Catch::Contains("not aligned"));
+}
+
+TEST_CASE("resolve_device: auto never picks the simulator, other spellings as parse_device", "[core][device]") {
+  CHECK(resolve_device("cpu") == Device::cpu());
+  if (cuda_rt::is_simulated()) CHECK(resolve_device("auto") == Device::cpu());
+  else if (cuda_available()) CHECK(resolve_device("auto").is_cuda());
+  CHECK_THROWS_WITH(resolve_device("gpu"), Catch::Contains("auto, cpu, cuda or cuda:N"));
+  CHECK_THROWS_WITH(parse_device("auto"), Catch::Contains("expected cpu, cuda or cuda:N"));
 }
 
 TEST_CASE("Tensor round trip through the CUDA device keeps every bit", "[core][tensor][cuda]") {

@@ -117,6 +117,36 @@ TEST_CASE("stack dataset: multi-page image and label stacks", "[data][dataset]")
   REQUIRE_THROWS_AS(load_stack_dataset(root + "/vol.tif", root + "/lab.tif"), ShapeError);
 }
 
+TEST_CASE("folder dataset: a stack in the folder gives one sample per page, paired page by page", "[data][dataset]") {
+  const test::TempDir dir("unet_ds_test");
+  const std::string images = dir.sub("images"), labels = dir.sub("labels");
+  std::vector<Image> pages(12, make_image(8, 8, 1, SampleFormat::U8));
+  for (int i = 0; i < 12; ++i) pages[i].pixels[0] = static_cast<float>(i);
+  write_tiff_stack(images + "/vol.tif", pages);
+  std::vector<Image> masks(12, binary_mask(8, 8));
+  for (int i = 1; i < 12; i += 2) masks[i].at(7, 0) = 255;  // odd pages: a third, one-pixel cell
+  write_tiff_stack(labels + "/vol.tif", masks);
+  write_png(images + "/single.png", make_image(8, 8, 1, SampleFormat::U8));
+  write_png(labels + "/single.png", binary_mask(8, 8));
+  const auto s = load_folder_dataset(images, labels);
+  REQUIRE(s.size() == 13);
+  CHECK(s[0].name == "single");
+  CHECK(s[1].name == "vol_p00");  // zero-padded to the width of the last page number
+  CHECK(s[12].name == "vol_p11");
+  CHECK(s[12].image.pixels[0] == 11);
+  CHECK(s[12].image_path == images + "/vol.tif page 11");
+  for (int i = 0; i < 12; ++i) CHECK(count_objects(s[1 + i].labels) == (i % 2 ? 3 : 2));  // page i with page i
+  const auto unlabelled = load_image_folder(images);
+  REQUIRE(unlabelled.size() == 13);
+  CHECK(unlabelled[3].name == "vol_p02");
+  CHECK(page_name("a", 7, 100) == "a_p07");
+  CHECK(page_name("a", 0, 1) == "a_p0");
+  // A label stack of another length is refused naming both files.
+  write_tiff_stack(labels + "/vol.tif", std::vector<Image>(11, binary_mask(8, 8)));
+  CHECK_THROWS_AS(load_folder_dataset(images, labels), ShapeError);
+  CHECK_THROWS_WITH(load_folder_dataset(images, labels), Catch::Contains("12 page(s)") && Catch::Contains("have 11"));
+}
+
 TEST_CASE("CTC dataset: only annotated frames, 16-bit instance ids", "[data][dataset]") {
   const test::TempDir dir("unet_ds_test");
   const std::string raw = dir.sub("set/01"), seg = dir.sub("set/01_GT/SEG");

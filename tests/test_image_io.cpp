@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <random>
 
+#include <tiffio.h>
+
 #include "core/error.h"
 #include "unet/image.h"
 #include "unet/image_io.h"
@@ -71,7 +73,67 @@ TEST_CASE("multi-page TIFF stacks keep every page", "[data][image_io]") {
   const auto back = read_image_stack(p);
   REQUIRE(back.size() == 3);
   for (int i = 0; i < 3; ++i) require_equal(back[i], pages[i]);
-  require_equal(read_image(p), pages[0]);  // read_image = first page
+  // read_image reads one image: a stack is refused, never cut to its first page.
+  CHECK_THROWS_AS(read_image(p), IOError);
+  CHECK_THROWS_WITH(read_image(p), Catch::Contains(p) && Catch::Contains("a stack of 3 pages") &&
+                                       Catch::Contains("read_image_stack"));
+  // A one-page TIFF is an image to both readers.
+  write_tiff_stack(p, {pages[2]});
+  require_equal(read_image(p), pages[2]);
+  REQUIRE(read_image_stack(p).size() == 1);
+  REQUIRE(count_pages(p) == 1);
+}
+
+namespace {
+
+// A TIFF written with libtiff directly, for layouts our writer does not make: `kinds` gives each
+// directory's SubfileType (0 = a page, FILETYPE_REDUCEDIMAGE = a thumbnail), `description` the
+// first directory's ImageDescription. Every directory is an 8-bit image whose pixels are its index.
+void write_raw_tiff(const std::string& path, const std::vector<uint32_t>& kinds, const std::string& description = "") {
+  TIFF* tif = TIFFOpen(path.c_str(), "w");
+  REQUIRE(tif != nullptr);
+  for (size_t d = 0; d < kinds.size(); ++d) {
+    const uint32_t w = kinds[d] ? 4 : 8, h = kinds[d] ? 3 : 6;  // thumbnails are smaller
+    TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, w);
+    TIFFSetField(tif, TIFFTAG_IMAGELENGTH, h);
+    TIFFSetField(tif, TIFFTAG_SAMPLESPERPIXEL, static_cast<uint16_t>(1));
+    TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, static_cast<uint16_t>(8));
+    TIFFSetField(tif, TIFFTAG_PHOTOMETRIC, static_cast<uint16_t>(PHOTOMETRIC_MINISBLACK));
+    TIFFSetField(tif, TIFFTAG_PLANARCONFIG, static_cast<uint16_t>(PLANARCONFIG_CONTIG));
+    TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, h);
+    TIFFSetField(tif, TIFFTAG_SUBFILETYPE, kinds[d]);
+    if (d == 0 && !description.empty()) TIFFSetField(tif, TIFFTAG_IMAGEDESCRIPTION, description.c_str());
+    std::vector<unsigned char> row(w, static_cast<unsigned char>(d));
+    for (uint32_t y = 0; y < h; ++y) REQUIRE(TIFFWriteScanline(tif, row.data(), y, 0) >= 0);
+    REQUIRE(TIFFWriteDirectory(tif));
+  }
+  TIFFClose(tif);
+}
+
+}  // namespace
+
+TEST_CASE("TIFF thumbnails are not pages, ImageJ's over-4-GB stacks are refused, not cut", "[data][image_io]") {
+  const test::TempDir dir("unet_io_test");
+  const std::string p = dir.file("thumbs.tif");
+  // page, thumbnail, page, thumbnail: two pages (directories 0 and 2).
+  write_raw_tiff(p, {0, FILETYPE_REDUCEDIMAGE, 0, FILETYPE_REDUCEDIMAGE});
+  const auto pages = read_image_stack(p);
+  REQUIRE(pages.size() == 2);
+  CHECK(pages[1].width == 8);
+  CHECK(pages[1].pixels[0] == 2);
+  CHECK(count_pages(p) == 2);
+  // One page and its thumbnail is one image.
+  write_raw_tiff(p, {0, FILETYPE_REDUCEDIMAGE});
+  CHECK(read_image(p).pixels[0] == 0);
+  // ImageJ's layout for huge stacks: one directory, the description declares more images.
+  const std::string imagej = dir.file("imagej.tif");
+  write_raw_tiff(imagej, {0}, "ImageJ=1.53t\nimages=3\nslices=3\nloop=false\n");
+  for (auto read : {+[](const std::string& f) { (void)read_image(f); }, +[](const std::string& f) { (void)read_image_stack(f); },
+                    +[](const std::string& f) { (void)count_pages(f); }})
+    CHECK_THROWS_WITH(read(imagej), Catch::Contains(imagej) && Catch::Contains("ImageJ says it holds 3 images"));
+  // An ImageJ file whose directories are all there reads normally.
+  write_raw_tiff(imagej, {0, 0, 0}, "ImageJ=1.53t\nimages=3\nslices=3\n");
+  CHECK(read_image_stack(imagej).size() == 3);
 }
 
 TEST_CASE("writers leave no temporary files and replace existing files", "[data][image_io]") {

@@ -77,3 +77,62 @@ TEST_CASE("Test-time augmentation is equivariant under the flips and rotations i
   CHECK_THROWS_AS(segment_image(model, flat, {50, false}), ShapeError);
   CHECK_THROWS_AS(segment_image(model, Tensor::zeros(Shape{2, 8, 8})), ShapeError);
 }
+
+TEST_CASE("A stack is segmented page by page: each page equals segment_image of it, bit for bit", "[inference]") {
+  UNet model(small_config(), Device::cpu());
+  const Tensor stack = test::random_tensor(Shape{3, 1, 29, 41}, 21, Device::cpu(), 0.0, 1.0);
+  for (const bool tta : {false, true}) {
+    const Tensor all = segment_stack(model, stack, {0, tta, {}});
+    REQUIRE(all.shape() == Shape{3, 2, 29, 41});
+    for (int64_t i = 0; i < 3; ++i) {
+      const Tensor page = Tensor::from_vector(stack.entry(i).to_vector(), Shape{1, 29, 41});  // an owned copy
+      CHECK(all.entry(i).to_vector() == segment_image(model, page, {0, tta, {}}).to_vector());
+    }
+  }
+  // Pages differ, so a result that repeated page 0 would fail above; check that premise.
+  const Tensor plain = segment_stack(model, stack);
+  CHECK(plain.entry(0).to_vector() != plain.entry(2).to_vector());
+  CHECK_THROWS_AS(segment_stack(model, Tensor::zeros(Shape{1, 8, 8})), ShapeError);
+  CHECK_THROWS_AS(segment_stack(model, Tensor::zeros(Shape{2, 3, 8, 8})), ShapeError);
+}
+
+TEST_CASE("Segmentation reports every tile to the progress callback and stops when asked", "[inference]") {
+  UNet model(small_config(), Device::cpu());
+  const UNetGeometry g = model.config().geometry();
+  const Tensor stack = test::random_tensor(Shape{2, 1, 37, 53}, 22, Device::cpu(), 0.0, 1.0);
+  const int64_t tile = g.valid_input_at_least(44), out = g.output_size(tile);
+  const int64_t per_page = ((37 + out - 1) / out) * ((53 + out - 1) / out);
+  REQUIRE(per_page > 1);
+  for (const bool tta : {false, true}) {
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    SegmentOptions options{tile, tta, [&](int64_t done, int64_t total) {
+                             calls.emplace_back(done, total);
+                             return true;
+                           }};
+    segment_stack(model, stack, options);
+    const int64_t total = 2 * per_page * (tta ? 8 : 1);
+    CHECK(segment_tile_count(model.config(), 37, 53, options) * 2 == total);
+    REQUIRE(calls.size() == static_cast<size_t>(total + 1));  // once before the first tile, once after each
+    for (size_t i = 0; i < calls.size(); ++i) CHECK(calls[i] == std::make_pair(static_cast<int64_t>(i), total));
+  }
+  // Stop after the third tile: the call throws CancelledError saying where, runs no further tile,
+  // and leaves the model in the mode it was in.
+  model.set_training(true);
+  int64_t last = -1;
+  SegmentOptions stop{tile, false, [&](int64_t done, int64_t) {
+                        last = done;
+                        return done < 3;
+                      }};
+  CHECK_THROWS_WITH(segment_stack(model, stack, stop), Catch::Contains("stopped by the caller after 3 of"));
+  CHECK(last == 3);
+  CHECK(model.training());
+  CHECK_THROWS_AS(segment_image(model, stack.entry(0), stop), CancelledError);
+  // A callback that says stop before any work: nothing runs.
+  last = -1;
+  SegmentOptions never{tile, false, [&](int64_t done, int64_t) {
+                         last = done;
+                         return false;
+                       }};
+  CHECK_THROWS_AS(segment_image(model, stack.entry(0), never), CancelledError);
+  CHECK(last == 0);
+}

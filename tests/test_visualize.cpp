@@ -109,3 +109,32 @@ TEST_CASE("line_plot on a log scale skips values <= 0 and NaN, bad input is refu
   narrow.y = {1e6, 1e6 + 1e-9};
   CHECK(line_plot({narrow}, 100, 100).width == 100);
 }
+
+TEST_CASE("instance_overlay: objects tinted in their own colour, outlines in full, the truth's in white", "[visualize]") {
+  // A 12×8 grey ramp (16-bit values, stretched to 0..255) with two touching 4×4 objects.
+  Image grey = make_image(12, 8, 1, SampleFormat::U16);
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 12; ++x) grey.at(x, y) = 1000.0f + 100.0f * x;
+  LabelImage objects = make_label_image(12, 8);
+  for (int y = 2; y < 6; ++y)
+    for (int x = 2; x < 10; ++x) objects.at(x, y) = x < 6 ? 1 : 2;
+  const Image plain = instance_overlay(grey, objects);
+  CHECK(plain.channels == 3);
+  CHECK(is_rgb(plain, 0, 0, 0, 0, 0));        // darkest pixel -> 0
+  CHECK(is_rgb(plain, 11, 7, 255, 255, 255));  // brightest -> 255
+  // An outline pixel (the shared edge) is the object's full colour; an interior one is a tint of
+  // it over the grey; the two objects differ.
+  const int r1 = static_cast<int>(plain.at(5, 3, 0)), g1 = static_cast<int>(plain.at(5, 3, 1)),
+            b1 = static_cast<int>(plain.at(5, 3, 2));
+  CHECK((r1 == 255 || g1 == 255 || b1 == 255));
+  CHECK(!is_rgb(plain, 6, 3, r1, g1, b1));
+  CHECK(!is_rgb(plain, 3, 3, r1, g1, b1));
+  CHECK(is_rgb(plain, 0, 4, 0, 0, 0));  // background keeps its grey
+  // The truth's outlines are white on top.
+  LabelImage truth = make_label_image(12, 8);
+  truth.at(0, 4) = 5;
+  const Image with_truth = instance_overlay(grey, objects, &truth);
+  CHECK(is_rgb(with_truth, 0, 4, 255, 255, 255));
+  CHECK_THROWS_AS(instance_overlay(grey, make_label_image(3, 3)), ShapeError);
+  CHECK_THROWS_AS(instance_overlay(make_image(12, 8, 3), objects), ShapeError);
+}

@@ -29,7 +29,28 @@ void check_dir(const std::string& dir, const char* role) {
              " folder does not exist or is not a folder");
 }
 
+// Every page of an image file, as samples without labels: one sample named after the file's stem,
+// or for a stack of N pages, N samples "<stem>_p<i>" (page_name).
+std::vector<Sample> read_pages(const std::string& path) {
+  std::vector<Image> pages = read_image_stack(path);
+  const std::string stem = fs::path(path).stem().string();
+  std::vector<Sample> samples(pages.size());
+  for (size_t i = 0; i < pages.size(); ++i) {
+    samples[i].name = pages.size() == 1 ? stem : page_name(stem, static_cast<int>(i), static_cast<int>(pages.size()));
+    samples[i].image_path = pages.size() == 1 ? path : path + " page " + std::to_string(i);
+    samples[i].image = std::move(pages[i]);
+  }
+  return samples;
+}
+
 }  // namespace
+
+std::string page_name(const std::string& stem, int page, int pages) {
+  const int digits = static_cast<int>(std::to_string(std::max(pages - 1, 0)).size());
+  std::string number = std::to_string(page);
+  number.insert(0, static_cast<size_t>(std::max(0, digits - static_cast<int>(number.size()))), '0');
+  return stem + "_p" + number;
+}
 
 LabelImage labels_from_image(const Image& label_image, LabelKind kind, const std::string& what) {
   validate(label_image, what.c_str());
@@ -90,14 +111,17 @@ std::vector<Sample> load_folder_dataset(const std::string& images_dir,
     auto it = label_by_stem.find(stem);
     UNET_CHECK(it != label_by_stem.end(), IOError, image_path, ": no label file named ", stem,
                ".* in ", labels_dir);
-    Sample s;
-    s.name = stem;
-    s.image_path = image_path;
-    s.label_path = it->second;
-    s.image = read_image(image_path);
-    s.labels = labels_from_image(read_image(it->second), kind, it->second);
-    check_same_size(s.image, s.labels, image_path, it->second);
-    samples.push_back(std::move(s));
+    std::vector<Sample> pages = read_pages(image_path);
+    std::vector<Image> labels = read_image_stack(it->second);
+    UNET_CHECK(labels.size() == pages.size(), ShapeError, "page counts differ: ", image_path, " has ",
+               pages.size(), " page(s), its labels ", it->second, " have ", labels.size());
+    for (size_t i = 0; i < pages.size(); ++i) {
+      Sample& s = pages[i];
+      s.label_path = labels.size() == 1 ? it->second : it->second + " page " + std::to_string(i);
+      s.labels = labels_from_image(labels[i], kind, s.label_path);
+      check_same_size(s.image, s.labels, s.image_path, s.label_path);
+      samples.push_back(std::move(s));
+    }
   }
   return samples;
 }
@@ -160,13 +184,8 @@ std::vector<Sample> load_ctc_dataset(const std::string& dataset_dir, const std::
 
 std::vector<Sample> load_image_folder(const std::string& images_dir) {
   std::vector<Sample> samples;
-  for (const auto& p : list_image_files(images_dir)) {
-    Sample s;
-    s.name = fs::path(p).stem().string();
-    s.image_path = p;
-    s.image = read_image(p);
-    samples.push_back(std::move(s));
-  }
+  for (const auto& p : list_image_files(images_dir))
+    for (Sample& s : read_pages(p)) samples.push_back(std::move(s));
   return samples;
 }
 

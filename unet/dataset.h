@@ -34,8 +34,10 @@ enum class LabelKind {
 LabelImage labels_from_image(const Image& label_image, LabelKind kind, const std::string& what);
 
 // (a) Every image file of images_dir (sorted by name) paired with the label file of the same
-// stem in labels_dir. Throws IOError for a missing/empty folder or a missing label file,
-// ShapeError when an image and its label differ in size (naming both files and sizes).
+// stem in labels_dir. A multi-page TIFF becomes one sample per page (named by page_name), paired
+// with the same page of its label stack. Throws IOError for a missing/empty folder or a missing
+// label file, ShapeError when an image and its label differ in size or page count (naming both
+// files and sizes).
 std::vector<Sample> load_folder_dataset(const std::string& images_dir,
                                         const std::string& labels_dir,
                                         LabelKind kind = LabelKind::Auto);
@@ -47,9 +49,13 @@ std::vector<Sample> load_stack_dataset(const std::string& image_stack,
 std::vector<Sample> load_ctc_dataset(const std::string& dataset_dir,
                                      const std::string& sequence = "01");
 
-// Image files of a folder (sorted by name) without labels, e.g. a test set. Each entry's
-// `labels` is empty (width = height = 0).
+// Image files of a folder (sorted by name) without labels, e.g. a test set; every page of a
+// stack is a sample (page_name). Each entry's `labels` is empty (width = height = 0).
 std::vector<Sample> load_image_folder(const std::string& images_dir);
+
+// The name of page `page` of a stack of `pages` pages whose file stem is `stem`: "<stem>_p<page>",
+// the page number 0-based and zero-padded to the width of the largest ("vol_p07" of 30 pages).
+std::string page_name(const std::string& stem, int page, int pages);
 
 // Image files in a folder, sorted by file name. Throws IOError when the folder is missing
 // or holds none.

@@ -75,12 +75,16 @@ void validate(const LabelImage& labels, const char* what) {
              labels.labels.size());
 }
 
+float normalisation_scale(SampleFormat format) {
+  return format == SampleFormat::F32 ? 1.0f : static_cast<float>(1.0 / sample_max(format));
+}
+
 Image normalised(const Image& image) {
   validate(image, "normalised");
   Image out = image;
   out.format = SampleFormat::F32;
   if (image.format == SampleFormat::F32) return out;
-  const float scale = static_cast<float>(1.0 / sample_max(image.format));
+  const float scale = normalisation_scale(image.format);
   for (float& v : out.pixels) v *= scale;
   return out;
 }

@@ -60,6 +60,10 @@ void validate(const LabelImage& labels, const char* what);
 // Values divided by sample_max(format): integer images land in [0, 1]; F32 images are copied
 // unchanged. The result has format F32.
 Image normalised(const Image& image);
+// The factor normalised() multiplies the samples of an integer format by: float(1 / sample_max);
+// 1 for F32. Code that normalises samples held elsewhere (a NumPy array) uses it to get the
+// same bits.
+float normalisation_scale(SampleFormat format);
 // Luminance (ITU-R 601: 0.299 R + 0.587 G + 0.114 B) of RGB(A); grey images are copied.
 Image to_grey(const Image& image);
 // Channel-planar copy of the pixels (all of channel 0, then channel 1, ...), the NCHW order.

@@ -47,15 +47,19 @@ std::string lower_extension(const std::string& path) {
   return ext;
 }
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
+std::vector<unsigned char> read_bytes(const std::string& path, size_t limit) {
   std::error_code ec;
   UNET_CHECK(fs::exists(path, ec), IOError, path, ": no such file");
   UNET_CHECK(fs::is_regular_file(path, ec), IOError, path, ": not a regular file");
+  const uintmax_t size = fs::file_size(path, ec);
+  UNET_CHECK(!ec, IOError, path, ": cannot tell its size (", ec.message(), ")");
+  UNET_CHECK(size > 0, IOError, path, ": file is empty");
   std::ifstream in(path, std::ios::binary);
   UNET_CHECK(in.good(), IOError, path, ": cannot open for reading");
-  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)),
-                                   std::istreambuf_iterator<char>());
-  UNET_CHECK(!bytes.empty(), IOError, path, ": file is empty");
+  std::vector<unsigned char> bytes(static_cast<size_t>(std::min<uintmax_t>(size, limit)));
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  UNET_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()), IOError, path,
+             ": could only read ", in.gcount(), " of its ", bytes.size(), " bytes");
   return bytes;
 }
 
@@ -101,7 +105,9 @@ namespace fs = std::filesystem;
 
 // ---- stb (PNG / JPEG / BMP) --------------------------------------------------------------------
 Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes) {
-  const int len = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
+  UNET_CHECK(bytes.size() <= INT32_MAX, IOError, path, ": ", bytes.size(),
+             " bytes; PNG, JPEG and BMP files are read up to 2 GiB (TIFF has no such limit)");
+  const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &comp))
     UNET_THROW(IOError, path, ": corrupt or unsupported image header (", stbi_failure_reason(),
@@ -206,23 +212,25 @@ void append_bytes(void* context, void* data, int size) {
 
 }  // namespace
 
-Image read_image(const std::string& path) {
-  const auto bytes = read_bytes(path);
-  switch (sniff(bytes)) {
-    case FileKind::TIFF: return read_tiff(path, true).front();
+namespace {
+
+// TIFF: `single` as read_tiff; other formats hold one image.
+std::vector<Image> read_file(const std::string& path, bool single) {
+  switch (sniff(read_bytes(path, 8))) {  // libtiff reads the file itself: no need to load it here
+    case FileKind::TIFF: return read_tiff(path, single);
     case FileKind::PNG:
     case FileKind::JPEG:
-    case FileKind::BMP: return read_stb(path, bytes);
+    case FileKind::BMP: return {read_stb(path, read_bytes(path))};
     default:
       UNET_THROW(IOError, path, ": not a PNG, TIFF, JPEG or BMP file (unrecognised first bytes)");
   }
 }
 
-std::vector<Image> read_image_stack(const std::string& path) {
-  const auto bytes = read_bytes(path);
-  if (sniff(bytes) == FileKind::TIFF) return read_tiff(path, false);
-  return {read_image(path)};
-}
+}  // namespace
+
+Image read_image(const std::string& path) { return std::move(read_file(path, true).front()); }
+
+std::vector<Image> read_image_stack(const std::string& path) { return read_file(path, false); }
 
 void write_png(const std::string& path, const Image& image) {
   validate(image, "write_png");

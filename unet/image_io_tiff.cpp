@@ -5,6 +5,7 @@
 #include <tiffio.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -125,20 +126,60 @@ Image read_tiff_page(TiffHandle& h, int page) {
   return im;
 }
 
+// The directories (IFDs) that hold pages, in file order: every directory but thumbnails
+// (reduced-resolution copies) and transparency masks, which some writers add after an image.
+std::vector<tdir_t> page_directories(TiffHandle& h) {
+  std::vector<tdir_t> pages;
+  tdir_t dir = 0;
+  do {
+    uint32_t kind = 0;
+    TIFFGetFieldDefaulted(h.tif, TIFFTAG_SUBFILETYPE, &kind);
+    if ((kind & (FILETYPE_REDUCEDIMAGE | FILETYPE_MASK)) == 0) pages.push_back(dir);
+    UNET_CHECK(++dir < 100000, IOError, h.path, ": more than 100000 directories (corrupt IFD chain?)");
+  } while (TIFFReadDirectory(h.tif));
+  UNET_CHECK(h.errors.first.empty(), IOError, h.path, ": corrupt TIFF directory", h.why());
+  UNET_CHECK(!pages.empty(), IOError, h.path, ": holds only thumbnails or masks, no full-size image");
+  return pages;
+}
+
+// ImageJ writes stacks over 4 GB with one directory and the other pages' pixels after the
+// first's ("images=N" in its description). libtiff sees one page; reading it alone would drop
+// the rest without a word, so such files are refused. Returns the page count ImageJ declares
+// (0 when the file is not ImageJ's). Call with the first directory current.
+int imagej_declared_pages(TiffHandle& h) {
+  const char* description = nullptr;
+  if (!TIFFGetField(h.tif, TIFFTAG_IMAGEDESCRIPTION, &description) || !description) return 0;
+  const std::string text(description);
+  if (text.rfind("ImageJ=", 0) != 0) return 0;
+  const size_t at = text.find("\nimages=");
+  return at == std::string::npos ? 0 : std::atoi(text.c_str() + at + 8);
+}
+
+std::vector<tdir_t> checked_page_directories(TiffHandle& h) {
+  const int declared = imagej_declared_pages(h);
+  const std::vector<tdir_t> pages = page_directories(h);
+  UNET_CHECK(declared <= static_cast<int>(pages.size()), IOError, h.path, ": ImageJ says it holds ", declared,
+             " images but the file has ", pages.size(), " TIFF page(s) (ImageJ's format for stacks over 4 GB, "
+             "which stores the other pages without directories); not supported: save it as separate files "
+             "or as a BigTIFF (File > Save As > Tiff with the bigtiff option in Fiji)");
+  return pages;
+}
+
 }  // namespace
 
 namespace io_detail {
 
-std::vector<Image> read_tiff(const std::string& path, bool first_only) {
+std::vector<Image> read_tiff(const std::string& path, bool single) {
   TiffHandle h(path, "r");
+  const std::vector<tdir_t> dirs = checked_page_directories(h);
+  UNET_CHECK(!single || dirs.size() == 1, IOError, path, ": a stack of ", dirs.size(),
+             " pages where one image was expected (read_image_stack reads every page; "
+             "segment and evaluate take stacks)");
   std::vector<Image> pages;
-  int page = 0;
-  do {
-    pages.push_back(read_tiff_page(h, page++));
-    if (first_only) break;
-    UNET_CHECK(page < 100000, IOError, path, ": more than 100000 pages (corrupt IFD chain?)");
-  } while (TIFFReadDirectory(h.tif));
-  UNET_CHECK(h.errors.first.empty(), IOError, path, ": corrupt TIFF directory", h.why());
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    UNET_CHECK(TIFFSetDirectory(h.tif, dirs[i]), IOError, path, ": cannot reach page ", i, h.why());
+    pages.push_back(read_tiff_page(h, static_cast<int>(i)));
+  }
   return pages;
 }
 
@@ -199,13 +240,9 @@ void write_tiff_page(TiffHandle& h, const Image& im, TiffCompression compression
 }  // namespace
 
 int count_pages(const std::string& path) {
-  const auto bytes = io_detail::read_bytes(path);
-  if (io_detail::sniff(bytes) != io_detail::FileKind::TIFF) return 1;
+  if (io_detail::sniff(io_detail::read_bytes(path, 8)) != io_detail::FileKind::TIFF) return 1;
   TiffHandle h(path, "r");
-  const int n = TIFFNumberOfDirectories(h.tif);
-  UNET_CHECK(n > 0 && h.errors.first.empty(), IOError, path, ": corrupt TIFF directory chain",
-             h.why());
-  return n;
+  return static_cast<int>(checked_page_directories(h).size());
 }
 
 void write_tiff_stack(const std::string& path, const std::vector<Image>& pages,

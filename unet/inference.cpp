@@ -51,13 +51,24 @@ int64_t default_tile(const UNetGeometry& g, int64_t h, int64_t w) {
   return std::min(wanted, cap > 0 ? cap : wanted);
 }
 
-// Plain overlap-tile pass over one orientation of the image.
-Tensor segment_tiles(UNet& model, const Tensor& image, int64_t tile) {
+// The input tile size a call uses for an H×W image (validated).
+int64_t tile_for(const UNetConfig& config, int64_t h, int64_t w, const SegmentOptions& options) {
+  const UNetGeometry g = config.geometry();
+  const int64_t tile = options.tile > 0 ? options.tile : default_tile(g, h, w);
+  g.require_valid_input(tile, "tile size");
+  return tile;
+}
+
+int64_t tiles_per_pass(const UNetConfig& config, int64_t h, int64_t w, int64_t tile) {
+  const int64_t out = config.geometry().output_size(tile);
+  return ((h + out - 1) / out) * ((w + out - 1) / out);  // a quarter turn swaps h and w: same count
+}
+
+// Plain overlap-tile pass over one orientation of the image into dst ([K, H, W] floats).
+void segment_tiles(UNet& model, const Tensor& image, int64_t tile, float* dst, ProgressCounter& progress) {
   const UNetGeometry g = model.config().geometry();
   const int64_t out = g.output_size(tile), border = (tile - out) / 2;
   const int64_t h = image.dim(1), w = image.dim(2), k = model.config().num_classes;
-  Tensor probs = Tensor::empty(Shape{k, h, w});
-  float* dst = probs.data<float>();
   for (int64_t top = 0; top < h; top += out)
     for (int64_t left = 0; left < w; left += out) {
       const Tensor window = mirrored_window(image, top - border, left - border, tile, tile);
@@ -68,8 +79,48 @@ Tensor segment_tiles(UNet& model, const Tensor& image, int64_t tile) {
       for (int64_t c = 0; c < k; ++c)
         for (int64_t i = 0; i < rows; ++i)
           std::copy_n(src + (c * out + i) * out, cols, dst + (c * h + top + i) * w + left);
+      progress.advance();
     }
-  return probs;
+}
+
+// One image [C, H, W] into dst ([K, H, W] floats), with or without the 8-fold average.
+void segment_into(UNet& model, const Tensor& image, int64_t tile, bool tta, float* dst, ProgressCounter& progress) {
+  segment_tiles(model, image, tile, dst, progress);  // the identity transform first
+  if (!tta) return;
+  const int64_t n = model.config().num_classes * image.dim(1) * image.dim(2);
+  for (int t = 1; t < 8; ++t) {
+    const Tensor turned = dihedral(image, t);
+    Tensor p = Tensor::empty(Shape{model.config().num_classes, turned.dim(1), turned.dim(2)});
+    segment_tiles(model, turned, tile, p.data<float>(), progress);
+    const Tensor back = dihedral_inverse(p, t);
+    const float* src = back.data<float>();
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] *= 0.125f;
+}
+
+// Eval mode (no dropout) and no graph for the length of a call; the model's mode comes back.
+class InferenceMode {
+ public:
+  explicit InferenceMode(UNet& model) : model_(model), was_training_(model.training()) { model.set_training(false); }
+  ~InferenceMode() { model_.set_training(was_training_); }
+  InferenceMode(const InferenceMode&) = delete;
+  InferenceMode& operator=(const InferenceMode&) = delete;
+
+ private:
+  NoGradGuard no_grad_;
+  UNet& model_;
+  bool was_training_;
+};
+
+void check_image(const UNet& model, const Tensor& image, int rank, const char* op) {
+  check_float(image, op, "image");
+  check_rank(image, rank, op, "image");
+  check_not_empty(image, op, "image");
+  UNET_CHECK(image.device().is_cpu(), DeviceError, op, ": pass the image on the CPU, got ", image.str());
+  const int64_t channels = image.dim(rank - 3);
+  UNET_CHECK(channels == model.config().in_channels, ShapeError, op, ": image ", image.shape().str(), " has ",
+             channels, " channels, the model expects ", model.config().in_channels);
 }
 
 }  // namespace
@@ -99,59 +150,56 @@ Tensor image_tensor(const Image& image) {
   return Tensor::from_vector(to_planar(values), Shape{values.channels, values.height, values.width});
 }
 
-Image foreground_probability(const Tensor& probabilities) {
-  check_float(probabilities, "foreground_probability", "probabilities");
-  check_rank(probabilities, 3, "foreground_probability", "probabilities");
-  UNET_CHECK(probabilities.device().is_cpu(), DeviceError, "foreground_probability: probabilities must be on the CPU, got ",
+Image class_probability(const Tensor& probabilities, int64_t k) {
+  check_float(probabilities, "class_probability", "probabilities");
+  check_rank(probabilities, 3, "class_probability", "probabilities");
+  UNET_CHECK(probabilities.device().is_cpu(), DeviceError, "class_probability: probabilities must be on the CPU, got ",
              probabilities.str());
-  UNET_CHECK(probabilities.dim(0) >= 2, ShapeError, "foreground_probability: ", probabilities.shape().str(),
-             " holds ", probabilities.dim(0), " class(es); the foreground is class 1 of at least two");
+  UNET_CHECK(k >= 0 && k < probabilities.dim(0), ShapeError, "class_probability: ", probabilities.shape().str(),
+             " holds ", probabilities.dim(0), " class(es), no class ", k);
   Image image = make_image(static_cast<int>(probabilities.dim(2)), static_cast<int>(probabilities.dim(1)), 1,
                            SampleFormat::F32);
-  const float* p = probabilities.data<float>() + probabilities.dim(1) * probabilities.dim(2);
+  const float* p = probabilities.data<float>() + k * probabilities.dim(1) * probabilities.dim(2);
   std::copy_n(p, image.pixels.size(), image.pixels.begin());
   return image;
 }
 
-Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options) {
-  check_float(image, "segment_image", "image");
-  check_rank(image, 3, "segment_image", "image");
-  check_not_empty(image, "segment_image", "image");
-  UNET_CHECK(image.device().is_cpu(), DeviceError, "segment_image: pass the image on the CPU, got ", image.str());
-  UNET_CHECK(image.dim(0) == model.config().in_channels, ShapeError, "segment_image: image ",
-             image.shape().str(), " has ", image.dim(0), " channels, the model expects ",
-             model.config().in_channels);
-  const UNetGeometry g = model.config().geometry();
-  const int64_t tile = options.tile > 0 ? options.tile : default_tile(g, image.dim(1), image.dim(2));
-  g.require_valid_input(tile, "tile size");
+Image foreground_probability(const Tensor& probabilities) {
+  check_rank(probabilities, 3, "foreground_probability", "probabilities");
+  UNET_CHECK(probabilities.dim(0) >= 2, ShapeError, "foreground_probability: ", probabilities.shape().str(),
+             " holds ", probabilities.dim(0), " class(es); the foreground is class 1 of at least two");
+  return class_probability(probabilities, 1);
+}
 
-  NoGradGuard no_grad;
-  const bool was_training = model.training();
-  model.set_training(false);
-  Tensor result;
-  try {
-    if (!options.tta) {
-      result = segment_tiles(model, image, tile);
-    } else {
-      for (int t = 0; t < 8; ++t) {
-        const Tensor p = dihedral_inverse(segment_tiles(model, dihedral(image, t), tile), t);
-        if (!result.defined()) {
-          result = p;
-        } else {
-          float* acc = result.data<float>();
-          const float* src = p.data<float>();
-          for (int64_t i = 0; i < result.numel(); ++i) acc[i] += src[i];
-        }
-      }
-      float* acc = result.data<float>();
-      for (int64_t i = 0; i < result.numel(); ++i) acc[i] *= 0.125f;
-    }
-  } catch (...) {
-    model.set_training(was_training);
-    throw;
-  }
-  model.set_training(was_training);
+Tensor segment_image(UNet& model, const Tensor& image, const SegmentOptions& options) {
+  check_image(model, image, 3, "segment_image");
+  const int64_t h = image.dim(1), w = image.dim(2);
+  const int64_t tile = tile_for(model.config(), h, w, options);
+  ProgressCounter progress(options.progress, tiles_per_pass(model.config(), h, w, tile) * (options.tta ? 8 : 1),
+                           "segment_image", "tiles");
+  InferenceMode mode(model);
+  Tensor result = Tensor::empty(Shape{model.config().num_classes, h, w});
+  segment_into(model, image, tile, options.tta, result.data<float>(), progress);
   return result;
+}
+
+Tensor segment_stack(UNet& model, const Tensor& stack, const SegmentOptions& options) {
+  check_image(model, stack, 4, "segment_stack");
+  const int64_t pages = stack.dim(0), h = stack.dim(2), w = stack.dim(3);
+  const int64_t tile = tile_for(model.config(), h, w, options);
+  ProgressCounter progress(options.progress,
+                           pages * tiles_per_pass(model.config(), h, w, tile) * (options.tta ? 8 : 1),
+                           "segment_stack", "tiles");
+  InferenceMode mode(model);
+  Tensor result = Tensor::empty(Shape{pages, model.config().num_classes, h, w});
+  for (int64_t i = 0; i < pages; ++i)
+    segment_into(model, stack.entry(i), tile, options.tta, result.entry(i).data<float>(), progress);
+  return result;
+}
+
+int64_t segment_tile_count(const UNetConfig& config, int64_t height, int64_t width, const SegmentOptions& options) {
+  const int64_t tile = tile_for(config, height, width, options);
+  return tiles_per_pass(config, height, width, tile) * (options.tta ? 8 : 1);
 }
 
 }  // namespace unet

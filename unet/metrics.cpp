@@ -159,7 +159,10 @@ SegCounts seg_of(const OverlapTable& o) {
   o.pairs.for_each([&](uint64_t key, int64_t inter) {
     const int64_t r = o.truth_size[key >> 32];
     const int64_t s = o.predicted_size[key & 0xffffffffu];
-    if (2 * inter > r) c.sum_jaccard += static_cast<double>(inter) / static_cast<double>(r + s - inter);
+    if (2 * inter > r) {
+      c.sum_jaccard += static_cast<double>(inter) / static_cast<double>(r + s - inter);
+      ++c.matched;
+    }
   });
   return c;
 }

@@ -145,6 +145,7 @@ bool is_simple_point(uint8_t ring);
 struct SegCounts {
   double sum_jaccard = 0;
   int64_t objects = 0;
+  int64_t matched = 0;  // ground-truth objects with a predicted object covering more than half
 };
 SegCounts seg_counts(const LabelImage& truth, const LabelImage& prediction);
 

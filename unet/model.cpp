@@ -116,10 +116,12 @@ UNet::UNet(const UNetConfig& config, Device device) : config_(config), device_(d
   if (config.head_init == HeadInit::Zero) head_->weight.copy_from(Tensor::zeros(head_->weight.shape(), DType::Float32, device));
 }
 
-Tensor UNet::maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream) {
+Tensor UNet::maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream, int64_t first_entry) {
   if (config_.dropout <= 0.0f || !training()) return x;
-  // Distinct stream offsets for the two dropout sites so their masks are independent.
-  return dropout(x, config_.dropout, seed, stream << 40, /*training=*/true);
+  // Distinct stream offsets for the two dropout sites so their masks are independent; entry n of
+  // the whole batch starts n entries into its site's stream.
+  const uint64_t entry_offset = static_cast<uint64_t>(first_entry) * static_cast<uint64_t>(x.numel() / x.dim(0));
+  return dropout(x, config_.dropout, seed, (stream << 40) + entry_offset, /*training=*/true);
 }
 
 void UNet::set_precision(Precision p) {
@@ -137,7 +139,7 @@ void UNet::set_precision(Precision p) {
   precision_ = p;
 }
 
-Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
+Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed, int64_t first_entry) {
   check_rank(x, 4, "UNet::forward", "x");
   UNET_CHECK(x.dim(1) == config_.in_channels, ShapeError, "UNet::forward: input ", x.shape().str(),
              " has ", x.dim(1), " channels, the model expects ", config_.in_channels);
@@ -146,6 +148,8 @@ Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
   const UNetGeometry g = config_.geometry();
   g.require_valid_input(x.dim(2), "input height");
   g.require_valid_input(x.dim(3), "input width");
+  UNET_CHECK(first_entry >= 0, ValueError, "UNet::forward: first_entry (x's first entry in the whole batch) must be >= 0, got ",
+             first_entry);
 
   std::vector<Tensor> skips;
   Tensor h = x;
@@ -153,11 +157,11 @@ Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed) {
     h = affine(x, 1.0f / config_.input_std, -config_.input_mean / config_.input_std);
   for (int level = 0; level < config_.depth; ++level) {
     h = down_[level]->forward(h);
-    if (level == config_.depth - 1) h = maybe_dropout(h, dropout_seed, 1);
+    if (level == config_.depth - 1) h = maybe_dropout(h, dropout_seed, 1, first_entry);
     skips.push_back(h);
     h = max_pool2d(h);
   }
-  h = maybe_dropout(down_.back()->forward(h), dropout_seed, 2);
+  h = maybe_dropout(down_.back()->forward(h), dropout_seed, 2, first_entry);
   for (int i = 0; i < config_.depth; ++i) {
     // conv1(crop_concat(skip, up)), read in place: the concatenated map is never materialised.
     const Tensor up = up_[i]->upconv.forward(h);

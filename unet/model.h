@@ -61,7 +61,10 @@ class UNet : public Module {
 
   // x: [N, in_channels, S, S'] with S, S' valid input sizes -> logits [N, classes, out, out'].
   // `dropout_seed` selects the dropout masks (training mode only): pass a fresh value per step.
-  Tensor forward(const Tensor& x, uint64_t dropout_seed = 0);
+  // `first_entry`: x holds entries first_entry .. first_entry + N - 1 of a larger batch, and each
+  // gets the dropout masks it would get there (so a batch split over passes or processes is
+  // masked as the whole batch in one pass).
+  Tensor forward(const Tensor& x, uint64_t dropout_seed = 0, int64_t first_entry = 0);
 
   const UNetConfig& config() const { return config_; }
   Device device() const { return device_; }
@@ -86,7 +89,7 @@ class UNet : public Module {
     DoubleConv convs;
   };
 
-  Tensor maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream);
+  Tensor maybe_dropout(const Tensor& x, uint64_t seed, uint64_t stream, int64_t first_entry);
 
   UNetConfig config_;
   Device device_;

@@ -88,8 +88,15 @@ void save_safetensors(const std::string& path,
   }
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+namespace {
+
+struct Header {
+  nlohmann::json json;
+  uint64_t data_start = 0, data_size = 0;
+};
+
+// Reads and validates the length and JSON header of an open safetensors file.
+Header read_header(std::ifstream& in, const std::string& path) {
   UNET_CHECK(in.good(), IOError, "cannot open checkpoint '", path, "'");
   in.seekg(0, std::ios::end);
   const uint64_t file_size = static_cast<uint64_t>(in.tellg());
@@ -102,24 +109,51 @@ SafetensorsFile load_safetensors(const std::string& path) {
              file_size, " bytes)");
   std::string text(header_size, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_size));
-  nlohmann::json header;
+  Header h;
   try {
-    header = nlohmann::json::parse(text);
+    h.json = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     UNET_THROW(IOError, "'", path, "': the safetensors header is not valid JSON (", e.what(), ")");
   }
-  UNET_CHECK(header.is_object(), IOError, "'", path, "': the safetensors header is not a JSON object");
-  const uint64_t data_start = 8 + header_size, data_size = file_size - data_start;
+  UNET_CHECK(h.json.is_object(), IOError, "'", path, "': the safetensors header is not a JSON object");
+  h.data_start = 8 + header_size;
+  h.data_size = file_size - h.data_start;
+  return h;
+}
+
+std::map<std::string, std::string> metadata_of(const Header& h, const std::string& path) {
+  std::map<std::string, std::string> metadata;
+  const auto it = h.json.find("__metadata__");
+  if (it == h.json.end()) return metadata;
+  UNET_CHECK(it->is_object(), IOError, "'", path, "': the safetensors __metadata__ is not a JSON object");
+  try {
+    for (const auto& [key, value] : it->items()) metadata[key] = value.get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    UNET_THROW(IOError, "'", path, "': malformed safetensors metadata (", e.what(), ")");
+  }
+  return metadata;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return metadata_of(read_header(in, path), path);
+}
+
+SafetensorsFile load_safetensors(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const Header h = read_header(in, path);
+  const nlohmann::json& header = h.json;
+  const uint64_t data_start = h.data_start, data_size = h.data_size;
 
   SafetensorsFile file;
+  file.metadata = metadata_of(h, path);
   // Tensors in data order, like the writer.
   std::vector<std::tuple<uint64_t, uint64_t, std::string, DType, std::vector<int64_t>>> entries;
   try {
     for (const auto& [key, value] : header.items()) {
-      if (key == "__metadata__") {
-        for (const auto& [mk, mv] : value.items()) file.metadata[mk] = mv.get<std::string>();
-        continue;
-      }
+      if (key == "__metadata__") continue;
       const std::string tag = value.at("dtype").get<std::string>();
       UNET_CHECK(tag == "F32" || tag == "I32", IOError, "'", path, "': tensor '", key, "' has dtype ",
                  tag, "; unetcore reads F32 and I32");

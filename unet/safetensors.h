@@ -34,5 +34,7 @@ void save_safetensors(const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});
 
 SafetensorsFile load_safetensors(const std::string& path);
+// Only the "__metadata__" strings, read from the header without the tensors' data.
+std::map<std::string, std::string> read_safetensors_metadata(const std::string& path);
 
 }  // namespace unet

@@ -16,14 +16,18 @@ namespace {
 
 // Philox sub-streams of one step: which slice and where (kPlacement), the augmentation.
 constexpr uint64_t kPlacementStream = 1;
+// Where a tile goes when the first place holds no weight: sub-streams kRedrawStream + k.
+constexpr uint64_t kRedrawStream = 0x5EED0000ull;
+constexpr int kMaxRedraws = 64;
 constexpr uint64_t kAugmentSeed = 0x9E3779B97F4A7C15ull;  // augmentation draws from seed ^ this
 
 const char* reduction_name(LossReduction r) {
   return r == LossReduction::Sum ? "sum" : r == LossReduction::WeightedMean ? "weighted_mean" : "pixel_mean";
 }
 
-std::string options_json(const TrainOptions& o, int64_t steps_done) {
-  nlohmann::ordered_json j = {{"step", steps_done}, {"tile", o.tile}, {"batch", o.batch},
+std::string options_json(const TrainOptions& o, int64_t steps_done, int ranks) {
+  nlohmann::ordered_json j = {{"step", steps_done}, {"tile", o.tile}, {"batch", o.batch}, {"ranks", ranks},
+                              {"micro_batch", o.micro_batch},
                               {"learning_rate", o.sgd.learning_rate}, {"momentum", o.sgd.momentum},
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
                               {"augment", o.augment}, {"warmup_steps", o.warmup_steps},
@@ -35,7 +39,8 @@ std::string options_json(const TrainOptions& o, int64_t steps_done) {
 
 }  // namespace
 
-TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options) {
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options,
+                                  const std::vector<uint8_t>* annotated) {
   validate(sample.image, "training image");
   validate(sample.labels, "training labels");
   UNET_CHECK(sample.image.width == sample.labels.width && sample.image.height == sample.labels.height,
@@ -48,7 +53,7 @@ TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& 
   std::vector<int32_t> classes(sample.labels.labels.size());
   for (size_t i = 0; i < classes.size(); ++i) classes[i] = sample.labels.labels[i] > 0 ? 1 : 0;
   s.classes = Tensor::from_vector(classes, Shape{img.height, img.width});
-  s.weights = Tensor::from_vector(weight_map(sample.labels, weight_options), Shape{img.height, img.width});
+  s.weights = Tensor::from_vector(weight_map(sample.labels, weight_options, annotated), Shape{img.height, img.width});
   return s;
 }
 
@@ -68,10 +73,13 @@ InputStatistics input_statistics(const std::vector<TrainingSlice>& slices) {
   return {static_cast<float>(mean), static_cast<float>(std::sqrt(variance))};
 }
 
-Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options)
-    : model_(model), slices_(std::move(slices)), options_(options) {
+Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options, Communicator& comm)
+    : comm_(comm), model_(model), slices_(std::move(slices)), options_(options) {
   UNET_CHECK(!slices_.empty(), ValueError, "Trainer: no training slices");
   UNET_CHECK(options_.batch >= 1, ValueError, "Trainer: batch must be >= 1, got ", options_.batch);
+  UNET_CHECK(options_.micro_batch >= 0 && (options_.micro_batch == 0 || options_.batch % options_.micro_batch == 0),
+             ValueError, "Trainer: micro_batch (tiles per pass) must divide the batch of ", options_.batch,
+             " (0 = the whole batch in one pass), got ", options_.micro_batch);
   UNET_CHECK(options_.warmup_steps >= 0, ValueError, "Trainer: warmup_steps must be >= 0 (0 = no warm-up), got ",
              options_.warmup_steps);
   UNET_CHECK(options_.cooldown >= 0.0 && options_.cooldown <= 1.0, ValueError,
@@ -89,32 +97,60 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
                "' has ", s.image.dim(0), " channels, the model expects ", model.config().in_channels);
   }
   velocities_.resize(model_.parameters().size());
+  // Summed-area tables of the weights, to see on the host whether a tile's window holds any.
+  for (const auto& s : slices_) {
+    const int64_t h = s.weights.dim(0), w = s.weights.dim(1);
+    const std::vector<float> weights = s.weights.to_vector();
+    std::vector<double> table(static_cast<size_t>((h + 1) * (w + 1)), 0.0);
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x)
+        table[(y + 1) * (w + 1) + x + 1] = weights[y * w + x] + table[y * (w + 1) + x + 1] +
+                                           table[(y + 1) * (w + 1) + x] - table[y * (w + 1) + x];
+    weight_tables_.push_back(std::move(table));
+  }
   // The slices live on the device the network runs on, so augmentation happens there too.
   for (const auto& s : slices_)
     device_slices_.push_back({s.image.to(model.device()), s.classes.to(model.device()), s.weights.to(model.device())});
+  if (!comm_.is_single_process()) reducer_ = std::make_unique<GradientReducer>(model_.parameters(), comm_);
 }
 
-Trainer::Batch Trainer::make_batch(int64_t step) const {
+Trainer::~Trainer() = default;
+
+Trainer::Batch Trainer::make_batch(int64_t step) const { return draw(step, comm_.rank() * options_.batch, options_.batch); }
+
+Trainer::Batch Trainer::draw(int64_t step, int64_t first, int64_t count) const {
   const UNetGeometry g = model_.config().geometry();
   const int64_t tile = options_.tile, out = g.output_size(tile), border = (tile - out) / 2;
   const int64_t channels = model_.config().in_channels;
   const Device device = model_.device();
   Batch batch;
-  batch.input = Tensor::empty(Shape{options_.batch, channels, tile, tile}, DType::Float32, device);
-  batch.classes = Tensor::empty(Shape{options_.batch, out, out}, DType::Int32, device);
-  batch.weights = Tensor::empty(Shape{options_.batch, out, out}, DType::Float32, device);
+  batch.input = Tensor::empty(Shape{count, channels, tile, tile}, DType::Float32, device);
+  batch.classes = Tensor::empty(Shape{count, out, out}, DType::Int32, device);
+  batch.weights = Tensor::empty(Shape{count, out, out}, DType::Float32, device);
   Tensor image = Tensor::empty(Shape{channels, tile, tile}, DType::Float32, device);
   Tensor classes = Tensor::empty(Shape{out, out}, DType::Int32, device);
   Tensor weights = Tensor::empty(Shape{out, out}, DType::Float32, device);
-  for (int64_t b = 0; b < options_.batch; ++b) {
-    const uint64_t sample = static_cast<uint64_t>(step) * static_cast<uint64_t>(options_.batch) + b;
-    const Philox4 r = philox_block(options_.seed, sample, kPlacementStream);
-    const DeviceSlice& s = device_slices_[r.v[0] % device_slices_.size()];
+  for (int64_t b = 0; b < count; ++b) {
+    const uint64_t sample = static_cast<uint64_t>(step) * static_cast<uint64_t>(global_batch()) + first + b;
+    Philox4 r = philox_block(options_.seed, sample, kPlacementStream);
+    const size_t index = r.v[0] % device_slices_.size();
+    const DeviceSlice& s = device_slices_[index];
     const int64_t h = s.image.dim(1), w = s.image.dim(2);
     // The output window starts anywhere in the image; context beyond the edges is mirrored by
     // the warp, which samples the whole slice (the paper's mirror padding).
-    const int64_t top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
-    const int64_t left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    int64_t top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
+    int64_t left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    // A window without weight (an unannotated stretch of a partially annotated slice) would teach
+    // nothing: draw another place in the same slice. Where every weight is positive the first
+    // draw always stands. The test looks at the window's central square of side out/√2, which
+    // any rotation about the centre keeps inside the window (the elastic field may still move
+    // some of it out). 1e-3: the table's differences may round a zero window to ±1e-12.
+    const int64_t inset = static_cast<int64_t>(std::floor(0.5 * (1.0 - 1.0 / std::sqrt(2.0)) * out));
+    for (int k = 1; k <= kMaxRedraws && window_weight(index, top + inset, left + inset, out - 2 * inset) < 1e-3; ++k) {
+      r = philox_block(options_.seed, sample, kRedrawStream + static_cast<uint64_t>(k));
+      top = static_cast<int64_t>(r.v[1] % static_cast<uint32_t>(h));
+      left = static_cast<int64_t>(r.v[2] % static_cast<uint32_t>(w));
+    }
     WarpGeometry geometry;
     geometry.in_width = static_cast<int>(w);
     geometry.in_height = static_cast<int>(h);
@@ -150,6 +186,16 @@ Trainer::Batch Trainer::make_batch(int64_t step) const {
   return batch;
 }
 
+double Trainer::window_weight(size_t slice, int64_t top, int64_t left, int64_t size) const {
+  const std::vector<double>& t = weight_tables_[slice];
+  const int64_t h = slices_[slice].weights.dim(0), w = slices_[slice].weights.dim(1);
+  top = std::min(top, h);
+  left = std::min(left, w);
+  const int64_t y1 = std::min(h, top + size), x1 = std::min(w, left + size);
+  auto at = [&](int64_t y, int64_t x) { return t[y * (w + 1) + x]; };
+  return at(y1, x1) - at(top, x1) - at(y1, left) + at(top, left);
+}
+
 SgdOptions Trainer::sgd_options_at(int64_t step, std::optional<double> progress) const {
   SgdOptions o = options_.sgd;
   if (step < options_.warmup_steps)
@@ -175,16 +221,13 @@ StepResult Trainer::step(std::optional<double> progress) {
              "end the scope before training on");
   const int64_t step = steps_done_;
   const SgdOptions sgd = sgd_options_at(step, progress);  // first: a bad progress fails before any work
-  const Batch batch = make_batch(step);
   model_.set_training(true);
   model_.zero_grad();
-  const Tensor logits = model_.forward(batch.input, options_.seed ^ (static_cast<uint64_t>(step) << 20));
-  const Tensor loss = weighted_cross_entropy(logits, batch.classes, batch.weights, options_.reduction);
-  const float value = loss.item();
+  const bool one_pass = comm_.is_single_process() && options_.micro_batch == 0;
+  const float value = one_pass ? one_pass_gradients(step) : accumulated_gradients(step);
   UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
              " (learning rate ", sgd.learning_rate,
              " may be too high); the weights were left as they were before this step");
-  loss.backward();
   // At the end of a cool-down the rate is 0: nothing moves (sgd_step refuses a zero rate so that
   // a forgotten one shows, which a configured rate of 0 still is).
   const bool cooled_down = sgd.learning_rate == 0.0f && options_.sgd.learning_rate > 0.0f;
@@ -199,6 +242,57 @@ StepResult Trainer::step(std::optional<double> progress) {
   }
   ++steps_done_;
   return {steps_done_, value};
+}
+
+namespace {
+uint64_t dropout_seed(uint64_t seed, int64_t step) { return seed ^ (static_cast<uint64_t>(step) << 20); }
+}  // namespace
+
+float Trainer::one_pass_gradients(int64_t step) {
+  const Batch batch = make_batch(step);
+  const Tensor logits = model_.forward(batch.input, dropout_seed(options_.seed, step));
+  const Tensor loss = weighted_cross_entropy(logits, batch.classes, batch.weights, options_.reduction);
+  const float value = loss.item();
+  if (std::isfinite(value)) loss.backward();  // (step() reports a NaN or infinite loss)
+  return value;
+}
+
+float Trainer::accumulated_gradients(int64_t step) {
+  const int64_t per_pass = options_.micro_batch > 0 ? options_.micro_batch : options_.batch;
+  const int64_t passes = options_.batch / per_pass, first = comm_.rank() * options_.batch;
+  std::vector<Batch> parts;
+  for (int64_t p = 0; p < passes; ++p) parts.push_back(draw(step, first + p * per_pass, per_pass));
+  // The global batch's normaliser is known from the weight maps before any pass, so every pass
+  // can be scaled by it: the passes' and the ranks' gradients then add up to the global one.
+  double normaliser = 1.0;  // LossReduction::Sum
+  if (options_.reduction != LossReduction::Sum) {
+    normaliser = 0.0;
+    for (const Batch& part : parts) {
+      if (options_.reduction == LossReduction::PixelMean) {
+        normaliser += static_cast<double>(part.weights.numel());
+      } else {
+        for (float w : part.weights.to_vector()) normaliser += w;
+      }
+    }
+    comm_.sum(&normaliser, 1);
+  }
+  // A weighted mean over weights that are all 0 is defined as 0, and so is its gradient.
+  const float scale = normaliser > 0.0 ? static_cast<float>(1.0 / normaliser) : 0.0f;
+  const Tensor seed = Tensor::full(Shape{}, scale, model_.device());
+  double loss_sum = 0.0;
+  for (int64_t p = 0; p < passes; ++p) {
+    const Tensor logits = model_.forward(parts[p].input, dropout_seed(options_.seed, step), first + p * per_pass);
+    const Tensor loss = weighted_cross_entropy(logits, parts[p].classes, parts[p].weights, LossReduction::Sum);
+    loss_sum += static_cast<double>(loss.item());
+    if (reducer_ && p == passes - 1) {
+      loss.backward(seed, reducer_->hook());  // the sums start while the last pass runs back
+      reducer_->finish();
+    } else {
+      loss.backward(seed);
+    }
+  }
+  comm_.sum(&loss_sum, 1);  // every rank sees the same loss, and so stops together on a NaN
+  return static_cast<float>(normaliser > 0.0 ? loss_sum / normaliser : 0.0);
 }
 
 void Trainer::save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra) const {
@@ -219,7 +313,7 @@ void Trainer::save_checkpoint(const std::string& path, const std::map<std::strin
   std::map<std::string, std::string> meta = extra;
   meta["format"] = "pt";
   meta["unetcore.model"] = model_.config().to_json();
-  meta["unetcore.training"] = options_json(options_, steps_done_);
+  meta["unetcore.training"] = options_json(options_, steps_done_, comm_.size());
   save_safetensors(path, tensors, meta);
 }
 
@@ -247,6 +341,12 @@ void Trainer::resume(const std::string& path) {
   const int64_t saved_tile = saved_training.value("tile", options_.tile);
   UNET_CHECK(saved_tile == options_.tile, ValueError, "checkpoint '", path, "' was trained with tile ", saved_tile,
              " but this run uses tile ", options_.tile, " (train_em --tile)");
+  // The rank count fixes which rank draws which tiles, and the order the gradients are summed in.
+  const int saved_ranks = saved_training.value("ranks", 1);
+  UNET_CHECK(saved_ranks == comm_.size(), ValueError, "checkpoint '", path, "' was trained on ", saved_ranks,
+             saved_ranks == 1 ? " process" : " ranks", " but this run has ", comm_.size(), comm_.size() == 1 ? " process" : " ranks",
+             ": a resumed run continues exactly only on as many ranks as wrote the checkpoint (start it with mpirun -np ",
+             saved_ranks, " or srun -n ", saved_ranks, ")");
   const std::string saved_reduction = saved_training.value("reduction", std::string("weighted_mean"));
   UNET_CHECK(saved_reduction == reduction_name(options_.reduction), ValueError, "checkpoint '", path,
              "' was trained with the loss reduction '", saved_reduction, "' but this run uses '",

@@ -3,9 +3,23 @@
 // maps, random tiles cut from mirror-padded images and augmented on the device the network runs
 // on (elastic deformation + shift/rotation/flip + grey values).
 //
+// A tile whose output window holds no weight (an unannotated stretch of a partially annotated
+// slice) is moved to another place in the same slice (up to 64 draws); where every weight is
+// positive, as for fully annotated data, the first draw always stands.
+//
 // Reproducibility: every random choice of step i (which slice, where the tile is, the
 // augmentation, the dropout masks) is a pure function of (seed, i) through Philox, so a run
 // resumed from a checkpoint written after step i continues exactly as the uninterrupted run.
+//
+// Data parallelism (core/communicator.h): with N ranks, step i takes a global batch of N · batch
+// tiles, entry e of it being tile i · N · batch + e of the Philox sequence (rank r draws entries
+// r · batch … (r + 1) · batch - 1, with the dropout masks those entries get in one pass), so one
+// process is the N = 1 case and draws exactly what it always drew. The loss is that of the
+// global batch, normalised as TrainOptions::reduction says over all its tiles (the weighted mean
+// divides by the sum of the weights of all N · batch tiles): the learning rate means what it
+// means for one process with --batch N · batch. Every rank sums the parameters' gradients over
+// the ranks (core/gradient_reducer.h, overlapped with the backward pass) and takes the same SGD
+// step, so the weights stay identical on every rank.
 // Checkpoints (safetensors) hold the weights, the momentum buffers ("velocity.<name>") and, in
 // the metadata, the model configuration, the step and the training options. With weight
 // averaging, the tensors under the parameters' own names are the averaged weights (the model to
@@ -20,6 +34,8 @@
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
+#include "core/gradient_reducer.h"
 #include "core/tensor.h"
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
@@ -38,8 +54,10 @@ struct TrainingSlice {
   Tensor weights;  // float32 [H, W]: the paper's eq. 2 weight map
 };
 
-// Image normalised to [0, 1], classes = labels > 0, weights from the instance labels.
-TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {});
+// Image normalised to [0, 1], classes = labels > 0, weights from the instance labels. `annotated`
+// (one entry per pixel, 0 = not annotated) gives weight 0 outside the annotation (weight_map).
+TrainingSlice make_training_slice(const Sample& sample, const WeightMapOptions& weight_options = {},
+                                  const std::vector<uint8_t>* annotated = nullptr);
 
 // Mean and standard deviation of the slices' image values (every pixel of every channel, summed
 // in double): the UNetConfig::input_mean / input_std that standardise what the network sees.
@@ -72,6 +90,13 @@ struct TrainOptions {
   // average sits nearer its centre. It changes nothing about the steps themselves.
   double weight_average = 0.0;
   LossReduction reduction = LossReduction::WeightedMean;
+  // Tiles per forward/backward pass (0: the whole batch in one pass, normalised by the loss
+  // itself). Smaller passes need less memory and accumulate their gradients, each normalised by
+  // the whole batch's normaliser; the step is the same up to the order of the float sums over
+  // the batch. batch must be a multiple of it. With micro_batch 1, one process with
+  // batch N takes, bit for bit, the steps of N ranks with batch 1 (two-rank sums are a + b; with
+  // more ranks MPI/NCCL order the sums their own way).
+  int64_t micro_batch = 0;
   uint64_t seed = 1;
   bool augment = true;
   AugmentOptions augmentation;  // the paper's defaults
@@ -84,7 +109,11 @@ struct StepResult {
 
 class Trainer {
  public:
-  Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options);
+  // `comm`: the ranks that train this model together (world() for a job started by mpirun or
+  // srun); every rank constructs its Trainer with the same model configuration and options.
+  Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions options,
+          Communicator& comm = single_process());
+  ~Trainer();
 
   // One SGD step. `progress` ∈ [0, 1] is how far the run is, for the cool-down; without it,
   // steps_done() / total_steps. Throws NumericError naming the step if the loss is NaN or
@@ -93,10 +122,14 @@ class Trainer {
   int64_t steps_done() const { return steps_done_; }
   const TrainOptions& options() const { return options_; }
 
-  // The (input tile, classes, weights) of step `step` and batch entry `b`, on the model's device:
-  // [1, C, T, T], [1, O, O], [1, O, O]. Exposed for tests and the example's gallery.
+  // This rank's (input tiles, classes, weights) of step `step`, on the model's device:
+  // [batch, C, T, T], [batch, O, O], [batch, O, O]. Exposed for tests and the example's gallery.
   struct Batch { Tensor input, classes, weights; };
   Batch make_batch(int64_t step) const;
+  int64_t global_batch() const { return options_.batch * comm_.size(); }
+  const Communicator& communicator() const { return comm_; }
+  // How the last step's gradient sums went (null for a single process).
+  const GradientReducer::Stats* communication() const { return reducer_ ? &reducer_->last_step() : nullptr; }
   // The optimiser settings of step `step` (0-based) at run progress `progress`: the warm-up and
   // the cool-down applied to TrainOptions::sgd. Without a progress: step / total_steps.
   SgdOptions sgd_options_at(int64_t step, std::optional<double> progress = std::nullopt) const;
@@ -118,15 +151,27 @@ class Trainer {
 
   void save_checkpoint(const std::string& path, const std::map<std::string, std::string>& extra = {}) const;
   // Restores weights, momentum, the weight average and the step counter from a checkpoint of the
-  // same configuration.
+  // same configuration, seed, batch, tile, loss reduction and number of ranks.
   void resume(const std::string& path);
 
  private:
+  // Entries [first, first + count) of step `step`'s global batch.
+  Batch draw(int64_t step, int64_t first, int64_t count) const;
+  // The gradients of this rank's tiles, in one pass with the loss's own normalisation (one
+  // process, no micro-batches: what the trainer always did), or in passes normalised by the
+  // global batch and summed over the ranks. Return the step's loss.
+  float one_pass_gradients(int64_t step);
+  float accumulated_gradients(int64_t step);
+  Communicator& comm_;
+  std::unique_ptr<GradientReducer> reducer_;  // with more than one rank
   UNet& model_;
   std::vector<TrainingSlice> slices_;
   TrainOptions options_;
   struct DeviceSlice { Tensor image, classes, weights; };
   std::vector<DeviceSlice> device_slices_;
+  std::vector<std::vector<double>> weight_tables_;  // summed-area tables of the slices' weights
+  // The weight inside the size×size window at (top, left) of a slice, clipped to the slice.
+  double window_weight(size_t slice, int64_t top, int64_t left, int64_t size) const;
   std::vector<Tensor> velocities_;
   std::vector<Tensor> averages_;  // empty unless averaging
   bool holds_average_ = false;    // an AveragedWeights scope is alive

@@ -47,22 +47,31 @@ class SmoothedLoss {
 
 nlohmann::json parsed(const std::string& json) { return nlohmann::json::parse(json); }
 
+// Rank 0's clock and any rank's stop request, known to every rank: the time budget, the
+// cool-down's progress and a stop must be decided alike everywhere, or the ranks part ways.
+struct Agreed {
+  double seconds = 0.0;
+  bool stop = false;
+};
+Agreed agree(Communicator& comm, double seconds, bool stop) {
+  if (comm.size() == 1) return {seconds, stop};
+  double values[2] = {comm.is_root() ? seconds : 0.0, stop ? 1.0 : 0.0};
+  comm.sum(values, 2);
+  return {values[0], values[1] > 0.0};
+}
+
 }  // namespace
 
 DeviceChoice choose_device(const std::string& request) {
   DeviceChoice c;
-  if (request == "auto") {
-    if (cuda_available() && !cuda_rt::is_simulated()) {
-      c.device = Device::cuda();
-      c.reason = "a GPU is present (" + cuda_description() + ")";
-    } else {
-      c.reason = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
-                                         : "no GPU is available (" + cuda_description() + ")";
-    }
-  } else {
-    c.device = parse_device(request);
+  c.device = resolve_device(request);
+  if (request != "auto")
     c.reason = "requested with --device";
-  }
+  else if (c.device.is_cuda())
+    c.reason = "a GPU is present (" + cuda_description() + ")";
+  else
+    c.reason = cuda_rt::is_simulated() ? "this build's CUDA device is the simulator (a test tool, far too slow to train)"
+                                       : "no GPU is available (" + cuda_description() + ")";
   c.paper_configuration = c.device.is_cuda() && !cuda_rt::is_simulated();
   return c;
 }
@@ -83,8 +92,9 @@ double mean_pixel_weight(const std::vector<TrainingSlice>& slices) {
 }
 
 TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<TrainingSlice> train,
-                         std::shared_ptr<const Validation> validation, TrainOptions options, RunOptions run)
-    : validation_(std::move(validation)), run_(std::move(run)) {
+                         std::shared_ptr<const Validation> validation, TrainOptions options, RunOptions run,
+                         Communicator& comm)
+    : validation_(std::move(validation)), run_(std::move(run)), comm_(comm) {
   UNET_CHECK(run_.iterations > 0, ValueError, "TrainingRun: iterations (the run's step limit) must be > 0, got ",
              run_.iterations);
   UNET_CHECK(run_.minutes >= 0.0, ValueError, "TrainingRun: minutes must be >= 0 (0 = no time budget), got ",
@@ -92,14 +102,15 @@ TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<Tr
   UNET_CHECK(run_.checkpoint_every >= 0 && run_.validate_every >= 0, ValueError,
              "TrainingRun: checkpoint_every and validate_every must be >= 0 (0 = only at the end), got ",
              run_.checkpoint_every, " and ", run_.validate_every);
-  if (!run_.out_dir.empty()) fs::create_directories(fs::path(run_.out_dir) / "val");
+  const bool writes = !run_.out_dir.empty() && comm_.is_root();
+  if (writes) fs::create_directories(fs::path(run_.out_dir) / "val");
   options.total_steps = run_.iterations;  // the cool-down's notion of the run's length
   model_ = std::make_unique<UNet>(config, device);
   model_->set_precision(run_.precision);
-  trainer_ = std::make_unique<Trainer>(*model_, std::move(train), options);
+  trainer_ = std::make_unique<Trainer>(*model_, std::move(train), options, comm_);
   if (!run_.resume.empty()) {
     trainer_->resume(run_.resume);
-  } else if (!run_.out_dir.empty()) {
+  } else if (writes) {
     fs::remove(fs::path(run_.out_dir) / "log.jsonl");
   }
 }
@@ -109,7 +120,7 @@ std::string TrainingRun::model_path() const {
 }
 
 void TrainingRun::log(const std::string& json_line) const {
-  if (run_.out_dir.empty()) return;
+  if (run_.out_dir.empty() || !comm_.is_root()) return;
   std::ofstream out(fs::path(run_.out_dir) / "log.jsonl", std::ios::app);
   out << json_line << "\n";
   UNET_CHECK(out.good(), IOError, (fs::path(run_.out_dir) / "log.jsonl").string(), ": cannot append to the log");
@@ -121,20 +132,29 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
   Stopwatch clock;
   SmoothedLoss smoothed;
   const double budget = run_.minutes * 60.0;
+  const bool writes = !run_.out_dir.empty() && comm_.is_root();
   while (trainer_->steps_done() < run_.iterations) {
     // How far the run is, for the cool-down: in steps, or in the time budget when that ends it first.
     double progress = static_cast<double>(trainer_->steps_done()) / static_cast<double>(run_.iterations);
-    if (budget > 0) progress = std::max(progress, clock.seconds() / budget);
+    if (budget > 0) progress = std::max(progress, agree(comm_, clock.seconds(), false).seconds / budget);
     const StepResult r = trainer_->step(progress);
     steps.push_back(static_cast<double>(r.step));
     summary.losses.push_back(r.loss);
     const StepEvent event{r.step, r.loss, smoothed.add(r.loss), clock.seconds()};
-    log(nlohmann::json{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}}.dump());
+    nlohmann::json line{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}};
+    if (const GradientReducer::Stats* c = trainer_->communication()) {  // a job of several ranks
+      line["gradient_sums_started_ms"] = 1e3 * c->overlapped_seconds;  // before the backward pass ended
+      line["gradient_sums_waited_ms"] = 1e3 * c->exposed_seconds;      // after it
+    }
+    log(line.dump());
     if (observer.step) observer.step(event);
-    if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && !run_.out_dir.empty())
+    if (run_.checkpoint_every > 0 && r.step % run_.checkpoint_every == 0 && writes)
       trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
-    // (The last step is validated by validate() anyway.)
-    if (validation_ && run_.validate_every > 0 && r.step % run_.validate_every == 0 && r.step < run_.iterations) {
+    // (The last step is validated by validate() anyway.) Rank 0 validates; the others wait.
+    const bool validate_now =
+        validation_ && run_.validate_every > 0 && r.step % run_.validate_every == 0 && r.step < run_.iterations;
+    if (validate_now && !comm_.is_root()) comm_.barrier();
+    if (validate_now && comm_.is_root()) {
       if (observer.validation_begins) observer.validation_begins(r.step);
       const double t0 = clock.seconds();
       ValidationEvent done;
@@ -147,12 +167,14 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
       log(nlohmann::json{{"step", r.step}, {"val", parsed(done.report.json)}}.dump());
       if (observer.validation_done) observer.validation_done(done);
       clock.exclude(done.seconds);
+      comm_.barrier();
     }
-    if (budget > 0 && clock.seconds() > budget) {
+    const Agreed now = agree(comm_, clock.seconds(), observer.stop_requested && observer.stop_requested());
+    if (budget > 0 && now.seconds > budget) {
       summary.stopped_by_time = true;
       break;
     }
-    if (observer.stop_requested && observer.stop_requested()) {
+    if (now.stop) {
       summary.stopped_by_request = true;
       break;
     }
@@ -160,7 +182,7 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
   summary.seconds = clock.seconds();
   summary.steps = static_cast<int64_t>(steps.size());
   summary.last_step = trainer_->steps_done();
-  if (!run_.out_dir.empty()) {
+  if (writes) {
     trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
     if (!steps.empty()) {
       PlotSeries raw{steps, summary.losses, 170, 190, 230}, avg{steps, {}, 20, 60, 180};
@@ -187,6 +209,7 @@ ValidationPair TrainingRun::validate_pair(const std::string& key, const std::str
 FinalValidation TrainingRun::validate(const RunObserver& observer) {
   UNET_CHECK(validation_ != nullptr, ValueError, "TrainingRun::validate: this run has no validation set");
   FinalValidation result;
+  if (!comm_.is_root()) return result;
   // With weight averaging the last SGD iterate is scored too, so every run shows what the
   // averaging changed; the average is what is saved, written and put into metrics.json.
   if (trainer_->averaging()) result.iterate = validate_pair("val_iterate", "", observer);

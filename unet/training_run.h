@@ -8,13 +8,22 @@
 // and programs decide what to show. Files written under RunOptions::out_dir (none when empty):
 //   model.safetensors  the checkpoint (every checkpoint_every steps and at the end; the weight
 //                      average as the model, the SGD iterate and momentum to resume from)
-//   log.jsonl          one line per step {"step", "loss", "seconds"} and per validation
+//   log.jsonl          one line per step {"step", "loss", "seconds"} (under a job of several
+//                      ranks also "gradient_sums_started_ms": how long before the end of the
+//                      backward pass the first gradient sum started, "gradient_sums_waited_ms":
+//                      the wait for the sums after it) and per validation
 //                      {"step", "<key>": measures}; keys val (weights saved as the model), val_tta
 //                      (8-fold averaged predictions), val_iterate[_tta] (the last SGD iterate)
 //   loss.png           the loss per step and its moving average (log scale)
 //   metrics.json       the final validation (8-fold averaged unless tta is off)
 //   val/               the final validation's per-image outputs (Validation::run)
 // Wall time counts training only: validations during the run are left out of the budget.
+//
+// Data-parallel runs (docs/scale-out.md): every rank of the job constructs the same TrainingRun
+// with the job's Communicator and calls train(); they train one model (unet/trainer.h). Rank 0
+// alone writes the files above and validates (the others wait for it); the time budget, the
+// cool-down's progress and stop requests follow rank 0's clock and any rank's request, so every
+// rank stops after the same step.
 #pragma once
 
 #include <cstdint>
@@ -119,9 +128,11 @@ class TrainingRun {
  public:
   // Builds the model (initialised from config.init_seed) and its trainer; with RunOptions::resume
   // restores the checkpoint (Trainer::resume's checks), otherwise starts a fresh log. `validation`
-  // may be null (nothing is validated). Throws ValueError for bad options.
+  // may be null (nothing is validated). `comm`: the job's ranks (world() under mpirun/srun).
+  // Throws ValueError for bad options.
   TrainingRun(const UNetConfig& config, Device device, std::vector<TrainingSlice> train,
-              std::shared_ptr<const Validation> validation, TrainOptions options, RunOptions run);
+              std::shared_ptr<const Validation> validation, TrainOptions options, RunOptions run,
+              Communicator& comm = single_process());
 
   UNet& model() { return *model_; }
   Trainer& trainer() { return *trainer_; }
@@ -133,7 +144,8 @@ class TrainingRun {
   // and loss.png. A NaN or infinite loss throws NumericError (the last checkpoint written stays).
   TrainSummary train(const RunObserver& observer = {});
   // The final validation (FinalValidation above), logged, with val/ and metrics.json written.
-  // Throws ValueError when the run has no validation.
+  // Throws ValueError when the run has no validation. Rank 0's work: on the other ranks of a job
+  // it returns at once with an empty result.
   FinalValidation validate(const RunObserver& observer = {});
 
  private:
@@ -144,6 +156,7 @@ class TrainingRun {
   std::unique_ptr<Trainer> trainer_;
   std::shared_ptr<const Validation> validation_;
   RunOptions run_;
+  Communicator& comm_;
 };
 
 }  // namespace unet

@@ -37,7 +37,7 @@ ValidationReport IsbiValidation::run(UNet& model, bool tta, const std::string& w
   if (progress) progress(0, total, "");
   for (size_t i = 0; i < samples_.size(); ++i) {
     const Sample& s = samples_[i];
-    const Image prob = foreground_probability(segment_image(model, image_tensor(s.image), {0, tta}));
+    const Image prob = foreground_probability(segment_image(model, image_tensor(s.image), {0, tta, {}}));
     if (!write_dir.empty()) {
       write_tiff((fs::path(write_dir) / (s.name + ".tif")).string(), prob);
       write_png((fs::path(write_dir) / (s.name + "_overlay.png")).string(),

@@ -129,6 +129,46 @@ Image segmentation_overlay(const Image& grey, const Image& probability, const La
   return out;
 }
 
+Image instance_overlay(const Image& grey, const LabelImage& instances, const LabelImage* truth) {
+  validate(grey, "overlay image");
+  validate(instances, "overlay instances");
+  UNET_CHECK(grey.channels == 1, ShapeError, "instance_overlay: the image must be single-channel, got ", grey.channels);
+  UNET_CHECK(grey.width == instances.width && grey.height == instances.height, ShapeError, "instance_overlay: image ",
+             grey.width, "x", grey.height, " and instances ", instances.width, "x", instances.height, " differ");
+  const bool with_truth = truth && truth->width > 0;
+  if (with_truth)
+    UNET_CHECK(truth->width == grey.width && truth->height == grey.height, ShapeError,
+               "instance_overlay: truth ", truth->width, "x", truth->height, " differs from the image");
+  const auto [lo, hi] = std::minmax_element(grey.pixels.begin(), grey.pixels.end());
+  const float scale = *hi > *lo ? 255.0f / (*hi - *lo) : 0.0f;
+  // An object's pixel is on its outline when a 4-neighbour inside the image belongs elsewhere.
+  auto outline = [](const LabelImage& l, int x, int y) {
+    const int32_t id = l.at(x, y);
+    if (id <= 0) return false;
+    return (x > 0 && l.at(x - 1, y) != id) || (y > 0 && l.at(x, y - 1) != id) ||
+           (x + 1 < l.width && l.at(x + 1, y) != id) || (y + 1 < l.height && l.at(x, y + 1) != id);
+  };
+  Image out = make_image(grey.width, grey.height, 3, SampleFormat::U8);
+  for (int y = 0; y < grey.height; ++y)
+    for (int x = 0; x < grey.width; ++x) {
+      const float v = (grey.at(x, y) - *lo) * scale;
+      float rgb[3] = {v, v, v};
+      const int32_t id = instances.at(x, y);
+      if (id > 0) {
+        // A colour per id: hue stepped by the golden ratio, so neighbouring ids differ clearly.
+        const float hue = std::fmod(static_cast<float>(id) * 0.618034f, 1.0f) * 6.0f;
+        const float f = hue - std::floor(hue);
+        const float table[6][3] = {{1, f, 0}, {1 - f, 1, 0}, {0, 1, f}, {0, 1 - f, 1}, {f, 0, 1}, {1, 0, 1 - f}};
+        const float* c = table[static_cast<int>(hue) % 6];
+        const float mix = outline(instances, x, y) ? 1.0f : 0.35f;
+        for (int k = 0; k < 3; ++k) rgb[k] = (1.0f - mix) * rgb[k] + mix * 255.0f * c[k];
+      }
+      if (with_truth && outline(*truth, x, y)) rgb[0] = rgb[1] = rgb[2] = 255.0f;
+      for (int k = 0; k < 3; ++k) out.at(x, y, k) = std::round(std::clamp(rgb[k], 0.0f, 255.0f));
+    }
+  return out;
+}
+
 Image line_plot(const std::vector<PlotSeries>& series, int width, int height, bool log_y) {
   UNET_CHECK(width >= 64 && height >= 64, ValueError, "line_plot: canvas must be at least 64x64");
   Image img = make_image(width, height, 3, SampleFormat::U8);

@@ -16,6 +16,12 @@ namespace unet {
 Image segmentation_overlay(const Image& grey, const Image& foreground_probability,
                            const LabelImage* truth = nullptr);
 
+// Instances over their image (grey, any value range: stretched from its darkest to its brightest
+// pixel): each object tinted in its own colour (one per id) with its outline drawn in full, and,
+// if `truth` is given, the ground-truth objects' outlines in white on top — where the two
+// outlines part, the segmentation missed.
+Image instance_overlay(const Image& grey, const LabelImage& instances, const LabelImage* truth = nullptr);
+
 struct PlotSeries {
   std::vector<double> x, y;
   unsigned char r = 30, g = 90, b = 200;

@@ -45,7 +45,7 @@ BorderDistances border_distances(const LabelImage& instances, float max_distance
              max_distance);
   const float inf = std::numeric_limits<float>::infinity();
   const size_t n = instances.labels.size();
-  BorderDistances d{std::vector<float>(n, inf), std::vector<float>(n, inf)};
+  BorderDistances d{std::vector<float>(n, inf), std::vector<float>(n, inf), std::vector<int32_t>(n, 0)};
   const int r = static_cast<int>(std::ceil(max_distance));
   const float max_sq = max_distance * max_distance;
   auto boxes = bounding_boxes(instances);
@@ -70,7 +70,7 @@ BorderDistances border_distances(const LabelImage& instances, float max_distance
         if (s > max_sq) continue;
         const float dist = std::sqrt(s);
         const size_t i = static_cast<size_t>(y + y0) * instances.width + (x + x0);
-        if (dist < d.d1[i]) { d.d2[i] = d.d1[i]; d.d1[i] = dist; }
+        if (dist < d.d1[i]) { d.d2[i] = d.d1[i]; d.d1[i] = dist; d.nearest[i] = id; }
         else if (dist < d.d2[i]) d.d2[i] = dist;
       }
   }

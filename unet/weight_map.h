@@ -41,9 +41,11 @@ std::vector<float> weight_map(const LabelImage& instances, const WeightMapOption
 std::array<float, 2> dataset_class_weights(const std::vector<LabelImage>& labels);
 
 // d1, d2 for every pixel: the distance to the nearest and second-nearest object (0 inside an
-// object for d1), +infinity where fewer than one / two objects lie within max_distance.
+// object for d1), +infinity where fewer than one / two objects lie within max_distance; nearest:
+// the id of the object at d1 (0 where none; on ties the smaller id).
 struct BorderDistances {
   std::vector<float> d1, d2;
+  std::vector<int32_t> nearest;
 };
 BorderDistances border_distances(const LabelImage& instances, float max_distance);
 

@@ -2,8 +2,11 @@
 # tests/examples/smoke.sh — the example programs end to end, as a user runs them (CTest
 # examples_smoke): train_em trains a tiny model on the shipped ISBI data for a few steps and
 # writes everything it promises; a resume continues at the saved step; a bad tile size is refused
-# naming the valid ones; segment applies the trained model to a slice; evaluate scores train_em's
-# probability maps and reports the same challenge measures as train_em's metrics.json.
+# naming the valid ones; export_model keeps only the weights; segment applies the trained model
+# to a slice and to a 3-page stack (a 3-page stack out), refuses two inputs that would write the
+# same file, and finds the shipped model by name; train_em trains on a folder of stacks;
+# evaluate scores train_em's probability maps and reports the same challenge measures as
+# train_em's metrics.json, and scores a stack page by page.
 # Usage: smoke.sh BIN_DIR WORK_DIR
 set -eu
 bin=$1
@@ -45,6 +48,38 @@ grep -q "fp32 only" "$work/badp.txt" || fail "the CPU precision refusal does not
 
 "$bin/segment" --model "$work/t/model.safetensors" --input data/isbi2012/train/images/22.png --out "$work/s" --device cpu > /dev/null
 ls "$work/s" | grep -q '^22.*\.tif$' || fail "segment wrote no probability map: $(ls "$work/s")"
+
+"$bin/export_model" --checkpoint "$work/t/model.safetensors" --out "$work/m.safetensors" > "$work/export.txt"
+grep -q "iterate\." "$work/m.safetensors" && fail "export_model kept the SGD iterate"
+grep -q "velocity\." "$work/m.safetensors" && fail "export_model kept the momentum"
+
+# A 3-page stack in, a 3-page stack out.
+stack=tests/data/isbi-stack/train/images/isbi-20-22.tif
+"$bin/segment" --model "$work/m.safetensors" --input "$stack" --out "$work/st" --device cpu > "$work/stack.txt"
+grep -q "3 page(s)" "$work/stack.txt" || fail "segment did not count the stack's 3 pages: $(cat "$work/stack.txt")"
+test -s "$work/st/isbi-20-22.tif" || fail "segment wrote no stack: $(ls "$work/st")"
+test -s "$work/st/isbi-20-22_overlay.tif" || fail "segment wrote no overlay stack: $(ls "$work/st")"
+"$bin/evaluate" --pred "$work/st" --truth tests/data/isbi-stack/train/labels --no-warping --json "$work/st.json" > /dev/null 2> "$work/st_eval.txt" ||
+  fail "evaluate refused the stack: $(cat "$work/st_eval.txt")"
+grep -q 'isbi-20-22_p2' "$work/st.json" || fail "evaluate did not score the stack's 3 pages: $(head -c 400 "$work/st.json")"
+# Two files of the same stem would overwrite each other's outputs: refused before any work.
+mkdir -p "$work/dup"
+cp data/isbi2012/train/images/22.png "$work/dup/a.png"
+cp "$stack" "$work/dup/a.tif"
+if "$bin/segment" --model "$work/m.safetensors" --input "$work/dup" --out "$work/dup_out" > /dev/null 2> "$work/dup.txt"; then
+  fail "segment accepted two inputs named a"
+fi
+grep -q "same outputs" "$work/dup.txt" || fail "the duplicate-name refusal does not say why: $(cat "$work/dup.txt")"
+# Training data in stacks: every page is a slice (the last one validates here).
+"$bin/train_em" $tiny --data tests/data/isbi-stack --first-val 2 --iterations 2 --out "$work/ts" > "$work/ts.txt" ||
+  fail "train_em refused a training folder of stacks: $(cat "$work/ts.txt")"
+grep -q "2 training slices (isbi-20-22_p0..isbi-20-22_p1), 1 validation slices (isbi-20-22_p2..isbi-20-22_p2)" "$work/ts.txt" ||
+  fail "train_em did not split the stack's pages: $(grep slices "$work/ts.txt")"
+test -s "$work/ts/val/isbi-20-22_p2.tif" || fail "train_em wrote no map for the validation page: $(ls "$work/ts/val")"
+# The shipped model by name (the default).
+"$bin/segment" --input "$stack" --out "$work/named" --device cpu > "$work/named.txt" ||
+  fail "segment could not use the shipped model: $(cat "$work/named.txt")"
+grep -q "isbi2012-em" "$work/named.txt" || fail "segment did not use the shipped model isbi2012-em"
 
 "$bin/evaluate" --pred "$work/t/val" --truth data/isbi2012/train/labels --json "$work/eval.json" > /dev/null 2>&1
 value() { tr ',{}' '\n\n\n' < "$1" | grep "\"$2\"" | head -1 | cut -d: -f2; }

@@ -1,0 +1,293 @@
+"""unetcore: U-Net segmentation of microscopy images, from Python.
+
+A NumPy front end to libunetcore, the C++/CUDA library of this repository. The network runs in
+the library (on the CPU, or on a GPU in a CUDA build); images and results cross as NumPy arrays,
+without copies where the layout allows.
+
+Segment an EM image with the shipped model::
+
+    import unetcore
+    image = unetcore.example_image()               # ISBI 2012 test slice 00, uint8 (512, 512)
+    p = unetcore.segment(image)                    # float32 (512, 512): probability of "cell"
+    cells = p > 0.5
+
+Your own images: ``unetcore.read_image("x.png")``, ``unetcore.read_stack("stack.tif")`` or any
+NumPy array (uint8/16/32 are scaled to [0, 1] by their maximum, floats are taken as they are). A
+stack ``(N, H, W)`` gives ``(N, H, W)``. ``unetcore.load_model(...)`` keeps a model for many
+calls; ``unetcore.evaluate(p, truth)`` gives the challenge's measures. See docs/guide.md.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import pathlib
+import sys
+import warnings
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _core
+from ._core import (
+    ArgumentError,
+    CancelledError,
+    CudaError,
+    DeviceError,
+    DTypeError,
+    Error,
+    FileError,
+    KernelError,
+    NumericError,
+    OutOfMemoryError,
+    ShapeError,
+    build_info,
+    default_device,
+    devices,
+    num_threads,
+    read_image,
+    read_stack,
+    set_num_threads,
+    to_grey,
+    write_tiff,
+)
+
+__all__ = [
+    "Model", "load_model", "segment", "evaluate", "available_models", "example_image", "DEFAULT_MODEL",
+    "read_image", "read_stack", "write_tiff", "to_grey", "devices", "default_device", "num_threads", "set_num_threads",
+    "build_info", "Error", "ShapeError", "DTypeError", "ArgumentError", "DeviceError", "FileError",
+    "NumericError", "CudaError", "OutOfMemoryError", "KernelError", "CancelledError",
+]
+
+__version__: str = build_info()["version"]
+
+#: The model ``segment`` uses unless told otherwise: a U-Net trained on the ISBI 2012 EM slices.
+DEFAULT_MODEL = "isbi2012-em"
+
+_PACKAGE = pathlib.Path(__file__).absolute().parent  # not resolve(): in a build tree __init__.py is a link
+_MODEL_DIRS = [str(_PACKAGE / "models")]  # the models a wheel ships; build trees use the source tree's
+
+#: A progress callback: called with (tiles done, tiles in all) before the first tile and after
+#: each; returning False stops the call (CancelledError). True prints a progress line to stderr.
+Progress = Union[None, bool, Callable[[int, int], Optional[bool]]]
+ArrayLike = Any  # a NumPy array, or anything with __dlpack__ or the buffer protocol
+
+
+def available_models() -> List[str]:
+    """Names of the models ``load_model`` and ``segment`` find by name (``$UNETCORE_MODEL_PATH``
+    adds folders of ``<name>.safetensors`` files)."""
+    return _core._available_models(_MODEL_DIRS)
+
+
+class Model:
+    """A trained U-Net, loaded from a model file (``load_model``).
+
+    Attributes: ``path`` (the file), ``device`` ('cpu', 'cuda:0'), ``config`` (the network's
+    configuration), ``card`` (how it was trained and its validation scores, or None),
+    ``metadata`` (all of the file's metadata strings), ``in_channels``, ``num_classes``,
+    ``parameter_count``. A model serves one call at a time; calls from several threads queue.
+    """
+
+    def __init__(self, core: "_core.Model") -> None:
+        self._core = core
+
+    @property
+    def path(self) -> str:
+        return self._core.path
+
+    @property
+    def device(self) -> str:
+        return self._core.device
+
+    @property
+    def precision(self) -> str:
+        """The convolutions' arithmetic: 'fp32', or on a GPU 'tf32'/'bf16' (tensor cores)."""
+        return self._core.precision
+
+    @property
+    def in_channels(self) -> int:
+        return self._core.in_channels
+
+    @property
+    def num_classes(self) -> int:
+        return self._core.num_classes
+
+    @property
+    def parameter_count(self) -> int:
+        return self._core.parameter_count
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        return json.loads(self._core._config_json)
+
+    @property
+    def metadata(self) -> Dict[str, str]:
+        return dict(self._core.metadata)
+
+    @property
+    def card(self) -> Optional[Dict[str, Any]]:
+        text = self._core.metadata.get("unetcore.card")
+        return json.loads(text) if text else None
+
+    @property
+    def provisional(self) -> bool:
+        """True for a placeholder model (trained briefly, for tests and docs)."""
+        card = self.card
+        return bool(card and card.get("provisional"))
+
+    def segment(self, image: ArrayLike, *, tta: bool = False, tile: int = 0, progress: Progress = None,
+                all_classes: bool = False) -> np.ndarray:
+        """Class probabilities of an image or a stack, by overlap-tile inference.
+
+        image: one image ``(H, W)`` or a stack ``(N, H, W)`` for a one-channel model
+            (``(C, H, W)`` / ``(N, C, H, W)`` for C channels). uint8/uint16/uint32 are divided by
+            their maximum, exactly as the ``segment`` program reads files; float arrays are used as
+            they are (the model expects [0, 1]). A C-contiguous float32 array is read in place,
+            without a copy, while the call runs: do not modify it meanwhile. Objects with
+            ``__dlpack__`` (a PyTorch CPU tensor) cross without a copy too.
+        tta: average over the 8 flips and rotations (8x the work, usually a little better).
+        tile: input tile size (0: the largest valid size up to 572 that the image needs); an
+            invalid size raises ShapeError naming the nearest valid ones.
+        progress: None, True (print progress to stderr) or a callable ``(done, total)`` over
+            tiles, called before the first and after each; returning False stops the call with
+            CancelledError. Ctrl-C stops it too (KeyboardInterrupt), at the next tile.
+        all_classes: return every class's probability, ``(K, H, W)`` / ``(N, K, H, W)``.
+
+        Returns float32: for a two-class model the foreground ("cell") probability ``(H, W)`` /
+        ``(N, H, W)``; for K > 2 classes the K-1 non-background ones ``(K-1, H, W)`` /
+        ``(N, K-1, H, W)``. The array is a view into the library's result (no copy; its ``base``
+        holds all classes). The GIL is released while the network runs.
+        """
+        array = _as_array(image, "segment")
+        if self.in_channels == 1 and array.ndim == 3 and array.shape[-1] in (3, 4):
+            raise ShapeError(f"segment: an array of shape {array.shape} looks like a colour image; the model takes "
+                             f"grey images: pass unetcore.to_grey(image) (what the segment program does with "
+                             f"colour files), or a stack (N, H, W) of more than 4 pixels' width")
+        probs = self._core._segment(array, bool(tta), int(tile), _progress_callback(progress, "segment"))
+        if all_classes:
+            return probs
+        picked = slice(1, None) if self.num_classes > 2 else 1
+        return probs[picked] if probs.ndim == 3 else probs[:, picked]
+
+    def save(self, path: Union[str, "pathlib.Path"], metadata: Optional[Mapping[str, str]] = None) -> None:
+        """Writes the weights and configuration (safetensors; no training state) to ``path``, with
+        this model's metadata (its card) updated by ``metadata``. ``segment --model path`` and
+        ``load_model(path)`` read it."""
+        self._core._save(str(path), dict(metadata or {}))
+
+    def __repr__(self) -> str:
+        c = self.config
+        note = ", PROVISIONAL" if self.provisional else ""
+        return (f"<unetcore.Model {pathlib.Path(self.path).name}: base {c['base_channels']}, depth {c['depth']}, "
+                f"{self.num_classes} classes, on {self.device}{note}>")
+
+
+def load_model(name_or_path: Union[str, "pathlib.Path"] = DEFAULT_MODEL, device: str = "auto",
+               precision: str = "auto") -> Model:
+    """Loads a model: a file written by ``train_em``/``export_model``/``Model.save``, or the name
+    of a shipped model (``available_models()``). device: 'auto' (the first GPU if this build
+    runs on one, else the CPU), 'cpu', 'cuda', 'cuda:N'. precision: the convolutions'
+    arithmetic, 'auto' (tf32 on a GPU, fp32 on the CPU, as the programs' --precision), 'fp32',
+    'tf32' or 'bf16' (GPU only)."""
+    model = Model(_core.Model._open(str(name_or_path), device, _MODEL_DIRS, precision))
+    if model.provisional:
+        warnings.warn(f"{model.path} is a provisional model (trained briefly, for tests and docs): "
+                      f"{model.card.get('summary', '')}", stacklevel=2)
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str, device: str, precision: str) -> Model:
+    return load_model(path, device, precision)
+
+
+def segment(image: ArrayLike, model: Union[str, "pathlib.Path", Model] = DEFAULT_MODEL, *, tta: bool = False,
+            tile: int = 0, device: str = "auto", precision: str = "auto", progress: Progress = None,
+            all_classes: bool = False) -> np.ndarray:
+    """Segments an image ``(H, W)`` or a stack ``(N, H, W)``; returns the probability of the
+    foreground class, float32 of the same shape. See ``Model.segment`` for the arguments.
+
+    model: a Model, a model file or the name of a shipped model (default: isbi2012-em, trained on
+    ISBI 2012 EM slices). Named and file models are loaded once per device and precision and kept
+    (the last 4); device and precision as for ``load_model``.
+    """
+    if not isinstance(model, Model):
+        model = _cached_model(_core._find_model(str(model), _MODEL_DIRS), device, precision)
+    elif device not in ("auto", model.device):
+        raise DeviceError(f"segment: the model is on {model.device}; load it with device='{device}' "
+                          f"(unetcore.load_model(path, device='{device}'))")
+    return model.segment(image, tta=tta, tile=tile, progress=progress, all_classes=all_classes)
+
+
+def evaluate(probabilities: Union[ArrayLike, Sequence[ArrayLike]], truth: Union[ArrayLike, Sequence[ArrayLike]], *,
+             warping: bool = True, thresholds: Optional[Sequence[float]] = None, iou_threshold: float = 0.5,
+             names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """The ISBI 2012 / Cell Tracking Challenge measures of the ``evaluate`` program.
+
+    probabilities: one map ``(H, W)``, a stack ``(N, H, W)`` or a list of maps; float in [0, 1]
+        (1 = cell interior) or uint8/uint16 (scaled by their maximum).
+    truth: the ground truth in the same arrangement: a binary mask (0 = membrane/background,
+        one non-zero value = cell; cells are its 4-connected components) or instance ids.
+    warping: compute the warping error (the slow measure). thresholds: where the maps are cut
+        (default 0.0, 0.1, ..., 1.0); iou_threshold: the one IoU uses.
+
+    Returns the JSON object ``evaluate`` prints, as a dict: pixel_error, rand_error, vinfo_error,
+    vrand_thinned_error and vinfo_thinned_error (the ISBI challenge's final measures),
+    warping_error, warping_error_classic, iou, seg, vinfo_error_pooled, best_threshold (per
+    measure), slices (the names, when given), pixels, thresholds, per_threshold. docs/guide.md
+    says how to read them, docs/measures.md how they are defined.
+    """
+    maps, labels = _slices(probabilities, "probabilities"), _slices(truth, "truth")
+    text = _core._evaluate(maps, labels, bool(warping), [float(t) for t in (thresholds or [])], float(iou_threshold),
+                           list(names or []))
+    return json.loads(text)
+
+
+def example_image() -> np.ndarray:
+    """ISBI 2012 test slice 00: a 512 x 512 uint8 serial-section EM image (Drosophila ventral
+    nerve cord, Cardona et al. 2010), shipped with the package to try ``segment`` on."""
+    return read_image(str(_PACKAGE / "data" / "isbi2012-test-00.png"))
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+def _as_array(x: ArrayLike, op: str) -> np.ndarray:
+    """A NumPy view of x without copying: DLPack for objects that offer it (a GPU tensor must
+    come to the CPU first), the buffer protocol / __array__ otherwise; native byte order."""
+    if isinstance(x, np.ndarray):
+        array = x
+    elif hasattr(x, "__dlpack__"):
+        try:
+            array = np.from_dlpack(x)
+        except (BufferError, RuntimeError, TypeError, ValueError) as e:
+            raise DeviceError(f"{op}: cannot read this {type(x).__name__} through DLPack ({e}); "
+                              "a tensor on a GPU must be moved to the CPU first (e.g. .cpu())") from e
+    else:
+        array = np.asarray(x)
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+def _slices(x: Union[ArrayLike, Sequence[ArrayLike]], what: str) -> List[np.ndarray]:
+    if isinstance(x, (list, tuple)):
+        return [_as_array(s, "evaluate") for s in x]
+    array = _as_array(x, "evaluate")
+    if array.ndim == 3:
+        return list(array)
+    if array.ndim == 2:
+        return [array]
+    raise ShapeError(f"evaluate: {what} must be a 2-D map, a 3-D stack or a list of 2-D maps, "
+                     f"got shape {array.shape}")
+
+
+def _progress_callback(progress: Progress, op: str) -> Optional[Callable[[int, int], Optional[bool]]]:
+    if progress is None or progress is False:
+        return None
+    if progress is True:
+        def show(done: int, total: int) -> None:
+            end = "\n" if done == total else ""
+            print(f"\r{op}: {done}/{total} tiles", end=end, file=sys.stderr, flush=True)
+        return show
+    if not callable(progress):
+        raise TypeError(f"{op}: progress must be None, True or a callable (done, total), got {type(progress).__name__}")
+    return progress

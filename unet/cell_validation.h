@@ -1,0 +1,32 @@
+// unet/cell_validation.h — the cell experiments' validation: every frame is segmented, turned
+// into instances (unet/instances.h) and scored with the Cell Tracking Challenge's SEG and the
+// pixel IoU (unet/cell_metrics.h). Written per frame into the validation folder:
+//   <SS>_RES/maskTTT.tif    the instances in the challenge's result layout (16-bit, 0 = background)
+//   <SS>_TTT.tif            the probability of "cell" (float)
+//   <SS>_TTT_overlay.png    the instances in colour over the image, the ground truth outlined in white
+#pragma once
+
+#include <vector>
+
+#include "unet/cell_data.h"
+#include "unet/instances.h"
+#include "unet/validation.h"
+
+namespace unet {
+
+class CellValidation : public Validation {
+ public:
+  // Throws ValueError for no frames or bad instance options.
+  CellValidation(std::vector<CellFrame> frames, InstanceOptions instances);
+  std::string describe() const override;  // "validation frames 01/039, 01/054 (2 frames, 26 cells)"
+  ValidationReport run(UNet& model, bool tta, const std::string& write_dir,
+                       const ItemProgress& progress = {}) const override;
+  const std::vector<CellFrame>& frames() const { return frames_; }
+  const InstanceOptions& instance_options() const { return instances_; }
+
+ private:
+  std::vector<CellFrame> frames_;
+  InstanceOptions instances_;
+};
+
+}  // namespace unet
