@@ -8,6 +8,9 @@
 // off, TF32, AMP bf16 channels-last) in the same run, once per PyTorch found — Debian's
 // python3-torch (1.13) and a current PyTorch from PyPI in the virtual environment that
 // bench/pytorch_venv.sh makes — and prints our time / each one's at the same precision.
+// --graph also times the training step captured once as a CUDA graph and replayed
+// (unet/graph_step.h; CUDA only): its median goes into the row's last column and the JSON
+// (train_graph_ms), beside the eager step of the same run.
 // --rounds N repeats the whole set N times, alternating the engines, so a machine whose speed
 // drifts shows it. The CPU's model name and its vector flags (lscpu) go into the output and the JSON.
 //
@@ -39,6 +42,7 @@
 #include "kernels/sgd.h"
 #include "kernels/softmax_xent.h"
 #include "kernels/winograd3x3_cpu.h"
+#include "unet/graph_step.h"
 #include "unet/model.h"
 
 namespace fs = std::filesystem;
@@ -158,10 +162,11 @@ std::pair<double, std::string> gpu_peak_gflops() {
 struct Result {
   std::string config, engine, mode, note;  // note: PyTorch's CPU capability (the kernels it picked)
   double forward_ms = 0, train_ms = 0, peak_mb = 0;
+  double train_graph_ms = 0;  // --graph: the captured step replayed (0: not timed)
   int iterations = 0;
 };
 
-Result time_ours(const BenchConfig& c, Device device, Precision precision, int iterations, int warmup) {
+Result time_ours(const BenchConfig& c, Device device, Precision precision, int iterations, int warmup, bool graph) {
   UNetConfig cfg;
   cfg.base_channels = c.base;
   cfg.depth = c.depth;
@@ -222,6 +227,26 @@ Result time_ours(const BenchConfig& c, Device device, Precision precision, int i
     }
     sync();
     if (i >= warmup) train.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  if (graph) try {
+    // The same step captured after one more eager step (GraphTrainingStep's constructor) and replayed.
+    // A failure here is reported in the row and on stderr; the eager numbers above still stand.
+    std::vector<double> replays;
+    GraphTrainingStep step(model, input, labels, weights, LossReduction::WeightedMean, sgd, velocities);
+    for (int i = 0; i < warmup + iterations; ++i) {
+      sync();
+      const auto t0 = Clock::now();
+      step.run();
+      sync();
+      if (i >= warmup) replays.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    }
+    r.train_graph_ms = median(replays);
+    char note[64];
+    std::snprintf(note, sizeof note, "graph step %.2f ms, %zu nodes", r.train_graph_ms, step.operations());
+    r.note = note;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "step: the captured training step failed: %s\n", e.what());
+    r.note = "graph step failed (stderr)";
   }
   r.forward_ms = median(fwd);
   r.train_ms = median(train);
@@ -301,7 +326,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> pythons;
   int iterations = 0, warmup = 2, threads = 0, rounds = 1;
   double peak_override = 0.0;
-  bool vs_pytorch = false, no_winograd = false;
+  bool vs_pytorch = false, no_winograd = false, graph = false;
   CLI::App app{"Time the whole U-Net: inference forward and a full training step, optionally against PyTorch"};
   app.add_option("--config", which, "paper, cpu, both, or auto (both on a GPU, cpu on the CPU)")->capture_default_str();
   app.add_option("--device", device_name, "auto, cpu or cuda")->capture_default_str();
@@ -310,6 +335,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads, for us and PyTorch (default: all cores)");
   app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: estimated)");
   app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
+  app.add_flag("--graph", graph,
+               "CUDA: also time the training step captured once as a CUDA graph and replayed (the 'kernels' column "
+               "and train_graph_ms in the JSON)");
   app.add_option("--precision", precision_list,
                  "convolution arithmetic, a comma list of fp32, tf32, bf16 (each is timed), or auto (tf32 on a GPU, fp32 "
                  "on the CPU, which computes in fp32 only)")
@@ -337,6 +365,8 @@ int main(int argc, char** argv) {
     else if (device_name != "cpu" && device_name != "auto")
       device = parse_device(device_name);
     const bool cuda = device.is_cuda();
+    UNET_CHECK(!graph || cuda, ValueError, "--graph captures CUDA work: it needs --device cuda (the device is ",
+               device.str(), ")");
     std::vector<Precision> precisions;
     std::string modes;  // the same list for PyTorch
     for (size_t at = 0; at <= precision_list.size();) {
@@ -399,7 +429,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
       const size_t first = results.size();
       for (int round = 0; round < rounds; ++round) {
-        for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu));
+        for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu, graph));
         for (const std::string& py : pys)
           for (auto& r : time_pytorch(py, c, cuda, threads, modes, it, wu)) results.push_back(r);
       }
@@ -430,6 +460,7 @@ int main(int argc, char** argv) {
       j["results"].push_back({{"config", r.config}, {"engine", r.engine}, {"mode", r.mode}, {"forward_ms", r.forward_ms},
                               {"train_ms", r.train_ms}, {"forward_gflop", gf}, {"train_gflop", 3 * gf},
                               {"forward_gflops", fwd_rate}, {"train_gflops", trn_rate}, {"peak_mb", r.peak_mb},
+                              {"train_graph_ms", r.train_graph_ms},
                               {"iterations", r.iterations}, {"cpu_capability", r.note}});
     }
     std::printf("ours/pt = our forward time / PyTorch's, our training-step time / PyTorch's (> 1: PyTorch faster); "

@@ -4,8 +4,9 @@ on the one GPU measurement we have, then used to predict the new kernels before 
 
 Inputs: bench/sass_loop.py --json files (main-loop instruction counts, HMMA counts, registers,
 occupancy) for the kernels of conv2d.cu and upconv2d.cu, labelled by precision and file:
-  python3 bench/time_model.py --calibrate old_conv.json old_upconv.json \\
-                              --predict new_conv.json new_upconv.json
+  python3 bench/time_model.py --predict new_conv.json new_upconv.json
+The calibration kernels' files (commit a57c5f0, the kernels the H200 ran) are kept in
+bench/calibration/ and used unless --calibrate names others.
 
 Model of one GEMM launch (C = M × N per z, K per z, tiles TM × TN, 8 warps per block):
   blocks = ceil(M/TM)·ceil(N/TN)·Z; iterations = ceil(K / K_slice); the busiest SM runs
@@ -16,6 +17,8 @@ Model of one GEMM launch (C = M × N per z, K per z, tiles TM × TN, 8 warps per
   memory  = compulsory bytes (A, B read once, C written once) / 4.3 TB/s
   time    = max(issue, tensor) / clock + memory-overlap ignored + 3 µs launch
   (+ the split-K partial sum: (splits + 1)·M·N·4 bytes / 4.3 TB/s + 3 µs).
+  Splits: split_plan, the twin of kernels/split_k_plan.h (every pass since 2026-12-02; the
+  calibration kernels split the weight gradients alone).
 η (issue efficiency) is the one fitted parameter: the H200 run of 2026-11-26 (commit a57c5f0,
 docs/benchmarks.md) summed the 3×3 passes of the paper configuration to 34.1 / 43.2 / 52.6 ms
 (forward / data / weight gradient); per-layer times were not recorded, only their rate ranges
@@ -26,6 +29,7 @@ per SM), the share mma.sync is reported to reach on Hopper without wgmma.
 import argparse
 import json
 import math
+import os
 import re
 
 SMS, CLOCK_HZ, BW = 132, 1.98e9, 4.3e12
@@ -59,9 +63,33 @@ def layers(base=64, tile=572, depth=4):
     return out
 
 
+def split_plan(tile_m, tile_n, k_slice, m, n, groups, k_total):
+    """(splits, chunk): the twin of plan_split_k in kernels/split_k_plan.h, integer for integer
+    (the predictions are of the splits the code makes; tests/test_conv2d.cpp pins a few)."""
+    if m <= 0 or n <= 0 or groups <= 0 or k_total <= 0:
+        return 1, max(k_total, 0)
+    cdiv = lambda a, b: (a + b - 1) // b
+    tiles = cdiv(m, tile_m) * cdiv(n, tile_n) * groups
+    max_splits = min(k_total // 256, SMS * 2, 65535 // groups, (1 << 24) // (m * n * groups))
+    best, best_cost = (1, k_total), None
+    for s in range(1, max(max_splits, 1) + 1):
+        chunk = k_total if s == 1 else cdiv(cdiv(k_total, s), k_slice) * k_slice
+        if cdiv(k_total, chunk) != s:
+            continue
+        busiest = cdiv(tiles * s, SMS)
+        cost = busiest * (cdiv(chunk, k_slice) + 1) * (2 if busiest < 2 else 1)
+        if s > 1:
+            cost += 4 + (s + 1) * m * n * groups // (1 << 20)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = (s, chunk), cost
+    return best
+
+
 def gemms(layer, kernels):
-    """The GEMM launches of each pass of a layer: {pass: [(M, N, Z, Kz, splits)]}, the way the
-    launchers of conv2d.cu / upconv2d.cu set them up (kernels: 'old' = the 64×64 first version)."""
+    """The GEMM launches of each pass of a layer: {pass: (M, N, Z, Kz, splits)} (Z = grid z =
+    images · splits, Kz = K per split), the way the launchers of conv2d.cu / upconv2d.cu set them
+    up (kernels: 'old' = the 64×64 first version of a57c5f0, whose weight gradients alone split,
+    to ~264 blocks; otherwise every pass splits by split_plan)."""
     name, kind, cin, cout, h, k = layer
     first = name == 'down0.conv1'
     if kind == 'conv':
@@ -75,15 +103,20 @@ def gemms(layer, kernels):
                   'weight': (cin, 4 * cout, 0, h * h)}
     out = {}
     for p, (m, n, z, kk) in passes.items():
-        if z == 0:  # split-K: ~264 blocks, at least 256 terms per split (implicit_gemm.cuh)
-            tm, tn = (64, 64) if kernels == 'old' else ((64, 128) if m <= 64 else (128, 128))
-            tiles = math.ceil(m / tm) * math.ceil(n / tn)
-            splits = min(math.ceil(264 / tiles), max(1, kk // 256))
-            chunk = math.ceil(kk / splits)
-            splits = math.ceil(kk / chunk)
-            out[p] = (m, n, splits, chunk, splits)
-        else:
-            out[p] = (m, n, 1, kk, 1)
+        if kernels == 'old':
+            if z == 0:  # a57c5f0's split-K of the weight gradients: ~264 blocks, >= 256 terms a split
+                tiles = math.ceil(m / 64) * math.ceil(n / 64)
+                splits = min(math.ceil(264 / tiles), max(1, kk // 256))
+                chunk = math.ceil(kk / splits)
+                splits = math.ceil(kk / chunk)
+                out[p] = (m, n, splits, chunk, splits)
+            else:
+                out[p] = (m, n, 1, kk, 1)
+            continue
+        groups = max(z, 1)  # images (batch 1) of the forward and data gradient; 1 for a weight gradient
+        tm, tn = (64, 128) if m <= 64 else (128, 128)
+        splits, chunk = split_plan(tm, tn, 8 if kernels == 'fp32' else 32, m, n, groups, kk)
+        out[p] = (m, n, groups * splits, chunk, splits)
     return out
 
 
@@ -115,19 +148,29 @@ def launch_time(m, n, z, kz, splits, st, k_slice):
     return t
 
 
+def fused_concat(rows_conv):
+    """Whether these kernels read the decoder's skip and up-convolution in place (conv2d_concat's
+    ConcatForwardOp / ConcatBackwardWeightOp, 2026-12-02)."""
+    return any('ConcatForwardOp' in r['kernel'] for r in rows_conv)
+
+
 def predict(rows_conv, rows_up, precision, kernels):
     """{(layer, pass): seconds} and FLOPs."""
     out = {}
     k_slice = {'old': 16, 'fp32': 8}.get(kernels, 32) if precision == 'fp32' else 32
+    concat = fused_concat(rows_conv)
     for layer in layers():
         name, kind, cin, cout, h, k = layer
         for p, (m, n, z, kz, splits) in gemms(layer, kernels).items():
             op = {'forward': 'ForwardOp', 'data': 'BackwardDataOp', 'weight': 'BackwardWeightOp'}[p]
             rows = rows_conv if kind == 'conv' else rows_up
             # conv2d.cu's Ops: <KS, Padded> for forward and weight gradient (the U-Net's valid 3×3
-            # layers take <3,0>, the 1×1 head <0,1>), <KS> for the data gradient.
+            # layers take <3,0>, the 1×1 head <0,1>), <KS> for the data gradient; the decoder's
+            # first convolutions the Concat Ops (no template arguments) where they exist.
             if kind == 'upconv' or kernels == 'old':
                 ks = ''
+            elif concat and name.startswith('up') and name.endswith('conv1') and p != 'data':
+                op, ks = 'Concat' + op, ''
             elif p == 'data':
                 ks = '3' if k == 3 else '0'
             else:
@@ -149,8 +192,10 @@ def sums(pred):
 def main():
     global ETA
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--calibrate', nargs=2, metavar=('CONV_JSON', 'UPCONV_JSON'), required=True,
-                    help='sass_loop.py JSON of the measured (a57c5f0) conv2d.o and upconv2d.o')
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument('--calibrate', nargs=2, metavar=('CONV_JSON', 'UPCONV_JSON'),
+                    default=[os.path.join(here, 'calibration', f) for f in ('a57c5f0_conv2d.json', 'a57c5f0_upconv2d.json')],
+                    help='sass_loop.py JSON of the measured (a57c5f0) conv2d.o and upconv2d.o (default: bench/calibration/)')
     ap.add_argument('--predict', nargs=2, metavar=('CONV_JSON', 'UPCONV_JSON'),
                     help='sass_loop.py JSON of the kernels to predict')
     ap.add_argument('--json', help='write predictions here')
@@ -180,7 +225,13 @@ def main():
     if not a.predict:
         return
     new = [json.load(open(f)) for f in a.predict]
-    other_ms = 135.9 - 129.9 - 3.76 - 0.423  # the step's non-GEMM ops (pool, concat, loss, SGD, ReLU masks), measured
+    # The step's non-GEMM ops (pool, crop-concat, loss, SGD, ReLU masks, bias gradients), as the
+    # H200 measured them: the step less the GEMM passes. With the decoder's convolutions reading
+    # skip and up in place, the crop-concat passes (0.30 + 0.39 ms measured) are gone and the
+    # zeroing of the skip gradients' borders (~70 MB of writes, ~0.02 ms) comes in.
+    other_ms = 135.9 - 129.9 - 3.76 - 0.423
+    if fused_concat(new[0]):
+        other_ms += -0.30 - 0.39 + 0.02
     results = {}
     print(f"\npredictions for {a.predict[0]} (paper configuration, training step = all passes + {other_ms:.1f} ms of other ops)")
     print(f"{'precision':9s} {'fwd':>7s} {'data':>7s} {'weight':>7s} {'upconv':>7s} {'head':>6s} {'step ms':>8s} {'forward-only ms':>16s}")

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
@@ -101,16 +102,18 @@ class CachingAllocator {
   CachingAllocator(DeviceType type, Malloc malloc_fn, Free free_fn)
       : type_(type), account_(account(type)), malloc_(malloc_fn), free_(free_fn) {}
 
-  void* allocate(size_t bytes) {
+  // pool: 0 = the shared cache, else a private pool (open_pool) that keeps its blocks.
+  void* allocate(size_t bytes, uint64_t pool = 0) {
     const size_t size = round_up(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_blocks_.lower_bound(size);
-    if (it != free_blocks_.end() && it->first <= 2 * size) {
+    auto& free_blocks = pool ? pools_.at(pool).free_blocks : free_blocks_;
+    auto it = free_blocks.lower_bound(size);
+    if (it != free_blocks.end() && it->first <= 2 * size) {
       void* p = it->second;
       const size_t block = it->first;
-      free_blocks_.erase(it);
+      free_blocks.erase(it);
       stats_.cached_bytes -= block;
-      use(p, block);
+      use(p, block, pool);
       return p;
     }
     // A new block: within the limit (the cache goes first), then from the backend (the cache goes
@@ -132,7 +135,7 @@ class CachingAllocator {
       throw_out_of_memory(type_, bytes, e.what());
     }
     ++stats_.device_allocations;
-    use(p, size);
+    use(p, size, pool);
     return p;
   }
 
@@ -140,12 +143,28 @@ class CachingAllocator {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = live_.find(p);
     if (it == live_.end()) return;  // not ours: ignore rather than corrupt the cache
-    const size_t block = it->second;
+    const Block block = it->second;
     live_.erase(it);
-    stats_.bytes_in_use -= block;
-    stats_.cached_bytes += block;
-    account_.in_use.fetch_sub(block);
-    free_blocks_.emplace(block, p);
+    stats_.bytes_in_use -= block.size;
+    stats_.cached_bytes += block.size;
+    account_.in_use.fetch_sub(block.size);
+    const auto pool = block.pool ? pools_.find(block.pool) : pools_.end();
+    (pool != pools_.end() ? pool->second.free_blocks : free_blocks_).emplace(block.size, p);
+  }
+
+  uint64_t open_pool() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const uint64_t id = ++last_pool_;
+    pools_.emplace(id, Pool{});
+    return id;
+  }
+  // The pool's free blocks join the shared cache; blocks still in use join it when freed.
+  void close_pool(uint64_t id) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = pools_.find(id);
+    if (it == pools_.end()) return;
+    free_blocks_.merge(it->second.free_blocks);
+    pools_.erase(it);
   }
 
   MemoryStats stats() {
@@ -162,20 +181,32 @@ class CachingAllocator {
   }
 
  private:
+  struct Block {
+    size_t size;
+    uint64_t pool;
+  };
+  struct Pool {
+    std::multimap<size_t, void*> free_blocks;
+  };
   static size_t round_up(size_t bytes) {
     return bytes == 0 ? kRounding : (bytes + kRounding - 1) / kRounding * kRounding;
   }
-  void use(void* p, size_t block) {
-    live_.emplace(p, block);
+  void use(void* p, size_t block, uint64_t pool) {
+    live_.emplace(p, Block{block, pool});
     stats_.bytes_in_use += block;
     if (stats_.bytes_in_use > stats_.peak_bytes) stats_.peak_bytes = stats_.bytes_in_use;
     account_.use(block);
   }
+  // The shared cache only: a pool's blocks belong to its graph.
   void release_cache_locked() {
-    for (auto& [size, p] : free_blocks_) free_(p);
+    size_t released = 0;
+    for (auto& [size, p] : free_blocks_) {
+      free_(p);
+      released += size;
+    }
     free_blocks_.clear();
-    account_.held.fetch_sub(stats_.cached_bytes);
-    stats_.cached_bytes = 0;
+    stats_.cached_bytes -= released;
+    account_.held.fetch_sub(released);
   }
 
   DeviceType type_;
@@ -184,7 +215,9 @@ class CachingAllocator {
   Free free_;
   std::mutex mutex_;
   std::multimap<size_t, void*> free_blocks_;
-  std::unordered_map<void*, size_t> live_;
+  std::unordered_map<void*, Block> live_;
+  std::map<uint64_t, Pool> pools_;
+  uint64_t last_pool_ = 0;
   MemoryStats stats_;
 };
 
@@ -230,10 +263,21 @@ size_t small_block_size(size_t bytes) {
   return rounded == 0 ? kCpuAlignment : rounded;
 }
 
+// The private pool this thread's CUDA allocations come from (0: the shared cache).
+thread_local uint64_t tls_cuda_pool = 0;
+
 }  // namespace
 
+CudaMemoryPool::CudaMemoryPool() : id_(cuda_allocator().open_pool()) {}
+CudaMemoryPool::~CudaMemoryPool() {
+  if (tls_cuda_pool == id_) tls_cuda_pool = 0;
+  cuda_allocator().close_pool(id_);
+}
+CudaMemoryPool::Use::Use(const CudaMemoryPool& pool) : previous_(tls_cuda_pool) { tls_cuda_pool = pool.id_; }
+CudaMemoryPool::Use::~Use() { tls_cuda_pool = previous_; }
+
 void* allocate(Device device, size_t bytes) {
-  if (device.is_cuda()) return cuda_allocator().allocate(bytes);
+  if (device.is_cuda()) return cuda_allocator().allocate(bytes, tls_cuda_pool);
   if (bytes >= kCpuCachedFrom) return cpu_allocator().allocate(bytes);
   return small_host_allocate(small_block_size(bytes));
 }

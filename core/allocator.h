@@ -6,7 +6,8 @@
 //         requests of a similar size (a training step allocates the same shapes every
 //         iteration, so after the first step nothing reaches cudaMalloc). It reports the bytes
 //         in use and their peak; on out-of-memory it frees its cache and retries once before
-//         throwing OutOfMemoryError.
+//         throwing OutOfMemoryError. A captured graph's memory comes from a private pool
+//         (CudaMemoryPool), so its addresses are never handed to other tensors between replays.
 //
 // Out of memory: an allocation the system or the GPU refuses, or one that would take the
 // device's memory limit (below) past its value, frees the cache, retries, and then throws
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "core/device.h"
 
@@ -49,5 +51,32 @@ void set_memory_limit(DeviceType type, size_t bytes);
 size_t memory_limit(DeviceType type);
 // "512M" -> 536870912; throws ValueError naming `what` for anything else.
 size_t parse_memory_size(const char* text, const char* what);
+
+// A private pool of CUDA memory (core/cuda_graph.h: a captured graph's). While a Use scope is
+// alive on a thread, that thread's CUDA allocations come from the pool, and blocks allocated from
+// it return to it when freed — whenever and on whichever thread — never to the shared cache, so
+// a graph replaying into them cannot overwrite another tensor. When the pool is destroyed its free
+// blocks join the shared cache (blocks still in use join it when freed). The statistics count a
+// pool's blocks like any others.
+class CudaMemoryPool {
+ public:
+  CudaMemoryPool();
+  ~CudaMemoryPool();
+  CudaMemoryPool(const CudaMemoryPool&) = delete;
+  CudaMemoryPool& operator=(const CudaMemoryPool&) = delete;
+  class [[nodiscard]] Use {
+   public:
+    explicit Use(const CudaMemoryPool& pool);
+    ~Use();
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+
+   private:
+    uint64_t previous_;
+  };
+
+ private:
+  uint64_t id_;
+};
 
 }  // namespace unet

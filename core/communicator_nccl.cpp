@@ -3,12 +3,15 @@
 // for the collectives, events to order them after the library's kernels.
 //
 // Besides core/cuda_runtime_gpu.cpp, the one file that calls the CUDA runtime: NCCL works on
-// streams and events, which the rest of the library (every kernel on the legacy default stream)
-// never needs.
+// streams and events, which the rest of the library (every kernel on CUDA's per-thread default
+// stream, core/cuda_runtime.h) never needs.
 //
 // Ordering: a sum records an event on the legacy stream, its stream waits for it, so the
 // collective reads the data only after every kernel launched before it (the backward pass that
-// wrote the gradients), while the kernels launched after it run beside it: the overlap. Waiting
+// wrote the gradients: the legacy stream waits for every blocking stream, the per-thread default
+// streams of the library's kernels included, on every thread), while the kernels launched after
+// it run beside it: the overlap (the NCCL stream is non-blocking). Not capturable into a CUDA
+// graph (the legacy stream is refused during a capture): data-parallel steps run eagerly. Waiting
 // polls the sum's completion event (and NCCL's asynchronous error) with the communicator's time
 // limit, so a stalled rank ends in DistributedError, not a hang.
 #include <cuda_runtime.h>

@@ -18,6 +18,7 @@
 
 #include "core/precision.h"
 #include "core/tensor.h"
+#include "kernels/crop_concat.h"
 
 namespace unet {
 
@@ -36,6 +37,16 @@ struct Conv2dOptions {
 // or non-square kernel, empty tensors, output size <= 0), DTypeError (int32 tensors),
 // DeviceError (tensors on different devices).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& options = {});
+
+// conv2d(crop_concat(skip, up), w, bias, options) as one op: the U-Net decoder's first
+// convolution, reading the centre-cropped skip connection (input channels 0..Cs-1) and the
+// upsampled map (Cs..) as two ranges of its input channels, so the concatenated tensor never
+// exists, forward or backward (on a CUDA device, for valid 3×3 kernels: the U-Net's; other
+// shapes and the CPU concatenate into a temporary, which gives the same values). The same
+// function and gradients as the two ops: autograd to skip, up, w and bias. Throws what
+// crop_concat and conv2d throw, naming conv2d_concat.
+Tensor conv2d_concat(const Tensor& skip, const Tensor& up, const Tensor& w, const Tensor& bias,
+                     const Conv2dOptions& options = {});
 
 // Geometry of one convolution, passed by value to every launcher and kernel.
 struct Conv2dParams {
@@ -64,6 +75,18 @@ template <typename T> void channel_sum(const T* g, int64_t n, int64_t channels, 
 // db = channel_sum(g), with the same bits as the two calls.
 template <typename T>
 void relu_backward_channel_sum(const T* y, const T* dy, int64_t n, int64_t channels, int64_t pixels, T* g, T* db);
+// conv2d_concat's passes (the reference, and the CPU backend): p is the convolution of the
+// concatenation that c describes; they concatenate into a temporary (and split its gradient).
+// dskip is written whole (0 outside the crop window); dskip or dup may be null.
+template <typename T>
+void conv2d_concat_forward(const Conv2dParams& p, const CropConcatParams& c, const T* skip, const T* up, const T* w,
+                           const T* bias, T* y);
+template <typename T>
+void conv2d_concat_backward_data(const Conv2dParams& p, const CropConcatParams& c, const T* g, const T* w, T* dskip,
+                                 T* dup);
+template <typename T>
+void conv2d_concat_backward_weight(const Conv2dParams& p, const CropConcatParams& c, const T* skip, const T* up,
+                                   const T* g, T* dw);
 }  // namespace cpu
 
 namespace cuda {
@@ -71,14 +94,38 @@ namespace cuda {
 // channels; fp32 on FP32 FMAs, tf32/bf16 on the tensor cores as p.precision says), input
 // patches and weights staged in shared memory; bias and ReLU fused into the epilogue.
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+// Where C has few tiles (the deep levels), K is split and the partials are summed in a fixed order
+// by a second kernel that applies bias and ReLU (conv2d_splits says how many; deterministic).
 // Same kernel with the roles swapped: Cin × input pixels, reduction over (Cout, k, k). A gather:
 // each dx element is written by exactly one thread; no atomics.
 void conv2d_backward_data(const Conv2dParams& p, const float* g, const float* w, float* dx);
 // Implicit GEMM Cout × (Cin·k·k) reducing over (image, pixel), split-K into a scratch buffer and
 // summed in a fixed order by a second kernel: deterministic, no atomics.
 void conv2d_backward_weight(const Conv2dParams& p, const float* x, const float* g, float* dw);
-// One block per channel, fixed-order tree reduction: deterministic.
+// Chunks of each channel summed by blocks in a fixed tree, then the chunks in order: deterministic.
 void channel_sum(const float* g, int64_t n, int64_t channels, int64_t pixels, float* db);
+// The fused ReLU's two gradient passes in one: g = dy·[y > 0] and db = channel_sum(g), the same
+// bits as relu_backward then channel_sum.
+void relu_backward_channel_sum(const float* y, const float* dy, int64_t n, int64_t channels, int64_t pixels, float* g,
+                               float* db);
+
+// conv2d_concat's passes without the concatenation: the Ops above read (and the data gradient
+// writes) the skip map's crop window and up in place. Valid 3×3 only (ValueError otherwise).
+// The data gradient writes dskip's window only (cuda::crop_concat_zero_border clears the rest);
+// dskip or dup may be null.
+void conv2d_concat_forward(const Conv2dParams& p, const CropConcatParams& c, const float* skip, const float* up,
+                           const float* w, const float* bias, float* y);
+void conv2d_concat_backward_data(const Conv2dParams& p, const CropConcatParams& c, const float* g, const float* w,
+                                 float* dskip, float* dup);
+void conv2d_concat_backward_weight(const Conv2dParams& p, const CropConcatParams& c, const float* skip,
+                                   const float* up, const float* g, float* dw);
+
+// Into how many parts each pass above splits its reduction for p (kernels/split_k_plan.h: where
+// C has too few tiles to fill the GPU; 1 = not split). For tests and benchmarks.
+struct PassSplits {
+  int64_t forward = 1, data = 1, weight = 1;
+};
+PassSplits conv2d_splits(const Conv2dParams& p);
 }  // namespace cuda
 
 }  // namespace unet

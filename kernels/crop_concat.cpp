@@ -28,11 +28,11 @@ struct CropConcatBackward : Node {
 };
 
 void check_fits(int64_t skip_size, int64_t up_size, const char* what, const Tensor& skip,
-                const Tensor& up) {
-  UNET_CHECK(skip_size >= up_size, ShapeError, "crop_concat: the skip map ", skip.shape().str(),
+                const Tensor& up, const char* op) {
+  UNET_CHECK(skip_size >= up_size, ShapeError, op, ": the skip map ", skip.shape().str(),
              " is smaller than the upsampled map ", up.shape().str(), " in ", what,
              ": the skip must be at least as large, since it is cropped to the upsampled size");
-  UNET_CHECK((skip_size - up_size) % 2 == 0, ShapeError, "crop_concat: skip ",
+  UNET_CHECK((skip_size - up_size) % 2 == 0, ShapeError, op, ": skip ",
              skip.shape().str(), " and upsampled ", up.shape().str(), " differ by ",
              skip_size - up_size, " in ", what,
              ", an odd number: the crop must be centred, so the difference must be even");
@@ -40,8 +40,7 @@ void check_fits(int64_t skip_size, int64_t up_size, const char* what, const Tens
 
 }  // namespace
 
-Tensor crop_concat(const Tensor& skip, const Tensor& up) {
-  constexpr const char* op = "crop_concat";
+CropConcatParams crop_concat_params(const Tensor& skip, const Tensor& up, const char* op) {
   check_float(skip, op, "skip");
   check_float(up, op, "up");
   check_rank(skip, 4, op, "skip");
@@ -49,13 +48,17 @@ Tensor crop_concat(const Tensor& skip, const Tensor& up) {
   check_not_empty(skip, op, "skip");
   check_not_empty(up, op, "up");
   check_same_device(skip, up, op);
-  UNET_CHECK(skip.dim(0) == up.dim(0), ShapeError, "crop_concat: batch sizes differ: skip ",
+  UNET_CHECK(skip.dim(0) == up.dim(0), ShapeError, op, ": batch sizes differ: skip ",
              skip.shape().str(), " vs upsampled ", up.shape().str());
-  check_fits(skip.dim(2), up.dim(2), "height", skip, up);
-  check_fits(skip.dim(3), up.dim(3), "width", skip, up);
-  const CropConcatParams p{skip.dim(0), skip.dim(1), skip.dim(2), skip.dim(3), up.dim(1),
-                           up.dim(2),  up.dim(3),   (skip.dim(2) - up.dim(2)) / 2,
-                           (skip.dim(3) - up.dim(3)) / 2};
+  check_fits(skip.dim(2), up.dim(2), "height", skip, up, op);
+  check_fits(skip.dim(3), up.dim(3), "width", skip, up, op);
+  return CropConcatParams{skip.dim(0), skip.dim(1), skip.dim(2), skip.dim(3), up.dim(1),
+                          up.dim(2),  up.dim(3),   (skip.dim(2) - up.dim(2)) / 2,
+                          (skip.dim(3) - up.dim(3)) / 2};
+}
+
+Tensor crop_concat(const Tensor& skip, const Tensor& up) {
+  const CropConcatParams p = crop_concat_params(skip, up);
   Tensor out = Tensor::empty(Shape{p.batch, p.skip_channels + p.up_channels, p.height, p.width},
                              DType::Float32, skip.device());
   if (skip.device().is_cpu())

@@ -49,7 +49,22 @@ __global__ void crop_concat_dup_kernel(CropConcatParams p, const float* __restri
   }
 }
 
+__global__ void crop_concat_zero_border_kernel(CropConcatParams p, float* __restrict__ dskip) {
+  const int64_t hs = p.skip_height, ws = p.skip_width;
+  const int64_t total = p.batch * p.skip_channels * hs * ws;
+  for (int64_t i = kern::global_index(); i < total; i += kern::grid_stride()) {
+    const int64_t y = (i / ws) % hs - p.offset_y, x = i % ws - p.offset_x;
+    if (y < 0 || y >= p.height || x < 0 || x >= p.width) dskip[i] = 0.0f;
+  }
+}
+
 }  // namespace
+
+void crop_concat_zero_border(const CropConcatParams& p, float* dskip) {
+  const int64_t total = p.batch * p.skip_channels * p.skip_height * p.skip_width;
+  if (total == 0 || (p.skip_height == p.height && p.skip_width == p.width)) return;  // no border
+  kern::launch(crop_concat_zero_border_kernel, kern::linear_grid(total, kThreads, kMaxBlocks), dim3(kThreads), 0, p, dskip);
+}
 
 void crop_concat_forward(const CropConcatParams& p, const float* skip, const float* up, float* out) {
   const int64_t total = p.batch * (p.skip_channels + p.up_channels) * p.height * p.width;

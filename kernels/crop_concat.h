@@ -18,7 +18,8 @@
 namespace unet {
 
 // Autograd to both inputs. Throws ShapeError naming both shapes when the batch differs, the skip
-// is smaller than up, or the size difference is odd.
+// is smaller than up, or the size difference is odd. (The U-Net does not call it: its decoder
+// convolutions read the two maps in place, conv2d_concat in kernels/conv2d.h.)
 Tensor crop_concat(const Tensor& skip, const Tensor& up);
 
 struct CropConcatParams {
@@ -27,6 +28,11 @@ struct CropConcatParams {
   int64_t up_channels = 0, height = 0, width = 0;  // up's size = the output's size
   int64_t offset_y = 0, offset_x = 0;              // crop origin inside the skip map
 };
+
+// The geometry of crop_concat(skip, up), after the checks crop_concat makes (float32, rank 4,
+// not empty, one device, same batch, skip at least as large as up, even differences); `op` names
+// the caller in the messages.
+CropConcatParams crop_concat_params(const Tensor& skip, const Tensor& up, const char* op = "crop_concat");
 
 // ---- launchers (raw pointers; CUDA pointers are device pointers) ----------------------------
 namespace cpu {
@@ -40,6 +46,9 @@ void crop_concat_backward(const CropConcatParams& p, const T* dout, T* dskip, T*
 namespace cuda {
 void crop_concat_forward(const CropConcatParams& p, const float* skip, const float* up, float* out);
 void crop_concat_backward(const CropConcatParams& p, const float* dout, float* dskip, float* dup);
+// Zeros dskip [batch, Cs, Hs, Ws] outside the crop window (the part of the skip the concatenation
+// does not read), leaving the window alone: for kernels that write the window's gradient themselves.
+void crop_concat_zero_border(const CropConcatParams& p, float* dskip);
 }  // namespace cuda
 
 }  // namespace unet

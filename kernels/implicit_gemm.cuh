@@ -38,8 +38,11 @@
 //                        share theirs). The first GPU run's loaders redid two divisions by the
 //                        image size or width for every element.
 //   __device__ void store(int i, int j, int z, float acc) const;   each (i, j, z) once
-// Split-K (weight gradients: K = images × pixels is long, C is small) writes one partial C per
-// split and sums the splits in a fixed order: deterministic, no atomics.
+// Split-K (kernels/split_k_plan.h: wherever C has too few tiles to fill the GPU — the weight
+// gradients, whose K = images × pixels is long and C small, and the forward and data gradient of
+// the deep levels) runs z = group · splits + split; each split stores its raw partial C
+// (KSplit::partial), and sum_splits_kernel adds the splits in a fixed order, then hands the sum
+// to the Op's epilogue (finish: bias, ReLU): deterministic, no atomics.
 // Precision (core/precision.h): fp32 runs this file's SIMT kernel, the exact path; tf32 and bf16
 // run the tensor-core kernel of kernels/implicit_gemm_tc.cuh on the same Ops and tilings.
 #pragma once
@@ -49,6 +52,7 @@
 
 #include "core/precision.h"
 #include "core/tensor.h"
+#include "kernels/split_k_plan.h"
 
 #include <type_traits>
 #include <utility>
@@ -66,8 +70,31 @@ struct Src {
 constexpr int kTileK = 8;
 constexpr int kPad = 4;                  // shared-memory row padding (floats), keeps float4 alignment
 constexpr int kThreads = 256;
-constexpr int64_t kTargetBlocks = 264;   // ~2 blocks per SM on an H100: enough to fill the GPU
-constexpr int64_t kMinTermsPerSplit = 256;
+
+// Which part of K block z reduces, and where its result goes, for an Op whose grid is z = group ·
+// splits + split (run_split_k): the group is the image (or 0 for a weight gradient), the split a
+// range of K. With one split the Op finishes its results in the store (its epilogue fused:
+// op.finish(group, i, j, acc)); with more, each split stores its raw partial C at
+// partial + z·count + i·n + j (count = m·n) and sum_splits_kernel finishes their sums.
+struct KSplit {
+  int splits = 1, chunk = 0, k = 0;
+  int count = 0;
+  float* partial = nullptr;
+  __device__ __forceinline__ void range(int z, int& kb, int& ke) const {
+    const int s = z % splits;
+    kb = s * chunk;
+    ke = k - kb < chunk ? k : kb + chunk;
+  }
+  __device__ __forceinline__ int group(int z) const { return z / splits; }
+  // The store of a splittable Op: the partial of C(i, j) when split, else the finished result.
+  template <class Op>
+  __device__ __forceinline__ void store(const Op& op, int i, int j, int z, float acc) const {
+    if (partial)
+      partial[z * count + i * static_cast<int>(op.n) + j] = acc;
+    else
+      op.finish(group(z), i, j, acc);
+  }
+};
 
 // A TileM × TileN tile of C per 256-thread block, RegM × RegN outputs per thread.
 template <int TileM, int TileN, int RegM, int RegN>
@@ -228,14 +255,18 @@ __global__ void __launch_bounds__(kThreads, 2) tiled_kernel(Op op) {
   }
 }
 
-// out[e] = Σ_s partial[s][e], s in increasing order.
-__global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t splits, int64_t count,
-                                  float* __restrict__ out) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < count; e += stride) {
+// Σ_s partial[(g·splits + s)·m·n + e], s in increasing order, handed to the Op's epilogue:
+// op.finish(g, e / n, e % n, sum) does what its store does to an unsplit result (bias, ReLU,
+// shuffles, where the element goes).
+template <class Op>
+__global__ void sum_splits_kernel(const float* __restrict__ partial, int64_t groups, int64_t splits, Op op) {
+  const int64_t count = op.m * op.n, stride = static_cast<int64_t>(gridDim.x) * blockDim.x, total = groups * count;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int64_t g = i / count, e = i - g * count, row = e / op.n;
+    const float* p = partial + g * splits * count + e;
     float s = 0.0f;
-    for (int64_t z = 0; z < splits; ++z) s += partial[z * count + e];
-    out[e] = s;
+    for (int64_t z = 0; z < splits; ++z) s += p[z * count];
+    op.finish(static_cast<int>(g), static_cast<int>(row), static_cast<int>(e - row * op.n), s);
   }
 }
 
@@ -283,32 +314,39 @@ void run(const Op& op, int64_t z_count, Precision precision) {
   });
 }
 
-// C[m×n] = Σ over k in [0, k_total) with K split so the grid has ~kTargetBlocks blocks (each
-// split at least kMinTermsPerSplit long). make_op(out, chunk) returns the Op writing split z's
-// partial to out + z·m·n and covering K range [z·chunk, min((z+1)·chunk, k_total)). The split
-// count depends only on the shape, so the summation order is fixed.
-template <class MakeOp>
-void run_split_k(int64_t m, int64_t n, int64_t k_total, float* c, MakeOp make_op, Precision precision) {
-  if (m == 0 || n == 0) return;
-  int64_t tiles = 0;
+// The split plan of C[m × n] × groups with K = k_total for this precision's kernel (its tiling
+// and K slice): kernels/split_k_plan.h.
+inline SplitPlan split_plan(int64_t m, int64_t n, int64_t groups, int64_t k_total, Precision precision) {
+  SplitPlan plan;
   with_tiling(m, [&](auto tiling) {
     using T = decltype(tiling);
-    tiles = static_cast<int64_t>(kern::ceil_div(m, T::kTileM)) * kern::ceil_div(n, T::kTileN);
+    plan = plan_split_k(T::kTileM, T::kTileN, precision == Precision::FP32 ? kTileK : kTcTileK, m, n, groups, k_total);
   });
-  const int64_t max_splits = k_total / kMinTermsPerSplit > 1 ? k_total / kMinTermsPerSplit : 1;
-  int64_t splits = kern::ceil_div(kTargetBlocks, tiles);
-  splits = splits < max_splits ? splits : max_splits;
-  const int64_t chunk = k_total > 0 ? kern::ceil_div(k_total, splits) : 1;
-  splits = k_total > 0 ? kern::ceil_div(k_total, chunk) : 1;  // no empty split
-  if (splits == 1) {
-    run(make_op(c, chunk), 1, precision);
+  return plan;
+}
+
+// Runs C[m×n] = Σ_k A·B for each of `groups` GEMMs (the images; 1 for a weight gradient) with
+// K = k_total, K split as split_plan says. make_op(KSplit) returns the Op (grid z = group ·
+// splits + split, KSplit::range and ::group decode it; its store is KSplit::store). With one
+// split the Op finishes its results in the store; with more, the splits' partials go to scratch
+// and sum_splits_kernel adds them in order and has the Op finish the sums.
+template <class MakeOp>
+void run_split_k(int64_t m, int64_t n, int64_t groups, int64_t k_total, MakeOp make_op, Precision precision) {
+  if (m == 0 || n == 0 || groups == 0) return;
+  const SplitPlan plan = split_plan(m, n, groups, k_total, precision);
+  KSplit split{static_cast<int>(plan.splits), static_cast<int>(plan.chunk), static_cast<int>(k_total),
+               static_cast<int>(m * n), nullptr};
+  if (plan.splits == 1) {
+    run(make_op(split), groups, precision);
     return;
   }
-  Tensor partial = Tensor::empty(Shape{splits, m, n}, DType::Float32, Device{DeviceType::CUDA, 0});
-  run(make_op(partial.data<float>(), chunk), splits, precision);
-  const int64_t count = m * n, blocks = kern::ceil_div(count, kThreads);
-  kern::launch(sum_splits_kernel, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)), dim3(kThreads), 0,
-               static_cast<const float*>(partial.data<float>()), splits, count, c);
+  Tensor partial = Tensor::empty(Shape{groups * plan.splits, m, n}, DType::Float32, Device{DeviceType::CUDA, 0});
+  split.partial = partial.data<float>();
+  const auto op = make_op(split);
+  run(op, groups * plan.splits, precision);
+  const int64_t total = groups * m * n, blocks = kern::ceil_div(total, kThreads);
+  kern::launch(sum_splits_kernel<decltype(op)>, dim3(static_cast<unsigned>(blocks < 1024 ? blocks : 1024)),
+               dim3(kThreads), 0, static_cast<const float*>(split.partial), groups, plan.splits, op);
 }
 
 }  // namespace

@@ -3,20 +3,25 @@
 //   unet::kern::launch(kernel, grid, block, dynamic_smem_bytes, args...);
 //   UNET_LAUNCH(kernel, grid, block, dynamic_smem_bytes, args...);   // same, names the kernel
 //
-// Under nvcc this is kernel<<<grid, block, smem>>>(args...) on the default stream followed by a
-// cudaGetLastError() check that throws unet::CudaError; dynamic shared memory above 48 KiB is
-// opted into first. Under the simulator it runs the whole grid on the CPU before returning and
-// throws unet::KernelError on a kernel bug. Both return at once on an empty grid, which CUDA
-// itself would reject. Error messages name the launch site (file:line of the call, captured by
-// LaunchGrid's default argument) and, through UNET_LAUNCH, the kernel.
+// Under nvcc this is kernel<<<grid, block, smem, cudaStreamPerThread>>>(args...) — the one stream
+// of the library's device work (core/cuda_runtime.h) — followed by a cudaGetLastError() check that
+// throws unet::CudaError; dynamic shared memory above 48 KiB is opted into first. Under the
+// simulator it runs the whole grid on the CPU before returning and throws unet::KernelError on a
+// kernel bug. While a capture is in progress (cuda_rt::begin_capture) the launch is recorded, not
+// run: the GPU's stream capture does that itself; the simulator records the call with a copy of
+// its arguments. Both return at once on an empty grid, which CUDA itself would reject. Error
+// messages name the launch site (file:line of the call, captured by LaunchGrid's default
+// argument) and, through UNET_LAUNCH, the kernel.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "core/source_location.h"
 #include "kernels/cuda_compat.h"
@@ -75,7 +80,7 @@ void launch_named(const char* kernel_name, void (*kernel)(KernelParams...), cons
         kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(dynamic_smem_bytes));
     if (err != cudaSuccess) fail(err, "opting into the dynamic shared memory of");
   }
-  kernel<<<grid.dims, block, dynamic_smem_bytes>>>(std::forward<Args>(args)...);
+  kernel<<<grid.dims, block, dynamic_smem_bytes, cudaStreamPerThread>>>(std::forward<Args>(args)...);
   const cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess) fail(err, "launching");
 #elif defined(UNET_CUDA_SIM)
@@ -85,15 +90,24 @@ void launch_named(const char* kernel_name, void (*kernel)(KernelParams...), cons
     void (*kernel)(KernelParams...);
     std::tuple<std::decay_t<KernelParams>...> params;
   };
+  const auto call_of = [](const Bound* bound) {
+    return sim::detail::KernelCall{[](const void* p) {
+                                     const Bound& b = *static_cast<const Bound*>(p);
+                                     std::apply(b.kernel, b.params);
+                                   },
+                                   bound};
+  };
+  const sim::detail::LaunchSite site{kernel_name, grid.where.file_name(), grid.where.line()};
+  if (cuda_rt::capturing()) {  // recorded with its own copy of the arguments, run at each replay
+    auto bound = std::make_shared<const Bound>(
+        Bound{kernel, std::tuple<std::decay_t<KernelParams>...>(std::forward<Args>(args)...)});
+    cuda_rt::record([bound, call_of, dims = grid.dims, block, dynamic_smem_bytes, site] {
+      sim::detail::launch_grid(call_of(bound.get()), dims, block, dynamic_smem_bytes, site);
+    });
+    return;
+  }
   const Bound bound{kernel, std::tuple<std::decay_t<KernelParams>...>(std::forward<Args>(args)...)};
-  const sim::detail::KernelCall call{
-      [](const void* p) {
-        const Bound& b = *static_cast<const Bound*>(p);
-        std::apply(b.kernel, b.params);
-      },
-      &bound};
-  sim::detail::launch_grid(call, grid.dims, block, dynamic_smem_bytes,
-                           {kernel_name, grid.where.file_name(), grid.where.line()});
+  sim::detail::launch_grid(call_of(&bound), grid.dims, block, dynamic_smem_bytes, site);
 #else
   static_assert(sizeof(kernel) == 0, "kernels are launched from .cu files (nvcc or the simulator)");
 #endif

@@ -140,6 +140,9 @@ int64_t weighted_xent_forward(const XentParams& p, const float* logits, const in
   kern::launch(xent_finish_kernel, dim3(1), dim3(kThreads), 0,
                static_cast<const float*>(partials.data<float>()), static_cast<int64_t>(grid.x),
                p.reduction, p.batch * p.pixels, loss, grad_scale);
+  // While a CUDA graph is being captured the kernels have not run and nothing can be read back:
+  // the labels are checked by the eager step that precedes a capture (unet/graph_step.h) instead.
+  if (cuda_rt::capturing()) return -1;
   const int32_t bad = first_bad.to_int_vector()[0];
   return bad == INT_MAX ? -1 : bad;
 }

@@ -1,11 +1,13 @@
 // kernels/upconv2d.cu — CUDA up-convolution (2×2, stride 2) as implicit GEMM over the
 // unshuffled view U[Cout·4, H·W] (row r = (o·2 + a)·2 + b; see upconv2d.h), with the
 // (un)shuffle folded into the tile loads and the stores, so no scratch image is materialised:
-//   forward        C = U(y[n])  (Cout·4 × pixels), K = Cin,          z = image; bias in the store
-//   data gradient  C = dx[n]    (Cin × pixels),    K = Cout·4,       z = image; a gather: each dx
-//                               element is written once by one thread (no atomics)
-//   weight grad.   C = dw       (Cin × Cout·4),    K = images·pixels, z = split of K, partials
-//                               summed in a fixed order by a second kernel (deterministic)
+//   forward        C = U(y[n])  (Cout·4 × pixels), K = Cin,          z = (image, split); bias in
+//                               the store
+//   data gradient  C = dx[n]    (Cin × pixels),    K = Cout·4,       z = (image, split); a gather:
+//                               each dx element is written once by one thread (no atomics)
+//   weight grad.   C = dw       (Cin × Cout·4),    K = images·pixels, z = split
+// K is split where C has too few tiles (kernels/split_k_plan.h); the partials are summed in a
+// fixed order by a second kernel, which adds the bias (deterministic).
 // The tiled kernel is kernels/implicit_gemm.cuh (shared with conv2d.cu and matmul.cu). The bias
 // gradient is cuda::channel_sum from conv2d.cu.
 #include "kernels/cuda_compat.h"
@@ -40,13 +42,15 @@ struct ForwardOp {
   const float* bias;
   float* y;
   int64_t m, n, k;
-  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   __device__ int k_pos(int c) const { return c; }
   __device__ int a_row(int r, int) const { return r; }
   __device__ igemm::Src a_src(int r, int c) const { return {w + c * static_cast<int>(m) + r, true}; }
-  __device__ int b_col(int pix, int img) const { return img * static_cast<int>(p.c_in * n) + pix; }
+  __device__ int b_col(int pix, int z) const { return split.group(z) * static_cast<int>(p.c_in * n) + pix; }
   __device__ igemm::Src b_src(int at, int c) const { return {x + at + c * static_cast<int>(n), true}; }
-  __device__ void store(int r, int pix, int img, float acc) const {
+  __device__ void store(int r, int pix, int z, float acc) const { split.store(*this, r, pix, z, acc); }
+  __device__ void finish(int img, int r, int pix, float acc) const {
     y[shuffled(p, img, r, pix)] = acc + (bias ? bias[r / 4] : 0.0f);
   }
 };
@@ -59,18 +63,20 @@ struct BackwardDataOp {
   const float* w;
   float* dx;
   int64_t m, n, k;
-  __device__ void k_range(int, int& kb, int& ke) const { kb = 0; ke = static_cast<int>(k); }
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   __device__ int k_pos(int r) const { return r; }
   __device__ int a_row(int c, int) const { return c * static_cast<int>(k); }
   __device__ igemm::Src a_src(int row, int r) const { return {w + row + r, true}; }
   // The pixel's offset in the shuffled gradient with r = 0; r = (o·2 + a)·2 + b adds
   // o·4HW + a·2W + b.
-  __device__ int b_col(int pix, int img) const { return shuffled(p, img, 0, pix); }
+  __device__ int b_col(int pix, int z) const { return shuffled(p, split.group(z), 0, pix); }
   __device__ igemm::Src b_src(int at, int r) const {
     const int hw4 = static_cast<int>(4 * p.h * p.w), w2 = static_cast<int>(2 * p.w);
     return {g + at + (r >> 2) * hw4 + ((r >> 1) & 1) * w2 + (r & 1), true};
   }
-  __device__ void store(int c, int pix, int img, float acc) const {
+  __device__ void store(int c, int pix, int z, float acc) const { split.store(*this, c, pix, z, acc); }
+  __device__ void finish(int img, int c, int pix, float acc) const {
     dx[(img * static_cast<int>(p.c_in) + c) * static_cast<int>(n) + pix] = acc;
   }
 };
@@ -86,13 +92,10 @@ struct BackwardWeightOp {
   Upconv2dParams p;
   const float* x;
   const float* g;
-  float* out;  // [splits, Cin, Cout·4]
-  int64_t m, n, k, chunk;
-  __device__ void k_range(int z, int& kb, int& ke) const {
-    const int64_t b = z * chunk, e = b + chunk < k ? b + chunk : k;
-    kb = static_cast<int>(b);
-    ke = static_cast<int>(e);
-  }
+  float* dw;
+  int64_t m, n, k;
+  igemm::KSplit split;
+  __device__ void k_range(int z, int& kb, int& ke) const { split.range(z, kb, ke); }
   __device__ SamplePos k_pos(int t) const {
     const int hw = static_cast<int>(p.h * p.w), img = t / hw;
     return SamplePos{img, t - img * hw};
@@ -103,31 +106,51 @@ struct BackwardWeightOp {
   }
   __device__ int b_col(int r, int) const { return r; }
   __device__ igemm::Src b_src(int r, const SamplePos& s) const { return {g + shuffled(p, s.img, r, s.pix), true}; }
-  __device__ void store(int c, int r, int z, float acc) const {
-    out[(z * static_cast<int>(m) + c) * static_cast<int>(n) + r] = acc;
-  }
+  __device__ void store(int c, int r, int z, float acc) const { split.store(*this, c, r, z, acc); }
+  __device__ void finish(int, int c, int r, float acc) const { dw[c * static_cast<int>(n) + r] = acc; }
 };
 
+}  // namespace
+
+namespace {
+// Each pass as a GEMM: C = m × n per group (image), K = k.
+struct GemmShape {
+  int64_t m, n, groups, k;
+};
+GemmShape forward_gemm(const Upconv2dParams& p) { return {4 * p.c_out, p.h * p.w, p.n, p.c_in}; }
+GemmShape data_gemm(const Upconv2dParams& p) { return {p.c_in, p.h * p.w, p.n, 4 * p.c_out}; }
+GemmShape weight_gemm(const Upconv2dParams& p) { return {p.c_in, 4 * p.c_out, 1, p.n * p.h * p.w}; }
 }  // namespace
 
 void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
   if (p.n == 0 || p.c_out == 0 || p.h == 0 || p.w == 0) return;
   check_32bit_indices(p, "upconv2d (CUDA)");
-  igemm::run(ForwardOp{p, x, w, bias, y, 4 * p.c_out, p.h * p.w, p.c_in}, p.n, p.precision);
+  const GemmShape s = forward_gemm(p);
+  igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                     [&](const igemm::KSplit& split) { return ForwardOp{p, x, w, bias, y, s.m, s.n, s.k, split}; },
+                     p.precision);
 }
 
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx) {
   if (p.n == 0 || p.c_in == 0 || p.h == 0 || p.w == 0) return;
   check_32bit_indices(p, "upconv2d data gradient (CUDA)");
-  igemm::run(BackwardDataOp{p, g, w, dx, p.c_in, p.h * p.w, 4 * p.c_out}, p.n, p.precision);
+  const GemmShape s = data_gemm(p);
+  igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                     [&](const igemm::KSplit& split) { return BackwardDataOp{p, g, w, dx, s.m, s.n, s.k, split}; },
+                     p.precision);
 }
 
 void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const float* g, float* dw) {
   check_32bit_indices(p, "upconv2d weight gradient (CUDA)");
-  const int64_t m = p.c_in, n = 4 * p.c_out, k = p.n * p.h * p.w;
-  igemm::run_split_k(m, n, k, dw, [&](float* out, int64_t chunk) {
-    return BackwardWeightOp{p, x, g, out, m, n, k, chunk};
-  }, p.precision);
+  const GemmShape s = weight_gemm(p);
+  igemm::run_split_k(s.m, s.n, s.groups, s.k,
+                     [&](const igemm::KSplit& split) { return BackwardWeightOp{p, x, g, dw, s.m, s.n, s.k, split}; },
+                     p.precision);
+}
+
+PassSplits upconv2d_splits(const Upconv2dParams& p) {
+  const auto splits = [&](const GemmShape& s) { return igemm::split_plan(s.m, s.n, s.groups, s.k, p.precision).splits; };
+  return PassSplits{splits(forward_gemm(p)), splits(data_gemm(p)), splits(weight_gemm(p))};
 }
 
 }  // namespace unet::cuda

@@ -19,6 +19,7 @@
 
 #include "core/precision.h"
 #include "core/tensor.h"
+#include "kernels/conv2d.h"
 
 namespace unet {
 
@@ -51,6 +52,9 @@ void upconv2d_forward(const Upconv2dParams& p, const float* x, const float* w, c
 void upconv2d_backward_data(const Upconv2dParams& p, const float* g, const float* w, float* dx);
 // Split-K over (image, pixel) into scratch, splits summed in a fixed order: deterministic.
 void upconv2d_backward_weight(const Upconv2dParams& p, const float* x, const float* g, float* dw);
+// Into how many parts each pass splits its reduction (the forward and data gradient too, where C
+// has too few tiles: kernels/split_k_plan.h). PassSplits is declared in kernels/conv2d.h.
+PassSplits upconv2d_splits(const Upconv2dParams& p);
 }  // namespace cuda
 
 }  // namespace unet

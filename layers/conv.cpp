@@ -30,6 +30,15 @@ Tensor Conv2d::forward(const Tensor& x) const {
   return conv2d(x, weight, bias, options_);
 }
 
+Tensor Conv2d::forward_concat(const Tensor& skip, const Tensor& up) const {
+  check_rank(skip, 4, "Conv2d::forward_concat", "skip");
+  check_rank(up, 4, "Conv2d::forward_concat", "up");
+  UNET_CHECK(skip.dim(1) + up.dim(1) == in_channels_, ShapeError, "Conv2d::forward_concat: skip ", skip.shape().str(),
+             " and up ", up.shape().str(), " have ", skip.dim(1) + up.dim(1), " channels together, the layer expects ",
+             in_channels_);
+  return conv2d_concat(skip, up, weight, bias, options_);
+}
+
 void Conv2d::set_precision(Precision p) {
   check_precision(p, weight.device(), "Conv2d::set_precision");
   options_.precision = p;

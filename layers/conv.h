@@ -22,6 +22,9 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Padding padding, bool fuse_relu,
          InitSeed init, Device device);
   Tensor forward(const Tensor& x) const;
+  // forward(crop_concat(skip, up)) without the concatenated tensor (conv2d_concat): the U-Net
+  // decoder's first convolution.
+  Tensor forward_concat(const Tensor& skip, const Tensor& up) const;
   // The arithmetic of forward and backward (core/precision.h); fp32 until set. Throws
   // ValueError for tf32/bf16 when the weights are on the CPU.
   void set_precision(Precision p);

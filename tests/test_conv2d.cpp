@@ -14,6 +14,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/patch_gemm_cpu.h"
 #include "kernels/reduce.h"
+#include "kernels/split_k_plan.h"
 #include "kernels/winograd3x3_cpu.h"
 #include "conv_reference.h"
 #include "test_util.h"
@@ -258,9 +259,17 @@ TEST_CASE("conv2d CUDA forward and backward match the CPU", "[conv2d][cuda]") {
                          // C with at most 64 rows and more than 128 columns (64×128 tiles), and
                          // a weight gradient long enough to be split over K (3 splits).
                          Case{2, 9, 130, 12, 13, 3, Padding::Same, true},
-                         Case{2, 4, 6, 24, 25, 3, Padding::Valid, false}}) {
+                         Case{2, 4, 6, 24, 25, 3, Padding::Valid, false},
+                         // Forward and data gradient split over K too (the deep levels' case:
+                         // few tiles, long K), two images, ReLU and bias in the split's sum, and
+                         // the generic-k gathers (5×5).
+                         Case{2, 70, 60, 7, 6, 3, Padding::Same, true}, Case{1, 30, 25, 8, 9, 5, Padding::Same, true}}) {
     INFO(cs.str());
     const Conv2dParams p = cs.params();
+    const cuda::PassSplits splits = cuda::conv2d_splits(p);
+    INFO("splits: forward " << splits.forward << ", data " << splits.data << ", weight " << splits.weight);
+    if (cs.c_in * cs.k * cs.k >= 512) CHECK(splits.forward > 1);  // the cases meant to split do
+    if (cs.c_out * cs.k * cs.k >= 512) CHECK(splits.data > 1);
     const int64_t pixels = p.h_out * p.w_out;
     const Tensor x = random_tensor(cs.x_shape(), 51), w = random_tensor(cs.w_shape(), 52),
                  b = random_tensor(Shape{cs.c_out}, 53), g = random_tensor(cs.y_shape(), 54);
@@ -288,6 +297,48 @@ TEST_CASE("conv2d CUDA forward and backward match the CPU", "[conv2d][cuda]") {
     cpu::channel_sum(g.data<float>(), p.n, p.c_out, pixels, db_ref.data<float>());
     cuda::channel_sum(gd.data<float>(), p.n, p.c_out, pixels, db.data<float>());
     require_close(db.to_vector(), db_ref.to_vector(), conv_atol(kw), reduction_rtol(kw), "db");
+  }
+}
+
+TEST_CASE("the split-K plan fills the GPU on the deep levels, never leaves a split empty, and is pinned", "[conv2d]") {
+  using cuda::igemm::plan_split_k;
+  namespace igemm = cuda::igemm;
+  // The paper configuration's passes, as bench/time_model.py's twin (split_plan) computes them:
+  // the static predictions in docs/benchmarks.md are of these splits. (tile m, tile n, K slice,
+  // m, n, images, K.)
+  const auto splits = [](int64_t tm, int64_t tn, int64_t ks, int64_t m, int64_t n, int64_t g, int64_t k) {
+    return plan_split_k(tm, tn, ks, m, n, g, k).splits;
+  };
+  CHECK(splits(128, 128, 32, 1024, 784, 1, 9216) == 7);    // bottom.conv2 forward, tf32: 56 tiles
+  CHECK(splits(128, 128, 32, 512, 1024, 1, 9216) == 8);    // bottom.conv1 data gradient: 32 tiles
+  CHECK(splits(64, 128, 32, 64, 576, 1, 568 * 568) == 79);  // down0.conv2 weight gradient
+  CHECK(splits(128, 128, 32, 2048, 784, 1, 1024) == 2);    // up3 up-convolution forward
+  CHECK(splits(128, 128, 8, 1024, 784, 1, 9216) == 7);     // bottom.conv2 forward, fp32 (K slices of 8)
+  CHECK(splits(64, 128, 32, 64, 390 * 390, 1, 1152) == 1); // up0.conv1 forward: 1189 tiles fill the GPU
+  CHECK(splits(64, 128, 8, 2, 64, 1, 388 * 388) == 262);   // the 1×1 head's weight gradient: one tile
+  CHECK(splits(128, 128, 32, 1024, 784, 4, 9216) == 4);    // a batch of 4 has 4× the tiles
+  // Invariants over many shapes: every split has terms (none empty), splits cover K exactly,
+  // chunks are whole K slices and at least kMinTermsPerSplit long, and the grid's z and the
+  // partials stay within their limits.
+  uint64_t state = 12345;
+  const auto next = [&](int64_t lo, int64_t hi) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return lo + static_cast<int64_t>((state >> 33) % static_cast<uint64_t>(hi - lo + 1));
+  };
+  for (int i = 0; i < 2000; ++i) {
+    const int64_t tm = next(0, 1) ? 128 : 64, ks = next(0, 1) ? 32 : 8, m = next(1, 2048), n = next(1, 200000),
+                  g = next(1, 64), k = next(1, 400000);
+    const igemm::SplitPlan plan = plan_split_k(tm, 128, ks, m, n, g, k);
+    INFO("m " << m << " n " << n << " groups " << g << " K " << k << ": " << plan.splits << " splits of " << plan.chunk);
+    REQUIRE(plan.splits >= 1);
+    REQUIRE(plan.chunk * plan.splits >= k);
+    REQUIRE(plan.chunk * (plan.splits - 1) < k);
+    if (plan.splits > 1) {
+      REQUIRE(plan.chunk % ks == 0);
+      REQUIRE(plan.chunk >= igemm::kMinTermsPerSplit);
+      REQUIRE(plan.splits * g <= 65535);
+      REQUIRE(plan.splits * g * m * n <= igemm::kMaxPartialFloats);
+    }
   }
 }
 
@@ -422,6 +473,34 @@ TEST_CASE("conv2d CPU fused ReLU gradient + bias sum equals the two passes bit f
         }
       REQUIRE(std::fabs(db2[c] - ref) <= 1e-6 * (1.0 + std::fabs(ref)));
     }
+  }
+}
+
+TEST_CASE("conv2d CUDA fused ReLU gradient + bias sum equals the two passes bit for bit and the CPU", "[conv2d][cuda]") {
+  // Pixel counts below one chunk, across chunk boundaries (4096 elements a chunk) and spanning
+  // images within a chunk; NaN-poisoned outputs; y with exact zeros.
+  const Device d = cuda_device();
+  for (int64_t pixels : {int64_t{3}, int64_t{37}, int64_t{1000}, int64_t{5000}}) {
+    INFO("pixels " << pixels);
+    const int64_t n = 3, channels = 5, count = n * channels * pixels;
+    std::vector<float> y = random_values<float>(count, 61, -1.0, 1.0);
+    for (int64_t i = 0; i < count; i += 7) y[static_cast<size_t>(i)] = 0.0f;
+    const Shape shape{n, channels, pixels};
+    const Tensor yd = Tensor::from_vector(y, shape, d), dyd = random_tensor(shape, 62, d);
+    Tensor g1 = poisoned(shape, d), g2 = poisoned(shape, d), db1 = poisoned(Shape{channels}, d),
+           db2 = poisoned(Shape{channels}, d);
+    cuda::relu_backward(yd.data<float>(), dyd.data<float>(), g1.data<float>(), count);
+    cuda::channel_sum(g1.data<float>(), n, channels, pixels, db1.data<float>());
+    cuda::relu_backward_channel_sum(yd.data<float>(), dyd.data<float>(), n, channels, pixels, g2.data<float>(),
+                                    db2.data<float>());
+    REQUIRE(g2.to_vector() == g1.to_vector());
+    REQUIRE(db2.to_vector() == db1.to_vector());
+    std::vector<float> g_ref(static_cast<size_t>(count)), db_ref(static_cast<size_t>(channels));
+    const std::vector<float> dy = dyd.to_vector();
+    cpu::relu_backward_channel_sum(y.data(), dy.data(), n, channels, pixels, g_ref.data(), db_ref.data());
+    REQUIRE(g2.to_vector() == g_ref);
+    const int64_t k = n * pixels;  // the sum's length
+    require_close(db2.to_vector(), db_ref, conv_atol(k), reduction_rtol(k), "db against the CPU");
   }
 }
 

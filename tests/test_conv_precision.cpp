@@ -101,10 +101,14 @@ TEST_CASE("tensor-core conv2d forward, data and weight gradient stay within the 
            ConvCase{1, 9, 130, 12, 13, 3, Padding::Same, false},   // two row tiles, two column tiles
            ConvCase{2, 4, 6, 24, 25, 3, Padding::Valid, false},    // 64-row tile; split-K weight gradient
            ConvCase{1, 5, 7, 9, 10, 1, Padding::Valid, false},     // 1×1 (the head's kind)
-           ConvCase{1, 3, 5, 10, 9, 5, Padding::Same, true}}) {    // 5×5, padding 2
+           ConvCase{1, 3, 5, 10, 9, 5, Padding::Same, true},      // 5×5, padding 2
+           ConvCase{2, 70, 60, 7, 6, 3, Padding::Same, true}}) {   // forward and data gradient split over K
     for (Precision prec : {Precision::TF32, Precision::BF16}) {
       INFO(cs.str() << " " << precision_name(prec));
       const Conv2dParams p = cs.params(prec), p_ref = cs.params(Precision::FP32);
+      const cuda::PassSplits splits = cuda::conv2d_splits(p);
+      INFO("splits: forward " << splits.forward << ", data " << splits.data << ", weight " << splits.weight);
+      if (cs.c_in == 70) CHECK((splits.forward > 1 && splits.data > 1));
       Conv2dParams p_lin = p_ref;
       p_lin.relu = false;  // the references are pre-activation; check_bounds applies the ReLU
       const Shape xs{cs.n, cs.c_in, cs.h, cs.w}, ws{cs.c_out, cs.c_in, cs.k, cs.k}, ys{cs.n, cs.c_out, p.h_out, p.w_out};
@@ -144,7 +148,8 @@ TEST_CASE("tensor-core conv2d forward, data and weight gradient stay within the 
 
 TEST_CASE("tensor-core upconv2d forward, data and weight gradient stay within the tf32 and bf16 bounds", "[upconv2d][cuda][precision]") {
   for (const Upconv2dParams& shape : {Upconv2dParams{1, 7, 5, 4, 3}, Upconv2dParams{2, 17, 9, 6, 70},
-                                      Upconv2dParams{1, 40, 7, 9, 12}}) {
+                                      Upconv2dParams{1, 40, 7, 9, 12},
+                                      Upconv2dParams{2, 520, 3, 2, 130}}) {  // forward and data gradient split
     for (Precision prec : {Precision::TF32, Precision::BF16}) {
       Upconv2dParams p = shape, p_ref = shape;
       p.precision = prec;

@@ -209,9 +209,16 @@ TEST_CASE("upconv2d CUDA matches the naive loop exactly on small integers", "[up
 
 TEST_CASE("upconv2d CUDA forward and backward match the CPU", "[upconv2d][cuda]") {
   const Device d = cuda_device();
+  // The last case splits the forward (K = Cin = 520) and the data gradient (K = 4·Cout = 520)
+  // over K across two images: the bias is added by the splits' sum, after the shuffle.
   for (const Upconv2dParams& p : {Upconv2dParams{1, 3, 17, 5, 7}, Upconv2dParams{3, 17, 3, 6, 9},
-                                  Upconv2dParams{1, 17, 20, 13, 11}, Upconv2dParams{3, 70, 5, 3, 3}}) {
+                                  Upconv2dParams{1, 17, 20, 13, 11}, Upconv2dParams{3, 70, 5, 3, 3},
+                                  Upconv2dParams{2, 520, 3, 4, 130}}) {
     INFO(str(p));
+    const cuda::PassSplits splits = cuda::upconv2d_splits(p);
+    INFO("splits: forward " << splits.forward << ", data " << splits.data << ", weight " << splits.weight);
+    if (p.c_in >= 512) CHECK(splits.forward > 1);
+    if (4 * p.c_out >= 512) CHECK(splits.data > 1);
     const Tensor x = random_tensor(x_shape(p), 111), w = random_tensor(w_shape(p), 112),
                  b = random_tensor(Shape{p.c_out}, 113), g = random_tensor(y_shape(p), 114);
     const Tensor xd = x.to(d), wd = w.to(d), bd = b.to(d), gd = g.to(d);

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
-#include "kernels/crop_concat.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/maxpool2d.h"
@@ -236,8 +235,10 @@ Tensor UNet::forward(const Tensor& x, uint64_t dropout_seed, int64_t first_entry
   }
   h = maybe_dropout(down_.back()->forward(h), dropout_seed, 2, first_entry);
   for (int i = 0; i < config_.depth; ++i) {
+    // conv1(crop_concat(skip, up)), read in place: the concatenated map is never materialised.
     const Tensor up = up_[i]->upconv.forward(h);
-    h = up_[i]->convs.forward(crop_concat(skips[config_.depth - 1 - i], up));
+    const DoubleConv& convs = up_[i]->convs;
+    h = convs.conv2.forward(convs.conv1.forward_concat(skips[config_.depth - 1 - i], up));
   }
   return head_->forward(h);
 }
