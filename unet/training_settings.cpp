@@ -55,8 +55,10 @@ std::optional<InputStatistics> standardise_input(const TrainingSettings& setting
 
 FolderSplit split_folder_dataset(const std::string& dir, int64_t first_val) {
   std::vector<Sample> samples = load_folder_dataset(dir + "/train/images", dir + "/train/labels", LabelKind::BinaryMask);
-  UNET_CHECK(first_val > 0 && first_val < static_cast<int64_t>(samples.size()), ValueError, "first_val ", first_val,
-             " must leave training and validation slices (", dir, " has ", samples.size(), ")");
+  UNET_CHECK(first_val > 0 && first_val < static_cast<int64_t>(samples.size()), ValueError,
+             "the first validation slice ", first_val, " (first_val; train_em's --first-val) must leave training and "
+             "validation slices: ", dir, " has ", samples.size(),
+             samples.size() < 2 ? " (at least 2 are needed)" : detail::message(", so it must be 1 to ", samples.size() - 1));
   FolderSplit split;
   split.validation.assign(std::make_move_iterator(samples.begin() + first_val), std::make_move_iterator(samples.end()));
   samples.resize(static_cast<size_t>(first_val));
