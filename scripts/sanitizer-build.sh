@@ -17,5 +17,8 @@ unet_configure_sanitizer_build() {
         -DUNET_BUILD_BENCH=OFF -DUNET_PYTHON=OFF -DUNET_MPI=OFF ${UNET_CMAKE_ARGS:-} >/dev/null
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  # The soak's 2000 CPU and 500 simulated-GPU steps take the default build a minute; instrumented,
+  # the simulated ones alone take over ten. Its checks need only ~15 samples after the warm-up.
+  export UNET_SOAK_STEPS=${UNET_SOAK_STEPS:-400}
   export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:allocator_may_return_null=1}
 }
