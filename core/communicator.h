@@ -68,6 +68,9 @@ class Communicator {
   // True for single_process() (and world() without a launcher): nothing to sum, ever. An MPI
   // communicator is not, even with one rank (UNET_COMMUNICATOR=mpi).
   virtual bool is_single_process() const { return false; }
+  // How many ranks of this job run on this process's node (this one included): they share its
+  // cores. 1 for a single process.
+  virtual int ranks_on_this_node() const { return 1; }
   // One line for people: "single process", "MPI (Open MPI v4.1.4), 2 ranks on 1 host; CUDA tensors
   // through NCCL 2.27.3".
   virtual std::string describe() const = 0;

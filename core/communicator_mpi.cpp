@@ -105,6 +105,7 @@ class MpiCommunicator final : public Communicator {
     MPI_Comm node;
     check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
     MPI_Comm_rank(node, &local_rank_);
+    MPI_Comm_size(node, &local_size_);
     MPI_Comm_free(&node);
     int node_roots = local_rank_ == 0 ? 1 : 0;
     check_mpi(MPI_Allreduce(MPI_IN_PLACE, &node_roots, 1, MPI_INT, MPI_SUM, comm_), "MPI_Allreduce");
@@ -129,6 +130,7 @@ class MpiCommunicator final : public Communicator {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  int ranks_on_this_node() const override { return local_size_; }
   std::string describe() const override {
     std::string s = "MPI (" + library_ + "), " + std::to_string(size_) + " ranks on " + std::to_string(hosts_) +
                     (hosts_ == 1 ? " host" : " hosts");
@@ -193,7 +195,7 @@ class MpiCommunicator final : public Communicator {
 
  private:
   MPI_Comm comm_ = MPI_COMM_NULL;
-  int rank_ = 0, size_ = 1, local_rank_ = 0, hosts_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1, hosts_ = 1;
   bool owns_mpi_ = false;
   std::string library_;
   bool nccl_tried_ = false;

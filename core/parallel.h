@@ -1,6 +1,8 @@
 // core/parallel.h — parallel_for for the CPU backend: splits [begin, end) into contiguous chunks
 // and runs them on a small persistent thread pool. Threads = hardware concurrency unless
 // set_num_threads() says otherwise (1 = run inline, useful for debugging and determinism tests).
+// Between regions the threads poll for a fraction of a millisecond before they sleep, so keep
+// processes × threads at or below the cores (e.g. --threads 1 per MPI rank on a 2-core machine).
 //
 // Results never depend on the thread count as long as the body writes disjoint outputs per
 // index (every CPU op in the library is written that way; reductions combine per-chunk partials

@@ -3,11 +3,13 @@
 // a rank fails (the others may be waiting for it in a collective). Header-only like progress.h.
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "core/communicator.h"
+#include "core/parallel.h"
 
 namespace unet::examples {
 
@@ -23,6 +25,11 @@ inline Communicator*& joined_job() {
 inline Communicator& join_job() {
   Communicator& comm = world();
   joined_job() = &comm;
+  // Ranks on one node share its cores: each takes its share, unless --threads (applied after
+  // this) says otherwise. With all cores each, N ranks would fight for them, and the thread pool
+  // polls between parallel regions (core/parallel.h), which makes oversubscription costly.
+  const int sharing = comm.ranks_on_this_node();
+  if (sharing > 1) set_num_threads(std::max(1, num_threads() / sharing));
   if (!comm.is_root()) std::freopen("/dev/null", "w", stdout);
   return comm;
 }

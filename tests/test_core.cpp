@@ -1,8 +1,10 @@
 // tests/test_core.cpp — Tensor handles and copies, devices, dtypes, the allocator, parallel_for
 // and the bad-input errors of the core.
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <memory>
+#include <thread>
 
 #include "core/allocator.h"
 #include "core/cuda_runtime.h"
@@ -204,6 +206,30 @@ TEST_CASE("parallel_for covers every index exactly once and rethrows errors", "[
   set_num_threads(0);
   CHECK(num_threads() >= 1);
   CHECK_THROWS_AS(set_num_threads(-1), ValueError);
+}
+
+TEST_CASE("parallel_for hands over back-to-back regions and wakes a sleeping pool", "[core][parallel]") {
+  // The pool polls for a while after a region and then sleeps (core/parallel.cpp): regions that
+  // follow each other at once take the polling path, regions after a pause the sleeping one. A
+  // lost hand-over in either path hangs here (CTest's timeout) or miscounts.
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    std::atomic<int64_t> sum{0};
+    for (int region = 0; region < 20000; ++region)
+      parallel_for(0, 8, 1, [&](int64_t b, int64_t e) { sum.fetch_add(e - b); });
+    CHECK(sum.load() == 20000 * 8);
+    for (int region = 0; region < 5; ++region) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // well past the polling budget
+      std::vector<std::atomic<int>> hits(64);
+      parallel_for(0, 64, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      });
+      bool all_once = true;
+      for (auto& h : hits) all_once &= h.load() == 1;
+      CHECK(all_once);
+    }
+  }
+  set_num_threads(0);
 }
 
 TEST_CASE("Nested parallel_for runs inline instead of deadlocking", "[core][parallel]") {

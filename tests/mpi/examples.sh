@@ -3,6 +3,7 @@
 #   * train_em on 2 ranks with --batch 1 trains one model: its validation maps (a function of the
 #     weights alone) equal, byte for byte, those of one process with --batch 2 --micro-batch 1;
 #     rank 0 alone wrote the files; resume on 2 ranks continues, on 1 process it is refused;
+#   * without --threads, the ranks share the node's cores;
 #   * segment on 2 ranks writes exactly the files of one process, byte for byte.
 # Usage: examples.sh BIN_DIR WORK_DIR MPIRUN...
 set -eu
@@ -25,6 +26,12 @@ done
 losses() { grep -o '"loss":[^,}]*' "$1"; }
 [ "$(losses "$work/ranks/log.jsonl")" = "$(losses "$work/single/log.jsonl")" ] || fail "the logged losses differ"
 grep -q '"gradient_sums_waited_ms"' "$work/ranks/log.jsonl" || fail "log.jsonl does not record the gradient sums"
+
+# Without --threads, two ranks on one node share its cores (examples/job_cli.h).
+share=$(( $(nproc) / 2 )); [ "$share" -ge 1 ] || share=1
+"$@" -np 2 "$bin/train_em" --device cpu --base-channels 2 --tile 188 --no-tta --iterations 1 --out "$work/shared" \
+  > "$work/shared.txt" 2>&1 || fail "train_em on 2 ranks without --threads failed: $(cat "$work/shared.txt")"
+grep -q " $share CPU threads" "$work/shared.txt" || fail "2 ranks on $(nproc) cores did not take $share threads each: $(head -3 "$work/shared.txt")"
 
 "$@" -np 2 "$bin/train_em" $tiny --batch 1 --iterations 4 --out "$work/resumed" --resume "$work/ranks/model.safetensors" \
   > "$work/resumed.txt" 2>&1 || fail "resume on 2 ranks failed: $(cat "$work/resumed.txt")"
