@@ -75,6 +75,10 @@ int main(int argc, char** argv) {
   examples::TrainingArgs a;
   a.out = "out/train_cells";
   a.input_norm = "data";
+  // Standardised DIC/phase-contrast frames give gradients of norm 20-150 in the first steps; with
+  // momentum 0.99 the unclipped steps kill ReLU channels until the network outputs a constant
+  // (docs/cells.md, "Gradient clipping"). 1 bounds every step and keeps them alive.
+  a.clip_grad_norm = 1.0;
   std::string data, train_seqs, val_seq, val_frames, partial = "auto", partial_mode = "mask", min_size = "auto";
   double border = 1.0, trusted_margin = -1.0, w0 = 10.0, sigma = 5.0, threshold = 0.5, restore = 0.0;
   bool no_fill_holes = false;

@@ -63,6 +63,10 @@ inline void add_training_options(CLI::App& app, TrainingArgs& a, const std::stri
                  "decay of the moving average of the weights that is scored and saved as the model "
                  "(0: none, the paper: the last SGD iterate)")
       ->check(CLI::Range(0.0, 0.9999))->capture_default_str();
+  app.add_option("--clip-grad-norm", a.clip_grad_norm,
+                 "scale a step's gradient down to this L2 norm when it is larger, before it enters the momentum "
+                 "(0: no clipping, the paper); log.jsonl has every step's norm")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--loss-mean", a.loss_mean,
                  "normalise the weighted loss by the sum of the weights or by the pixel count "
                  "(PyTorch's (w * ce).mean(): steps larger by the mean weight)")
@@ -122,6 +126,8 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   char averaging_buf[96];
   std::snprintf(averaging_buf, sizeof averaging_buf, "weights averaged with decay %g (scored and saved)", o.weight_average);
   const std::string averaging = o.weight_average > 0 ? averaging_buf : "no weight averaging";
+  char clipping[64] = "";
+  if (o.max_grad_norm > 0) std::snprintf(clipping, sizeof clipping, ", gradient norm clipped at %g", o.max_grad_norm);
   std::string batch = std::to_string(o.batch);
   if (s.job->size() > 1)
     batch += " per rank x " + std::to_string(s.job->size()) + " ranks = " + std::to_string(o.batch * s.job->size()) +
@@ -130,13 +136,13 @@ inline TrainingSetup setup_training(const char* program, const TrainingArgs& a) 
   if (s.job->size() > 1) std::printf("%s: job of %s\n", program, s.job->describe().c_str());
   std::printf("%s: device %s — %s\n", program, s.device.device.str().c_str(), s.device.reason.c_str());
   std::printf("%s: %s configuration: base %lld channels, depth %d, tile %lld -> %lld, "
-              "%lld steps%s, batch %s, lr %g%s, momentum %g, loss normalised by the %s, %s head, dropout %g, %s, "
+              "%lld steps%s, batch %s, lr %g%s, momentum %g%s, loss normalised by the %s, %s head, dropout %g, %s, "
               "%d CPU threads\n",
               program, s.device.paper_configuration ? "paper (GPU)" : "CPU", static_cast<long long>(s.config.base_channels),
               s.config.depth, static_cast<long long>(o.tile), static_cast<long long>(s.config.geometry().output_size(o.tile)),
               static_cast<long long>(r.iterations),
               r.minutes > 0 ? (" or " + std::to_string(static_cast<int>(r.minutes)) + " minutes, whichever comes first").c_str() : "",
-              batch.c_str(), o.sgd.learning_rate, schedule.c_str(), o.sgd.momentum,
+              batch.c_str(), o.sgd.learning_rate, schedule.c_str(), o.sgd.momentum, clipping,
               a.loss_mean == "pixels" ? "pixel count" : "sum of the weights",
               a.head_init == "zero" ? "zero-initialised" : "He-initialised", s.config.dropout, averaging.c_str(),
               num_threads());

@@ -20,6 +20,8 @@ void sgd_step(const std::vector<Tensor>& params, std::vector<Tensor>& velocities
              ": weight_decay must be finite and >= 0, got ", o.weight_decay);
   UNET_CHECK(o.average_decay >= 0.0f && o.average_decay < 1.0f, ValueError, op,
              ": average_decay must be in [0, 1), got ", o.average_decay);
+  UNET_CHECK(std::isfinite(o.gradient_scale) && o.gradient_scale > 0.0f, ValueError, op,
+             ": gradient_scale must be finite and > 0, got ", o.gradient_scale);
   if (velocities.empty()) velocities.resize(params.size());
   if (averages && averages->empty()) averages->resize(params.size());
   UNET_CHECK(!averages || averages->size() == params.size(), ValueError, op, ": ", params.size(),

@@ -14,13 +14,13 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 4096;
 
 __global__ void sgd_kernel(const SgdSlot<float>* __restrict__ slots, int64_t num_slots, float lr,
-                           float mu, float wd, float keep) {
+                           float mu, float wd, float keep, float gs) {
   const int64_t start = kern::global_index();
   const int64_t stride = kern::grid_stride();
   for (int64_t s = 0; s < num_slots; ++s) {
     const SgdSlot<float> slot = slots[s];
     for (int64_t i = start; i < slot.count; i += stride) {
-      const float v = mu * slot.velocity[i] + (slot.grad[i] + wd * slot.param[i]);
+      const float v = mu * slot.velocity[i] + (gs * slot.grad[i] + wd * slot.param[i]);
       slot.velocity[i] = v;
       const float p = slot.param[i] - lr * v;
       slot.param[i] = p;
@@ -35,7 +35,7 @@ void sgd_step(const SgdSlot<float>* slots, int64_t num_slots, int64_t max_count,
               const SgdOptions& o) {
   if (num_slots == 0 || max_count == 0) return;
   kern::launch(sgd_kernel, kern::linear_grid(max_count, kThreads, kMaxBlocks), dim3(kThreads), 0, slots,
-               num_slots, o.learning_rate, o.momentum, o.weight_decay, 1.0f - o.average_decay);
+               num_slots, o.learning_rate, o.momentum, o.weight_decay, 1.0f - o.average_decay, o.gradient_scale);
 }
 
 }  // namespace unet::cuda

@@ -2,7 +2,7 @@
 // in-place update over all parameters (one CUDA launch per step, however many tensors).
 //
 // Convention (PyTorch's torch.optim.SGD with dampening 0, nesterov off), per element:
-//   g' = g + weight_decay · p
+//   g' = gradient_scale · g + weight_decay · p
 //   v  = momentum · v + g'          (v starts at 0, so the first step sets v = g')
 //   p  = p - learning_rate · v
 // The paper trains with momentum 0.99. A parameter without a gradient (grad() undefined: no
@@ -27,6 +27,10 @@ struct SgdOptions {
   float momentum = 0.99f;      // in [0, 1)
   float weight_decay = 0.0f;   // >= 0
   float average_decay = 0.0f;  // in [0, 1); used only when averages are passed
+  // Multiplies every gradient before it enters the velocity: gradient-norm clipping (Trainer,
+  // TrainOptions::max_grad_norm) scales the step's whole gradient by max / norm this way, in the
+  // same pass. Finite and > 0; 1 = the gradient as it is.
+  float gradient_scale = 1.0f;
 };
 
 // params: float32 tensors on one device. velocities: either empty (then sized to params) or one

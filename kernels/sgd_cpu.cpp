@@ -8,11 +8,12 @@ namespace unet::cpu {
 template <typename T>
 void sgd_step(const SgdSlot<T>* slots, int64_t num_slots, const SgdOptions& o) {
   const T lr = o.learning_rate, mu = o.momentum, wd = o.weight_decay, keep = T(1) - T(o.average_decay);
+  const T gs = o.gradient_scale;
   for (int64_t s = 0; s < num_slots; ++s) {
     const SgdSlot<T> slot = slots[s];
     parallel_for(0, slot.count, 1 << 15, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
-        const T v = mu * slot.velocity[i] + (slot.grad[i] + wd * slot.param[i]);
+        const T v = mu * slot.velocity[i] + (gs * slot.grad[i] + wd * slot.param[i]);
         slot.velocity[i] = v;
         slot.param[i] -= lr * v;
       }

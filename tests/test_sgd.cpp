@@ -45,6 +45,30 @@ TEST_CASE("sgd_step: matches a hand-written loop over several steps", "[sgd]") {
   REQUIRE(param.is_leaf());  // the update is not recorded in the graph
 }
 
+TEST_CASE("sgd_step: gradient_scale multiplies the gradient before momentum, not the weight decay", "[sgd]") {
+  SgdOptions o{0.1f, 0.9f, 0.01f};
+  const std::vector<double> p0 = to_double(random_values(9, 2));
+  std::vector<double> p = p0, v(9, 0.0);
+  Tensor param = Tensor::from_vector(std::vector<float>(p0.begin(), p0.end()), Shape{9}).set_requires_grad(true);
+  std::vector<Tensor> velocities;
+  const float scales[3] = {0.25f, 1.0f, 3.0f};
+  for (int s = 0; s < 3; ++s) {
+    const Tensor grad = random_tensor(Shape{9}, 30 + s);
+    const std::vector<float> g = grad.to_vector();
+    // The reference, in double: g' = scale·g + wd·p; v = μ·v + g'; p -= lr·v.
+    for (size_t i = 0; i < p.size(); ++i) {
+      v[i] = double(o.momentum) * v[i] + (double(scales[s]) * g[i] + double(o.weight_decay) * p[i]);
+      p[i] -= double(o.learning_rate) * v[i];
+    }
+    o.gradient_scale = scales[s];
+    set_grad(param, grad);
+    sgd_step({param}, velocities, o);
+  }
+  // As the loop above: a few float roundings per element and step of O(1) values (scale <= 3).
+  require_close(param.to_vector(), p, 64 * kEps32, 64 * kEps32, "params");
+  require_close(velocities[0].to_vector(), v, 64 * kEps32, 64 * kEps32, "velocity");
+}
+
 TEST_CASE("sgd_step: the weight average follows a hand-written loop, decay changing per step", "[sgd]") {
   const std::vector<double> p0 = to_double(random_values(9, 3));
   Tensor param = Tensor::from_vector(std::vector<float>(p0.begin(), p0.end()), Shape{9}).set_requires_grad(true);
@@ -114,6 +138,7 @@ TEST_CASE("sgd_step: CUDA (one launch for all parameters) matches CPU", "[sgd][c
     }
     SgdOptions averaging = o;
     averaging.average_decay = 0.3f + 0.3f * step;
+    averaging.gradient_scale = step == 1 ? 0.37f : 1.0f;  // clipping's scale, in the same launch
     sgd_step(pc, vc, averaging, &ac);
     sgd_step(pg, vg, averaging, &ag);
   }
@@ -142,6 +167,8 @@ TEST_CASE("sgd_step: invalid input is refused", "[sgd]") {
   std::vector<Tensor> averages;
   REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, 0.0f, 1.0f}, &averages), Contains("average_decay"));
   REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, 0.0f, -0.1f}, &averages), ValueError);
+  for (float scale : {0.0f, -1.0f, NAN, INFINITY})
+    REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{0.1f, 0.9f, 0.0f, 0.0f, scale}), Contains("gradient_scale"));
   REQUIRE_THROWS_WITH(sgd_step({p}, v, SgdOptions{0.1f}, &two), Contains("1 parameters but 2 averages"));
   REQUIRE_THROWS_AS(sgd_step({p}, v, SgdOptions{0.1f}, &wrong), ShapeError);
   std::vector<Tensor> none;

@@ -66,6 +66,14 @@ std::vector<TrainingSlice> slices() {
   return {make_training_slice(synthetic_slice(1)), make_training_slice(synthetic_slice(2))};
 }
 
+// Every weight of the model, in parameter order.
+std::vector<double> flat(UNet& m) {
+  std::vector<double> v;
+  for (const Tensor& p : m.parameters())
+    for (float x : p.to_vector()) v.push_back(x);
+  return v;
+}
+
 
 }  // namespace
 
@@ -151,12 +159,6 @@ TEST_CASE("Weight averaging: the average of the iterates, the steps unchanged, s
   REQUIRE(!tp.averaging());
   // The expected average in double from the iterates after each step: decay min(0.5, (1 + i) /
   // (10 + i)) at step i, starting from the initial weights.
-  auto flat = [](UNet& m) {
-    std::vector<double> v;
-    for (const Tensor& p : m.parameters())
-      for (float x : p.to_vector()) v.push_back(x);
-    return v;
-  };
   std::vector<double> expected = flat(averaged);
   for (int i = 0; i < 8; ++i) {
     tp.step();
@@ -195,6 +197,66 @@ TEST_CASE("Weight averaging: the average of the iterates, the steps unchanged, s
   TrainOptions bad = tiny_options(cfg);
   bad.weight_average = 1.0;
   CHECK_THROWS_WITH(Trainer(plain, slices(), bad), Catch::Contains("weight_average"));
+}
+
+TEST_CASE("Gradient-norm clipping: the norm is reported, a larger one scaled down to the limit, a smaller one left alone",
+          "[trainer]") {
+  const UNetConfig cfg = tiny_config();
+  // The unclipped first step, and its gradient's norm by hand from the gradients it left.
+  UNet plain(cfg, Device::cpu());
+  Trainer tp(plain, slices(), tiny_options(cfg));
+  const std::vector<double> start = flat(plain);
+  const StepResult r = tp.step();
+  double squares = 0.0;
+  for (const Tensor& p : plain.parameters())
+    if (p.grad().defined())
+      for (float g : p.grad().to_vector()) squares += static_cast<double>(g) * g;
+  // Float sums of squares per tensor (~1e4 values): far below 1e-5 relative.
+  CHECK(r.grad_norm == Approx(std::sqrt(squares)).epsilon(1e-5));
+  CHECK(r.grad_norm > 0.0f);
+  CHECK(!r.clipped);
+  std::vector<double> plain_step = flat(plain);
+  for (size_t k = 0; k < start.size(); ++k) plain_step[k] -= start[k];
+
+  // A limit of half the norm halves the first step (v = scale · g, p -= lr · v).
+  TrainOptions half = tiny_options(cfg);
+  half.max_grad_norm = 0.5 * r.grad_norm;
+  UNet clipped(cfg, Device::cpu());
+  Trainer tc(clipped, slices(), half);
+  const StepResult rc = tc.step();
+  CHECK(rc.clipped);
+  CHECK(rc.grad_norm == r.grad_norm);  // the norm before clipping: the same gradient
+  std::vector<double> clipped_step = flat(clipped), expected(start.size());
+  for (size_t k = 0; k < start.size(); ++k) {
+    clipped_step[k] -= start[k];
+    expected[k] = 0.5 * plain_step[k];
+  }
+  // Each weight is rounded once in p - lr · v (half an eps of |p| each way; v itself carries a
+  // relative eps): the steps differ by a few eps of the largest weight, whatever their size.
+  double largest_weight = 0.0;
+  for (double w : start) largest_weight = std::max(largest_weight, std::abs(w));
+  test::require_close(clipped_step, expected, 4 * test::kEps32 * (largest_weight + 1.0), 4 * test::kEps32,
+                      "clipped step vs half the plain step");
+  double largest = 0.0;
+  for (double d : plain_step) largest = std::max(largest, std::abs(d));
+  REQUIRE(largest > 1e-4);  // the check above compared real steps, not rounding noise
+
+  // A limit above every step's norm changes nothing, bit for bit.
+  TrainOptions loose = tiny_options(cfg);
+  loose.max_grad_norm = 1e6;
+  UNet a(cfg, Device::cpu()), b(cfg, Device::cpu());
+  Trainer ta(a, slices(), tiny_options(cfg)), tb(b, slices(), loose);
+  for (int i = 0; i < 3; ++i) {
+    ta.step();
+    CHECK(!tb.step().clipped);
+  }
+  CHECK(flat(a) == flat(b));
+
+  for (double bad : {-1.0, static_cast<double>(NAN), static_cast<double>(INFINITY)}) {
+    TrainOptions o = tiny_options(cfg);
+    o.max_grad_norm = bad;
+    CHECK_THROWS_WITH(Trainer(plain, slices(), o), Catch::Contains("max_grad_norm"));
+  }
 }
 
 TEST_CASE("Resume ignores how the model was initialised but refuses another seed, loss reduction, batch or tile",

@@ -12,6 +12,7 @@
 #include "test_util.h"
 #include "unet/safetensors.h"
 #include "unet/training_run.h"
+#include "unet/training_settings.h"
 
 using namespace unet;
 namespace fs = std::filesystem;
@@ -82,6 +83,14 @@ std::vector<std::string> lines(const std::string& path) {
 
 }  // namespace
 
+TEST_CASE("plan_training: clip_grad_norm becomes TrainOptions::max_grad_norm", "[training_run]") {
+  TrainingSettings settings;
+  settings.device = "cpu";
+  CHECK(plan_training(settings).options.max_grad_norm == 0.0);  // off unless asked (train_em, the paper)
+  settings.clip_grad_norm = 2.5;
+  CHECK(plan_training(settings).options.max_grad_norm == 2.5);
+}
+
 TEST_CASE("TrainingRun: step events, validations during and after training, the run's files", "[training_run]") {
   const test::TempDir tmp("unet_run");
   auto validation = std::make_shared<CountingValidation>();
@@ -96,10 +105,13 @@ TEST_CASE("TrainingRun: step events, validations during and after training, the 
   TrainingRun r(tiny(), Device::cpu(), disk_slices(), validation, options, run);
   std::vector<int64_t> steps, validated, progress_calls;
   RunObserver obs;
+  std::vector<float> norms;
   obs.step = [&](const StepEvent& e) {
     steps.push_back(e.step);
     CHECK(std::isfinite(e.smoothed_loss));
     CHECK(e.seconds >= 0.0);
+    norms.push_back(e.grad_norm);
+    CHECK(!e.clipped);  // no max_grad_norm
   };
   obs.validation_begins = [&](int64_t s) { validated.push_back(s); };
   obs.validation_progress = [&](int64_t done, int64_t, const std::string&) { progress_calls.push_back(done); };
@@ -133,6 +145,9 @@ TEST_CASE("TrainingRun: step events, validations during and after training, the 
   REQUIRE(log.size() == 6 + 2 + 4);
   CHECK(nlohmann::json::parse(log[0]).at("step") == 1);
   CHECK(nlohmann::json::parse(log[0]).contains("loss"));
+  CHECK(nlohmann::json::parse(log[0]).at("grad_norm") == norms[0]);  // the norm the event had
+  CHECK(norms[0] > 0.0f);
+  CHECK(!nlohmann::json::parse(log[0]).contains("clipped"));
   CHECK(nlohmann::json::parse(log[2]).at("val").at("calls") == 1.0);
   for (const char* key : {"val_iterate", "val_iterate_tta", "val", "val_tta"})
     CHECK(std::count_if(log.begin(), log.end(), [&](const std::string& l) { return nlohmann::json::parse(l).contains(key); }) >= 1);

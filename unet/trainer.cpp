@@ -11,6 +11,8 @@
 #include "core/autograd.h"
 #include "core/error.h"
 #include "core/philox.h"
+#include "kernels/elementwise.h"
+#include "kernels/reduce.h"
 #include "unet/inference.h"
 #include "unet/safetensors.h"
 
@@ -35,7 +37,7 @@ std::string options_json(const TrainOptions& o, int64_t steps_done, int ranks) {
                               {"weight_decay", o.sgd.weight_decay}, {"seed", o.seed},
                               {"augment", o.augment}, {"warmup_steps", o.warmup_steps},
                               {"cooldown", o.cooldown}, {"total_steps", o.total_steps},
-                              {"weight_average", o.weight_average},
+                              {"weight_average", o.weight_average}, {"max_grad_norm", o.max_grad_norm},
                               {"reduction", reduction_name(o.reduction)}};
   return j.dump();
 }
@@ -157,6 +159,9 @@ Trainer::Trainer(UNet& model, std::vector<TrainingSlice> slices, TrainOptions op
              "(0 = none; 0.999 averages over about 1000 steps), got ", options_.weight_average);
   UNET_CHECK(options_.total_steps >= 0, ValueError, "Trainer: total_steps must be >= 0 (0 = not known), got ",
              options_.total_steps);
+  UNET_CHECK(std::isfinite(options_.max_grad_norm) && options_.max_grad_norm >= 0.0, ValueError,
+             "Trainer: max_grad_norm is the largest L2 norm a step's gradient may have before it is scaled "
+             "down, finite and >= 0 (0 = no clipping), got ", options_.max_grad_norm);
   model.config().geometry().require_valid_input(options_.tile, "training tile size");
   for (const auto& s : slices_) {
     check_rank(s.image, 3, "Trainer", "slice image");
@@ -295,12 +300,17 @@ StepResult Trainer::step(std::optional<double> progress) {
   UNET_CHECK(std::isfinite(value), NumericError, "the loss became ", value, " at step ", step + 1,
              " (learning rate ", sgd.learning_rate,
              " may be too high); the weights were left as they were before this step");
+  const double norm = gradient_norm(model_.parameters());
+  UNET_CHECK(std::isfinite(norm), NumericError, "the gradient's norm became ", norm, " at step ", step + 1,
+             " (loss ", value, "); the weights were left as they were before this step");
+  const bool clipped = options_.max_grad_norm > 0.0 && norm > options_.max_grad_norm;
   // At the end of a cool-down the rate is 0: nothing moves (sgd_step refuses a zero rate so that
   // a forgotten one shows, which a configured rate of 0 still is).
   const bool cooled_down = sgd.learning_rate == 0.0f && options_.sgd.learning_rate > 0.0f;
   if (!cooled_down) {
     NoGradGuard no_grad;
     SgdOptions update = sgd;
+    if (clipped) update.gradient_scale = static_cast<float>(options_.max_grad_norm / norm);
     if (averaging()) {
       update.average_decay = static_cast<float>(
           std::min(options_.weight_average, (1.0 + static_cast<double>(step)) / (10.0 + static_cast<double>(step))));
@@ -308,7 +318,17 @@ StepResult Trainer::step(std::optional<double> progress) {
     sgd_step(model_.parameters(), velocities_, update, averaging() ? &averages_ : nullptr);
   }
   ++steps_done_;
-  return {steps_done_, value};
+  return {steps_done_, value, static_cast<float>(norm), clipped};
+}
+
+double gradient_norm(const std::vector<Tensor>& params) {
+  NoGradGuard no_grad;
+  double squares = 0.0;
+  for (const Tensor& p : params) {
+    const Tensor g = p.grad();
+    if (g.defined() && g.numel() > 0) squares += static_cast<double>(sum(mul(g, g)).item());
+  }
+  return std::sqrt(squares);
 }
 
 namespace {

@@ -89,6 +89,13 @@ struct TrainOptions {
   // Constant-rate SGD with momentum 0.99 leaves the weights bouncing around a minimum; their
   // average sits nearer its centre. It changes nothing about the steps themselves.
   double weight_average = 0.0;
+  // Gradient-norm clipping: when the L2 norm of the step's whole gradient (every parameter, after
+  // the sums over ranks and micro-batches) exceeds this, the gradient is scaled down to this norm
+  // before it enters the momentum (SgdOptions::gradient_scale). 0 = off (the paper). With momentum
+  // 0.99 one outsized gradient is applied for ~100 steps; clipping bounds what a single tile can
+  // do to the weights (docs/cells.md: DIC-HeLa's border-weighted tiles). StepResult::grad_norm
+  // reports the norm before clipping whether or not clipping is on.
+  double max_grad_norm = 0.0;
   LossReduction reduction = LossReduction::WeightedMean;
   // Tiles per forward/backward pass (0: the whole batch in one pass, normalised by the loss
   // itself). Smaller passes need less memory and accumulate their gradients, each normalised by
@@ -105,6 +112,8 @@ struct TrainOptions {
 struct StepResult {
   int64_t step = 0;  // 1-based index of the step just taken
   float loss = 0.0f;
+  float grad_norm = 0.0f;  // L2 norm of the step's gradient over all parameters, before clipping
+  bool clipped = false;    // the gradient was scaled down to TrainOptions::max_grad_norm
 };
 
 class Trainer {
@@ -116,8 +125,8 @@ class Trainer {
   ~Trainer();
 
   // One SGD step. `progress` ∈ [0, 1] is how far the run is, for the cool-down; without it,
-  // steps_done() / total_steps. Throws NumericError naming the step if the loss is NaN or
-  // infinite (the weights are left as they were before the step).
+  // steps_done() / total_steps. Throws NumericError naming the step if the loss or the gradient's
+  // norm is NaN or infinite (the weights are left as they were before the step).
   StepResult step(std::optional<double> progress = std::nullopt);
   int64_t steps_done() const { return steps_done_; }
   const TrainOptions& options() const { return options_; }
@@ -178,6 +187,11 @@ class Trainer {
   void swap_average();            // exchanges the model's weights with averages_
   int64_t steps_done_ = 0;
 };
+
+// L2 norm of the parameters' gradients taken together (a parameter without a gradient counts 0):
+// what TrainOptions::max_grad_norm compares with. Each tensor's sum of squares is reduced on its
+// device; the sum over tensors is in double.
+double gradient_norm(const std::vector<Tensor>& params);
 
 // Loads a model saved by Trainer::save_checkpoint (or save_model) onto `device`.
 std::unique_ptr<UNet> load_model(const std::string& path, Device device);

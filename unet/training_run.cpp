@@ -144,8 +144,9 @@ TrainSummary TrainingRun::train(const RunObserver& observer) {
     const StepResult r = trainer_->step(progress);
     steps.push_back(static_cast<double>(r.step));
     summary.losses.push_back(r.loss);
-    const StepEvent event{r.step, r.loss, smoothed.add(r.loss), clock.seconds()};
-    nlohmann::json line{{"step", r.step}, {"loss", r.loss}, {"seconds", event.seconds}};
+    const StepEvent event{r.step, r.loss, smoothed.add(r.loss), clock.seconds(), r.grad_norm, r.clipped};
+    nlohmann::json line{{"step", r.step}, {"loss", r.loss}, {"grad_norm", r.grad_norm}, {"seconds", event.seconds}};
+    if (r.clipped) line["clipped"] = true;
     if (const GradientReducer::Stats* c = trainer_->communication()) {  // a job of several ranks
       line["gradient_sums_started_ms"] = 1e3 * c->overlapped_seconds;  // before the backward pass ended
       line["gradient_sums_waited_ms"] = 1e3 * c->exposed_seconds;      // after it

@@ -8,8 +8,9 @@
 // and programs decide what to show. Files written under RunOptions::out_dir (none when empty):
 //   model.safetensors  the checkpoint (every checkpoint_every steps and at the end; the weight
 //                      average as the model, the SGD iterate and momentum to resume from)
-//   log.jsonl          one line per step {"step", "loss", "seconds"} (under a job of several
-//                      ranks also "gradient_sums_started_ms": how long before the end of the
+//   log.jsonl          one line per step {"step", "loss", "grad_norm", "seconds"} ("clipped":
+//                      true when the gradient was scaled down to TrainOptions::max_grad_norm;
+//                      under a job of several ranks also "gradient_sums_started_ms": how long before the end of the
 //                      backward pass the first gradient sum started, "gradient_sums_waited_ms":
 //                      the wait for the sums after it) and per validation
 //                      {"step", "<key>": measures}; keys val (weights saved as the model), val_tta
@@ -88,6 +89,8 @@ struct StepEvent {
   float loss = 0.0f;
   double smoothed_loss = 0.0;   // bias-corrected moving average (weight 0.02 per step)
   double seconds = 0.0;         // training wall time so far (validations left out)
+  float grad_norm = 0.0f;       // the step's gradient norm before clipping (StepResult)
+  bool clipped = false;         // scaled down to TrainOptions::max_grad_norm
 };
 
 struct ValidationEvent {

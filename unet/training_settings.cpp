@@ -30,6 +30,7 @@ TrainingPlan plan_training(const TrainingSettings& s) {
   o.warmup_steps = s.warmup;
   o.cooldown = s.cooldown;
   o.weight_average = s.weight_average;
+  o.max_grad_norm = s.clip_grad_norm;
   o.augment = s.augment;
   RunOptions& r = p.run;
   r.out_dir = s.out;

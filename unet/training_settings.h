@@ -27,6 +27,7 @@ struct TrainingSettings {
   int64_t checkpoint_every = 500, val_every = 0;
   uint64_t seed = 1;  // initialisation, sampling, augmentation and dropout
   double lr = 0.001, dropout = 0.5, cooldown = 0.0, weight_average = 0.998;
+  double clip_grad_norm = 0.0;        // TrainOptions::max_grad_norm (0: no clipping)
   std::string loss_mean = "weights";  // weights | pixels
   std::string head_init = "zero";     // zero | he
   std::string input_norm = "none";    // none | data (standardise_input)

@@ -160,6 +160,7 @@ void bind_training(py::module_& m) {
       .def_readwrite("dropout", &S::dropout)
       .def_readwrite("cooldown", &S::cooldown)
       .def_readwrite("weight_average", &S::weight_average)
+      .def_readwrite("clip_grad_norm", &S::clip_grad_norm)
       .def_readwrite("loss_mean", &S::loss_mean)
       .def_readwrite("head_init", &S::head_init)
       .def_readwrite("input_norm", &S::input_norm)

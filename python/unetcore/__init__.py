@@ -305,7 +305,8 @@ def train(images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
           out: Optional[Union[str, "pathlib.Path"]] = None, device: str = "auto", precision: str = "auto",
           iterations: int = 0, minutes: Optional[float] = None, base_channels: int = 0, tile: int = 0,
           batch: int = 1, micro_batch: int = 0, seed: int = 1, lr: float = 0.001, warmup: int = 0,
-          cooldown: float = 0.0, weight_average: float = 0.998, loss_mean: str = "weights",
+          cooldown: float = 0.0, weight_average: float = 0.998, clip_grad_norm: float = 0.0,
+          loss_mean: str = "weights",
           head_init: str = "zero", input_norm: str = "none", dropout: float = 0.5, augment: bool = True,
           tta: bool = True, resume: Optional[Union[str, "pathlib.Path"]] = None, checkpoint_every: int = 500,
           val_every: int = 0, progress: TrainProgress = None) -> Model:
@@ -330,7 +331,8 @@ def train(images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
     each): device ('auto': a GPU when present), precision, iterations (0: 4000 on a GPU, on the
     CPU 100000 bounded by the time budget), minutes (None: 15 on the CPU, none on a GPU; 0: no
     budget), base_channels (0: 64 on a GPU, 16 on the CPU), tile (0: 572 / 316), batch,
-    micro_batch, seed, lr, warmup, cooldown, weight_average, loss_mean ('weights' | 'pixels'),
+    micro_batch, seed, lr, warmup, cooldown, weight_average, clip_grad_norm (0: none),
+    loss_mean ('weights' | 'pixels'),
     head_init ('zero' | 'he'), input_norm ('none' | 'data'), dropout, augment (``--no-augment``
     is augment=False), tta (``--no-tta`` is tta=False), resume, checkpoint_every, val_every.
 
@@ -354,7 +356,7 @@ def train(images: Optional[Union[ArrayLike, Sequence[ArrayLike]]] = None,
     for name, value in (("iterations", iterations), ("base_channels", base_channels), ("tile", tile),
                         ("batch", batch), ("micro_batch", micro_batch), ("seed", seed), ("lr", lr),
                         ("warmup", warmup), ("cooldown", cooldown), ("weight_average", weight_average),
-                        ("loss_mean", loss_mean), ("head_init", head_init), ("input_norm", input_norm),
+                        ("clip_grad_norm", clip_grad_norm), ("loss_mean", loss_mean), ("head_init", head_init), ("input_norm", input_norm),
                         ("dropout", dropout), ("augment", augment), ("tta", tta),
                         ("checkpoint_every", checkpoint_every), ("val_every", val_every)):
         try:

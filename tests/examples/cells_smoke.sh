@@ -2,7 +2,7 @@
 # tests/examples/cells_smoke.sh — the cell programs end to end on a generated Cell Tracking
 # Challenge data set (CTest cells_smoke): train_cells trains a tiny model for a few steps on
 # sequence 01 (8-bit, a partially annotated frame) and validates on sequence 02 (16-bit), writing
-# everything it promises; a resume continues at the saved step; segment --instances writes
+# everything it promises (gradient clipping at 1 by default, every step's gradient norm logged); a resume continues at the saved step; segment --instances writes
 # maskTTT.tif for a folder of raw frames with the model's own instance options; evaluate --cells
 # scores them with the same SEG as train_cells' metrics.json; a bad frame name is refused.
 # Usage: cells_smoke.sh BIN_DIR MAKE_SYNTHETIC_CTC WORK_DIR
@@ -30,6 +30,8 @@ grep -q "partially annotated training frames 01/003 (found by their labelled are
   fail "train_cells did not find the partially annotated frame"
 grep -q "touching pairs separated by a border of radius 1 px" "$work/train.txt" || fail "train_cells did not state its separation border"
 grep -q "SEG" "$work/train.txt" || fail "train_cells did not print SEG"
+grep -q "gradient norm clipped at 1," "$work/train.txt" || fail "train_cells did not clip the gradient norm at 1 by default"
+[ "$(grep -c '"grad_norm"' "$work/t/log.jsonl")" -eq 4 ] || fail "log.jsonl should hold every step's gradient norm"
 grep -q "unetcore.instances" "$work/t/model.safetensors" || fail "the model does not carry its instance options"
 
 "$bin/train_cells" --data "$work/data" $tiny --out "$work/r" --iterations 6 --resume "$work/t/model.safetensors" --no-tta > "$work/resume.txt"
