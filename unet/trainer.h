@@ -189,8 +189,8 @@ class Trainer {
 };
 
 // L2 norm of the parameters' gradients taken together (a parameter without a gradient counts 0):
-// what TrainOptions::max_grad_norm compares with. Each tensor's sum of squares is reduced on its
-// device; the sum over tensors is in double.
+// what TrainOptions::max_grad_norm compares with. The sums of squares are reduced and added on
+// the parameters' device (float32), then read once.
 double gradient_norm(const std::vector<Tensor>& params);
 
 // Loads a model saved by Trainer::save_checkpoint (or save_model) onto `device`.
