@@ -276,7 +276,9 @@ __global__ void atomics_kernel(Counters* c, int* exchange_log, ThreadLog* log) {
   atomicAdd(&c->wide, 1ull << 33);
   atomicAdd(&c->fsum, 1.0f);  // exact: the total stays below 2^24
   atomicAdd(&c->dsum, 0.5);
-  int old = c->cas_count, assumed;
+  // The first guess is read atomically: a plain load would race with the other blocks' CAS,
+  // which run on other OS threads here (ThreadSanitizer reports it) and on other SMs on a GPU.
+  int old = atomicAdd(&c->cas_count, 0), assumed;
   do {
     assumed = old;
     old = atomicCAS(&c->cas_count, assumed, assumed + 1);

@@ -50,7 +50,8 @@ __global__ void half_warp_shuffle(int* out) {
   if (threadIdx.x % 32 < 16) {
     v = __shfl_down_sync(0xFFFFFFFFu, v, 1);
   }
-  out[threadIdx.x] = v;
+  // One element per thread of the grid: the blocks run on several OS threads and must not race.
+  out[blockIdx.x * blockDim.x + threadIdx.x] = v;
 }
 
 constexpr int kShuffleALine = __LINE__ + 5;
@@ -147,7 +148,7 @@ TEST_CASE("threads waiting at different barriers are reported with both lines", 
 }
 
 TEST_CASE("a shuffle that not every lane of its mask reaches is reported", "[sim]") {
-  std::vector<int> out(64, 0);
+  std::vector<int> out(3 * 64, 0);
   REQUIRE_THROWS_WITH(
       unet::kern::launch(half_warp_shuffle, 3, 64, 0, out.data()),
       Contains("divergent warp collective: __shfl_down_sync() at ") && Contains(here(kHalfWarpShuffleLine)) &&

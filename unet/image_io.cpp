@@ -119,6 +119,9 @@ uint32_t get_u32_be(const unsigned char* p) {
 
 // A PNG's pixels come from its IDAT chunks, which deflate compresses at most 1032-fold: a
 // header that claims more rows than that could fill is refused before stb allocates the image.
+// stb also allocates room for an IDAT chunk's claimed length before reading it (up to 2^31
+// bytes), so a chunk that claims more bytes than the file has left is refused first: then stb's
+// buffer for the compressed data stays within twice the file's size.
 void check_png_data_holds_claim(const std::string& path, const std::vector<unsigned char>& bytes, int64_t width,
                                 int64_t height) {
   if (bytes.size() < 33) return;  // stb has already read IHDR; let it report what is wrong
@@ -126,9 +129,14 @@ void check_png_data_holds_claim(const std::string& path, const std::vector<unsig
   const int samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;  // 0 grey, 3 palette
   const int64_t row_bytes = (width * samples * bit_depth + 7) / 8;
   uint64_t compressed = 0;
-  for (size_t at = 8; at + 8 <= bytes.size();) {
+  for (size_t at = 8; at + 8 <= bytes.size();) {  // stb reads chunks up to IEND
     const uint32_t length = get_u32_be(&bytes[at]);
-    if (std::memcmp(&bytes[at + 4], "IDAT", 4) == 0) compressed += length;
+    if (std::memcmp(&bytes[at + 4], "IEND", 4) == 0) break;
+    if (std::memcmp(&bytes[at + 4], "IDAT", 4) == 0) {
+      UNET_CHECK(length <= bytes.size() - at - 8, IOError, path, ": truncated or corrupt PNG: the IDAT chunk at byte ",
+                 at, " claims ", length, " bytes, the file has ", bytes.size() - at - 8, " left");
+      compressed += length;
+    }
     at += uint64_t{length} + 12;
   }
   const double most = 1032.0 * static_cast<double>(compressed) + 1024.0;
@@ -138,9 +146,58 @@ void check_png_data_holds_claim(const std::string& path, const std::vector<unsig
              " bytes of pixels (truncated or corrupt file)");
 }
 
+// Debian's stb_image (v2.27) builds a JPEG Huffman table (DHT segment) from 16 code counts without
+// checking that they add up to at most 256, the size of its tables: a file that claims more
+// writes past them (UBSan: index out of bounds in stbi__build_huffman, then a write past the
+// table's `values` — memory corruption), and stbi_info already parses the DHT segments before
+// the frame header. Newer stb refuses such a table ("bad DHT header"); stb is a system header we do
+// not patch, so the bytes are checked before stb sees them: every table stb could build must
+// declare at most 256 codes.
+// stb takes a DHT wherever it reads 0xC4 as a marker, i.e. after a 0xFF. Up to the first scan
+// (SOS) this walks the segments as stb does — stb consumes exactly a segment's length of every
+// segment it accepts, and skips bytes between segments — so the bytes inside APP segments (EXIF,
+// ICC profiles) are not mistaken for markers. From the first scan on, how far stb's entropy
+// decoder reads depends on the data, so every 0xFF 0xC4 in the rest of the file is checked; a
+// valid JPEG has none there except real DHT markers (0xFF in entropy-coded data is 0xFF 0x00).
+void check_jpeg_huffman_tables(const std::string& path, const std::vector<unsigned char>& b) {
+  const auto byte = [&](size_t i) -> int { return i < b.size() ? b[i] : 0; };  // stb reads 0 past the end
+  const auto check_dht = [&](size_t marker) {  // marker: the index of the 0xC4
+    int64_t left = (byte(marker + 1) << 8 | byte(marker + 2)) - 2;
+    for (size_t at = marker + 3; left > 0 && at < b.size();) {
+      const int q = byte(at);
+      if (q >> 4 > 1 || (q & 15) > 3) return;  // stb refuses the segment before building a table
+      int codes = 0;
+      for (size_t i = 1; i <= 16; ++i) codes += byte(at + i);
+      UNET_CHECK(codes <= 256, IOError, path, ": corrupt JPEG: the Huffman table at byte ", at,
+                 " (DHT segment) declares ", codes, " codes, at most 256 are possible");
+      at += 17 + static_cast<size_t>(codes);
+      left -= 17 + codes;
+    }
+  };
+  size_t at = 0;
+  while (at < b.size() && b[at] == 0xFF) ++at;
+  if (at == 0 || byte(at) != 0xD8) return;  // no SOI: stb does not take it for a JPEG
+  ++at;
+  for (;;) {  // the segments before the first scan
+    while (at < b.size() && b[at] != 0xFF) ++at;
+    while (at < b.size() && b[at] == 0xFF) ++at;
+    if (at >= b.size()) return;
+    const int marker = b[at];
+    if (marker == 0xDA) break;
+    if (marker == 0xC4) check_dht(at);
+    const int length = byte(at + 1) << 8 | byte(at + 2);
+    if (length < 2 || marker == 0xD8 || marker == 0xD9 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01)
+      return;  // stb stops at a segment without a length
+    at += 1 + static_cast<size_t>(length);
+  }
+  for (size_t i = at; i < b.size(); ++i)  // the scans and whatever follows them
+    if (b[i] == 0xC4 && b[i - 1] == 0xFF) check_dht(i);
+}
+
 Image read_stb(const std::string& path, const std::vector<unsigned char>& bytes) {
   UNET_CHECK(bytes.size() <= INT32_MAX, IOError, path, ": ", bytes.size(),
              " bytes; PNG, JPEG and BMP files are read up to 2 GiB (TIFF has no such limit)");
+  if (!bytes.empty() && bytes[0] == 0xFF) check_jpeg_huffman_tables(path, bytes);
   const int len = static_cast<int>(bytes.size());
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes.data(), len, &w, &h, &comp))

@@ -208,6 +208,7 @@ void BlockRunner::fiber_entry(fctx::transfer_t from) {
   }
   me.state = ThreadState::Done;
   ++self->done_;
+  sanitizer_fiber_leaves_for_good();
   self->switch_away(&me);  // never comes back: whoever lands recycles this stack
 }
 

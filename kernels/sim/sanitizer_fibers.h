@@ -39,6 +39,9 @@
 #endif
 #if defined(UNET_SIM_TSAN)
 #include <sanitizer/tsan_interface.h>
+// The hook -fsanitize=thread calls at every function's return (the compiler emits the calls, so
+// its signature is fixed); tsan_interface.h does not declare it.
+extern "C" void __tsan_func_exit();
 #endif
 
 namespace unet::sim::detail {
@@ -78,6 +81,19 @@ struct FiberStack {
 #else
   (void)fake_stack_save;
   (void)from;
+#endif
+}
+
+// Called by a fiber's entry function right before its last jump, after which it never returns.
+// TSan keeps a shadow call stack per fiber: an entry on function entry, removed on return. The
+// entry function's own entry would otherwise stay on its stack's TSan fiber, one more for every
+// simulated thread that stack runs (a grid of thousands of blocks runs hundreds of thousands on
+// one stack), until TSan's fixed shadow stack (64Ki frames) overflows: SIGSEGV in
+// __tsan_func_entry. This pops it, as a return would. Everything the entry function called has
+// returned (or unwound, which TSan also pops) by then.
+[[gnu::always_inline]] inline void sanitizer_fiber_leaves_for_good() {
+#if defined(UNET_SIM_TSAN)
+  __tsan_func_exit();
 #endif
 }
 
