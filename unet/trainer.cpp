@@ -301,8 +301,10 @@ StepResult Trainer::step(std::optional<double> progress) {
              " (learning rate ", sgd.learning_rate,
              " may be too high); the weights were left as they were before this step");
   const double norm = gradient_norm(model_.parameters());
+  // A finite loss can still have gradients past float32's range (its squares overflow first).
   UNET_CHECK(std::isfinite(norm), NumericError, "the gradient's norm became ", norm, " at step ", step + 1,
-             " (loss ", value, "); the weights were left as they were before this step");
+             " (loss ", value, "; learning rate ", sgd.learning_rate,
+             " may be too high); the weights were left as they were before this step");
   const bool clipped = options_.max_grad_norm > 0.0 && norm > options_.max_grad_norm;
   // At the end of a cool-down the rate is 0: nothing moves (sgd_step refuses a zero rate so that
   // a forgotten one shows, which a configured rate of 0 still is).
