@@ -290,3 +290,23 @@ TEST_CASE("fuzz: a PNG IDAT chunk that claims more bytes than the file has is re
   CHECK_THROWS_WITH(read_image(p), Catch::Contains(p) && Catch::Contains("IDAT chunk") &&
                                        Catch::Contains("claims"));
 }
+
+TEST_CASE("fuzz: a PNG whose first IDAT chunk is empty is refused before stb copies it", "[data][fuzz]") {
+  const unet::test::TempDir tmp("unet_fuzz_empty_idat");
+  const fs::path corpus = fs::path(UNET_SOURCE_DIR) / "tests" / "fuzz" / "corpus" / "png";
+  const auto png = slurp((corpus / "seed-u8-1ch.png").string());
+  size_t idat = 0;
+  for (size_t i = 12; i + 4 <= png.size() && idat == 0; ++i)
+    if (std::equal(png.begin() + i, png.begin() + i + 4, "IDAT")) idat = i - 4;
+  REQUIRE(idat > 0);
+  // An empty IDAT chunk (length 0, its CRC) in front of the real one.
+  std::vector<unsigned char> bad(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(idat));
+  const unsigned char empty_idat[] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+  bad.insert(bad.end(), std::begin(empty_idat), std::end(empty_idat));
+  bad.insert(bad.end(), png.begin() + static_cast<std::ptrdiff_t>(idat), png.end());
+  const std::string p = (tmp.path / "empty_idat.png").string();
+  dump(p, bad);
+  CHECK_THROWS_WITH(read_image(p), Catch::Contains(p) && Catch::Contains("first IDAT chunk"));
+  dump(p, png);  // the same file without the empty chunk reads
+  CHECK(read_image(p).width > 0);
+}

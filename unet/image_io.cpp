@@ -135,6 +135,11 @@ void check_png_data_holds_claim(const std::string& path, const std::vector<unsig
     if (std::memcmp(&bytes[at + 4], "IDAT", 4) == 0) {
       UNET_CHECK(length <= bytes.size() - at - 8, IOError, path, ": truncated or corrupt PNG: the IDAT chunk at byte ",
                  at, " claims ", length, " bytes, the file has ", bytes.size() - at - 8, " left");
+      // stb 2.27 copies an IDAT chunk into its buffer, which does not exist before the first
+      // non-empty chunk: an empty first chunk passes a null pointer to memcpy (undefined
+      // behaviour, found by fuzzing). Encoders do not write one.
+      UNET_CHECK(length > 0 || compressed > 0, IOError, path, ": unsupported PNG: the first IDAT chunk (byte ", at,
+                 ") is empty");
       compressed += length;
     }
     at += uint64_t{length} + 12;
