@@ -1,4 +1,4 @@
-// kernels/reduce.cpp — tensor-level sum/mean with autograd.
+// kernels/reduce.cpp — tensor-level sum/mean with autograd, and sum_of_squares without.
 #include "kernels/reduce.h"
 
 #include "core/autograd.h"
@@ -43,6 +43,19 @@ Tensor reduce(const Tensor& x, float factor, const char* op) {
 }  // namespace
 
 Tensor sum(const Tensor& x) { return reduce(x, 1.0f, "sum"); }
+
+Tensor sum_of_squares(const Tensor& x) {
+  check_float(x, "sum_of_squares", "x");
+  check_not_empty(x, "sum_of_squares", "x");
+  UNET_CHECK(!needs_grad({x}), ValueError,
+             "sum_of_squares has no gradient; call it on a tensor that does not require one (under NoGradGuard)");
+  Tensor out = Tensor::empty(Shape{}, DType::Float32, x.device());
+  if (x.device().is_cpu())
+    *out.data<float>() = cpu::sum_of_squares(x.data<float>(), x.numel());
+  else
+    cuda::sum_of_squares(x.data<float>(), x.numel(), out.data<float>());
+  return out;
+}
 Tensor mean(const Tensor& x) { return reduce(x, 1.0f / static_cast<float>(x.defined() ? x.numel() : 1), "mean"); }
 
 }  // namespace unet

@@ -6,7 +6,7 @@
 
 namespace unet::cpu {
 
-template <typename T> T sum(const T* x, int64_t n) {
+template <bool kSquare, typename T> T reduce_sum(const T* x, int64_t n) {
   constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
@@ -14,7 +14,10 @@ template <typename T> T sum(const T* x, int64_t n) {
     for (int64_t c = cb; c < ce; ++c) {
       double s = 0.0;
       const int64_t end = (c + 1) * kChunk < n ? (c + 1) * kChunk : n;
-      for (int64_t i = c * kChunk; i < end; ++i) s += static_cast<double>(x[i]);
+      for (int64_t i = c * kChunk; i < end; ++i) {
+        const double v = static_cast<double>(x[i]);
+        s += kSquare ? v * v : v;
+      }
       partial[static_cast<size_t>(c)] = s;
     }
   });
@@ -22,6 +25,9 @@ template <typename T> T sum(const T* x, int64_t n) {
   for (double s : partial) total += s;
   return static_cast<T>(total);
 }
+
+template <typename T> T sum(const T* x, int64_t n) { return reduce_sum<false>(x, n); }
+template <typename T> T sum_of_squares(const T* x, int64_t n) { return reduce_sum<true>(x, n); }
 
 template <typename T> void broadcast_scalar(const T* scalar, T factor, T* out, int64_t n) {
   const T v = *scalar * factor;
@@ -32,6 +38,8 @@ template <typename T> void broadcast_scalar(const T* scalar, T factor, T* out, i
 
 template float sum<float>(const float*, int64_t);
 template double sum<double>(const double*, int64_t);
+template float sum_of_squares<float>(const float*, int64_t);
+template double sum_of_squares<double>(const double*, int64_t);
 template void broadcast_scalar<float>(const float*, float, float*, int64_t);
 template void broadcast_scalar<double>(const double*, double, double*, int64_t);
 

@@ -25,6 +25,30 @@ TEST_CASE("sum and mean on CUDA match the double-accumulated CPU reference", "[r
   }
 }
 
+TEST_CASE("sum_of_squares: one pass, the double reference on the CPU, the same tree on CUDA", "[reduce][cuda]") {
+  for (int64_t n : {1, 31, 1000003}) {
+    const auto v = random_values(n, 22, -2.0, 2.0);
+    double ref = 0.0;
+    for (float x : v) ref += static_cast<double>(x) * x;
+    const Tensor cpu_x = Tensor::from_vector(v, Shape{n});
+    // The CPU accumulates in double and rounds once.
+    CHECK(sum_of_squares(cpu_x).item() == static_cast<float>(ref));
+    const Tensor cuda_x = Tensor::from_vector(v, Shape{n}, cuda_device());
+    // The squares are positive, so the float tree's bound of the sum test above holds, plus one
+    // rounding per square.
+    const double rtol = reduction_rtol(n) + 21 * kEps32;
+    require_close(std::vector<float>{sum_of_squares(cuda_x).item()}, std::vector<float>{static_cast<float>(ref)}, 0.0,
+                  rtol, "sum_of_squares");
+    CHECK(sum_of_squares(cuda_x).item() == sum_of_squares(cuda_x).item());
+  }
+  // Not the sum: a value whose square differs from itself.
+  CHECK(sum_of_squares(Tensor::from_vector(std::vector<float>{3.0f}, Shape{1})).item() == 9.0f);
+  CHECK(sum_of_squares(Tensor::from_vector(std::vector<float>{-3.0f}, Shape{1}, cuda_device())).item() == 9.0f);
+  // No gradient rule: a tensor that requires one is refused.
+  Tensor w = random_tensor(Shape{4}, 3, Device::cpu()).set_requires_grad(true);
+  CHECK_THROWS_AS(sum_of_squares(w), ValueError);
+}
+
 TEST_CASE("sum/mean backward broadcasts the gradient", "[reduce][autograd][cuda]") {
   for (Device dev : {Device::cpu(), cuda_device()}) {
     Tensor x = random_tensor(Shape{2, 3, 5}, 4, dev).set_requires_grad(true);

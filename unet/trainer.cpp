@@ -331,7 +331,7 @@ double gradient_norm(const std::vector<Tensor>& params) {
   for (const Tensor& p : params) {
     const Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    const Tensor s = sum(mul(g, g));
+    const Tensor s = sum_of_squares(g);
     squares = squares.defined() ? add(squares, s) : s;
   }
   return squares.defined() ? std::sqrt(static_cast<double>(squares.item())) : 0.0;
