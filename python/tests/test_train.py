@@ -167,3 +167,13 @@ def test_refusals_carry_the_library_messages(tmp_path):
         unetcore.train(data=tmp_path / "missing", **OPTIONS)
     with pytest.raises(TypeError, match="progress must be None, True or a callable"):
         unetcore.train(images[:1], labels[:1], progress=3, **OPTIONS)
+
+
+def test_clip_grad_norm_clips_every_step_and_is_refused_when_negative(tmp_path):
+    images, labels = unetcore.read_stack(str(STACK)), unetcore.read_stack(str(STACK_LABELS))
+    unetcore.train(images[:2], labels[:2], out=tmp_path, **{**OPTIONS, "clip_grad_norm": 1e-6})
+    steps = [json.loads(line) for line in open(tmp_path / "log.jsonl") if '"loss"' in line]
+    assert len(steps) == 3
+    assert all(s["clipped"] and s["grad_norm"] > 1e-6 for s in steps)  # every norm is above so tiny a limit
+    with pytest.raises(unetcore.ArgumentError, match="max_grad_norm"):
+        unetcore.train(images[:1], labels[:1], **{**OPTIONS, "clip_grad_norm": -1.0})

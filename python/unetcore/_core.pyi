@@ -61,6 +61,7 @@ class TrainingSettings:
     dropout: float
     cooldown: float
     weight_average: float
+    clip_grad_norm: float
     loss_mean: str
     head_init: str
     input_norm: str
