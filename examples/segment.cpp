@@ -1,7 +1,7 @@
 // examples/segment.cpp — overlap-tile inference with a trained model.
 //
 //   segment --input IMAGE_OR_DIR --out DIR [--model NAME_OR_FILE] [--tile S] [--tta] [--device auto|cpu|cuda]
-//           [--instances [--threshold T] [--min-size N] [--fill-holes on|off] [--restore-border R]]
+//           [--instances [--threshold T] [--min-size N] [--fill-holes on|off] [--restore-border R] [--core-threshold C]]
 //
 // For every input file writes DIR/<name>.tif: the float32 probability of the foreground class,
 // one page per page of the input (a multi-page TIFF stack gives a stack of the same length), and
@@ -44,7 +44,7 @@ namespace {
 // --instances: the options (the model's own, then the flags given) and the files of one image.
 struct InstanceFlags {
   bool on = false;
-  std::optional<float> threshold, restore_border;
+  std::optional<float> threshold, restore_border, core_threshold;
   std::optional<int64_t> min_size;
   std::optional<std::string> fill_holes;  // on | off
 
@@ -52,6 +52,7 @@ struct InstanceFlags {
     InstanceOptions o = InstanceOptions::of_model(model_metadata);
     if (threshold) o.threshold = *threshold;
     if (restore_border) o.restore_border = *restore_border;
+    if (core_threshold) o.core_threshold = *core_threshold;
     if (min_size) o.min_size = *min_size;
     if (fill_holes) o.fill_holes = *fill_holes == "on";
     o.validate();
@@ -114,6 +115,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--restore-border", inst.restore_border,
                  "instances: give gaps up to twice this wide back to the nearest object (default: the model's, else 0)");
+  app.add_option("--core-threshold", inst.core_threshold,
+                 "instances: grow objects from the components of probability > this into the foreground, most probable "
+                 "pixels first; 0 = plain components (default: the model's, else 0)");
   app.add_flag_callback("--list-models", [] {
     for (const auto& name : available_models()) std::printf("%s  (%s)\n", name.c_str(), find_model(name).c_str());
     std::exit(0);
@@ -195,10 +199,13 @@ int main(int argc, char** argv) {
     progress.finish();
     // (No collective here: the other ranks may rightly take longer than any time limit.)
     const char* share = job.size() > 1 ? " (rank 0's share; every rank writes its own)" : "";
+    char grown[64] = "";
+    if (instance_options && instance_options->core_threshold > 0)
+      std::snprintf(grown, sizeof grown, ", grown from cores > %g", instance_options->core_threshold);
     if (instance_options)
-      std::printf("segment: wrote the instance masks of %lld page(s) (threshold %g, objects under %lld px removed, "
+      std::printf("segment: wrote the instance masks of %lld page(s) (threshold %g%s, objects under %lld px removed, "
                   "holes %s) to %s%s\n",
-                  static_cast<long long>(total_pages), instance_options->threshold,
+                  static_cast<long long>(total_pages), instance_options->threshold, grown,
                   static_cast<long long>(instance_options->min_size), instance_options->fill_holes ? "filled" : "kept",
                   out.c_str(), share);
     else

@@ -216,6 +216,79 @@ TEST_CASE("Instances: the same objects from every valid tile size on a 576x720 f
   CHECK(sizes == 173);  // every 4 px from the 32-px output to the single tile
 }
 
+TEST_CASE("Instances: objects grown from cores split cells that a middling bridge joins", "[cells][instances]") {
+  // p = digit / 10. Foreground > 0.45 joins the two blobs; cores > 0.8 are {0, 1} and {7, 8}.
+  Image p = make_image(9, 1, 1, SampleFormat::F32);
+  const float row[9] = {0.9f, 0.9f, 0.7f, 0.6f, 0.5f, 0.6f, 0.7f, 0.9f, 0.9f};
+  std::copy(row, row + 9, p.pixels.begin());
+  InstanceOptions plain;
+  plain.threshold = 0.45f;
+  CHECK(count_objects(instances_from_probability(p, plain)) == 1);
+  InstanceOptions grown = plain;
+  grown.core_threshold = 0.8f;
+  // The most probable pixels are claimed first: 2 and 6 (0.7), 3 and 5 (0.6), then 4 (0.5),
+  // which the left object reached first (arrival order breaks the tie).
+  CHECK(instances_from_probability(p, grown).labels == std::vector<int32_t>{1, 1, 1, 1, 1, 2, 2, 2, 2});
+  // A foreground component without a core stays an object; one with two cores becomes two.
+  const Image q = probability_from_rows({"##+##..++",
+                                         "##+##..++"});
+  InstanceOptions cores = {};
+  cores.core_threshold = 0.8f;
+  CHECK(instances_from_probability(q, cores).labels == labels_from_rows({"11122..33",
+                                                                           "11122..33"}).labels);
+  CHECK(count_objects(instances_from_probability(q)) == 2);
+
+  // Generated touching cells, predicted by a network that half-learnt the borders: 0.95 inside,
+  // 0.6 on the carved border (above the threshold), 0.05 outside. Plain components merge the
+  // touching pairs; grown from cores every cell is one object and every object one cell.
+  for (uint64_t seed = 41; seed < 45; ++seed) {
+    test::SyntheticCellsOptions g;
+    g.seed = seed;
+    g.width = 160;
+    g.height = 128;
+    g.pairs = 5;
+    const Sample s = test::synthetic_cells(g);
+    const LabelImage target = separate_instances(s.labels, 1.0f);
+    Image map = make_image(g.width, g.height, 1, SampleFormat::F32);
+    for (size_t i = 0; i < map.pixels.size(); ++i)
+      map.pixels[i] = target.labels[i] > 0 ? 0.95f : s.labels.labels[i] > 0 ? 0.6f : 0.05f;
+    INFO("seed " << seed);
+    CHECK(count_objects(instances_from_probability(map)) < count_objects(s.labels));
+    InstanceOptions o;
+    o.core_threshold = 0.8f;
+    const LabelImage objects = instances_from_probability(map, o);
+    std::map<int32_t, std::set<int32_t>> objects_of_cell, cells_of_object;
+    int64_t outside = 0, unclaimed = 0;
+    for (size_t i = 0; i < objects.labels.size(); ++i) {
+      const int32_t object = objects.labels[i], cell = s.labels.labels[i];
+      if (object > 0 && cell > 0) {
+        objects_of_cell[cell].insert(object);
+        cells_of_object[object].insert(cell);
+      }
+      outside += object > 0 && cell == 0;
+      unclaimed += object == 0 && cell > 0;
+    }
+    CHECK(objects_of_cell.size() == static_cast<size_t>(count_objects(s.labels)));
+    for (const auto& [cell, found] : objects_of_cell) CHECK(found.size() == 1);
+    for (const auto& [object, cells] : cells_of_object) CHECK(cells.size() == 1);
+    CHECK(outside == 0);
+    CHECK(unclaimed == 0);  // the border pixels were given to the cells (0.6 > 0.5)
+  }
+
+  // Bad input: seeds outside the foreground, sizes that differ, a core threshold not above the threshold.
+  LabelImage seeds = make_label_image(9, 1);
+  seeds.at(4, 0) = 1;
+  std::vector<uint8_t> fg(9, 1);
+  fg[4] = 0;
+  CHECK_THROWS_AS(grow_from_seeds(p, fg, seeds), ValueError);
+  CHECK_THROWS_AS(grow_from_seeds(p, std::vector<uint8_t>(8, 1), seeds), ShapeError);
+  InstanceOptions low;
+  low.core_threshold = 0.5f;  // = threshold
+  CHECK_THROWS_WITH(instances_from_probability(p, low), Catch::Contains("core_threshold"));
+  low.core_threshold = 1.0f;
+  CHECK_THROWS_AS(instances_from_probability(p, low), ValueError);
+}
+
 TEST_CASE("Instance masks: 16-bit CTC files, names, options", "[cells][instances][io]") {
   const test::TempDir tmp("unet_instances");
   LabelImage l = make_label_image(6, 4);
@@ -235,9 +308,13 @@ TEST_CASE("Instance masks: 16-bit CTC files, names, options", "[cells][instances
   o.min_size = 12;
   o.fill_holes = true;
   o.restore_border = 1.5f;
+  o.core_threshold = 0.75f;
   o.connectivity = Connectivity::Eight;
   const InstanceOptions r = InstanceOptions::from_json(o.to_json());
   CHECK(r.to_json() == o.to_json());
+  CHECK(r.core_threshold == 0.75f);
+  CHECK(r.threshold == 0.3f);
+  CHECK_THAT(o.to_json(), Catch::Contains("\"threshold\":0.3,"));  // as typed, not 0.30000001192092896
   CHECK_THROWS_AS(InstanceOptions::from_json("{\"threshold\": 1.5}"), ValueError);
   CHECK_THROWS_AS(InstanceOptions::from_json("{\"connectivity\": 6}"), ValueError);
   CHECK_THROWS_AS(InstanceOptions::from_json("not json"), ValueError);

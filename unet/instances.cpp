@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <queue>
 #include <regex>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/error.h"
@@ -14,10 +16,13 @@
 namespace unet {
 
 std::string InstanceOptions::to_json() const {
-  return nlohmann::ordered_json{{"threshold", threshold},
+  // Floats as the decimals people typed (0.95, not 0.949999988079071); they read back to the same floats.
+  auto decimal = [](float v) { return std::round(static_cast<double>(v) * 1e6) / 1e6; };
+  return nlohmann::ordered_json{{"threshold", decimal(threshold)},
                                 {"min_size", min_size},
                                 {"fill_holes", fill_holes},
-                                {"restore_border", restore_border},
+                                {"restore_border", decimal(restore_border)},
+                                {"core_threshold", decimal(core_threshold)},
                                 {"connectivity", connectivity == Connectivity::Four ? 4 : 8}}
       .dump();
 }
@@ -35,6 +40,7 @@ InstanceOptions InstanceOptions::from_json(const std::string& text) {
     o.min_size = j.value("min_size", o.min_size);
     o.fill_holes = j.value("fill_holes", o.fill_holes);
     o.restore_border = j.value("restore_border", o.restore_border);
+    o.core_threshold = j.value("core_threshold", o.core_threshold);
     const int c = j.value("connectivity", 4);
     UNET_CHECK(c == 4 || c == 8, ValueError, "instance options: connectivity must be 4 or 8, got ", c);
     o.connectivity = c == 4 ? Connectivity::Four : Connectivity::Eight;
@@ -52,6 +58,9 @@ void InstanceOptions::validate() const {
              min_size);
   UNET_CHECK(restore_border >= 0.0f && std::isfinite(restore_border), ValueError,
              "instance options: restore_border must be a distance >= 0 px (0 = off), got ", restore_border);
+  UNET_CHECK(core_threshold == 0.0f || (core_threshold > threshold && core_threshold < 1.0f), ValueError,
+             "instance options: core_threshold must be 0 (off) or lie in (threshold, 1) = (", threshold,
+             ", 1): seeds are cores inside the foreground; got ", core_threshold);
 }
 
 LabelImage renumber(const LabelImage& instances) {
@@ -130,6 +139,58 @@ LabelImage restore_separation_border(const LabelImage& instances, float radius) 
   return renumber(out);
 }
 
+LabelImage grow_from_seeds(const Image& probability, const std::vector<uint8_t>& foreground, const LabelImage& seeds,
+                           Connectivity connectivity) {
+  validate(probability, "grow_from_seeds");
+  validate(seeds, "grow_from_seeds");
+  const int w = seeds.width, h = seeds.height;
+  const size_t count = seeds.labels.size();
+  UNET_CHECK(probability.channels == 1 && probability.width == w && probability.height == h &&
+                 foreground.size() == count,
+             ShapeError, "grow_from_seeds: the probability map (", probability.width, "x", probability.height, "x",
+             probability.channels, "), the foreground (", foreground.size(), " pixels) and the seeds (", w, "x", h,
+             ") must be one-channel images of one size");
+  LabelImage out = seeds;
+  // Highest probability first; among equals the pixel reached first (a counter): one fixed order.
+  using Entry = std::tuple<float, int64_t, int32_t>;  // probability, -arrival, pixel
+  std::priority_queue<Entry> queue;
+  int64_t arrivals = 0;
+  const int dx[8] = {1, -1, 0, 0, 1, 1, -1, -1}, dy[8] = {0, 0, 1, -1, 1, -1, 1, -1};
+  const int neighbours = connectivity == Connectivity::Four ? 4 : 8;
+  auto claim_neighbours = [&](int32_t i) {
+    const int x = static_cast<int>(i % w), y = static_cast<int>(i / w);
+    for (int k = 0; k < neighbours; ++k) {
+      const int nx = x + dx[k], ny = y + dy[k];
+      if (nx < 0 || ny < 0 || nx >= w || ny >= h) continue;
+      const int32_t j = ny * w + nx;
+      if (!foreground[j] || out.labels[j] > 0) continue;
+      out.labels[j] = out.labels[i];  // claimed on arrival: the first object to reach a pixel keeps it
+      queue.emplace(probability.pixels[j], -arrivals++, j);
+    }
+  };
+  std::vector<int32_t> seed_pixels;  // listed first: claiming marks pixels that are not seeds
+  for (size_t i = 0; i < count; ++i) {
+    if (out.labels[i] <= 0) { out.labels[i] = 0; continue; }
+    UNET_CHECK(foreground[i], ValueError, "grow_from_seeds: seed ", out.labels[i], " has pixel (", i % w, ", ", i / w,
+               ") outside the foreground; seeds must lie inside it");
+    seed_pixels.push_back(static_cast<int32_t>(i));
+  }
+  for (int32_t i : seed_pixels) claim_neighbours(i);
+  while (!queue.empty()) {
+    const int32_t i = std::get<2>(queue.top());
+    queue.pop();
+    claim_neighbours(i);
+  }
+  // Foreground that no seed reached: its own components, numbered after the seeds.
+  std::vector<uint8_t> rest(count);
+  for (size_t i = 0; i < count; ++i) rest[i] = foreground[i] && out.labels[i] == 0 ? 1 : 0;
+  const LabelImage orphans = connected_components(rest, w, h, connectivity);
+  const int32_t top = *std::max_element(out.labels.begin(), out.labels.end());
+  for (size_t i = 0; i < count; ++i)
+    if (orphans.labels[i] > 0) out.labels[i] = top + orphans.labels[i];
+  return renumber(out);
+}
+
 LabelImage instances_from_probability(const Image& probability, const InstanceOptions& options) {
   validate(probability, "instances_from_probability");
   UNET_CHECK(probability.channels == 1, ShapeError,
@@ -138,7 +199,15 @@ LabelImage instances_from_probability(const Image& probability, const InstanceOp
   const Image p = normalised(probability);
   std::vector<uint8_t> mask(p.pixels.size());
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = p.pixels[i] > options.threshold ? 1 : 0;
-  LabelImage objects = connected_components(mask, p.width, p.height, options.connectivity);
+  LabelImage objects;
+  if (options.core_threshold > 0.0f) {
+    std::vector<uint8_t> cores(p.pixels.size());
+    for (size_t i = 0; i < cores.size(); ++i) cores[i] = p.pixels[i] > options.core_threshold ? 1 : 0;
+    objects = grow_from_seeds(p, mask, connected_components(cores, p.width, p.height, options.connectivity),
+                              options.connectivity);
+  } else {
+    objects = connected_components(mask, p.width, p.height, options.connectivity);
+  }
   if (options.min_size > 0) objects = remove_small_objects(objects, options.min_size);
   if (options.fill_holes) objects = fill_holes(objects, options.connectivity);
   if (options.restore_border > 0.0f) objects = restore_separation_border(objects, options.restore_border);

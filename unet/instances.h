@@ -3,8 +3,8 @@
 // the separation border that training carved between touching cells given back — and the Cell
 // Tracking Challenge's result files (maskTTT.tif: 16-bit, 0 = background, one id per object).
 //
-// Order of the steps: threshold (foreground = p > threshold) → components → small objects
-// removed → holes filled → border restored → ids renumbered 1..n in raster order of each
+// Order of the steps: threshold (foreground = p > threshold) → components (or, with a seed
+// threshold, objects grown from confident cores: below) → small objects removed → holes filled → border restored → ids renumbered 1..n in raster order of each
 // object's first pixel. Removing specks first keeps them from claiming border pixels; a hole
 // is a background region enclosed by one object only (a pocket between two objects is a gap,
 // not a hole, and stays).
@@ -30,9 +30,17 @@ struct InstanceOptions {
   // of both CTC sets, carving then restoring scores below carving alone for r >= 1.5: natural
   // narrow gaps between cells get filled too; docs/cells.md.)
   float restore_border = 0.0f;
+  // Objects grown from seeds (a watershed of the probability flooded from its peaks), 0 = off:
+  // the seeds are the components of probability > core_threshold — the cells' confident cores,
+  // which a bridge of middling probability between two touching cells does not join — and they
+  // grow into the foreground (probability > threshold), the most probable pixel first. A
+  // foreground component that holds no seed stays an object of its own. Either 0 or in
+  // (threshold, 1). (Plain thresholding merges two cells wherever one pixel path between them
+  // stays above the threshold; docs/cells.md has the measurement.)
+  float core_threshold = 0.0f;
   Connectivity connectivity = Connectivity::Four;  // of the foreground (the challenges' measures: 4)
 
-  std::string to_json() const;  // kept in checkpoints' metadata ("unetcore.instances")
+  std::string to_json() const;  // kept in checkpoints' metadata ("unetcore.instances"); floats to 6 decimals
   static InstanceOptions from_json(const std::string& text);  // ValueError for bad JSON or values
   // The options a model file's metadata carries (train_cells writes them), else the defaults:
   // what `segment --instances` and unetcore's Model.instances start from.
@@ -46,6 +54,13 @@ LabelImage instances_from_probability(const Image& probability, const InstanceOp
 
 // The steps on their own; each returns ids 1..n in raster order of the objects' first pixels.
 LabelImage remove_small_objects(const LabelImage& instances, int64_t min_size);
+// The foreground's pixels (foreground[i] != 0) joined to the seeds (ids > 0 in `seeds`, which
+// must lie in the foreground) by a priority flood of `probability` (one channel, the size of
+// both): the unclaimed foreground pixel of highest probability next to an object joins it (ties:
+// the pixel reached first), until none is left next to one; then every foreground component
+// without a seed becomes an object of its own. Deterministic; ids 1..n in raster order.
+LabelImage grow_from_seeds(const Image& probability, const std::vector<uint8_t>& foreground, const LabelImage& seeds,
+                           Connectivity connectivity = Connectivity::Four);
 // `connectivity` is the objects' (holes are then the background's components under the other one).
 LabelImage fill_holes(const LabelImage& instances, Connectivity connectivity = Connectivity::Four);
 LabelImage restore_separation_border(const LabelImage& instances, float radius);

@@ -25,12 +25,14 @@ namespace {
 // then each one given.
 unet::InstanceOptions instance_options(const std::map<std::string, std::string>& model_metadata,
                                        std::optional<float> threshold, std::optional<int64_t> min_size,
-                                       std::optional<bool> fill_holes, std::optional<float> restore_border) {
+                                       std::optional<bool> fill_holes, std::optional<float> restore_border,
+                                       std::optional<float> core_threshold) {
   unet::InstanceOptions o = unet::InstanceOptions::of_model(model_metadata);
   if (threshold) o.threshold = *threshold;
   if (min_size) o.min_size = *min_size;
   if (fill_holes) o.fill_holes = *fill_holes;
   if (restore_border) o.restore_border = *restore_border;
+  if (core_threshold) o.core_threshold = *core_threshold;
   o.validate();
   return o;
 }
@@ -73,9 +75,10 @@ void bind_instances(py::module_& m) {
       .def_readonly("min_size", &unet::InstanceOptions::min_size)
       .def_readonly("fill_holes", &unet::InstanceOptions::fill_holes)
       .def_readonly("restore_border", &unet::InstanceOptions::restore_border)
+      .def_readonly("core_threshold", &unet::InstanceOptions::core_threshold)
       .def("_json", &unet::InstanceOptions::to_json);
   m.def("_instance_options", &instance_options, py::arg("model_metadata"), py::arg("threshold"), py::arg("min_size"),
-        py::arg("fill_holes"), py::arg("restore_border"));
+        py::arg("fill_holes"), py::arg("restore_border"), py::arg("core_threshold"));
   m.def("_instances", &instances, py::arg("maps"), py::arg("options"));
   m.def("_evaluate_cells", &evaluate_cells, py::arg("predicted"), py::arg("truth"), py::arg("names"),
         py::arg("partial"));

@@ -12,16 +12,16 @@ from conftest import STACK, TEST_SLICE
 
 
 def test_equals_segment_instances_bit_for_bit(model, program, tmp_path):
-    flags = ["--instances", "--min-size", "30", "--fill-holes", "on", "--threshold", "0.6"]
+    flags = ["--instances", "--min-size", "30", "--fill-holes", "on", "--threshold", "0.6", "--core-threshold", "0.8"]
     program("segment", "--model", "isbi2012-em", "--input", TEST_SLICE, "--out", tmp_path, "--device", "cpu", *flags)
     written = unetcore.read_image(str(tmp_path / "00_mask.tif"))
     assert written.dtype == np.uint16 and written.shape == (512, 512)
     image = unetcore.read_image(str(TEST_SLICE))
-    labels = unetcore.instances(model.segment(image), threshold=0.6, min_size=30, fill_holes=True)
+    labels = unetcore.instances(model.segment(image), threshold=0.6, min_size=30, fill_holes=True, core_threshold=0.8)
     assert labels.dtype == np.int32 and labels.shape == (512, 512)
     assert labels.max() > 50  # an EM slice has many cells: a real comparison, not two empty masks
     assert np.array_equal(labels, written)
-    assert np.array_equal(model.instances(image, threshold=0.6, min_size=30, fill_holes=True), written)
+    assert np.array_equal(model.instances(image, threshold=0.6, min_size=30, fill_holes=True, core_threshold=0.8), written)
 
 
 def test_a_stack_with_the_models_options_equals_the_program(model, program, tmp_path):
@@ -46,6 +46,14 @@ def test_each_step_on_a_hand_made_map():
     assert unetcore.instances(p, min_size=5).max() == 1
     assert unetcore.instances(p, threshold=0.8).max() == 1
     assert np.array_equal(unetcore.instances((p * 255).astype(np.uint8)), labels)  # integers scaled as files
+    # two cores joined by a bridge of 0.6: one object by threshold, two grown from cores > 0.8
+    q = np.zeros((5, 11), np.float32)
+    q[1:4, 1:5] = 0.9
+    q[1:4, 6:10] = 0.9
+    q[2, 5] = 0.6
+    assert unetcore.instances(q).max() == 1
+    grown = unetcore.instances(q, core_threshold=0.8)
+    assert grown.max() == 2 and grown[2, 2] != grown[2, 8] and grown[2, 5] > 0
 
 
 def test_seg_equals_evaluate_cells(program, tmp_path):
@@ -75,6 +83,8 @@ def test_seg_equals_evaluate_cells(program, tmp_path):
 
 
 def test_refusals():
+    with pytest.raises(unetcore.ArgumentError, match="core_threshold"):
+        unetcore.instances(np.zeros((8, 8), np.float32), threshold=0.6, core_threshold=0.5)
     with pytest.raises(unetcore.ArgumentError, match="threshold"):
         unetcore.instances(np.zeros((8, 8), np.float32), threshold=1.5)
     with pytest.raises(unetcore.ArgumentError, match="min_size"):

@@ -183,7 +183,8 @@ class Model:
 
     def instances(self, image: ArrayLike, *, tta: bool = False, tile: int = 0, threshold: Optional[float] = None,
                   min_size: Optional[int] = None, fill_holes: Optional[bool] = None,
-                  restore_border: Optional[float] = None, progress: Progress = None) -> np.ndarray:
+                  restore_border: Optional[float] = None, core_threshold: Optional[float] = None,
+                  progress: Progress = None) -> np.ndarray:
         """The objects of an image ``(H, W)`` or a stack ``(N, H, W)``: ``segment``, then
         ``unetcore.instances`` with this model's instance options (those ``train_cells`` saved
         with it; the library's defaults otherwise), each argument given replacing its own — what
@@ -192,14 +193,15 @@ class Model:
         if self.num_classes != 2:
             raise ArgumentError(f"instances: needs a two-class model (background, cell); {self.path} has "
                                 f"{self.num_classes} classes")
-        options = _core._instance_options(self._core.metadata, threshold, min_size, fill_holes, restore_border)
+        options = _core._instance_options(self._core.metadata, threshold, min_size, fill_holes, restore_border,
+                                          core_threshold)
         return _instance_labels(self.segment(image, tta=tta, tile=tile, progress=progress), options)
 
     @property
     def instance_options(self) -> Dict[str, Any]:
         """The options ``instances`` uses unless told otherwise: threshold, min_size, fill_holes,
-        restore_border (and connectivity), from the model file or the library's defaults."""
-        return json.loads(_core._instance_options(self._core.metadata, None, None, None, None)._json())
+        restore_border, core_threshold (and connectivity), from the model file or the library's defaults."""
+        return json.loads(_core._instance_options(self._core.metadata, None, None, None, None, None)._json())
 
     def save(self, path: Union[str, "pathlib.Path"], metadata: Optional[Mapping[str, str]] = None) -> None:
         """Writes the weights and configuration (safetensors; no training state) to ``path``, with
@@ -252,22 +254,26 @@ def segment(image: ArrayLike, model: Union[str, "pathlib.Path", Model] = DEFAULT
 
 
 def instances(probabilities: ArrayLike, *, threshold: Optional[float] = None, min_size: Optional[int] = None,
-              fill_holes: Optional[bool] = None, restore_border: Optional[float] = None) -> np.ndarray:
+              fill_holes: Optional[bool] = None, restore_border: Optional[float] = None,
+              core_threshold: Optional[float] = None) -> np.ndarray:
     """Object instances of a probability map ``(H, W)`` or a stack of them ``(N, H, W)``, exactly
     as ``segment --instances`` computes the masks it writes: foreground = probability >
-    threshold, its 4-connected components, objects under min_size pixels removed, holes filled
+    threshold, its 4-connected components (or, with core_threshold, the components of probability >
+    core_threshold grown into the foreground, most probable pixels first, so that a bridge of
+    middling probability does not merge two cells), objects under min_size pixels removed, holes filled
     (background enclosed by one object joins it), separation borders up to 2 x restore_border
     wide given back to the nearest object, then ids 1..n in raster order.
 
     probabilities: float in [0, 1] (what ``segment`` returns) or uint8/16/32 (scaled by their
         maximum). threshold: in [0, 1), default 0.5; min_size: pixels, default 0 (keep all);
-        fill_holes: default False; restore_border: pixels, default 0 (off). For a model's own
+        fill_holes: default False; restore_border: pixels, default 0 (off); core_threshold: 0 (off)
+        or in (threshold, 1), default 0. For a model's own
         options (a model trained by ``train_cells`` carries them) use ``Model.instances``.
 
     Returns int32 labels of the same shape: 0 = background, 1..n the objects (the program's
     16-bit masks hold the same values).
     """
-    options = _core._instance_options({}, threshold, min_size, fill_holes, restore_border)
+    options = _core._instance_options({}, threshold, min_size, fill_holes, restore_border, core_threshold)
     return _instance_labels(probabilities, options)
 
 

@@ -33,6 +33,8 @@ grep -q "SEG" "$work/train.txt" || fail "train_cells did not print SEG"
 grep -q "gradient norm clipped at 1," "$work/train.txt" || fail "train_cells did not clip the gradient norm at 1 by default"
 [ "$(grep -c '"grad_norm"' "$work/t/log.jsonl")" -eq 4 ] || fail "log.jsonl should hold every step's gradient norm"
 grep -q "unetcore.instances" "$work/t/model.safetensors" || fail "the model does not carry its instance options"
+grep -q 'core_threshold\\":0.95,' "$work/t/model.safetensors" || fail "the model does not grow objects from cores > 0.95 by default"
+grep -q "grown from cores of probability > 0.95" "$work/train.txt" || fail "train_cells did not state how objects are grown"
 
 "$bin/train_cells" --data "$work/data" $tiny --out "$work/r" --iterations 6 --resume "$work/t/model.safetensors" --no-tta > "$work/resume.txt"
 grep -q "resumed from .* at step 4" "$work/resume.txt" || fail "resume did not continue at step 4"
