@@ -31,6 +31,30 @@ LabelImage labels_from_rows(const std::vector<std::string>& rows) {  // digits =
   return l;
 }
 
+// Generated touching cells (160×128, up to 5 touching pairs).
+Sample touching_cells(uint64_t seed) {
+  test::SyntheticCellsOptions g;
+  g.seed = seed;
+  g.width = 160;
+  g.height = 128;
+  g.pairs = 5;
+  return test::synthetic_cells(g);
+}
+
+// One object per cell and one cell per object: every touching pair came out as two instances.
+void check_one_object_per_cell(const LabelImage& objects, const LabelImage& cells) {
+  std::map<int32_t, std::set<int32_t>> objects_of_cell, cells_of_object;
+  for (size_t i = 0; i < objects.labels.size(); ++i)
+    if (objects.labels[i] > 0 && cells.labels[i] > 0) {
+      objects_of_cell[cells.labels[i]].insert(objects.labels[i]);
+      cells_of_object[objects.labels[i]].insert(cells.labels[i]);
+    }
+  CHECK(objects_of_cell.size() == static_cast<size_t>(count_objects(cells)));
+  for (const auto& [cell, found] : objects_of_cell) CHECK(found.size() == 1);
+  for (const auto& [object, found] : cells_of_object) CHECK(found.size() == 1);
+  CHECK(count_objects(objects) == count_objects(cells));
+}
+
 }  // namespace
 
 TEST_CASE("Instances: threshold, 4-connected components, ids in raster order", "[cells][instances]") {
@@ -136,34 +160,18 @@ TEST_CASE("Instances: the separation border given back, and only between objects
 
 TEST_CASE("Instances: a perfect prediction of generated touching cells gives one object per cell", "[cells][instances]") {
   for (uint64_t seed = 31; seed < 39; ++seed) {
-    test::SyntheticCellsOptions g;
-    g.seed = seed;
-    g.width = 160;
-    g.height = 128;
-    g.pairs = 5;
-    const Sample s = test::synthetic_cells(g);
+    const Sample s = touching_cells(seed);
     REQUIRE(!touching_pairs(s.labels).empty());
     // The target's foreground as the probability map a perfect network would give.
     const LabelImage target = separate_instances(s.labels, 1.0f);
-    Image p = make_image(g.width, g.height, 1, SampleFormat::F32);
+    Image p = make_image(s.labels.width, s.labels.height, 1, SampleFormat::F32);
     for (size_t i = 0; i < p.pixels.size(); ++i) p.pixels[i] = target.labels[i] > 0 ? 0.95f : 0.05f;
     for (float restore : {0.0f, 1.0f}) {
       InstanceOptions o;
       o.fill_holes = true;
       o.restore_border = restore;
-      const LabelImage objects = instances_from_probability(p, o);
       INFO("seed " << seed << ", restore " << restore);
-      // One object per cell and one cell per object: every touching pair came out as two instances.
-      std::map<int32_t, std::set<int32_t>> objects_of_cell, cells_of_object;
-      for (size_t i = 0; i < objects.labels.size(); ++i)
-        if (objects.labels[i] > 0 && s.labels.labels[i] > 0) {
-          objects_of_cell[s.labels.labels[i]].insert(objects.labels[i]);
-          cells_of_object[objects.labels[i]].insert(s.labels.labels[i]);
-        }
-      CHECK(objects_of_cell.size() == static_cast<size_t>(count_objects(s.labels)));
-      for (const auto& [cell, found] : objects_of_cell) CHECK(found.size() == 1);
-      for (const auto& [object, cells] : cells_of_object) CHECK(cells.size() == 1);
-      CHECK(count_objects(objects) == count_objects(s.labels));
+      check_one_object_per_cell(instances_from_probability(p, o), s.labels);
     }
   }
 }
@@ -242,14 +250,9 @@ TEST_CASE("Instances: objects grown from cores split cells that a middling bridg
   // 0.6 on the carved border (above the threshold), 0.05 outside. Plain components merge the
   // touching pairs; grown from cores every cell is one object and every object one cell.
   for (uint64_t seed = 41; seed < 45; ++seed) {
-    test::SyntheticCellsOptions g;
-    g.seed = seed;
-    g.width = 160;
-    g.height = 128;
-    g.pairs = 5;
-    const Sample s = test::synthetic_cells(g);
+    const Sample s = touching_cells(seed);
     const LabelImage target = separate_instances(s.labels, 1.0f);
-    Image map = make_image(g.width, g.height, 1, SampleFormat::F32);
+    Image map = make_image(s.labels.width, s.labels.height, 1, SampleFormat::F32);
     for (size_t i = 0; i < map.pixels.size(); ++i)
       map.pixels[i] = target.labels[i] > 0 ? 0.95f : s.labels.labels[i] > 0 ? 0.6f : 0.05f;
     INFO("seed " << seed);
@@ -257,20 +260,12 @@ TEST_CASE("Instances: objects grown from cores split cells that a middling bridg
     InstanceOptions o;
     o.core_threshold = 0.8f;
     const LabelImage objects = instances_from_probability(map, o);
-    std::map<int32_t, std::set<int32_t>> objects_of_cell, cells_of_object;
+    check_one_object_per_cell(objects, s.labels);
     int64_t outside = 0, unclaimed = 0;
     for (size_t i = 0; i < objects.labels.size(); ++i) {
-      const int32_t object = objects.labels[i], cell = s.labels.labels[i];
-      if (object > 0 && cell > 0) {
-        objects_of_cell[cell].insert(object);
-        cells_of_object[object].insert(cell);
-      }
-      outside += object > 0 && cell == 0;
-      unclaimed += object == 0 && cell > 0;
+      outside += objects.labels[i] > 0 && s.labels.labels[i] == 0;
+      unclaimed += objects.labels[i] == 0 && s.labels.labels[i] > 0;
     }
-    CHECK(objects_of_cell.size() == static_cast<size_t>(count_objects(s.labels)));
-    for (const auto& [cell, found] : objects_of_cell) CHECK(found.size() == 1);
-    for (const auto& [object, cells] : cells_of_object) CHECK(cells.size() == 1);
     CHECK(outside == 0);
     CHECK(unclaimed == 0);  // the border pixels were given to the cells (0.6 > 0.5)
   }
