@@ -305,7 +305,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_patch_gemm(p)) {  // every float k×k layer, the few-channel ones included
+    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out)) {
+      winograd3x3_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
+      return;
+    }
+    if (use_patch_gemm(p)) {  // every other float k×k layer, the few-channel ones included
       PatchGemmWeightGrad q;
       q.batch = p.n, q.rows = p.c_out, q.grad = g, q.src = x, q.channels = p.c_in, q.src_h = p.h, q.src_w = p.w;
       q.dst_h = p.h_out, q.dst_w = p.w_out, q.k = p.k, q.pad = p.pad, q.slots = kWeightSlots, q.out = dw;

@@ -27,6 +27,9 @@ enum class ScratchTag {
   kWinogradPadded,  // winograd3x3_cpu.cpp: zero-bordered input of a call
   kWinogradV,       // winograd3x3_cpu.cpp: a task's transformed input windows
   kWinogradM,       // winograd3x3_cpu.cpp: a task's 16 GEMM products
+  kWinogradGradA,   // winograd3x3_cpu.cpp: a weight-gradient task's packed output-gradient tiles
+  kWinogradGradB,   // winograd3x3_cpu.cpp: a weight-gradient task's packed input tiles
+  kWinogradPartials,// winograd3x3_cpu.cpp: the weight gradient's slot partials of dU
 };
 
 template <typename T, ScratchTag Tag> T* thread_scratch(size_t n) {

@@ -43,9 +43,28 @@ std::atomic<int> forced_tile{0};  // 0: chosen per layer
 // and 12²–14² layers ran 5–50 % slower) and at least 32 output channels (with 16 the GEMM is too
 // small to pay for the heavier 6×6 transforms: 134² 32→16 ran 15–30 % slower).
 constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
+
+std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
+// Where the Winograd weight gradient beats the patch GEMM's (measured, see the header).
+bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
+  (void)h_out, (void)w_out;
+  return c_in >= 32 && c_out >= 32;
+}
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
+
+void set_winograd3x3_weight_grad(WinogradWeightGrad mode) { weight_grad_mode.store(mode, std::memory_order_relaxed); }
+
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
+  if (!winograd3x3_available()) return false;
+  switch (weight_grad_mode.load(std::memory_order_relaxed)) {
+    case WinogradWeightGrad::On: return true;
+    case WinogradWeightGrad::Off: return false;
+    case WinogradWeightGrad::Auto: break;
+  }
+  return weight_grad_pays(c_in, c_out, h_out, w_out);
+}
 bool winograd3x3_available() { return engine_switch.available(); }
 
 void set_winograd3x3_tile(int m) {
@@ -106,6 +125,26 @@ void plan_tasks(Plan& q, int64_t mr) {
   q.tasks = q.n * q.blocks * q.ochunks;
 }
 
+// The weight gradient (winograd3x3_weight_grad). Units: (image, block of `block` tiles), the
+// batch's units in order; slot s owns units [s·units/slots, (s+1)·units/slots) and sums them in
+// that order into its partial dU (slots × 16 × c_out × c_in), which the caller adds in slot
+// order. Chunks of output and input channels only spread the work and bound the packed panels.
+// Every number here depends on the shapes only (never on the thread count or the level), so
+// neither does any sum's order.
+constexpr int64_t kGradChunkOut = 96;   // output channels per chunk: a multiple of both levels' kMr (6, 16) and of 8
+constexpr int64_t kGradChunkIn = 128;   // input channels per chunk: a multiple of the B panels' 16
+constexpr int64_t kGradBlockFloats = int64_t{1} << 17;  // a unit's packed Ŷ and V: 512 KB, in L2 with its dU chunk
+constexpr int64_t kGradMaxPartialFloats = int64_t{1} << 23;  // slot partials: 32 MB at most
+
+struct GradPlan {
+  int64_t c_in, c_out, h_out, w_out, th, tw, tiles;
+  const float* src;  // batch × c_in × sh × sw; window (ty, tx) starts at row 2ty, column 2tx
+  int64_t n, sh, sw;
+  const float* g;  // batch × c_out × h_out × w_out
+  int64_t block, blocks, units, slots, ochunk, ochunks, cchunk, cchunks;
+  float* partial;  // slots × 16 × c_out × c_in
+};
+
 // The vector code, once per level (kernels/cpu_simd.h).
 UNET_SIMD_BEGIN_AVX2
 namespace avx2 {
@@ -148,10 +187,68 @@ void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, i
     avx2::winograd::run(q, weights);
 }
 
+void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
+                             const float* g, int64_t slots, float* dw) {
+  GradPlan q{};
+  q.n = n, q.c_in = c_in, q.c_out = c_out, q.h_out = h + 2 * pad - 2, q.w_out = w + 2 * pad - 2, q.g = g;
+  const int64_t pairs = c_out * c_in;
+  if (pairs == 0) return;
+  if (n == 0 || q.h_out <= 0 || q.w_out <= 0) {
+    std::fill(dw, dw + pairs * 9, 0.0f);
+    return;
+  }
+  q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
+  // The windows read x as the forward's do (winograd3x3 above).
+  const int64_t sh = 2 * q.th + 2, sw = 2 * q.tw + 2;
+  if (pad == 0 && sh <= h && sw <= w) {
+    q.src = x, q.sh = h, q.sw = w;
+  } else {
+    float* padded = thread_scratch<float, ScratchTag::kWinogradPadded>(static_cast<size_t>(n * c_in * sh * sw));
+    copy_with_zero_border(x, n * c_in, h, w, pad, pad, sh, sw, padded);
+    q.src = padded, q.sh = sh, q.sw = sw;
+  }
+  q.ochunk = std::min(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
+  q.cchunk = std::min(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
+  q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (kXi * (q.ochunk + q.cchunk))));
+  q.blocks = ceil_div(q.tiles, q.block), q.units = n * q.blocks;
+  q.slots = std::clamp<int64_t>(std::min(slots, kGradMaxPartialFloats / (kXi * pairs)), 1, q.units);
+  float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));
+  q.partial = partial;
+  if (cpu_isa() == CpuIsa::Avx512)
+    avx512::winograd::run_grad(q);
+  else
+    avx2::winograd::run_grad(q);
+  // dw[o][c] = Gᵀ (Σ_slots dU[o][c]) G, the slots added in order. Rows of Gᵀ: (1, ½, ½, 0),
+  // (0, ½, -½, 0), (0, ½, ½, 1): on small integers every step is exact.
+  parallel_for(0, pairs, 256, [&](int64_t b, int64_t e) {
+    for (int64_t pair = b; pair < e; ++pair) {
+      float u[kXi];
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        float sum = partial[xi * pairs + pair];
+        for (int64_t s = 1; s < q.slots; ++s) sum += partial[(s * kXi + xi) * pairs + pair];
+        u[xi] = sum;
+      }
+      float t[4][3];  // dU G
+      for (int64_t i = 0; i < 4; ++i) {
+        const float* r = u + 4 * i;
+        const float plus = 0.5f * (r[1] + r[2]), minus = 0.5f * (r[1] - r[2]);
+        t[i][0] = r[0] + plus, t[i][1] = minus, t[i][2] = plus + r[3];
+      }
+      float* out = dw + pair * 9;
+      for (int64_t v = 0; v < 3; ++v) {  // Gᵀ (dU G)
+        const float plus = 0.5f * (t[1][v] + t[2][v]), minus = 0.5f * (t[1][v] - t[2][v]);
+        out[v] = t[0][v] + plus, out[3 + v] = minus, out[6 + v] = plus + t[3][v];
+      }
+    }
+  });
+}
+
 #else
 
 void winograd3x3(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, const float*, bool,
                  float*) {}
+void winograd3x3_weight_grad(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, int64_t,
+                             float*) {}
 
 #endif
 

@@ -346,6 +346,135 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
   });
 }
 
+// ---- weight gradient, F(2×2, 3×3) ------------------------------------------------------------------
+// dU[ξ][o][c] = Σ_tiles Ŷ[ξ][o][t] · V[ξ][c][t] on the register tile with the tiles as the summed
+// dimension: A = Ŷ = A dY Aᵀ packed [tile][kMr] per output-channel panel, B = V = Bᵀ d B packed
+// [tile][16] per input-channel panel. The transforms run with 8 tiles of a tile row in the lanes
+// (input_tiles, grad_tiles) for 8 channels at a time; an 8×8 transpose then turns each tile's 8
+// channels into one row of its panel.
+
+// Ŷ = A dY Aᵀ of the 2×2 output-gradient tiles tx … tx + n − 1 (n ≤ 8) of tile row ty of plane
+// g: ŷ[ξ] lane l is tile tx + l. Outputs past the plane's edge (a partial tile, lanes ≥ n) count
+// as zeros; nothing outside the plane is read. A = [1 0; 1 1; 1 -1; 0 -1].
+__attribute__((always_inline)) inline void grad_tiles(const float* g, int64_t h_out, int64_t w_out, int64_t ty,
+                                                      int64_t tx, int64_t n, F8::V yh[kXi]) {
+  const int64_t cols = std::min(2 * n, w_out - 2 * tx);
+  const float* row = g + 2 * ty * w_out + 2 * tx;
+  const F8::V zero = F8::zero();
+  F8::V y[2][2];  // y[a][b]: output row a, column b of each tile
+  F8::deinterleave(row, cols, y[0][0], y[0][1]);
+  if (2 * ty + 1 < h_out)
+    F8::deinterleave(row + w_out, cols, y[1][0], y[1][1]);
+  else
+    y[1][0] = y[1][1] = zero;
+  F8::V z[4][2];  // A dY
+  UNET_SIMD_UNROLL
+  for (int64_t b = 0; b < 2; ++b) {
+    z[0][b] = y[0][b], z[1][b] = F8::add(y[0][b], y[1][b]);
+    z[2][b] = F8::sub(y[0][b], y[1][b]), z[3][b] = F8::sub(zero, y[1][b]);
+  }
+  UNET_SIMD_UNROLL
+  for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
+    yh[4 * i] = z[i][0], yh[4 * i + 1] = F8::add(z[i][0], z[i][1]);
+    yh[4 * i + 2] = F8::sub(z[i][0], z[i][1]), yh[4 * i + 3] = F8::sub(zero, z[i][1]);
+  }
+}
+
+// panels[ξ][p][f][Width] (ξ blocks xi_pitch floats apart, panel p at p·count·Width) = position ξ
+// of channel p·Width + r of the unit's tile f < count, for the `padded` channels of a chunk
+// (zeros for those at or past `channels`); transform(ch, ty, tx, n, v) gives the 16 positions of
+// chunk channel ch for tiles tx … tx + n − 1 of tile row ty. Per group of 8 tiles and 8 channels
+// the positions go through an L1 buffer and an 8×8 transpose per position.
+template <int64_t Width, class Transform>
+inline void pack_positions(const GradPlan& q, int64_t t0, int64_t count, int64_t channels, int64_t padded,
+                           int64_t xi_pitch, float* panels, Transform&& transform) {
+  alignas(32) float buf[kXi][8][8];
+  const int64_t stride = count * Width;
+  for (int64_t t = t0; t < t0 + count;) {
+    const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
+    for (int64_t k = 0; k < run; k += 8) {
+      const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0;
+      for (int64_t c0 = 0; c0 < padded; c0 += 8) {
+        for (int64_t l = 0; l < 8; ++l) {
+          F8::V v[kXi];
+          if (c0 + l < channels) {
+            transform(c0 + l, ty, tx + k, n, v);
+          } else {
+            UNET_SIMD_UNROLL
+            for (int64_t xi = 0; xi < kXi; ++xi) v[xi] = F8::zero();
+          }
+          UNET_SIMD_UNROLL
+          for (int64_t xi = 0; xi < kXi; ++xi) F8::store(buf[xi][l], v[xi]);
+        }
+        for (int64_t xi = 0; xi < kXi; ++xi) {
+          F8::V r[8];
+          UNET_SIMD_UNROLL
+          for (int64_t l = 0; l < 8; ++l) r[l] = F8::load(buf[xi][l]);
+          F8::transpose8(r);  // r[b]: the 8 channels of tile f + b
+          float* base = panels + xi * xi_pitch;
+          for (int64_t b = 0; b < n; ++b) {
+            if constexpr (Width % 8 == 0) {  // c0 and padded are multiples of 8: one store
+              F8::storeu(base + c0 / Width * stride + (f + b) * Width + c0 % Width, r[b]);
+            } else {
+              alignas(32) float lane[8];
+              F8::store(lane, r[b]);
+              for (int64_t l = 0; l < 8 && c0 + l < padded; ++l)
+                base[(c0 + l) / Width * stride + (f + b) * Width + (c0 + l) % Width] = lane[l];
+            }
+          }
+        }
+      }
+    }
+    t += run;
+  }
+}
+
+// Task (slot, output-channel chunk, input-channel chunk): the slot's units (image, block of
+// tiles) in order, each packed and multiplied into the slot's partial dU[ξ][o][c]; the first unit
+// overwrites, later ones add: every element of dU is one fixed chain of sums.
+inline void run_grad_task(const GradPlan& q, int64_t task) {
+  const int64_t slot = task / (q.ochunks * q.cchunks), oi = task / q.cchunks % q.ochunks, ci = task % q.cchunks;
+  const int64_t u0 = slot * q.units / q.slots, u1 = (slot + 1) * q.units / q.slots;
+  const int64_t o_lo = oi * q.ochunk, o_count = std::min(q.ochunk, q.c_out - o_lo);
+  const int64_t c_lo = ci * q.cchunk, c_count = std::min(q.cchunk, q.c_in - c_lo);
+  const int64_t o_pad = ceil_div(o_count, kMr) * kMr, c_pad = ceil_div(c_count, kNr) * kNr;
+  const int64_t a_pitch = xi_pitch(o_pad * q.block), b_pitch = xi_pitch(c_pad * q.block);
+  float* ap = thread_scratch<float, ScratchTag::kWinogradGradA>(static_cast<size_t>(kXi * a_pitch));
+  float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kXi * b_pitch));
+  const int64_t pairs = q.c_out * q.c_in;
+  float* out = q.partial + slot * kXi * pairs;
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t img = u / q.blocks, t0 = u % q.blocks * q.block, count = std::min(q.block, q.tiles - t0);
+    const float* src = q.src + (img * q.c_in + c_lo) * q.sh * q.sw;
+    const float* g = q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out;
+    pack_positions<kNr>(q, t0, count, c_count, c_pad, b_pitch, bp,
+                        [&](int64_t c, int64_t ty, int64_t tx, int64_t n, F8::V v[kXi]) {
+                          input_tiles(src + c * q.sh * q.sw + 2 * ty * q.sw + 2 * tx, q.sw, n, v);
+                        });
+    pack_positions<kMr>(q, t0, count, o_count, o_pad, a_pitch, ap,
+                        [&](int64_t o, int64_t ty, int64_t tx, int64_t n, F8::V v[kXi]) {
+                          grad_tiles(g + o * q.h_out * q.w_out, q.h_out, q.w_out, ty, tx, n, v);
+                        });
+    for (int64_t xi = 0; xi < kXi; ++xi)
+      for (int64_t cp = 0; cp < c_pad / kNr; ++cp) {
+        const float* b = bp + xi * b_pitch + cp * count * kNr;
+        const int64_t c = c_lo + cp * kNr, cols = std::min(kNr, q.c_in - c);
+        for (int64_t op = 0; op < o_pad / kMr; ++op) {
+          const int64_t o = o_lo + op * kMr;
+          gemm_tile::micro_kernel(count, ap + xi * a_pitch + op * count * kMr, b, out + xi * pairs + o * q.c_in + c,
+                                  q.c_in, std::min(kMr, q.c_out - o), cols, u != u0, false, nullptr, false);
+        }
+      }
+  }
+}
+
+// The weight gradient's slot partials on this level (the caller sums the slots and transforms).
+inline void run_grad(const GradPlan& q) {
+  parallel_for(0, q.slots * q.ochunks * q.cchunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
+  });
+}
+
 // ---- both tile sizes ------------------------------------------------------------------------------
 // Task (image, block of tiles, chunk of output-channel panels) for output tiles of m×m.
 template <int M> inline void run_task(const Plan& q, int64_t task) {
