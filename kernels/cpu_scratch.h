@@ -30,6 +30,7 @@ enum class ScratchTag {
   kWinogradGradA,   // winograd3x3_cpu.cpp: a weight-gradient task's packed output-gradient tiles
   kWinogradGradB,   // winograd3x3_cpu.cpp: a weight-gradient task's packed input tiles
   kWinogradPartials,// winograd3x3_cpu.cpp: the weight gradient's slot partials of dU
+  kWinogradGradY,   // winograd3x3_cpu.cpp: the weight gradient's channels-last output gradient
 };
 
 template <typename T, ScratchTag Tag> T* thread_scratch(size_t n) {

@@ -45,10 +45,15 @@ std::atomic<int> forced_tile{0};  // 0: chosen per layer
 constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
 
 std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
-// Where the Winograd weight gradient beats the patch GEMM's (measured, see the header).
+// Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels
+// avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, two runs under load
+// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.5–0.9 on the layers with at least 32
+// input and output channels and outputs of 32² to 152² (down2–down3, up1–up3; down1.conv2, 32→32
+// at 152², 0.87 and 1.27), but 1.2–12× on the 16-channel layers (a 16-wide B panel mostly
+// padding for 1 input channel; transforms as costly as the small GEMMs) and 0.9–1.1 on the
+// bottom's 256-channel 12²–14² outputs (too few tiles to amortize the transforms).
 bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
-  (void)h_out, (void)w_out;
-  return c_in >= 32 && c_out >= 32;
+  return c_in >= 32 && c_out >= 32 && h_out * w_out >= 256;
 }
 }  // namespace
 
@@ -131,16 +136,20 @@ void plan_tasks(Plan& q, int64_t mr) {
 // order. Chunks of output and input channels only spread the work and bound the packed panels.
 // Every number here depends on the shapes only (never on the thread count or the level), so
 // neither does any sum's order.
-constexpr int64_t kGradChunkOut = 96;   // output channels per chunk: a multiple of both levels' kMr (6, 16) and of 8
-constexpr int64_t kGradChunkIn = 128;   // input channels per chunk: a multiple of the B panels' 16
+constexpr int64_t kGradChunkOut = 96;  // output channels per chunk at most (balanced chunks, multiples of 16)
+constexpr int64_t kGradChunkIn = 128;  // input channels per chunk at most (multiples of the B panels' 16)
+// Tiles per slot at least: a slot's partial dU (16·c_out·c_in floats) is written and read once,
+// which cost more than the GEMM saved on the deep layers' few tiles with a slot per unit.
+constexpr int64_t kGradMinSlotTiles = 256;
 constexpr int64_t kGradBlockFloats = int64_t{1} << 17;  // a unit's packed Ŷ and V: 512 KB, in L2 with its dU chunk
 constexpr int64_t kGradMaxPartialFloats = int64_t{1} << 23;  // slot partials: 32 MB at most
 
 struct GradPlan {
-  int64_t c_in, c_out, h_out, w_out, th, tw, tiles;
-  const float* src;  // batch × c_in × sh × sw; window (ty, tx) starts at row 2ty, column 2tx
-  int64_t n, sh, sw;
+  int64_t c_in, c_out, h_out, w_out, th, tw, tiles, n;
+  const float* x;  // batch × c_in × h × w
   const float* g;  // batch × c_out × h_out × w_out
+  int64_t h, w, pad;
+  int64_t sw;  // columns of x's windows, inside its zero border: 2·tw + 2
   int64_t block, blocks, units, slots, ochunk, ochunks, cchunk, cchunks;
   float* partial;  // slots × 16 × c_out × c_in
 };
@@ -198,20 +207,15 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     return;
   }
   q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
-  // The windows read x as the forward's do (winograd3x3 above).
-  const int64_t sh = 2 * q.th + 2, sw = 2 * q.tw + 2;
-  if (pad == 0 && sh <= h && sw <= w) {
-    q.src = x, q.sh = h, q.sw = w;
-  } else {
-    float* padded = thread_scratch<float, ScratchTag::kWinogradPadded>(static_cast<size_t>(n * c_in * sh * sw));
-    copy_with_zero_border(x, n * c_in, h, w, pad, pad, sh, sw, padded);
-    q.src = padded, q.sh = sh, q.sw = sw;
-  }
-  q.ochunk = std::min(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
-  q.cchunk = std::min(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
+  // The windows read rows [-pad, 2·th + 2 - pad) and columns [-pad, 2·tw + 2 - pad) of x.
+  q.x = x, q.h = h, q.w = w, q.pad = pad, q.sw = 2 * q.tw + 2;
+  auto chunk = [](int64_t channels, int64_t most) { return ceil_div(ceil_div(channels, ceil_div(channels, most)), 16) * 16; };
+  q.ochunk = chunk(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
+  q.cchunk = chunk(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
   q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (kXi * (q.ochunk + q.cchunk))));
   q.blocks = ceil_div(q.tiles, q.block), q.units = n * q.blocks;
-  q.slots = std::clamp<int64_t>(std::min(slots, kGradMaxPartialFloats / (kXi * pairs)), 1, q.units);
+  q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (kXi * pairs), n * q.tiles / kGradMinSlotTiles}),
+                                1, q.units);
   float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));
   q.partial = partial;
   if (cpu_isa() == CpuIsa::Avx512)

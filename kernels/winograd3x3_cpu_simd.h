@@ -55,21 +55,30 @@ inline void transform_weights(const Plan& q, const float* w, float* ua) {
 // Bᵀ d B of the windows of tiles tx … tx + n − 1 (n ≤ 8) of one tile row, starting at d: v[ξ]
 // lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns. Every loop is unrolled
 // (and the function inlined) so that t and v live in registers.
-__attribute__((always_inline)) inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
-  F8::V t[4][4];
+// v = Bᵀ d B, lane by lane (the forward's tiles in the lanes, the weight gradient's channels).
+template <class V>
+__attribute__((always_inline)) inline void input_transform(const typename V::V d[4][4], typename V::V v[kXi]) {
+  typename V::V t[4][4];
   UNET_SIMD_UNROLL
   for (int64_t r = 0; r < 4; ++r) {
-    F8::V d0, d1, d2, d3;
-    F8::deinterleave(d + r * sw, 2 * n + 2, d0, d1);
-    F8::deinterleave(d + r * sw + 2, 2 * n, d2, d3);
-    t[r][0] = F8::sub(d0, d2), t[r][1] = F8::add(d1, d2);
-    t[r][2] = F8::sub(d2, d1), t[r][3] = F8::sub(d1, d3);
+    t[r][0] = V::sub(d[r][0], d[r][2]), t[r][1] = V::add(d[r][1], d[r][2]);
+    t[r][2] = V::sub(d[r][2], d[r][1]), t[r][3] = V::sub(d[r][1], d[r][3]);
   }
   UNET_SIMD_UNROLL
   for (int64_t j = 0; j < 4; ++j) {
-    v[j] = F8::sub(t[0][j], t[2][j]), v[4 + j] = F8::add(t[1][j], t[2][j]);
-    v[8 + j] = F8::sub(t[2][j], t[1][j]), v[12 + j] = F8::sub(t[1][j], t[3][j]);
+    v[j] = V::sub(t[0][j], t[2][j]), v[4 + j] = V::add(t[1][j], t[2][j]);
+    v[8 + j] = V::sub(t[2][j], t[1][j]), v[12 + j] = V::sub(t[1][j], t[3][j]);
   }
+}
+
+__attribute__((always_inline)) inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
+  F8::V x[4][4];
+  UNET_SIMD_UNROLL
+  for (int64_t r = 0; r < 4; ++r) {
+    F8::deinterleave(d + r * sw, 2 * n + 2, x[r][0], x[r][1]);
+    F8::deinterleave(d + r * sw + 2, 2 * n, x[r][2], x[r][3]);
+  }
+  input_transform<F8>(x, v);
 }
 
 // V[ξ][f / 16][c][f % 16] (ξ blocks `pitch` floats apart) for the block's tiles f = t - t0 < count
@@ -349,83 +358,105 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
 // ---- weight gradient, F(2×2, 3×3) ------------------------------------------------------------------
 // dU[ξ][o][c] = Σ_tiles Ŷ[ξ][o][t] · V[ξ][c][t] on the register tile with the tiles as the summed
 // dimension: A = Ŷ = A dY Aᵀ packed [tile][kMr] per output-channel panel, B = V = Bᵀ d B packed
-// [tile][16] per input-channel panel. The transforms run with 8 tiles of a tile row in the lanes
-// (input_tiles, grad_tiles) for 8 channels at a time; an 8×8 transpose then turns each tile's 8
-// channels into one row of its panel.
+// [tile][16] per input-channel panel. Both panels want a tile's channels side by side, so each
+// unit's rows of x and dY are first copied channels-last (8×8 transposes); the transforms then
+// run with channels in the lanes, straight from loads to panel stores, no shuffles.
+using W = Isa::Wide;
+constexpr int64_t kVecs = kNr / W::kLanes;  // vectors per B panel row
 
-// Ŷ = A dY Aᵀ of the 2×2 output-gradient tiles tx … tx + n − 1 (n ≤ 8) of tile row ty of plane
-// g: ŷ[ξ] lane l is tile tx + l. Outputs past the plane's edge (a partial tile, lanes ≥ n) count
-// as zeros; nothing outside the plane is read. A = [1 0; 1 1; 1 -1; 0 -1].
-__attribute__((always_inline)) inline void grad_tiles(const float* g, int64_t h_out, int64_t w_out, int64_t ty,
-                                                      int64_t tx, int64_t n, F8::V yh[kXi]) {
-  const int64_t cols = std::min(2 * n, w_out - 2 * tx);
-  const float* row = g + 2 * ty * w_out + 2 * tx;
-  const F8::V zero = F8::zero();
-  F8::V y[2][2];  // y[a][b]: output row a, column b of each tile
-  F8::deinterleave(row, cols, y[0][0], y[0][1]);
-  if (2 * ty + 1 < h_out)
-    F8::deinterleave(row + w_out, cols, y[1][0], y[1][1]);
-  else
-    y[1][0] = y[1][1] = zero;
-  F8::V z[4][2];  // A dY
-  UNET_SIMD_UNROLL
-  for (int64_t b = 0; b < 2; ++b) {
-    z[0][b] = y[0][b], z[1][b] = F8::add(y[0][b], y[1][b]);
-    z[2][b] = F8::sub(y[0][b], y[1][b]), z[3][b] = F8::sub(zero, y[1][b]);
-  }
-  UNET_SIMD_UNROLL
-  for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
-    yh[4 * i] = z[i][0], yh[4 * i + 1] = F8::add(z[i][0], z[i][1]);
-    yh[4 * i + 2] = F8::sub(z[i][0], z[i][1]), yh[4 * i + 3] = F8::sub(zero, z[i][1]);
+// dst[i][j][c] (dst_h × dst_w positions, ld floats apart, ld a multiple of 8) =
+// src[c][i − top][j − left], zeros outside src's h × w planes and for c ≥ channels: 8 channels'
+// planes at a time, 8 columns through an 8×8 transpose. Called per unit on its rows only, so the
+// copy stays in L2 (a whole-batch copy made the weight gradient wait on memory: 35 % of its time
+// at 32 channels).
+inline void to_channels_last(const float* src, int64_t channels, int64_t h, int64_t w, int64_t top, int64_t left,
+                             int64_t dst_h, int64_t dst_w, int64_t ld, float* dst) {
+  for (int64_t c0 = 0; c0 < ld; c0 += 8) {
+    const float* planes = src + c0 * h * w;
+    float* out = dst + c0;
+    for (int64_t i = 0; i < dst_h; ++i, out += dst_w * ld) {
+      const int64_t si = i - top;
+      if (si < 0 || si >= h || c0 >= channels) {
+        for (int64_t j = 0; j < dst_w; ++j) F8::storeu(out + j * ld, F8::zero());
+        continue;
+      }
+      for (int64_t j0 = 0; j0 < dst_w; j0 += 8) {
+        const int64_t s0 = j0 - left, positions = std::min<int64_t>(8, dst_w - j0);
+        F8::V r[8];
+        for (int64_t l = 0; l < 8; ++l) {
+          const float* p = planes + (l * h + si) * w;
+          if (c0 + l >= channels) {
+            r[l] = F8::zero();
+          } else if (s0 >= 0) {
+            r[l] = F8::load_first(p + s0, w - s0);  // zeros past the row (a masked load reads nothing there)
+          } else {
+            alignas(32) float part[8];
+            for (int64_t k = 0; k < 8; ++k) part[k] = s0 + k >= 0 && s0 + k < w ? p[s0 + k] : 0.0f;
+            r[l] = F8::load(part);
+          }
+        }
+        F8::transpose8(r);  // r[k]: the 8 channels at column j0 + k
+        for (int64_t k = 0; k < positions; ++k) F8::storeu(out + (j0 + k) * ld, r[k]);
+      }
+    }
   }
 }
 
-// panels[ξ][p][f][Width] (ξ blocks xi_pitch floats apart, panel p at p·count·Width) = position ξ
-// of channel p·Width + r of the unit's tile f < count, for the `padded` channels of a chunk
-// (zeros for those at or past `channels`); transform(ch, ty, tx, n, v) gives the 16 positions of
-// chunk channel ch for tiles tx … tx + n − 1 of tile row ty. Per group of 8 tiles and 8 channels
-// the positions go through an L1 buffer and an 8×8 transpose per position.
-template <int64_t Width, class Transform>
-inline void pack_positions(const GradPlan& q, int64_t t0, int64_t count, int64_t channels, int64_t padded,
-                           int64_t xi_pitch, float* panels, Transform&& transform) {
-  alignas(32) float buf[kXi][8][8];
-  const int64_t stride = count * Width;
-  for (int64_t t = t0; t < t0 + count;) {
-    const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
-    for (int64_t k = 0; k < run; k += 8) {
-      const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0;
-      for (int64_t c0 = 0; c0 < padded; c0 += 8) {
-        for (int64_t l = 0; l < 8; ++l) {
-          F8::V v[kXi];
-          if (c0 + l < channels) {
-            transform(c0 + l, ty, tx + k, n, v);
-          } else {
-            UNET_SIMD_UNROLL
-            for (int64_t xi = 0; xi < kXi; ++xi) v[xi] = F8::zero();
-          }
+// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
+// of the unit's tile f = t − t0, from the unit's channels-last input rows xu (from window row
+// 2·ty0; sw positions of ld floats per row).
+inline void pack_inputs(const GradPlan& q, const float* xu, int64_t ld, int64_t ty0, int64_t t0, int64_t count,
+                        int64_t cpanels, int64_t pitch, float* bp) {
+  const int64_t row_step = q.sw * ld;
+  for (int64_t f = 0; f < count; ++f) {
+    const int64_t ty = (t0 + f) / q.tw - ty0, tx = (t0 + f) % q.tw;
+    const float* window = xu + 2 * ty * row_step + 2 * tx * ld;
+    for (int64_t cp = 0; cp < cpanels; ++cp)
+      UNET_SIMD_UNROLL
+      for (int64_t h = 0; h < kVecs; ++h) {
+        const float* d = window + cp * kNr + h * W::kLanes;
+        W::V x[4][4], v[kXi];
+        UNET_SIMD_UNROLL
+        for (int64_t r = 0; r < 4; ++r)
           UNET_SIMD_UNROLL
-          for (int64_t xi = 0; xi < kXi; ++xi) F8::store(buf[xi][l], v[xi]);
-        }
-        for (int64_t xi = 0; xi < kXi; ++xi) {
-          F8::V r[8];
-          UNET_SIMD_UNROLL
-          for (int64_t l = 0; l < 8; ++l) r[l] = F8::load(buf[xi][l]);
-          F8::transpose8(r);  // r[b]: the 8 channels of tile f + b
-          float* base = panels + xi * xi_pitch;
-          for (int64_t b = 0; b < n; ++b) {
-            if constexpr (Width % 8 == 0) {  // c0 and padded are multiples of 8: one store
-              F8::storeu(base + c0 / Width * stride + (f + b) * Width + c0 % Width, r[b]);
-            } else {
-              alignas(32) float lane[8];
-              F8::store(lane, r[b]);
-              for (int64_t l = 0; l < 8 && c0 + l < padded; ++l)
-                base[(c0 + l) / Width * stride + (f + b) * Width + (c0 + l) % Width] = lane[l];
-            }
-          }
-        }
+          for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
+        input_transform<W>(x, v);
+        float* out = bp + (cp * count + f) * kNr + h * W::kLanes;
+        UNET_SIMD_UNROLL
+        for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
+      }
+  }
+}
+
+// ap[ξ][op][f][kMr] (ξ blocks `pitch` apart) = Ŷ = A dY Aᵀ at position ξ of chunk output channel
+// kMr·op + r of the unit's tile f, from the unit's channels-last output-gradient rows gu (from
+// row 2·ty0; 2·tw positions of ld floats per row; zeros past the output's edge: a partial tile's
+// missing outputs count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
+inline void pack_grads(const GradPlan& q, const float* gu, int64_t ld, int64_t ty0, int64_t t0, int64_t count,
+                       int64_t opanels, int64_t pitch, float* ap) {
+  const int64_t row_step = 2 * q.tw * ld;
+  const W::V zero = W::zero();
+  for (int64_t f = 0; f < count; ++f) {
+    const int64_t ty = (t0 + f) / q.tw - ty0, tx = (t0 + f) % q.tw;
+    const float* tile = gu + 2 * ty * row_step + 2 * tx * ld;
+    for (int64_t op = 0; op < opanels; ++op) {
+      const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
+      const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
+      W::V z[4][2];  // A dY
+      UNET_SIMD_UNROLL
+      for (int64_t b = 0; b < 2; ++b) {
+        z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
+        z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
+      }
+      float* out = ap + (op * count + f) * kMr;
+      UNET_SIMD_UNROLL
+      for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
+        W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
+        W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
+        W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
+        W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
       }
     }
-    t += run;
   }
 }
 
@@ -437,32 +468,36 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
   const int64_t u0 = slot * q.units / q.slots, u1 = (slot + 1) * q.units / q.slots;
   const int64_t o_lo = oi * q.ochunk, o_count = std::min(q.ochunk, q.c_out - o_lo);
   const int64_t c_lo = ci * q.cchunk, c_count = std::min(q.cchunk, q.c_in - c_lo);
-  const int64_t o_pad = ceil_div(o_count, kMr) * kMr, c_pad = ceil_div(c_count, kNr) * kNr;
-  const int64_t a_pitch = xi_pitch(o_pad * q.block), b_pitch = xi_pitch(c_pad * q.block);
+  const int64_t opanels = ceil_div(o_count, kMr), cpanels = ceil_div(c_count, kNr);
+  const int64_t a_pitch = xi_pitch(opanels * kMr * q.block), b_pitch = xi_pitch(cpanels * kNr * q.block);
   float* ap = thread_scratch<float, ScratchTag::kWinogradGradA>(static_cast<size_t>(kXi * a_pitch));
   float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kXi * b_pitch));
   const int64_t pairs = q.c_out * q.c_in;
   float* out = q.partial + slot * kXi * pairs;
+  // The unit's rows channels-last: x's window rows [2·ty0, 2·ty1 + 4) (inside x's zero border)
+  // and dY's rows [2·ty0, 2·ty1 + 2) (zeros past the output), whole 16-channel panels, and room
+  // for dY's last kMr-row panel to be loaded W lanes wide (≤ 10 channels past it on AVX2).
+  const int64_t x_ld = cpanels * kNr, g_ld = (ceil_div(opanels * kMr, 8) + 2) * 8;
+  const int64_t max_rows = 2 * (ceil_div(q.block, q.tw) + 1);  // tile rows a unit can touch, ×2
+  float* xu = thread_scratch<float, ScratchTag::kWinogradPadded>(static_cast<size_t>((max_rows + 2) * q.sw * x_ld));
+  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(max_rows * 2 * q.tw * g_ld));
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t img = u / q.blocks, t0 = u % q.blocks * q.block, count = std::min(q.block, q.tiles - t0);
-    const float* src = q.src + (img * q.c_in + c_lo) * q.sh * q.sw;
-    const float* g = q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out;
-    pack_positions<kNr>(q, t0, count, c_count, c_pad, b_pitch, bp,
-                        [&](int64_t c, int64_t ty, int64_t tx, int64_t n, F8::V v[kXi]) {
-                          input_tiles(src + c * q.sh * q.sw + 2 * ty * q.sw + 2 * tx, q.sw, n, v);
-                        });
-    pack_positions<kMr>(q, t0, count, o_count, o_pad, a_pitch, ap,
-                        [&](int64_t o, int64_t ty, int64_t tx, int64_t n, F8::V v[kXi]) {
-                          grad_tiles(g + o * q.h_out * q.w_out, q.h_out, q.w_out, ty, tx, n, v);
-                        });
+    const int64_t ty0 = t0 / q.tw, rows = 2 * ((t0 + count - 1) / q.tw - ty0 + 1);
+    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - 2 * ty0, q.pad, rows + 2, q.sw,
+                     x_ld, xu);
+    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -2 * ty0, 0, rows,
+                     2 * q.tw, g_ld, gu);
+    pack_inputs(q, xu, x_ld, ty0, t0, count, cpanels, b_pitch, bp);
+    pack_grads(q, gu, g_ld, ty0, t0, count, opanels, a_pitch, ap);
     for (int64_t xi = 0; xi < kXi; ++xi)
-      for (int64_t cp = 0; cp < c_pad / kNr; ++cp) {
+      for (int64_t cp = 0; cp < cpanels; ++cp) {
         const float* b = bp + xi * b_pitch + cp * count * kNr;
-        const int64_t c = c_lo + cp * kNr, cols = std::min(kNr, q.c_in - c);
-        for (int64_t op = 0; op < o_pad / kMr; ++op) {
+        const int64_t c = c_lo + cp * kNr, cols = std::min(kNr, c_lo + c_count - c);
+        for (int64_t op = 0; op < opanels; ++op) {
           const int64_t o = o_lo + op * kMr;
           gemm_tile::micro_kernel(count, ap + xi * a_pitch + op * count * kMr, b, out + xi * pairs + o * q.c_in + c,
-                                  q.c_in, std::min(kMr, q.c_out - o), cols, u != u0, false, nullptr, false);
+                                  q.c_in, std::min(kMr, o_lo + o_count - o), cols, u != u0, false, nullptr, false);
         }
       }
   }
