@@ -222,16 +222,22 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     avx512::winograd::run_grad(q);
   else
     avx2::winograd::run_grad(q);
-  // dw[o][c] = Gᵀ (Σ_slots dU[o][c]) G, the slots added in order. Rows of Gᵀ: (1, ½, ½, 0),
-  // (0, ½, -½, 0), (0, ½, ½, 1): on small integers every step is exact.
+  // dU = Σ_slots, added in slot order into slot 0's partial (contiguous: the loop vectorizes;
+  // summed per channel pair with strided reads it took 13 % of the time at 64→64).
+  if (q.slots > 1)
+    parallel_for(0, kXi * pairs, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float sum = partial[i];
+        for (int64_t s = 1; s < q.slots; ++s) sum += partial[s * kXi * pairs + i];
+        partial[i] = sum;
+      }
+    });
+  // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
+  // integers every step is exact.
   parallel_for(0, pairs, 256, [&](int64_t b, int64_t e) {
     for (int64_t pair = b; pair < e; ++pair) {
       float u[kXi];
-      for (int64_t xi = 0; xi < kXi; ++xi) {
-        float sum = partial[xi * pairs + pair];
-        for (int64_t s = 1; s < q.slots; ++s) sum += partial[(s * kXi + xi) * pairs + pair];
-        u[xi] = sum;
-      }
+      for (int64_t xi = 0; xi < kXi; ++xi) u[xi] = partial[xi * pairs + pair];
       float t[4][3];  // dU G
       for (int64_t i = 0; i < 4; ++i) {
         const float* r = u + 4 * i;
