@@ -2,8 +2,10 @@
 // layers run on the SIMD engines at instruction-set levels avx2 and avx512 (cpu_dispatch.h): the
 // direct 3×3 kernels of conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with
 // few channels (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd of
-// winograd3x3_cpu.h for those of the other 3×3 layers, the packed patch-GEMM engine of
-// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else
+// winograd3x3_cpu.h for those of the other 3×3 layers and for the weight gradient of the 3×3
+// layers where it measured faster (winograd3x3_weight_grad_used: at least 32 channels on both
+// sides), the packed patch-GEMM engine of patch_gemm_cpu.h for the other
+// k×k layers and the other weight gradients. Everything else
 // (double, 1×1, the scalar level) is im2col + Eigen GEMM over bands of output rows, so the column
 // buffer stays small (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB
 // buffer): forward and weight gradient run the (image, band) pairs as parallel tasks when the

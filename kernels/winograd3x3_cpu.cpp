@@ -17,6 +17,12 @@
 // Every output is summed by one task in a fixed order: deterministic at any thread count, and the
 // same bits on every level (kernels/cpu_simd.h).
 //
+// Weight gradient (F(2×2, 3×3)): dU[ξ][o][c] = Σ_tiles Ŷ[ξ][o][t] · V[ξ][c][t], Ŷ = A dY Aᵀ,
+// V = Bᵀ d B, on the same register tile with the tiles as K (A panels Ŷ[tile][mr], B panels
+// V[tile][16 channels]); units of tiles are copied channels-last (8×8 transposes) so both
+// transforms run with channels in the lanes and store panel rows directly. Slots of units fixed
+// by the shapes, added in order, then dw = Gᵀ dU G per channel pair (scalar; a few % of the time).
+//
 // Reads: a tile row's windows span columns [2tx - pad, 2tx - pad + 4); when some window of the
 // output would read outside x (same padding, the data gradient's "full" convolution with pad 2,
 // an odd output size), the call first copies x with a zero border, so the transforms never check
@@ -47,14 +53,11 @@ constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
 std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels
 // avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, two runs under load
-// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.5–0.9 on the layers with at least 32
-// input and output channels and outputs of 32² to 152² (down2–down3, up1–up3; down1.conv2, 32→32
-// at 152², 0.87 and 1.27), but 1.2–12× on the 16-channel layers (a 16-wide B panel mostly
-// padding for 1 input channel; transforms as costly as the small GEMMs) and 0.9–1.1 on the
-// bottom's 256-channel 12²–14² outputs (too few tiles to amortize the transforms).
-bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
-  return c_in >= 32 && c_out >= 32 && h_out * w_out >= 256;
-}
+// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.49–0.91 on every layer with at least
+// 32 input and output channels (down1.conv2, 32→32 at 152², 0.76 and 1.09), but 1.0–12× on the
+// layers with 16 channels on a side (a 16-wide B panel mostly padding for 1 input channel;
+// transforms as costly as the small GEMMs). At avx2 (one run) it also won at 32→16 and 16→32.
+bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
@@ -68,7 +71,8 @@ bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, in
     case WinogradWeightGrad::Off: return false;
     case WinogradWeightGrad::Auto: break;
   }
-  return weight_grad_pays(c_in, c_out, h_out, w_out);
+  (void)h_out, (void)w_out;  // (no size limit measured: 12² to 152² outputs all paid)
+  return weight_grad_pays(c_in, c_out);
 }
 bool winograd3x3_available() { return engine_switch.available(); }
 

@@ -6,7 +6,10 @@
 // position) on the register tile of gemm_microkernel.h, between an input transform and an output
 // transform that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the
 // weights flipped and transposed, the data gradient of the 3×3 layers with many channels (the
-// few-channel layers stay on conv3x3_direct_cpu.h, the weight gradient on patch_gemm_cpu.h).
+// few-channel layers stay on conv3x3_direct_cpu.h). The weight gradient (F(2×2, 3×3) only) runs
+// the same register tile with the tiles as the summed dimension, for the layers where it beat
+// patch_gemm_cpu.h's (at least 32 input and output channels; the rest
+// stay there).
 //
 // Accuracy: F(2×2, 3×3)'s transforms have entries 0, ±1 and ±1/2, so on small integers every step
 // is exact in float32 (the exact tests of test_conv2d.cpp hold); on real data an output sums
@@ -15,6 +18,8 @@
 // 1/24: no exactness on integers, and on random data (tests/test_winograd.cpp: up to 300
 // channels, values in [-1, 1]) errors up to 1.0e-4·(|y| + 1) against F(2×2, 3×3)'s 1.4e-5; both
 // stay within the bound that test derives for each output from the data (observed ≤ 0.4 % of it).
+// The weight gradient's transforms have entries 0, ±1 (A, B) and ±½ (G): exact on small integers
+// too, and within its own derived bound on random data (observed ≤ 0.4 % of it).
 #pragma once
 
 #include <cstdint>
