@@ -57,7 +57,13 @@ std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // 32 input and output channels (down1.conv2, 32→32 at 152², 0.76 and 1.09), but 1.0–12× on the
 // layers with 16 channels on a side (a 16-wide B panel mostly padding for 1 input channel;
 // transforms as costly as the small GEMMs). At avx2 (one run) it also won at 32→16 and 16→32.
-bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
+// The paper's configuration (base 64, tile 572; same tool, 3 rounds): 0.63–1.06 up to 138-wide
+// outputs, 1.11–1.92 from 196 wide (a unit's channels-last copy spans whole rows while its
+// tiles cover only part of one), hence the width limit.
+constexpr int64_t kWeightGradMaxWidth = 160;
+bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t w_out) {
+  return c_in >= 32 && c_out >= 32 && w_out <= kWeightGradMaxWidth;
+}
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
@@ -71,8 +77,8 @@ bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, in
     case WinogradWeightGrad::Off: return false;
     case WinogradWeightGrad::Auto: break;
   }
-  (void)h_out, (void)w_out;  // (no size limit measured: 12² to 152² outputs all paid)
-  return weight_grad_pays(c_in, c_out);
+  (void)h_out;
+  return weight_grad_pays(c_in, c_out, w_out);
 }
 bool winograd3x3_available() { return engine_switch.available(); }
 
