@@ -52,18 +52,14 @@ constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
 
 std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels
-// avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, two runs under load
-// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.49–0.91 on every layer with at least
-// 32 input and output channels (down1.conv2, 32→32 at 152², 0.76 and 1.09), but 1.0–12× on the
-// layers with 16 channels on a side (a 16-wide B panel mostly padding for 1 input channel;
-// transforms as costly as the small GEMMs). At avx2 (one run) it also won at 32→16 and 16→32.
-// The paper's configuration (base 64, tile 572; same tool, 3 rounds): 0.63–1.06 up to 138-wide
-// outputs, 1.11–1.92 from 196 wide (a unit's channels-last copy spans whole rows while its
-// tiles cover only part of one), hence the width limit.
-constexpr int64_t kWeightGradMaxWidth = 160;
-bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t w_out) {
-  return c_in >= 32 && c_out >= 32 && w_out <= kWeightGradMaxWidth;
-}
+// avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, under load
+// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.45–0.80 on the CPU configuration's
+// layers with at least 32 input and output channels but for 32→32 at 152² (0.76–1.09 over three
+// runs), 1.1–12× on those with 16 channels on a side (a 16-wide B panel mostly padding for 1
+// input channel; transforms as costly as the small GEMMs); the paper's configuration (base 64,
+// tile 572, 3 rounds) 0.65–1.00 on every layer but the 1-channel first. At avx2 (one run) it also
+// won at 32→16 and 16→32.
+bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
@@ -77,8 +73,8 @@ bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, in
     case WinogradWeightGrad::Off: return false;
     case WinogradWeightGrad::Auto: break;
   }
-  (void)h_out;
-  return weight_grad_pays(c_in, c_out, w_out);
+  (void)h_out, (void)w_out;  // no size limit measured: 12² to 568² outputs all paid
+  return weight_grad_pays(c_in, c_out);
 }
 bool winograd3x3_available() { return engine_switch.available(); }
 
@@ -140,8 +136,8 @@ void plan_tasks(Plan& q, int64_t mr) {
   q.tasks = q.n * q.blocks * q.ochunks;
 }
 
-// The weight gradient (winograd3x3_weight_grad). Units: (image, block of `block` tiles), the
-// batch's units in order; slot s owns units [s·units/slots, (s+1)·units/slots) and sums them in
+// The weight gradient (winograd3x3_weight_grad). Units: (image, rectangle of ≤ `block` tiles),
+// the batch's units in order; slot s owns units [s·units/slots, (s+1)·units/slots) and sums them in
 // that order into its partial dU (slots × 16 × c_out × c_in), which the caller adds in slot
 // order. Chunks of output and input channels only spread the work and bound the packed panels.
 // Every number here depends on the shapes only (never on the thread count or the level), so
@@ -159,8 +155,9 @@ struct GradPlan {
   const float* x;  // batch × c_in × h × w
   const float* g;  // batch × c_out × h_out × w_out
   int64_t h, w, pad;
-  int64_t sw;  // columns of x's windows, inside its zero border: 2·tw + 2
-  int64_t block, blocks, units, slots, ochunk, ochunks, cchunk, cchunks;
+  // Units: rectangles of unit_rows tile rows × unit_w tiles (whole rows when a row holds fewer
+  // than `block` tiles, else balanced parts of one row), per_image = row blocks × col_blocks.
+  int64_t block, unit_rows, unit_w, col_blocks, per_image, units, slots, ochunk, ochunks, cchunk, cchunks;
   float* partial;  // slots × 16 × c_out × c_in
 };
 
@@ -218,12 +215,17 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
   }
   q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
   // The windows read rows [-pad, 2·th + 2 - pad) and columns [-pad, 2·tw + 2 - pad) of x.
-  q.x = x, q.h = h, q.w = w, q.pad = pad, q.sw = 2 * q.tw + 2;
+  q.x = x, q.h = h, q.w = w, q.pad = pad;
   auto chunk = [](int64_t channels, int64_t most) { return ceil_div(ceil_div(channels, ceil_div(channels, most)), 16) * 16; };
   q.ochunk = chunk(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
   q.cchunk = chunk(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
   q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (kXi * (q.ochunk + q.cchunk))));
-  q.blocks = ceil_div(q.tiles, q.block), q.units = n * q.blocks;
+  if (q.tw >= q.block) {
+    q.col_blocks = ceil_div(q.tw, q.block), q.unit_w = ceil_div(q.tw, q.col_blocks), q.unit_rows = 1;
+  } else {
+    q.col_blocks = 1, q.unit_w = q.tw, q.unit_rows = q.block / q.tw;
+  }
+  q.per_image = ceil_div(q.th, q.unit_rows) * q.col_blocks, q.units = n * q.per_image;
   q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (kXi * pairs), n * q.tiles / kGradMinSlotTiles}),
                                 1, q.units);
   float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));

@@ -403,13 +403,13 @@ inline void to_channels_last(const float* src, int64_t channels, int64_t h, int6
 }
 
 // bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
-// of the unit's tile f = t − t0, from the unit's channels-last input rows xu (from window row
-// 2·ty0; sw positions of ld floats per row).
-inline void pack_inputs(const GradPlan& q, const float* xu, int64_t ld, int64_t ty0, int64_t t0, int64_t count,
-                        int64_t cpanels, int64_t pitch, float* bp) {
-  const int64_t row_step = q.sw * ld;
+// of the unit's tile f (row f / uw, column f % uw of its uw-wide rectangle of tiles), from the
+// unit's channels-last input xu (2·uw + 2 positions of ld floats per row).
+inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
+                        float* bp) {
+  const int64_t row_step = (2 * uw + 2) * ld;
   for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = (t0 + f) / q.tw - ty0, tx = (t0 + f) % q.tw;
+    const int64_t ty = f / uw, tx = f % uw;
     const float* window = xu + 2 * ty * row_step + 2 * tx * ld;
     for (int64_t cp = 0; cp < cpanels; ++cp)
       UNET_SIMD_UNROLL
@@ -429,15 +429,15 @@ inline void pack_inputs(const GradPlan& q, const float* xu, int64_t ld, int64_t 
 }
 
 // ap[ξ][op][f][kMr] (ξ blocks `pitch` apart) = Ŷ = A dY Aᵀ at position ξ of chunk output channel
-// kMr·op + r of the unit's tile f, from the unit's channels-last output-gradient rows gu (from
-// row 2·ty0; 2·tw positions of ld floats per row; zeros past the output's edge: a partial tile's
-// missing outputs count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
-inline void pack_grads(const GradPlan& q, const float* gu, int64_t ld, int64_t ty0, int64_t t0, int64_t count,
-                       int64_t opanels, int64_t pitch, float* ap) {
-  const int64_t row_step = 2 * q.tw * ld;
+// kMr·op + r of the unit's tile f, from the unit's channels-last output gradient gu (2·uw
+// positions of ld floats per row; zeros past the output's edge: a partial tile's missing outputs
+// count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
+inline void pack_grads(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
+                       float* ap) {
+  const int64_t row_step = 2 * uw * ld;
   const W::V zero = W::zero();
   for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = (t0 + f) / q.tw - ty0, tx = (t0 + f) % q.tw;
+    const int64_t ty = f / uw, tx = f % uw;
     const float* tile = gu + 2 * ty * row_step + 2 * tx * ld;
     for (int64_t op = 0; op < opanels; ++op) {
       const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
@@ -460,7 +460,7 @@ inline void pack_grads(const GradPlan& q, const float* gu, int64_t ld, int64_t t
   }
 }
 
-// Task (slot, output-channel chunk, input-channel chunk): the slot's units (image, block of
+// Task (slot, output-channel chunk, input-channel chunk): the slot's units (image, rectangle of
 // tiles) in order, each packed and multiplied into the slot's partial dU[ξ][o][c]; the first unit
 // overwrites, later ones add: every element of dU is one fixed chain of sums.
 inline void run_grad_task(const GradPlan& q, int64_t task) {
@@ -474,22 +474,25 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
   float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kXi * b_pitch));
   const int64_t pairs = q.c_out * q.c_in;
   float* out = q.partial + slot * kXi * pairs;
-  // The unit's rows channels-last: x's window rows [2·ty0, 2·ty1 + 4) (inside x's zero border)
-  // and dY's rows [2·ty0, 2·ty1 + 2) (zeros past the output), whole 16-channel panels, and room
-  // for dY's last kMr-row panel to be loaded W lanes wide (≤ 10 channels past it on AVX2).
+  // The unit's rectangle channels-last: x's window rows [2·ty0, 2·ty1 + 2) and columns
+  // [2·tx0, 2·tx1 + 2) (zeros outside x: its padding), dY's rows [2·ty0, 2·ty1) and columns
+  // [2·tx0, 2·tx1) (zeros past the output), whole 16-channel panels, and room for dY's last
+  // kMr-row panel to be loaded W lanes wide (≤ 10 channels past it on AVX2).
   const int64_t x_ld = cpanels * kNr, g_ld = (ceil_div(opanels * kMr, 8) + 2) * 8;
-  const int64_t max_rows = 2 * (ceil_div(q.block, q.tw) + 1);  // tile rows a unit can touch, ×2
-  float* xu = thread_scratch<float, ScratchTag::kWinogradPadded>(static_cast<size_t>((max_rows + 2) * q.sw * x_ld));
-  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(max_rows * 2 * q.tw * g_ld));
+  float* xu = thread_scratch<float, ScratchTag::kWinogradPadded>(
+      static_cast<size_t>((2 * q.unit_rows + 2) * (2 * q.unit_w + 2) * x_ld));
+  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(4 * q.unit_rows * q.unit_w * g_ld));
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t img = u / q.blocks, t0 = u % q.blocks * q.block, count = std::min(q.block, q.tiles - t0);
-    const int64_t ty0 = t0 / q.tw, rows = 2 * ((t0 + count - 1) / q.tw - ty0 + 1);
-    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - 2 * ty0, q.pad, rows + 2, q.sw,
-                     x_ld, xu);
-    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -2 * ty0, 0, rows,
-                     2 * q.tw, g_ld, gu);
-    pack_inputs(q, xu, x_ld, ty0, t0, count, cpanels, b_pitch, bp);
-    pack_grads(q, gu, g_ld, ty0, t0, count, opanels, a_pitch, ap);
+    const int64_t img = u / q.per_image, rb = u % q.per_image / q.col_blocks, cb = u % q.col_blocks;
+    const int64_t ty0 = rb * q.unit_rows, ty1 = std::min(q.th, ty0 + q.unit_rows);
+    const int64_t tx0 = cb * q.unit_w, tx1 = std::min(q.tw, tx0 + q.unit_w), uw = tx1 - tx0;
+    const int64_t count = (ty1 - ty0) * uw;
+    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - 2 * ty0, q.pad - 2 * tx0,
+                     2 * (ty1 - ty0) + 2, 2 * uw + 2, x_ld, xu);
+    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -2 * ty0, -2 * tx0,
+                     2 * (ty1 - ty0), 2 * uw, g_ld, gu);
+    pack_inputs(xu, x_ld, uw, count, cpanels, b_pitch, bp);
+    pack_grads(gu, g_ld, uw, count, opanels, a_pitch, ap);
     for (int64_t xi = 0; xi < kXi; ++xi)
       for (int64_t cp = 0; cp < cpanels; ++cp) {
         const float* b = bp + xi * b_pitch + cp * count * kNr;

@@ -326,7 +326,8 @@ std::vector<double> weight_grad_error_bound(const WinogradCase& k, const std::ve
 
 // Edge sizes for the weight gradient: odd outputs (partial tiles), both paddings it is called
 // with (0 and 1), one image and several, channel counts not multiples of 6, 8 or 16, tiny planes,
-// units spanning several tile rows, more tiles than one unit holds, more channels than one chunk.
+// units spanning several tile rows or part of one, more tiles than one unit holds, more channels
+// than one chunk.
 const WinogradCase kGradCases[] = {
     {1, 1, 3, 3, 1, 0, false},     // one output
     {1, 1, 3, 3, 1, 1, false},     // 3×3 outputs from a 3×3 image
@@ -338,6 +339,8 @@ const WinogradCase kGradCases[] = {
     {2, 40, 21, 33, 29, 1, false}, // several units per image
     {1, 17, 60, 61, 20, 0, false}, // many tiles (several units, several slots)
     {2, 150, 6, 7, 130, 1, false}, // two chunks of input and of output channels
+    {1, 130, 4, 240, 100, 0, false},  // tile rows wider than a unit: units are parts of one row
+    {1, 64, 3, 301, 40, 1, false},    // the same with partial tiles at the right and bottom edges
 };
 
 }  // namespace
