@@ -53,7 +53,7 @@ constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
 std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels
 // avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, under load
-// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.45–0.80 on the CPU configuration's
+// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.45–0.91 on the CPU configuration's
 // layers with at least 32 input and output channels but for 32→32 at 152² (0.76–1.09 over three
 // runs), 1.1–12× on those with 16 channels on a side (a 16-wide B panel mostly padding for 1
 // input channel; transforms as costly as the small GEMMs); the paper's configuration (base 64,
