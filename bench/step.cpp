@@ -352,12 +352,21 @@ int main(int argc, char** argv) {
   app.add_flag("--no-winograd", no_winograd,
                "CPU: run the 3x3 layers without the Winograd engine (direct kernels and patch GEMM only, as before "
                "2026-11-26), to measure what it brings side by side");
+  std::string weight_grad = "auto";
+  app.add_option("--winograd-weight-grad", weight_grad,
+                 "CPU: the 3x3 weight gradients on Winograd where it pays (auto), for every 3x3 layer (on), or on the "
+                 "patch GEMM (off), to measure it side by side")
+      ->check(CLI::IsMember({"auto", "on", "off"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (threads > 0) set_num_threads(threads);
     threads = num_threads();
     if (no_winograd) cpu::set_winograd3x3_enabled(false);
+    cpu::set_winograd3x3_weight_grad(weight_grad == "on"    ? cpu::WinogradWeightGrad::On
+                                     : weight_grad == "off" ? cpu::WinogradWeightGrad::Off
+                                                            : cpu::WinogradWeightGrad::Auto);
     if (!cpu_isa_name.empty()) cpu::set_cpu_isa(cpu::parse_cpu_isa(cpu_isa_name));
     Device device = Device::cpu();
     if (device_name == "cuda" || (device_name == "auto" && cuda_available() && !cuda_rt::is_simulated()))
@@ -406,6 +415,7 @@ int main(int argc, char** argv) {
     j["device"] = cuda ? cuda_description() : "cpu";
     j["threads"] = threads;
     j["winograd"] = !no_winograd;
+    j["winograd_weight_grad"] = weight_grad;
     j["precisions"] = modes;
     j["cpu_model"] = info.model;
     j["cpu_vector_flags"] = info.vector_flags;

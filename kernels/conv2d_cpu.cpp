@@ -2,8 +2,10 @@
 // layers run on the SIMD engines at instruction-set levels avx2 and avx512 (cpu_dispatch.h): the
 // direct 3×3 kernels of conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with
 // few channels (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd of
-// winograd3x3_cpu.h for those of the other 3×3 layers, the packed patch-GEMM engine of
-// patch_gemm_cpu.h for the other k×k layers and for every weight gradient. Everything else
+// winograd3x3_cpu.h for those of the other 3×3 layers and for the weight gradient of the 3×3
+// layers where it measured faster (winograd3x3_weight_grad_used: at least 32 channels on both
+// sides), the packed patch-GEMM engine of patch_gemm_cpu.h for the other
+// k×k layers and the other weight gradients. Everything else
 // (double, 1×1, the scalar level) is im2col + Eigen GEMM over bands of output rows, so the column
 // buffer stays small (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB
 // buffer): forward and weight gradient run the (image, band) pairs as parallel tasks when the
@@ -305,7 +307,11 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_patch_gemm(p)) {  // every float k×k layer, the few-channel ones included
+    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out)) {
+      winograd3x3_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
+      return;
+    }
+    if (use_patch_gemm(p)) {  // every other float k×k layer, the few-channel ones included
       PatchGemmWeightGrad q;
       q.batch = p.n, q.rows = p.c_out, q.grad = g, q.src = x, q.channels = p.c_in, q.src_h = p.h, q.src_w = p.w;
       q.dst_h = p.h_out, q.dst_w = p.w_out, q.k = p.k, q.pad = p.pad, q.slots = kWeightSlots, q.out = dw;

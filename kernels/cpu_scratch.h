@@ -24,9 +24,13 @@ enum class ScratchTag {
   kPatchGradB,      // patch_gemm_cpu.cpp: a weight-gradient task's transposed tap panel
   kPatchPartials,   // patch_gemm_cpu.cpp: the weight gradient's slot partials
   kWinogradA,       // winograd3x3_cpu.cpp: transformed weights of a call
-  kWinogradPadded,  // winograd3x3_cpu.cpp: zero-bordered input of a call
+  kWinogradPadded,  // winograd3x3_cpu.cpp: zero-bordered input of a call (weight gradient: a unit's channels-last rows)
   kWinogradV,       // winograd3x3_cpu.cpp: a task's transformed input windows
   kWinogradM,       // winograd3x3_cpu.cpp: a task's 16 GEMM products
+  kWinogradGradA,   // winograd3x3_cpu.cpp: a weight-gradient task's packed output-gradient tiles
+  kWinogradGradB,   // winograd3x3_cpu.cpp: a weight-gradient task's packed input tiles
+  kWinogradPartials,// winograd3x3_cpu.cpp: the weight gradient's slot partials of dU
+  kWinogradGradY,   // winograd3x3_cpu.cpp: the weight gradient's channels-last output-gradient rows of a unit
 };
 
 template <typename T, ScratchTag Tag> T* thread_scratch(size_t n) {

@@ -17,6 +17,12 @@
 // Every output is summed by one task in a fixed order: deterministic at any thread count, and the
 // same bits on every level (kernels/cpu_simd.h).
 //
+// Weight gradient (F(2×2, 3×3)): dU[ξ][o][c] = Σ_tiles Ŷ[ξ][o][t] · V[ξ][c][t], Ŷ = A dY Aᵀ,
+// V = Bᵀ d B, on the same register tile with the tiles as K (A panels Ŷ[tile][mr], B panels
+// V[tile][16 channels]); units of tiles are copied channels-last (8×8 transposes) so both
+// transforms run with channels in the lanes and store panel rows directly. Slots of units fixed
+// by the shapes, added in order, then dw = Gᵀ dU G per channel pair (scalar; a few % of the time).
+//
 // Reads: a tile row's windows span columns [2tx - pad, 2tx - pad + 4); when some window of the
 // output would read outside x (same padding, the data gradient's "full" convolution with pad 2,
 // an odd output size), the call first copies x with a zero border, so the transforms never check
@@ -43,9 +49,33 @@ std::atomic<int> forced_tile{0};  // 0: chosen per layer
 // and 12²–14² layers ran 5–50 % slower) and at least 32 output channels (with 16 the GEMM is too
 // small to pay for the heavier 6×6 transforms: 134² 32→16 ran 15–30 % slower).
 constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
+
+std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
+// Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels
+// avx512-nowg,avx512-wg --ops bwd-weight --threads 1 --rounds 25, CPU time, under load
+// (2026-12-02, docs/benchmarks.md): Winograd / patch GEMM 0.45–0.91 on the CPU configuration's
+// layers with at least 32 input and output channels but for 32→32 at 152² (0.76–1.09 over three
+// runs), 1.1–12× on those with 16 channels on a side (a 16-wide B panel mostly padding for 1
+// input channel; transforms as costly as the small GEMMs); the paper's configuration (base 64,
+// tile 572, 3 rounds) 0.65–1.00 on every layer but the 1-channel first. At avx2 (one run) it also
+// won at 32→16 and 16→32.
+bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
+
+void set_winograd3x3_weight_grad(WinogradWeightGrad mode) { weight_grad_mode.store(mode, std::memory_order_relaxed); }
+
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
+  if (!winograd3x3_available()) return false;
+  switch (weight_grad_mode.load(std::memory_order_relaxed)) {
+    case WinogradWeightGrad::On: return true;
+    case WinogradWeightGrad::Off: return false;
+    case WinogradWeightGrad::Auto: break;
+  }
+  (void)h_out, (void)w_out;  // no size limit measured: 12² to 568² outputs all paid
+  return weight_grad_pays(c_in, c_out);
+}
 bool winograd3x3_available() { return engine_switch.available(); }
 
 void set_winograd3x3_tile(int m) {
@@ -106,6 +136,31 @@ void plan_tasks(Plan& q, int64_t mr) {
   q.tasks = q.n * q.blocks * q.ochunks;
 }
 
+// The weight gradient (winograd3x3_weight_grad). Units: (image, rectangle of ≤ `block` tiles),
+// the batch's units in order; slot s owns units [s·units/slots, (s+1)·units/slots) and sums them in
+// that order into its partial dU (slots × 16 × c_out × c_in), which the caller adds in slot
+// order. Chunks of output and input channels only spread the work and bound the packed panels.
+// Every number here depends on the shapes only (never on the thread count or the level), so
+// neither does any sum's order.
+constexpr int64_t kGradChunkOut = 96;  // output channels per chunk at most (balanced chunks, multiples of 16)
+constexpr int64_t kGradChunkIn = 128;  // input channels per chunk at most (multiples of the B panels' 16)
+// Tiles per slot at least: a slot's partial dU (16·c_out·c_in floats) is written and read once,
+// which cost more than the GEMM saved on the deep layers' few tiles with a slot per unit.
+constexpr int64_t kGradMinSlotTiles = 256;
+constexpr int64_t kGradBlockFloats = int64_t{1} << 17;  // a unit's packed Ŷ and V: 512 KB, in L2 with its dU chunk
+constexpr int64_t kGradMaxPartialFloats = int64_t{1} << 23;  // slot partials: 32 MB at most
+
+struct GradPlan {
+  int64_t c_in, c_out, h_out, w_out, th, tw, tiles, n;
+  const float* x;  // batch × c_in × h × w
+  const float* g;  // batch × c_out × h_out × w_out
+  int64_t h, w, pad;
+  // Units: rectangles of unit_rows tile rows × unit_w tiles (whole rows when a row holds fewer
+  // than `block` tiles, else balanced parts of one row), per_image = row blocks × col_blocks.
+  int64_t block, unit_rows, unit_w, col_blocks, per_image, units, slots, ochunk, ochunks, cchunk, cchunks;
+  float* partial;  // slots × 16 × c_out × c_in
+};
+
 // The vector code, once per level (kernels/cpu_simd.h).
 UNET_SIMD_BEGIN_AVX2
 namespace avx2 {
@@ -148,10 +203,74 @@ void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, i
     avx2::winograd::run(q, weights);
 }
 
+void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
+                             const float* g, int64_t slots, float* dw) {
+  GradPlan q{};
+  q.n = n, q.c_in = c_in, q.c_out = c_out, q.h_out = h + 2 * pad - 2, q.w_out = w + 2 * pad - 2, q.g = g;
+  const int64_t pairs = c_out * c_in;
+  if (pairs == 0) return;
+  if (n == 0 || q.h_out <= 0 || q.w_out <= 0) {
+    std::fill(dw, dw + pairs * 9, 0.0f);
+    return;
+  }
+  q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
+  // The windows read rows [-pad, 2·th + 2 - pad) and columns [-pad, 2·tw + 2 - pad) of x.
+  q.x = x, q.h = h, q.w = w, q.pad = pad;
+  auto chunk = [](int64_t channels, int64_t most) { return ceil_div(ceil_div(channels, ceil_div(channels, most)), 16) * 16; };
+  q.ochunk = chunk(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
+  q.cchunk = chunk(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
+  q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (kXi * (q.ochunk + q.cchunk))));
+  if (q.tw >= q.block) {
+    q.col_blocks = ceil_div(q.tw, q.block), q.unit_w = ceil_div(q.tw, q.col_blocks), q.unit_rows = 1;
+  } else {
+    q.col_blocks = 1, q.unit_w = q.tw, q.unit_rows = q.block / q.tw;
+  }
+  q.per_image = ceil_div(q.th, q.unit_rows) * q.col_blocks, q.units = n * q.per_image;
+  q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (kXi * pairs), n * q.tiles / kGradMinSlotTiles}),
+                                1, q.units);
+  float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));
+  q.partial = partial;
+  if (cpu_isa() == CpuIsa::Avx512)
+    avx512::winograd::run_grad(q);
+  else
+    avx2::winograd::run_grad(q);
+  // dU = Σ_slots, added in slot order into slot 0's partial (contiguous: the loop vectorizes;
+  // summed per channel pair with strided reads it took 13 % of the time at 64→64).
+  if (q.slots > 1)
+    parallel_for(0, kXi * pairs, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        float sum = partial[i];
+        for (int64_t s = 1; s < q.slots; ++s) sum += partial[s * kXi * pairs + i];
+        partial[i] = sum;
+      }
+    });
+  // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
+  // integers every step is exact.
+  parallel_for(0, pairs, 256, [&](int64_t b, int64_t e) {
+    for (int64_t pair = b; pair < e; ++pair) {
+      float u[kXi];
+      for (int64_t xi = 0; xi < kXi; ++xi) u[xi] = partial[xi * pairs + pair];
+      float t[4][3];  // dU G
+      for (int64_t i = 0; i < 4; ++i) {
+        const float* r = u + 4 * i;
+        const float plus = 0.5f * (r[1] + r[2]), minus = 0.5f * (r[1] - r[2]);
+        t[i][0] = r[0] + plus, t[i][1] = minus, t[i][2] = plus + r[3];
+      }
+      float* out = dw + pair * 9;
+      for (int64_t v = 0; v < 3; ++v) {  // Gᵀ (dU G)
+        const float plus = 0.5f * (t[1][v] + t[2][v]), minus = 0.5f * (t[1][v] - t[2][v]);
+        out[v] = t[0][v] + plus, out[3 + v] = minus, out[6 + v] = plus + t[3][v];
+      }
+    }
+  });
+}
+
 #else
 
 void winograd3x3(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, const float*, bool,
                  float*) {}
+void winograd3x3_weight_grad(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, int64_t,
+                             float*) {}
 
 #endif
 

@@ -6,7 +6,10 @@
 // position) on the register tile of gemm_microkernel.h, between an input transform and an output
 // transform that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the
 // weights flipped and transposed, the data gradient of the 3×3 layers with many channels (the
-// few-channel layers stay on conv3x3_direct_cpu.h, the weight gradient on patch_gemm_cpu.h).
+// few-channel layers stay on conv3x3_direct_cpu.h). The weight gradient (F(2×2, 3×3) only) runs
+// the same register tile with the tiles as the summed dimension, for the layers where it beat
+// patch_gemm_cpu.h's (at least 32 input and output channels; the rest
+// stay there).
 //
 // Accuracy: F(2×2, 3×3)'s transforms have entries 0, ±1 and ±1/2, so on small integers every step
 // is exact in float32 (the exact tests of test_conv2d.cpp hold); on real data an output sums
@@ -15,6 +18,8 @@
 // 1/24: no exactness on integers, and on random data (tests/test_winograd.cpp: up to 300
 // channels, values in [-1, 1]) errors up to 1.0e-4·(|y| + 1) against F(2×2, 3×3)'s 1.4e-5; both
 // stay within the bound that test derives for each output from the data (observed ≤ 0.4 % of it).
+// The weight gradient's transforms have entries 0, ±1 (A, B) and ±½ (G): exact on small integers
+// too, and within its own derived bound on random data (observed ≤ 0.4 % of it).
 #pragma once
 
 #include <cstdint>
@@ -43,5 +48,25 @@ int winograd3x3_tile(int64_t h_out, int64_t w_out, int64_t c_out);
 // Requires winograd3x3_available(); the caller validates the shapes.
 void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                  const float* weights, const float* bias, bool relu, float* y);
+
+// The weight gradient of the same convolution with F(2×2, 3×3): for every (o, c, u, v)
+//   dw[o][c][u][v] = Σ_{b,i,j} g[b][o][i][j] · x[b][c][i+u-pad][j+v-pad]   (0 outside the image),
+// i < h + 2·pad - 2, j < w + 2·pad - 2. Per 2×2 output tile the forward is Y = Aᵀ[U ⊙ V]A, so
+// dU[o][c] = Σ_tiles (A dY Aᵀ) ⊙ V (outputs of a partial tile past the edge count as zeros): 16
+// GEMMs over the tiles, c_out × c_in each, 16 multiply-adds per tile and channel pair instead of
+// 36, then dw = Gᵀ dU G. dw is overwritten. The tiles are split into `slots` ranges fixed by the
+// shapes whose partial dU are added in slot order: the result does not depend on the thread count
+// (nor on the level). Requires winograd3x3_available(); the caller validates the shapes.
+void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
+                             const float* g, int64_t slots, float* dw);
+
+// Which engine conv2d runs a float32 3×3 layer's weight gradient on, where Winograd is available:
+// Auto (the default) = Winograd where it measured faster than the patch GEMM (the rule in
+// winograd3x3_cpu.cpp), On = Winograd for every such layer, Off = the patch GEMM. For tests and
+// benchmarks; not meant to be changed while convolutions run.
+enum class WinogradWeightGrad { Auto, On, Off };
+void set_winograd3x3_weight_grad(WinogradWeightGrad mode);
+// Whether conv2d runs this layer's weight gradient on Winograd now (false when Winograd is not available).
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out);
 
 }  // namespace unet::cpu

@@ -55,21 +55,30 @@ inline void transform_weights(const Plan& q, const float* w, float* ua) {
 // Bᵀ d B of the windows of tiles tx … tx + n − 1 (n ≤ 8) of one tile row, starting at d: v[ξ]
 // lane l is tile tx + l (zeros past n). The n windows span 2n + 2 columns. Every loop is unrolled
 // (and the function inlined) so that t and v live in registers.
-__attribute__((always_inline)) inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
-  F8::V t[4][4];
+// v = Bᵀ d B, lane by lane (the forward's tiles in the lanes, the weight gradient's channels).
+template <class V>
+__attribute__((always_inline)) inline void input_transform(const typename V::V d[4][4], typename V::V v[kXi]) {
+  typename V::V t[4][4];
   UNET_SIMD_UNROLL
   for (int64_t r = 0; r < 4; ++r) {
-    F8::V d0, d1, d2, d3;
-    F8::deinterleave(d + r * sw, 2 * n + 2, d0, d1);
-    F8::deinterleave(d + r * sw + 2, 2 * n, d2, d3);
-    t[r][0] = F8::sub(d0, d2), t[r][1] = F8::add(d1, d2);
-    t[r][2] = F8::sub(d2, d1), t[r][3] = F8::sub(d1, d3);
+    t[r][0] = V::sub(d[r][0], d[r][2]), t[r][1] = V::add(d[r][1], d[r][2]);
+    t[r][2] = V::sub(d[r][2], d[r][1]), t[r][3] = V::sub(d[r][1], d[r][3]);
   }
   UNET_SIMD_UNROLL
   for (int64_t j = 0; j < 4; ++j) {
-    v[j] = F8::sub(t[0][j], t[2][j]), v[4 + j] = F8::add(t[1][j], t[2][j]);
-    v[8 + j] = F8::sub(t[2][j], t[1][j]), v[12 + j] = F8::sub(t[1][j], t[3][j]);
+    v[j] = V::sub(t[0][j], t[2][j]), v[4 + j] = V::add(t[1][j], t[2][j]);
+    v[8 + j] = V::sub(t[2][j], t[1][j]), v[12 + j] = V::sub(t[1][j], t[3][j]);
   }
+}
+
+__attribute__((always_inline)) inline void input_tiles(const float* d, int64_t sw, int64_t n, F8::V v[kXi]) {
+  F8::V x[4][4];
+  UNET_SIMD_UNROLL
+  for (int64_t r = 0; r < 4; ++r) {
+    F8::deinterleave(d + r * sw, 2 * n + 2, x[r][0], x[r][1]);
+    F8::deinterleave(d + r * sw + 2, 2 * n, x[r][2], x[r][3]);
+  }
+  input_transform<F8>(x, v);
 }
 
 // V[ξ][f / 16][c][f % 16] (ξ blocks `pitch` floats apart) for the block's tiles f = t - t0 < count
@@ -343,6 +352,164 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
         }
       }
     }
+  });
+}
+
+// ---- weight gradient, F(2×2, 3×3) ------------------------------------------------------------------
+// dU[ξ][o][c] = Σ_tiles Ŷ[ξ][o][t] · V[ξ][c][t] on the register tile with the tiles as the summed
+// dimension: A = Ŷ = A dY Aᵀ packed [tile][kMr] per output-channel panel, B = V = Bᵀ d B packed
+// [tile][16] per input-channel panel. Both panels want a tile's channels side by side, so each
+// unit's rows of x and dY are first copied channels-last (8×8 transposes); the transforms then
+// run with channels in the lanes, straight from loads to panel stores, no shuffles.
+using W = Isa::Wide;
+constexpr int64_t kVecs = kNr / W::kLanes;  // vectors per B panel row
+
+// dst[i][j][c] (dst_h × dst_w positions, ld floats apart, ld a multiple of 8) =
+// src[c][i − top][j − left], zeros outside src's h × w planes and for c ≥ channels: 8 channels'
+// planes at a time, 8 columns through an 8×8 transpose. Called per unit on its rows only, so the
+// copy stays in L2 (a whole-batch copy made the weight gradient wait on memory: 35 % of its time
+// at 32 channels).
+inline void to_channels_last(const float* src, int64_t channels, int64_t h, int64_t w, int64_t top, int64_t left,
+                             int64_t dst_h, int64_t dst_w, int64_t ld, float* dst) {
+  for (int64_t c0 = 0; c0 < ld; c0 += 8) {
+    const float* planes = src + c0 * h * w;
+    float* out = dst + c0;
+    for (int64_t i = 0; i < dst_h; ++i, out += dst_w * ld) {
+      const int64_t si = i - top;
+      if (si < 0 || si >= h || c0 >= channels) {
+        for (int64_t j = 0; j < dst_w; ++j) F8::storeu(out + j * ld, F8::zero());
+        continue;
+      }
+      for (int64_t j0 = 0; j0 < dst_w; j0 += 8) {
+        const int64_t s0 = j0 - left, positions = std::min<int64_t>(8, dst_w - j0);
+        F8::V r[8];
+        for (int64_t l = 0; l < 8; ++l) {
+          const float* p = planes + (l * h + si) * w;
+          if (c0 + l >= channels) {
+            r[l] = F8::zero();
+          } else if (s0 >= 0) {
+            r[l] = F8::load_first(p + s0, w - s0);  // zeros past the row (a masked load reads nothing there)
+          } else {
+            alignas(32) float part[8];
+            for (int64_t k = 0; k < 8; ++k) part[k] = s0 + k >= 0 && s0 + k < w ? p[s0 + k] : 0.0f;
+            r[l] = F8::load(part);
+          }
+        }
+        F8::transpose8(r);  // r[k]: the 8 channels at column j0 + k
+        for (int64_t k = 0; k < positions; ++k) F8::storeu(out + (j0 + k) * ld, r[k]);
+      }
+    }
+  }
+}
+
+// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
+// of the unit's tile f (row f / uw, column f % uw of its uw-wide rectangle of tiles), from the
+// unit's channels-last input xu (2·uw + 2 positions of ld floats per row).
+inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
+                        float* bp) {
+  const int64_t row_step = (2 * uw + 2) * ld;
+  for (int64_t f = 0; f < count; ++f) {
+    const int64_t ty = f / uw, tx = f % uw;
+    const float* window = xu + 2 * ty * row_step + 2 * tx * ld;
+    for (int64_t cp = 0; cp < cpanels; ++cp)
+      UNET_SIMD_UNROLL
+      for (int64_t h = 0; h < kVecs; ++h) {
+        const float* d = window + cp * kNr + h * W::kLanes;
+        W::V x[4][4], v[kXi];
+        UNET_SIMD_UNROLL
+        for (int64_t r = 0; r < 4; ++r)
+          UNET_SIMD_UNROLL
+          for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
+        input_transform<W>(x, v);
+        float* out = bp + (cp * count + f) * kNr + h * W::kLanes;
+        UNET_SIMD_UNROLL
+        for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
+      }
+  }
+}
+
+// ap[ξ][op][f][kMr] (ξ blocks `pitch` apart) = Ŷ = A dY Aᵀ at position ξ of chunk output channel
+// kMr·op + r of the unit's tile f, from the unit's channels-last output gradient gu (2·uw
+// positions of ld floats per row; zeros past the output's edge: a partial tile's missing outputs
+// count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
+inline void pack_grads(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
+                       float* ap) {
+  const int64_t row_step = 2 * uw * ld;
+  const W::V zero = W::zero();
+  for (int64_t f = 0; f < count; ++f) {
+    const int64_t ty = f / uw, tx = f % uw;
+    const float* tile = gu + 2 * ty * row_step + 2 * tx * ld;
+    for (int64_t op = 0; op < opanels; ++op) {
+      const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
+      const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
+      W::V z[4][2];  // A dY
+      UNET_SIMD_UNROLL
+      for (int64_t b = 0; b < 2; ++b) {
+        z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
+        z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
+      }
+      float* out = ap + (op * count + f) * kMr;
+      UNET_SIMD_UNROLL
+      for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
+        W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
+        W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
+        W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
+        W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
+      }
+    }
+  }
+}
+
+// Task (slot, output-channel chunk, input-channel chunk): the slot's units (image, rectangle of
+// tiles) in order, each packed and multiplied into the slot's partial dU[ξ][o][c]; the first unit
+// overwrites, later ones add: every element of dU is one fixed chain of sums.
+inline void run_grad_task(const GradPlan& q, int64_t task) {
+  const int64_t slot = task / (q.ochunks * q.cchunks), oi = task / q.cchunks % q.ochunks, ci = task % q.cchunks;
+  const int64_t u0 = slot * q.units / q.slots, u1 = (slot + 1) * q.units / q.slots;
+  const int64_t o_lo = oi * q.ochunk, o_count = std::min(q.ochunk, q.c_out - o_lo);
+  const int64_t c_lo = ci * q.cchunk, c_count = std::min(q.cchunk, q.c_in - c_lo);
+  const int64_t opanels = ceil_div(o_count, kMr), cpanels = ceil_div(c_count, kNr);
+  const int64_t a_pitch = xi_pitch(opanels * kMr * q.block), b_pitch = xi_pitch(cpanels * kNr * q.block);
+  float* ap = thread_scratch<float, ScratchTag::kWinogradGradA>(static_cast<size_t>(kXi * a_pitch));
+  float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kXi * b_pitch));
+  const int64_t pairs = q.c_out * q.c_in;
+  float* out = q.partial + slot * kXi * pairs;
+  // The unit's rectangle channels-last: x's window rows [2·ty0, 2·ty1 + 2) and columns
+  // [2·tx0, 2·tx1 + 2) (zeros outside x: its padding), dY's rows [2·ty0, 2·ty1) and columns
+  // [2·tx0, 2·tx1) (zeros past the output), whole 16-channel panels, and room for dY's last
+  // kMr-row panel to be loaded W lanes wide (≤ 10 channels past it on AVX2).
+  const int64_t x_ld = cpanels * kNr, g_ld = (ceil_div(opanels * kMr, 8) + 2) * 8;
+  float* xu = thread_scratch<float, ScratchTag::kWinogradPadded>(
+      static_cast<size_t>((2 * q.unit_rows + 2) * (2 * q.unit_w + 2) * x_ld));
+  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(4 * q.unit_rows * q.unit_w * g_ld));
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t img = u / q.per_image, rb = u % q.per_image / q.col_blocks, cb = u % q.col_blocks;
+    const int64_t ty0 = rb * q.unit_rows, ty1 = std::min(q.th, ty0 + q.unit_rows);
+    const int64_t tx0 = cb * q.unit_w, tx1 = std::min(q.tw, tx0 + q.unit_w), uw = tx1 - tx0;
+    const int64_t count = (ty1 - ty0) * uw;
+    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - 2 * ty0, q.pad - 2 * tx0,
+                     2 * (ty1 - ty0) + 2, 2 * uw + 2, x_ld, xu);
+    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -2 * ty0, -2 * tx0,
+                     2 * (ty1 - ty0), 2 * uw, g_ld, gu);
+    pack_inputs(xu, x_ld, uw, count, cpanels, b_pitch, bp);
+    pack_grads(gu, g_ld, uw, count, opanels, a_pitch, ap);
+    for (int64_t xi = 0; xi < kXi; ++xi)
+      for (int64_t cp = 0; cp < cpanels; ++cp) {
+        const float* b = bp + xi * b_pitch + cp * count * kNr;
+        const int64_t c = c_lo + cp * kNr, cols = std::min(kNr, c_lo + c_count - c);
+        for (int64_t op = 0; op < opanels; ++op) {
+          const int64_t o = o_lo + op * kMr;
+          gemm_tile::micro_kernel(count, ap + xi * a_pitch + op * count * kMr, b, out + xi * pairs + o * q.c_in + c,
+                                  q.c_in, std::min(kMr, o_lo + o_count - o), cols, u != u0, false, nullptr, false);
+        }
+      }
+  }
+}
+
+// The weight gradient's slot partials on this level (the caller sums the slots and transforms).
+inline void run_grad(const GradPlan& q) {
+  parallel_for(0, q.slots * q.ochunks * q.cchunks, 1, [&](int64_t b, int64_t e) {
+    for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
   });
 }
 

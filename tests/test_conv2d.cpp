@@ -380,11 +380,17 @@ struct CpuConvMode {
     // F(2×2, 3×3), whose transforms are exact on small integers; F(4×4, 3×3)'s ⅙ and 1/24 are
     // not (tests/test_winograd.cpp checks it against its derived bound instead).
     cpu::set_winograd3x3_tile(winograd ? 2 : 0);
+    // With Winograd on, its weight gradient runs every 3×3 layer too (exact on small integers
+    // like its forward); with Winograd off, the patch GEMM's does.
+    cpu::set_winograd3x3_weight_grad(winograd ? cpu::WinogradWeightGrad::On : cpu::WinogradWeightGrad::Auto);
   }
 };
 const CpuConvMode kCpuConvModes[] = {{true, true, true}, {false, true, true}, {false, false, true}, {false, false, false}};
 struct RestoreCpuConv {
-  ~RestoreCpuConv() { CpuConvMode{true, true, true}.apply(); }
+  ~RestoreCpuConv() {
+    CpuConvMode{true, true, true}.apply();
+    cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::Auto);
+  }
 };
 
 TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEMM) match naive loops exactly",

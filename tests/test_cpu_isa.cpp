@@ -155,6 +155,7 @@ const EngineCase kEngineCases[] = {
 
 // Which engines conv2d may take: the default choice, Winograd F(2×2, 3×3) for every 3×3, the
 // patch GEMM for all; for the bit comparison also Winograd F(4×4, 3×3) for every 3×3.
+// The weight gradient follows: per layer by default, Winograd's for every 3×3 in the Winograd modes.
 struct EngineMode {
   const char* name;
   bool direct, winograd;
@@ -163,6 +164,7 @@ struct EngineMode {
     cpu::set_conv3x3_direct_enabled(direct);
     cpu::set_winograd3x3_enabled(winograd);
     cpu::set_winograd3x3_tile(tile);
+    cpu::set_winograd3x3_weight_grad(direct ? cpu::WinogradWeightGrad::Auto : cpu::WinogradWeightGrad::On);
   }
 };
 const EngineMode kModes[] = {{"default engines", true, true}, {"Winograd F(2x2) for every 3x3", false, true, 2},
@@ -245,7 +247,10 @@ void check_level_against_reference(CpuIsa isa) {
       naive_conv_gradients(linear, to_double(in.x), to_double(in.w), to_double(in.g), dx, dw);
       check_against_reference(got.dx, dx, on_winograd(mode, c.k, c.c_out, c.c_in), c.c_out, c.c_out * c.k * c.k,
                               "data gradient");
-      check_against_reference(got.dw, dw, false, 0, p.n * p.h_out * p.w_out, "weight gradient");
+      // On Winograd a weight sums 16·T transformed products over the T tiles (the same growth).
+      const int64_t tiles = p.n * ((p.h_out + 1) / 2) * ((p.w_out + 1) / 2);
+      const bool winograd_dw = c.k == 3 && cpu::winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out);
+      check_against_reference(got.dw, dw, winograd_dw, tiles, p.n * p.h_out * p.w_out, "weight gradient");
     }
   }
 }

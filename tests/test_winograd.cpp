@@ -3,16 +3,20 @@
 // derived tolerance, on every padding it is called with (0 valid, 1 same, 2 the data gradient's
 // "full" convolution), at edge sizes (one output, one-row and one-column strips, odd sizes, 8-tile
 // rows, tiles cut by the output's edge), with outputs poisoned beforehand; bits independent of the
-// thread count. (test_conv2d.cpp checks F(2×2, 3×3) exactly on small integers through conv2d, in
+// thread count. The weight gradient (F(2×2, 3×3)) likewise against a double loop within its own
+// derived bound, exactly on small integers, with the same bits at 1, 2 and 3 threads and at every
+// level. (test_conv2d.cpp checks F(2×2, 3×3) exactly on small integers through conv2d, in
 // every engine mode; F(4×4, 3×3)'s ⅙ and 1/24 are not exact in float32.)
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/parallel.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/winograd3x3_cpu.h"
 #include "test_util.h"  // Catch2
 
@@ -225,5 +229,190 @@ TEST_CASE("Winograd 3x3 engine has the same bits for any thread count", "[conv2d
     }
     CHECK(results[0] == results[1]);
     CHECK(results[0] == results[2]);
+  }
+}
+
+// ---- the weight gradient, F(2×2, 3×3) -------------------------------------------------------------
+namespace {
+
+// The definition, in double: dw[o][c][u][v] = Σ_{b,i,j} g[b][o][i][j] · x[b][c][i+u-pad][j+v-pad].
+std::vector<double> naive_weight_grad(const WinogradCase& k, const std::vector<float>& x, const std::vector<float>& g) {
+  std::vector<double> dw(static_cast<size_t>(k.c_out * k.c_in * 9), 0.0);
+  for (int64_t b = 0; b < k.n; ++b)
+    for (int64_t o = 0; o < k.c_out; ++o)
+      for (int64_t i = 0; i < k.h_out(); ++i)
+        for (int64_t j = 0; j < k.w_out(); ++j) {
+          const double gv = g[static_cast<size_t>(((b * k.c_out + o) * k.h_out() + i) * k.w_out() + j)];
+          for (int64_t c = 0; c < k.c_in; ++c)
+            for (int64_t u = 0; u < 3; ++u)
+              for (int64_t v = 0; v < 3; ++v) {
+                const int64_t ih = i + u - k.pad, iw = j + v - k.pad;
+                if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                dw[static_cast<size_t>(((o * k.c_in + c) * 3 + u) * 3 + v)] +=
+                    gv * x[static_cast<size_t>(((b * k.c_in + c) * k.h + ih) * k.w + iw)];
+              }
+        }
+  return dw;
+}
+
+// dw poisoned with NaN beforehand: it must be overwritten.
+std::vector<float> run_weight_grad(const WinogradCase& k, const std::vector<float>& x, const std::vector<float>& g,
+                                   int64_t slots = 8) {
+  std::vector<float> dw(static_cast<size_t>(k.c_out * k.c_in * 9), std::numeric_limits<float>::quiet_NaN());
+  cpu::winograd3x3_weight_grad(k.n, k.c_in, k.h, k.w, k.c_out, k.pad, x.data(), g.data(), slots, dw.data());
+  return dw;
+}
+
+// A rounding-error bound for every weight gradient, derived as the forward's: a term passes
+// through V = Bᵀ d B (≤ 6 roundings), Ŷ = A dY Aᵀ (≤ 2), the product (1), the sum over the T
+// tiles of the batch (random-walk growth √T, plus the ≤ 8 slot additions) and Gᵀ dU G (≤ 4),
+// each rounding at most eps times the magnitude its operands can reach, bounded elementwise by
+//   S = |Gᵀ| (Σ_tiles (|A| |dY| |Aᵀ|) ⊙ (|Bᵀ| |d| |B|)) |G|,
+// so |dw − dw_exact| ≤ 4·eps·(21 + √T)·S (4: reduction_rtol's safety factor).
+std::vector<double> weight_grad_error_bound(const WinogradCase& k, const std::vector<float>& x,
+                                            const std::vector<float>& g) {
+  static const double bt[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+  static const double gm[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+  static const double a[4][2] = {{1, 0}, {1, 1}, {1, -1}, {0, -1}};
+  const int64_t ho = k.h_out(), wo = k.w_out(), th = (ho + 1) / 2, tw = (wo + 1) / 2;
+  std::vector<double> s(static_cast<size_t>(k.c_out * k.c_in * 16), 0.0), yh(static_cast<size_t>(k.c_out * 16)),
+      v(static_cast<size_t>(k.c_in * 16));
+  for (int64_t b = 0; b < k.n; ++b)
+    for (int64_t ty = 0; ty < th; ++ty)
+      for (int64_t tx = 0; tx < tw; ++tx) {
+        for (int64_t c = 0; c < k.c_in; ++c)
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+              double sum = 0;
+              for (int r = 0; r < 4; ++r)
+                for (int q = 0; q < 4; ++q) {
+                  const int64_t ih = 2 * ty + r - k.pad, iw = 2 * tx + q - k.pad;
+                  if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
+                  sum += std::fabs(bt[i][r]) * std::fabs(x[static_cast<size_t>(((b * k.c_in + c) * k.h + ih) * k.w + iw)]) *
+                         std::fabs(bt[j][q]);
+                }
+              v[static_cast<size_t>(c * 16 + i * 4 + j)] = sum;
+            }
+        for (int64_t o = 0; o < k.c_out; ++o)
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+              double sum = 0;
+              for (int r = 0; r < 2 && 2 * ty + r < ho; ++r)
+                for (int q = 0; q < 2 && 2 * tx + q < wo; ++q)
+                  sum += std::fabs(a[i][r]) *
+                         std::fabs(g[static_cast<size_t>(((b * k.c_out + o) * ho + 2 * ty + r) * wo + 2 * tx + q)]) *
+                         std::fabs(a[j][q]);
+              yh[static_cast<size_t>(o * 16 + i * 4 + j)] = sum;
+            }
+        for (int64_t o = 0; o < k.c_out; ++o)
+          for (int64_t c = 0; c < k.c_in; ++c)
+            for (int xi = 0; xi < 16; ++xi)
+              s[static_cast<size_t>((o * k.c_in + c) * 16 + xi)] +=
+                  yh[static_cast<size_t>(o * 16 + xi)] * v[static_cast<size_t>(c * 16 + xi)];
+      }
+  const double eps = std::numeric_limits<float>::epsilon();
+  const double gamma = 4 * eps * (21 + std::sqrt(static_cast<double>(k.n * th * tw)));
+  std::vector<double> bound(static_cast<size_t>(k.c_out * k.c_in * 9));
+  for (int64_t pair = 0; pair < k.c_out * k.c_in; ++pair)
+    for (int u = 0; u < 3; ++u)
+      for (int w = 0; w < 3; ++w) {
+        double sum = 0;
+        for (int i = 0; i < 4; ++i)
+          for (int j = 0; j < 4; ++j) sum += std::fabs(gm[i][u]) * s[static_cast<size_t>(pair * 16 + i * 4 + j)] * std::fabs(gm[j][w]);
+        bound[static_cast<size_t>(pair * 9 + u * 3 + w)] = gamma * sum + 1e-30;
+      }
+  return bound;
+}
+
+// Edge sizes for the weight gradient: odd outputs (partial tiles), both paddings it is called
+// with (0 and 1), one image and several, channel counts not multiples of 6, 8 or 16, tiny planes,
+// units spanning several tile rows or part of one, more tiles than one unit holds, more channels
+// than one chunk.
+const WinogradCase kGradCases[] = {
+    {1, 1, 3, 3, 1, 0, false},     // one output
+    {1, 1, 3, 3, 1, 1, false},     // 3×3 outputs from a 3×3 image
+    {2, 3, 4, 40, 7, 0, false},    // one tile row of 19 tiles
+    {1, 5, 1, 1, 3, 1, false},     // a 1×1 image, same padding: one partial tile
+    {1, 7, 1, 37, 9, 1, false},    // a one-row strip
+    {1, 9, 35, 2, 4, 1, false},    // a two-column strip
+    {3, 24, 9, 17, 50, 0, false},  // odd rows and columns, 3 images
+    {2, 40, 21, 33, 29, 1, false}, // several units per image
+    {1, 17, 60, 61, 20, 0, false}, // many tiles (several units, several slots)
+    {2, 150, 6, 7, 130, 1, false}, // two chunks of input and of output channels
+    {1, 130, 4, 240, 100, 0, false},  // tile rows wider than a unit: units are parts of one row
+    {1, 64, 3, 301, 40, 1, false},    // the same with partial tiles at the right and bottom edges
+};
+
+}  // namespace
+
+TEST_CASE("Winograd weight gradient stays within its derived rounding bound on random data", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  double worst = 0;  // largest error / bound: the bound must hold, and it should not be vacuous
+  for (const WinogradCase& k : kGradCases) {
+    INFO(k.str());
+    const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 111, -1.0, 1.0);
+    const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 112, -1.0, 1.0);
+    const std::vector<float> got = run_weight_grad(k, x, g);
+    const std::vector<double> ref = naive_weight_grad(k, x, g), bound = weight_grad_error_bound(k, x, g);
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+      INFO("weight " << i << ": got " << got[i] << ", exact " << ref[i] << ", bound " << bound[i]);
+      REQUIRE(err <= bound[i]);  // NaN (not overwritten) fails too
+      worst = std::max(worst, err / bound[i]);
+    }
+  }
+  INFO("worst error / bound " << worst);
+  CHECK(worst > 1e-3);  // rounding does show (a bound 10³× too loose would check little)
+}
+
+TEST_CASE("Winograd weight gradient is exact on small integers", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  // Entries 0, ±1, ±½ and integer products far below 2^24: every step is exact in float32.
+  for (const WinogradCase& k : kGradCases) {
+    INFO(k.str());
+    auto ints = [](int64_t n, uint64_t seed) {
+      std::vector<float> v = random_values<float>(n, seed, -3.5, 3.5);
+      for (float& f : v) f = std::round(f);
+      return v;
+    };
+    const auto x = ints(k.n * k.c_in * k.h * k.w, 121), g = ints(k.n * k.c_out * k.h_out() * k.w_out(), 122);
+    const std::vector<float> got = run_weight_grad(k, x, g);
+    const std::vector<double> ref = naive_weight_grad(k, x, g);
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("weight " << i);
+      REQUIRE(static_cast<double>(got[i]) == ref[i]);
+    }
+  }
+}
+
+TEST_CASE("Winograd weight gradient has the same bits for any thread count and at every level", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  test::ThreadCountGuard restore_threads;
+  for (const WinogradCase& k : kGradCases) {
+    INFO(k.str());
+    const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 131, -1.0, 1.0);
+    const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 132, -1.0, 1.0);
+    std::vector<std::vector<float>> results;
+    for (cpu::CpuIsa isa : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+      if (!cpu::cpu_isa_supported(isa)) continue;  // (AVX-512 against AVX2 where the CPU has both)
+      cpu::CpuIsaScope level(isa);
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        results.push_back(run_weight_grad(k, x, g));
+      }
+    }
+    for (size_t i = 1; i < results.size(); ++i) {
+      INFO("run " << i);
+      CHECK(std::memcmp(results[0].data(), results[i].data(), results[0].size() * sizeof(float)) == 0);
+    }
   }
 }
