@@ -34,6 +34,7 @@
 #include "kernels/cpu_scratch.h"
 #include "kernels/matmul.h"
 #include "kernels/patch_gemm_cpu.h"
+#include "kernels/cpu_slots.h"
 #include "kernels/winograd3x3_cpu.h"
 
 namespace unet {
@@ -307,7 +308,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
-    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out)) {
+    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out)) {
       winograd3x3_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
       return;
     }
@@ -346,13 +347,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw
   parallel_for(0, slots, 1, [&](int64_t b, int64_t e) {
     for (int64_t s = b; s < e; ++s) run(s * tasks / slots, (s + 1) * tasks / slots, partial.data() + s * count);
   });
-  parallel_for(0, count, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      T sum = partial[i];
-      for (int64_t s = 1; s < slots; ++s) sum += partial[s * count + i];
-      dw[i] = sum;
-    }
-  });
+  add_slots_in_order(partial.data(), slots, count, dw);
 }
 
 namespace {

@@ -29,6 +29,7 @@
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_scratch.h"
+#include "kernels/cpu_slots.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/cpu_zero_border.h"
 
@@ -181,14 +182,7 @@ void patch_gemm_weight_grad(const PatchGemmWeightGrad& p) {
     avx512::patch::run_grad(q);
   else
     avx2::patch::run_grad(q);
-  if (q.slots == 1) return;
-  parallel_for(0, count, 4096, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      float sum = partial[i];
-      for (int64_t s = 1; s < q.slots; ++s) sum += partial[s * count + i];
-      p.out[i] = sum;
-    }
-  });
+  if (q.slots > 1) add_slots_in_order(partial, q.slots, count, p.out);
 }
 
 #else

@@ -36,6 +36,7 @@
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/cpu_scratch.h"
+#include "kernels/cpu_slots.h"
 #include "kernels/cpu_simd.h"
 #include "kernels/cpu_zero_border.h"
 
@@ -66,15 +67,14 @@ void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
 
 void set_winograd3x3_weight_grad(WinogradWeightGrad mode) { weight_grad_mode.store(mode, std::memory_order_relaxed); }
 
-bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out) {
   if (!winograd3x3_available()) return false;
   switch (weight_grad_mode.load(std::memory_order_relaxed)) {
     case WinogradWeightGrad::On: return true;
     case WinogradWeightGrad::Off: return false;
     case WinogradWeightGrad::Auto: break;
   }
-  (void)h_out, (void)w_out;  // no size limit measured: 12² to 568² outputs all paid
-  return weight_grad_pays(c_in, c_out);
+  return weight_grad_pays(c_in, c_out);  // no size limit: 12² to 568² outputs all paid
 }
 bool winograd3x3_available() { return engine_switch.available(); }
 
@@ -236,14 +236,7 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     avx2::winograd::run_grad(q);
   // dU = Σ_slots, added in slot order into slot 0's partial (contiguous: the loop vectorizes;
   // summed per channel pair with strided reads it took 13 % of the time at 64→64).
-  if (q.slots > 1)
-    parallel_for(0, kXi * pairs, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        float sum = partial[i];
-        for (int64_t s = 1; s < q.slots; ++s) sum += partial[s * kXi * pairs + i];
-        partial[i] = sum;
-      }
-    });
+  if (q.slots > 1) add_slots_in_order(partial, q.slots, kXi * pairs, partial);
   // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
   // integers every step is exact.
   parallel_for(0, pairs, 256, [&](int64_t b, int64_t e) {

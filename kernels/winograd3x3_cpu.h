@@ -67,6 +67,6 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
 enum class WinogradWeightGrad { Auto, On, Off };
 void set_winograd3x3_weight_grad(WinogradWeightGrad mode);
 // Whether conv2d runs this layer's weight gradient on Winograd now (false when Winograd is not available).
-bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out);
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out);
 
 }  // namespace unet::cpu
