@@ -5,7 +5,7 @@
 //
 //   train_cells --data <set> [--train 01,02] [--val-seq 02 | --val-frames 039,054] [--out DIR]
 //               [--border R] [--partial auto|none|TTT,...] [--partial-mode mask|exclude|ignore]
-//               [--min-size auto|N] [--no-fill-holes] ... (and every train_em training flag)
+//               [--min-size auto|N] [--no-fill-holes] [--threshold X|auto] [--core-threshold auto|X] ... (and every train_em training flag)
 //
 // <set> holds <SS>/tTTT.tif and <SS>_GT/SEG/man_segTTT.tif (8- or 16-bit frames of any size).
 // Writes OUT/model.safetensors (with the instance options segment --instances uses),
@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
 #include "training_cli.h"
@@ -26,6 +27,7 @@
 #include "unet/cell_targets.h"
 #include "unet/cell_validation.h"
 #include "unet/image_io.h"
+#include "unet/instance_choice.h"
 #include "unet/training_run.h"
 #include "unet/weight_map.h"
 
@@ -69,6 +71,33 @@ int64_t automatic_min_size(const std::vector<CellFrame>& frames) {
   return areas[areas.size() / 20] / 4;
 }
 
+std::string format_number(double v) {  // 0.95, not 0.950000
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
+// "auto" (nullopt: chosen on the training frames after training) or a number in [low, high].
+std::optional<double> auto_or_number(const std::string& text, const char* flag, double low, double high) {
+  if (text == "auto") return std::nullopt;
+  double v = 0.0;
+  size_t used = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  UNET_CHECK(used == text.size() && used > 0 && v >= low && v <= high, ValueError, flag,
+             " must be 'auto' or a number in [", low, ", ", high, "], got '", text, "'");
+  return v;
+}
+
+// What --threshold auto and --core-threshold auto try, simplest first (a tie keeps the first):
+// the usual 0.5 and its neighbours, up to 0.9 (PhC-C2DL-PSC's halo, predicted as cell, asked
+// for the top of first grids of 0.3-0.7 and 0.2-0.8); plain components, then cores from loose to strict.
+const std::vector<float> kThresholdsTried = {0.5f, 0.4f, 0.6f, 0.3f, 0.7f, 0.2f, 0.8f, 0.9f};
+const std::vector<float> kCoreThresholdsTried = {0.0f, 0.8f, 0.9f, 0.95f, 0.98f, 0.99f};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -80,7 +109,8 @@ int main(int argc, char** argv) {
   // (docs/cells.md, "Gradient clipping"). 1 bounds every step and keeps them alive.
   a.clip_grad_norm = 1.0;
   std::string data, train_seqs, val_seq, val_frames, partial = "auto", partial_mode = "mask", min_size = "auto";
-  double border = 1.0, trusted_margin = -1.0, w0 = 10.0, sigma = 5.0, threshold = 0.5, restore = 0.0, cores = 0.95;
+  std::string threshold_text = "auto", cores_text = "auto";
+  double border = 1.0, trusted_margin = -1.0, w0 = 10.0, sigma = 5.0, restore = 0.0;
   bool no_fill_holes = false;
   CLI::App app{"Train a U-Net on a Cell Tracking Challenge data set, then segment the validation frames into "
                "instances and score them with SEG"};
@@ -105,7 +135,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 20.0))->capture_default_str();
   app.add_option("--w0", w0, "weight of the separation border term of eq. 2")->check(CLI::Range(0.0, 1000.0))->capture_default_str();
   app.add_option("--sigma", sigma, "width of the border term of eq. 2, px")->check(CLI::Range(0.1, 100.0))->capture_default_str();
-  app.add_option("--threshold", threshold, "instances: foreground = probability > threshold")->check(CLI::Range(0.0, 0.999))->capture_default_str();
+  app.add_option("--threshold", threshold_text,
+                 "instances: foreground = probability > threshold, or auto: chosen with the core threshold on the "
+                 "training frames after training (of 0.2-0.9)")->capture_default_str();
   app.add_option("--min-size", min_size,
                  "instances: remove objects smaller than this many pixels (auto: a quarter of the 5th-percentile "
                  "cell area of the training frames)")->capture_default_str();
@@ -113,11 +145,11 @@ int main(int argc, char** argv) {
   app.add_option("--restore-border", restore,
                  "instances: give the pixels of gaps up to twice this wide back to the nearest object (0: off)")
       ->check(CLI::Range(0.0, 20.0))->capture_default_str();
-  app.add_option("--core-threshold", cores,
+  app.add_option("--core-threshold", cores_text,
                  "instances: grow objects from the components of probability > this (cells' cores, which touching "
                  "cells do not share) into the foreground, most probable pixels first (0: plain components; else "
-                 "above --threshold; 0.95 was chosen on DIC-HeLa's training frames, docs/cells.md)")
-      ->check(CLI::Range(0.0, 0.999))->capture_default_str();
+                 "above --threshold), or auto: the level of 0, 0.8, 0.9, 0.95, 0.98, 0.99 with the best SEG on the "
+                 "training frames after training (docs/cells.md)")->capture_default_str();
   examples::add_training_options(app, a, "train_cells", "frames");
   return examples::run_program("train_cells", app, argc, argv, [&] {
     examples::TrainingSetup setup = examples::setup_training("train_cells", a);
@@ -181,11 +213,14 @@ int main(int argc, char** argv) {
                 "radius %g px; eq. 2 weights w0 %g, sigma %g, class-balanced: mean pixel weight %.3f\n",
                 cells, pairs, border, w0, sigma, mean_pixel_weight(train));
 
+    const std::optional<double> threshold = auto_or_number(threshold_text, "--threshold", 0.0, 0.999);
+    const std::optional<double> cores = auto_or_number(cores_text, "--core-threshold", 0.0, 0.999);
     InstanceOptions instances;
-    instances.threshold = static_cast<float>(threshold);
+    // Until the choice after training, checkpoints and --val-every validations use 0.5 and 0.95.
+    instances.threshold = static_cast<float>(threshold.value_or(0.5));
     instances.fill_holes = !no_fill_holes;
     instances.restore_border = static_cast<float>(restore);
-    instances.core_threshold = static_cast<float>(cores);
+    instances.core_threshold = static_cast<float>(cores.value_or(0.95));
     if (min_size == "auto") {
       instances.min_size = automatic_min_size(split.train);
     } else {
@@ -198,11 +233,17 @@ int main(int argc, char** argv) {
     instances.validate();
     char restored[64] = "";
     if (restore > 0) std::snprintf(restored, sizeof restored, ", gaps up to %g px given back", 2 * restore);
-    char grown[96] = "";
-    if (cores > 0) std::snprintf(grown, sizeof grown, " grown from cores of probability > %g", cores);
-    std::printf("train_cells: instances = 4-connected components of probability > %g%s, objects under %lld px "
-                "removed, holes %s%s\n", threshold, grown, static_cast<long long>(instances.min_size),
+    const std::string threshold_words = threshold ? format_number(*threshold) : "a threshold";
+    std::string grown;
+    if (!cores) grown = " grown from cores of probability > a level";
+    else if (*cores > 0) grown = " grown from cores of probability > " + format_number(*cores);
+    std::printf("train_cells: instances = 4-connected components of probability > %s%s, objects under %lld px "
+                "removed, holes %s%s\n", threshold_words.c_str(), grown.c_str(), static_cast<long long>(instances.min_size),
                 instances.fill_holes ? "filled" : "kept", restored);
+    if (!threshold || !cores)
+      std::printf("train_cells: %s chosen after training by SEG on the training frames (until then %g and %g)\n",
+                  !threshold && !cores ? "threshold and core level" : threshold ? "core level" : "threshold",
+                  instances.threshold, instances.core_threshold);
     examples::apply_input_norm("train_cells", a, "frames", train, setup.config);
 
     // The training weight maps, written once the run has accepted its inputs (under mpirun, by rank 0).
@@ -229,6 +270,42 @@ int main(int argc, char** argv) {
 
     // ---- training and validation ------------------------------------------------------------
     auto validation = std::make_shared<CellValidation>(std::move(split.validation), instances);
+    // After training, on rank 0: the options left on auto are chosen by SEG on the training frames
+    // (with the weights the model is saved with, on the predictions the final validation uses),
+    // then kept in the model file and used by the final validation.
+    const auto choose_instances = [&](TrainingRun& run) {
+      if (threshold && cores) return;
+      InstanceSearch search;
+      if (!threshold) search.thresholds = kThresholdsTried;
+      if (!cores) search.core_thresholds = kCoreThresholdsTried;
+      std::vector<Image> probabilities;
+      std::vector<LabelImage> truths;
+      std::vector<bool> partial_flags;
+      {
+        examples::Progress progress("choose", static_cast<int64_t>(split.train.size()));
+        const auto averaged = run.trainer().averaged_weights();
+        for (const CellFrame& f : split.train) {
+          probabilities.push_back(cell_probability(run.model(), f, run.options().tta));
+          truths.push_back(f.sample.labels);
+          partial_flags.push_back(f.partial);
+          progress.update(static_cast<int64_t>(probabilities.size()), f.id());
+        }
+        progress.finish();
+      }
+      const InstanceChoice choice = choose_instance_options(probabilities, truths, partial_flags, instances, search);
+      const std::string on = std::to_string(split.train.size()) + " training frames" +
+                             (run.options().tta ? ", averaged over the 8 flips/rotations" : "");
+      std::printf("train_cells: instance options tried on the %s:\n  %9s %14s %8s %9s\n", on.c_str(), "threshold",
+                  "core threshold", "SEG", "matched");
+      for (size_t i = 0; i < choice.trials.size(); ++i) {
+        const InstanceTrial& t = choice.trials[i];
+        std::printf("  %9g %14s %8.4f %4lld/%-4lld%s\n", t.options.threshold,
+                    t.options.core_threshold > 0 ? format_number(t.options.core_threshold).c_str() : "- (plain)", t.seg,
+                    static_cast<long long>(t.matched), static_cast<long long>(t.objects), i == choice.best ? "  <- chosen" : "");
+      }
+      validation->set_instance_options(choice.chosen, choice.to_json(on));
+      run.update_checkpoint_metadata("unetcore.instances", choice.chosen.to_json());
+    };
     const std::string& out = a.out;
     return examples::train_and_report(
         "train_cells", setup, std::move(train), validation,
@@ -236,6 +313,6 @@ int main(int argc, char** argv) {
         "challenge's layout), " + out + "/val/*_overlay.png (instances in colour, the truth outlined in white), " + out +
             "/val/*.tif (probabilities), " + out + "/targets/*.png (training weight maps), " + out + "/loss.png, " +
             (fs::path(out) / "model.safetensors").string(),
-        write_targets);
+        write_targets, choose_instances);
   });  // (a failure under mpirun ends every rank: program.h)
 }

@@ -164,11 +164,13 @@ inline void apply_input_norm(const char* program, const TrainingArgs& a, const s
 // Builds the run, calls `accepted` (the program's own outputs: the run has accepted every input,
 // so a refused run leaves the output folder untouched), trains with a progress bar, prints the
 // summary and the final validation, and ends with `written` (what the run wrote, in words).
-// Returns 0; failures are exceptions, which examples/program.h turns into one line and an exit
+// `trained` runs on rank 0 between training and the final validation (train_cells chooses its
+// instance options there). Returns 0; failures are exceptions, which examples/program.h turns into one line and an exit
 // status (3 for a NaN/Inf loss).
 inline int train_and_report(const char* program, TrainingSetup setup, std::vector<TrainingSlice> train,
                             std::shared_ptr<const Validation> validation, const std::string& written,
-                            const std::function<void()>& accepted = {}) {
+                            const std::function<void()>& accepted = {},
+                            const std::function<void(TrainingRun&)>& trained = {}) {
   TrainingRun run(setup.config, setup.device.device, std::move(train), validation, setup.options, setup.run,
                   *setup.job);
   if (accepted) accepted();
@@ -229,6 +231,7 @@ inline int train_and_report(const char* program, TrainingSetup setup, std::vecto
                 program, c->bytes / 1e6, static_cast<long long>(c->buckets), 1e3 * c->overlapped_seconds,
                 1e3 * c->exposed_seconds);
   if (!validation || !setup.job->is_root()) return 0;  // rank 0 validates
+  if (trained) trained(run);
 
   // Plain predictions first; then, unless --no-tta, the average over the 8 flips/rotations,
   // whose outputs and metrics.json are the ones written.

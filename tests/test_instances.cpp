@@ -1,16 +1,20 @@
 // tests/test_instances.cpp — from probabilities to instances (unet/instances.h): the steps by hand
 // (threshold, small objects, holes against pockets and open regions, the border given back),
 // ids in raster order, the CTC mask files; a perfect prediction of generated touching cells gives
-// one instance per cell; on a 576×720 frame every valid tile size gives the same instances.
+// one instance per cell; on a 576×720 frame every valid tile size gives the same instances; the
+// options chosen on frames with known cells (unet/instance_choice.h).
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.h"
 #include "synthetic_cells.h"
 #include "test_util.h"
+#include "unet/cell_metrics.h"
 #include "unet/cell_targets.h"
 #include "unet/image_io.h"
 #include "unet/inference.h"
+#include "unet/instance_choice.h"
 #include "unet/instances.h"
 
 using namespace unet;
@@ -282,6 +286,93 @@ TEST_CASE("Instances: objects grown from cores split cells that a middling bridg
   CHECK_THROWS_WITH(instances_from_probability(p, low), Catch::Contains("core_threshold"));
   low.core_threshold = 1.0f;
   CHECK_THROWS_AS(instances_from_probability(p, low), ValueError);
+}
+
+TEST_CASE("Instance options chosen on known frames: the best SEG, ties to the first tried", "[cells][instances]") {
+  // Generated touching cells as a network that half-learnt the borders and sees a halo would
+  // predict them: 0.95 inside, 0.75 on the carved border, 0.65 on background within 2 px of a
+  // cell, 0.05 elsewhere. Threshold 0.5 takes the halo in; 0.7 keeps exactly the cells, and then
+  // plain components merge the touching pairs (0.75 bridges them) while cores > 0.8 or > 0.9
+  // separate them: SEG 1 exactly, for both core levels.
+  std::vector<Image> maps;
+  std::vector<LabelImage> truths;
+  for (uint64_t seed = 51; seed < 53; ++seed) {
+    const Sample s = touching_cells(seed);
+    REQUIRE(!touching_pairs(s.labels).empty());
+    const LabelImage target = separate_instances(s.labels, 1.0f);
+    Image map = make_image(s.labels.width, s.labels.height, 1, SampleFormat::F32);
+    for (int y = 0; y < map.height; ++y)
+      for (int x = 0; x < map.width; ++x) {
+        bool near_cell = false;
+        for (int dy = -2; dy <= 2; ++dy)
+          for (int dx = -2; dx <= 2; ++dx) {
+            const int u = x + dx, v = y + dy;
+            near_cell = near_cell || (u >= 0 && v >= 0 && u < map.width && v < map.height && s.labels.at(u, v) > 0);
+          }
+        map.at(x, y) = target.at(x, y) > 0 ? 0.95f : s.labels.at(x, y) > 0 ? 0.75f : near_cell ? 0.65f : 0.05f;
+      }
+    maps.push_back(map);
+    truths.push_back(s.labels);
+  }
+  InstanceOptions base;
+  base.min_size = 5;
+  InstanceSearch search;
+  search.thresholds = {0.5f, 0.7f};
+  search.core_thresholds = {0.0f, 0.8f, 0.9f};
+  const InstanceChoice choice = choose_instance_options(maps, truths, {}, base, search);
+  REQUIRE(choice.trials.size() == 6);
+  CHECK(choice.best == 4);
+  CHECK(choice.chosen.threshold == 0.7f);
+  CHECK(choice.chosen.core_threshold == 0.8f);
+  CHECK(choice.chosen.min_size == 5);  // what the search does not vary stays as given
+  CHECK(choice.trials[4].seg == 1.0);
+  CHECK(choice.trials[5].seg == 1.0);  // the tie went to the level tried first
+  CHECK(choice.trials[3].seg < 0.9);   // plain components merged the touching pairs
+  for (size_t i = 0; i < 3; ++i) CHECK(choice.trials[i].seg < 1.0);  // the halo joined the cells
+  // The trials are what instances_from_probability + SEG give on their own.
+  InstanceOptions again = base;
+  again.threshold = 0.7f;
+  const CellScores plain = score_cells({instances_from_probability(maps[0], again), instances_from_probability(maps[1], again)}, truths);
+  CHECK(choice.trials[3].seg == plain.seg);
+  CHECK(choice.trials[3].objects == plain.objects);
+  CHECK(choice.trials[3].predicted == plain.predicted);
+  // Listed the other way round, the tie goes to 0.9.
+  search.core_thresholds = {0.0f, 0.9f, 0.8f};
+  CHECK(choose_instance_options(maps, truths, {false, false}, base, search).chosen.core_threshold == 0.9f);
+
+  // A core level not above a threshold is not tried with it; an empty list keeps the base's value.
+  search.thresholds = {0.5f, 0.85f};
+  search.core_thresholds = {0.0f, 0.8f, 0.9f};
+  CHECK(choose_instance_options(maps, truths, {}, base, search).trials.size() == 5);
+  InstanceSearch none;
+  const InstanceChoice kept = choose_instance_options(maps, truths, {}, base, none);
+  REQUIRE(kept.trials.size() == 1);
+  CHECK(kept.chosen.threshold == base.threshold);
+  CHECK(kept.chosen.core_threshold == base.core_threshold);
+
+  // What metrics.json keeps: the frames, the chosen options, every trial.
+  const auto j = nlohmann::json::parse(choice.to_json("2 generated frames"));
+  CHECK(j["chosen_on"] == "2 generated frames");
+  CHECK(j["chosen"]["core_threshold"].get<double>() == Approx(0.8));
+  CHECK(j["chosen"]["threshold"].get<double>() == Approx(0.7));
+  REQUIRE(j["trials"].size() == 6);
+  CHECK(j["trials"][4]["seg"].get<double>() == 1.0);
+  CHECK(j["trials"][3]["core_threshold"].get<double>() == 0.0);
+
+  // Refused: no frames, counts that differ, values out of range, nothing to try, sizes that differ.
+  CHECK_THROWS_AS(choose_instance_options({}, {}, {}, base, search), ValueError);
+  CHECK_THROWS_AS(choose_instance_options(maps, {truths[0]}, {}, base, search), ValueError);
+  CHECK_THROWS_WITH(choose_instance_options(maps, truths, {true}, base, search), Catch::Contains("partial"));
+  InstanceSearch bad;
+  bad.thresholds = {1.0f};
+  CHECK_THROWS_WITH(choose_instance_options(maps, truths, {}, base, bad), Catch::Contains("[0, 1)"));
+  bad.thresholds = {0.5f};
+  bad.core_thresholds = {1.0f};
+  CHECK_THROWS_AS(choose_instance_options(maps, truths, {}, base, bad), ValueError);
+  bad.thresholds = {0.9f};
+  bad.core_thresholds = {0.8f};
+  CHECK_THROWS_WITH(choose_instance_options(maps, truths, {}, base, bad), Catch::Contains("nothing to try"));
+  CHECK_THROWS_AS(choose_instance_options({maps[0]}, {make_label_image(3, 3)}, {}, base, search), ShapeError);
 }
 
 TEST_CASE("Instance masks: 16-bit CTC files, names, options", "[cells][instances][io]") {

@@ -11,10 +11,22 @@
 
 namespace unet {
 
+Image cell_probability(UNet& model, const CellFrame& frame, bool tta) {
+  SegmentOptions options;
+  options.tta = tta;
+  return foreground_probability(segment_image(model, image_tensor(frame.sample.image), options));
+}
+
 CellValidation::CellValidation(std::vector<CellFrame> frames, InstanceOptions instances)
     : frames_(std::move(frames)), instances_(instances) {
   UNET_CHECK(!frames_.empty(), ValueError, "CellValidation: no validation frames");
   instances_.validate();
+}
+
+void CellValidation::set_instance_options(const InstanceOptions& options, std::string choice_json) {
+  options.validate();
+  instances_ = options;
+  choice_json_ = std::move(choice_json);
 }
 
 std::string CellValidation::describe() const {
@@ -37,7 +49,7 @@ ValidationReport CellValidation::run(UNet& model, bool tta, const std::string& w
   if (progress) progress(0, total, "");
   for (size_t i = 0; i < frames_.size(); ++i) {
     const CellFrame& f = frames_[i];
-    const Image prob = foreground_probability(segment_image(model, image_tensor(f.sample.image), {0, tta}));
+    const Image prob = cell_probability(model, f, tta);
     const LabelImage objects = instances_from_probability(prob, instances_);
     if (!write_dir.empty()) {
       const fs::path dir(write_dir), results = dir / (f.sequence + "_RES");
@@ -57,7 +69,8 @@ ValidationReport CellValidation::run(UNet& model, bool tta, const std::string& w
                      {"cells", static_cast<double>(s.objects), 0, false},
                      {"matched", static_cast<double>(s.matched), 0, false},
                      {"predicted", static_cast<double>(s.predicted), 0, false}};
-  report.json = cell_scores_to_json(s, 2, "{\"instances\": " + instances_.to_json() + "}");
+  const std::string choice = choice_json_.empty() ? "" : ", \"instance_choice\": " + choice_json_;
+  report.json = cell_scores_to_json(s, 2, "{\"instances\": " + instances_.to_json() + choice + "}");
   return report;
 }
 

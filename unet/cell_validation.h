@@ -14,6 +14,11 @@
 
 namespace unet {
 
+// The probability of "cell" of one frame (overlap-tile; `tta`: averaged over the 8 flips and
+// rotations): what the validation turns into instances, and what the instance options are
+// chosen on (unet/instance_choice.h).
+Image cell_probability(UNet& model, const CellFrame& frame, bool tta);
+
 class CellValidation : public Validation {
  public:
   // Throws ValueError for no frames or bad instance options.
@@ -23,10 +28,15 @@ class CellValidation : public Validation {
                        const ItemProgress& progress = {}) const override;
   const std::vector<CellFrame>& frames() const { return frames_; }
   const InstanceOptions& instance_options() const { return instances_; }
+  // Options chosen after the validation was made (train_cells chooses them on its training
+  // frames once the model is trained: unet/instance_choice.h); `choice_json`, when not empty, is
+  // kept beside them in the report's JSON as "instance_choice". Throws ValueError for bad options.
+  void set_instance_options(const InstanceOptions& options, std::string choice_json = "");
 
  private:
   std::vector<CellFrame> frames_;
   InstanceOptions instances_;
+  std::string choice_json_;
 };
 
 }  // namespace unet

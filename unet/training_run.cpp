@@ -203,6 +203,12 @@ void TrainingRun::save_checkpoint(const RunObserver& observer) {
   if (observer.checkpoint_saved) observer.checkpoint_saved(trainer_->steps_done(), model_path());
 }
 
+void TrainingRun::update_checkpoint_metadata(const std::string& key, const std::string& value) {
+  UNET_CHECK(!key.empty(), ValueError, "TrainingRun::update_checkpoint_metadata: the key is empty");
+  run_.checkpoint_metadata[key] = value;
+  if (!run_.out_dir.empty() && comm_.is_root()) trainer_->save_checkpoint(model_path(), run_.checkpoint_metadata);
+}
+
 ValidationPair TrainingRun::validate_pair(const std::string& key, const std::string& write_dir,
                                           const RunObserver& observer) {
   ValidationPair pair;

@@ -152,6 +152,10 @@ class TrainingRun {
   // and loss.png. A NaN or infinite loss throws NumericError, an allocation that fails
   // OutOfMemoryError, a save that fails IOError; the last checkpoint written stays as it was.
   TrainSummary train(const RunObserver& observer = {});
+  // Sets one entry of the checkpoint's metadata after training (train_cells: the instance options
+  // chosen on the training frames) and, on rank 0 of a run with out_dir, writes the checkpoint
+  // again with it (atomically). Throws ValueError for an empty key, IOError when the save fails.
+  void update_checkpoint_metadata(const std::string& key, const std::string& value);
   // The final validation (FinalValidation above), logged, with val/ and metrics.json written.
   // Throws ValueError when the run has no validation. Rank 0's work: on the other ranks of a job
   // it returns at once with an empty result.

@@ -2,7 +2,9 @@
 # tests/examples/cells_smoke.sh — the cell programs end to end on a generated Cell Tracking
 # Challenge data set (CTest cells_smoke): train_cells trains a tiny model for a few steps on
 # sequence 01 (8-bit, a partially annotated frame) and validates on sequence 02 (16-bit), writing
-# everything it promises (gradient clipping at 1 by default, every step's gradient norm logged); a resume continues at the saved step; segment --instances writes
+# everything it promises (gradient clipping at 1 by default, every step's gradient norm logged, the
+# instance options chosen on the training frames and kept in the model); a resume continues at
+# the saved step and keeps instance options given on the command line; segment --instances writes
 # maskTTT.tif for a folder of raw frames with the model's own instance options; evaluate --cells
 # scores them with the same SEG as train_cells' metrics.json; a bad frame name is refused.
 # Usage: cells_smoke.sh BIN_DIR MAKE_SYNTHETIC_CTC WORK_DIR
@@ -33,11 +35,21 @@ grep -q "SEG" "$work/train.txt" || fail "train_cells did not print SEG"
 grep -q "gradient norm clipped at 1," "$work/train.txt" || fail "train_cells did not clip the gradient norm at 1 by default"
 [ "$(grep -c '"grad_norm"' "$work/t/log.jsonl")" -eq 4 ] || fail "log.jsonl should hold every step's gradient norm"
 grep -q "unetcore.instances" "$work/t/model.safetensors" || fail "the model does not carry its instance options"
-grep -q 'core_threshold\\":0.95,' "$work/t/model.safetensors" || fail "the model does not grow objects from cores > 0.95 by default"
-grep -q "grown from cores of probability > 0.95" "$work/train.txt" || fail "train_cells did not state how objects are grown"
+# By default the threshold and core level are chosen on the training frames after training; the
+# model file and metrics.json carry the choice (segment's SEG below equals metrics.json's only if
+# segment used the chosen options from the model).
+grep -q "instance options tried on the 4 training frames" "$work/train.txt" || fail "train_cells did not choose its instance options"
+[ "$(grep -c '<- chosen' "$work/train.txt")" -eq 1 ] || fail "train_cells should mark exactly one choice"
+chosen=$(grep '<- chosen' "$work/train.txt" | awk '{print $1}')
+grep -q "\"threshold\\\\\":$chosen," "$work/t/model.safetensors" || fail "the model does not carry the chosen threshold $chosen"
+grep -q '"instance_choice"' "$work/t/metrics.json" || fail "metrics.json does not keep the instance choice"
 
-"$bin/train_cells" --data "$work/data" $tiny --out "$work/r" --iterations 6 --resume "$work/t/model.safetensors" --no-tta > "$work/resume.txt"
+"$bin/train_cells" --data "$work/data" $tiny --out "$work/r" --iterations 6 --resume "$work/t/model.safetensors" --no-tta \
+  --threshold 0.5 --core-threshold 0.95 > "$work/resume.txt"
 grep -q "resumed from .* at step 4" "$work/resume.txt" || fail "resume did not continue at step 4"
+grep -q "grown from cores of probability > 0.95" "$work/resume.txt" || fail "train_cells did not state how objects are grown"
+if grep -q "instance options tried" "$work/resume.txt"; then fail "train_cells chose options that were given"; fi
+grep -q 'core_threshold\\":0.95,' "$work/r/model.safetensors" || fail "the model does not carry the core threshold given"
 [ "$(grep -c '"loss"' "$work/r/log.jsonl")" -eq 2 ] || fail "the resumed run should take 2 more steps"
 
 "$bin/segment" --model "$work/t/model.safetensors" --input "$work/data/02" --out "$work/res" --instances --tta --device cpu > "$work/segment.txt"
@@ -55,4 +67,8 @@ if "$bin/train_cells" --data "$work/data" $tiny --out "$work/bad" --iterations 1
   fail "train_cells accepted the unknown validation frame 999"
 fi
 grep -q "'999'" "$work/bad.txt" || fail "the message does not name the unknown frame: $(cat "$work/bad.txt")"
+if "$bin/train_cells" --data "$work/data" $tiny --out "$work/bad" --iterations 1 --core-threshold high > /dev/null 2> "$work/bad.txt"; then
+  fail "train_cells accepted --core-threshold high"
+fi
+grep -q "\-\-core-threshold must be 'auto' or a number" "$work/bad.txt" || fail "the message does not say what --core-threshold takes: $(cat "$work/bad.txt")"
 echo "cells_smoke: ok"
