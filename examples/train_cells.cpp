@@ -1,11 +1,14 @@
 // examples/train_cells.cpp — the U-Net paper's cell experiment on a Cell Tracking Challenge data
 // set: trains on the annotated frames (touching cells separated by a carved border, eq. 2
 // weights, partially annotated frames masked or excluded), then segments the validation frames
-// into instances, writes them in the challenge's result layout and scores them with SEG.
+// into instances, writes them in the challenge's result layout and scores them with SEG. The
+// threshold and core level of the instances are chosen on the training frames after training
+// (unet/instance_choice.h) unless given.
 //
 //   train_cells --data <set> [--train 01,02] [--val-seq 02 | --val-frames 039,054] [--out DIR]
 //               [--border R] [--partial auto|none|TTT,...] [--partial-mode mask|exclude|ignore]
-//               [--min-size auto|N] [--no-fill-holes] [--threshold X|auto] [--core-threshold auto|X] ... (and every train_em training flag)
+//               [--min-size auto|N] [--no-fill-holes] [--threshold auto|X] [--core-threshold auto|X]
+//               ... (and every train_em training flag)
 //
 // <set> holds <SS>/tTTT.tif and <SS>_GT/SEG/man_segTTT.tif (8- or 16-bit frames of any size).
 // Writes OUT/model.safetensors (with the instance options segment --instances uses),
@@ -77,8 +80,9 @@ std::string format_number(double v) {  // 0.95, not 0.950000
   return text;
 }
 
-// "auto" (nullopt: chosen on the training frames after training) or a number in [low, high].
-std::optional<double> auto_or_number(const std::string& text, const char* flag, double low, double high) {
+// "auto" (nullopt: chosen on the training frames after training) or a number in [0, 0.999].
+std::optional<double> auto_or_number(const std::string& text, const char* flag) {
+  constexpr double low = 0.0, high = 0.999;
   if (text == "auto") return std::nullopt;
   double v = 0.0;
   size_t used = 0;
@@ -92,11 +96,19 @@ std::optional<double> auto_or_number(const std::string& text, const char* flag, 
   return v;
 }
 
-// What --threshold auto and --core-threshold auto try, simplest first (a tie keeps the first):
-// the usual 0.5 and its neighbours, up to 0.9 (PhC-C2DL-PSC's halo, predicted as cell, asked
-// for the top of first grids of 0.3-0.7 and 0.2-0.8); plain components, then cores from loose to strict.
-const std::vector<float> kThresholdsTried = {0.5f, 0.4f, 0.6f, 0.3f, 0.7f, 0.2f, 0.8f, 0.9f};
-const std::vector<float> kCoreThresholdsTried = {0.0f, 0.8f, 0.9f, 0.95f, 0.98f, 0.99f};
+// The same as a CLI11 check, so a bad value is refused before any data is read.
+CLI::Validator auto_or_number_check(const char* flag) {
+  return CLI::Validator(
+      [flag](std::string& text) {
+        try {
+          auto_or_number(text, flag);
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      },
+      "auto|NUMBER");
+}
 
 }  // namespace
 
@@ -137,7 +149,8 @@ int main(int argc, char** argv) {
   app.add_option("--sigma", sigma, "width of the border term of eq. 2, px")->check(CLI::Range(0.1, 100.0))->capture_default_str();
   app.add_option("--threshold", threshold_text,
                  "instances: foreground = probability > threshold, or auto: chosen with the core threshold on the "
-                 "training frames after training (of 0.2-0.9)")->capture_default_str();
+                 "training frames after training (of 0.2-0.9)")
+      ->check(auto_or_number_check("--threshold"))->capture_default_str();
   app.add_option("--min-size", min_size,
                  "instances: remove objects smaller than this many pixels (auto: a quarter of the 5th-percentile "
                  "cell area of the training frames)")->capture_default_str();
@@ -149,7 +162,8 @@ int main(int argc, char** argv) {
                  "instances: grow objects from the components of probability > this (cells' cores, which touching "
                  "cells do not share) into the foreground, most probable pixels first (0: plain components; else "
                  "above --threshold), or auto: the level of 0, 0.8, 0.9, 0.95, 0.98, 0.99 with the best SEG on the "
-                 "training frames after training (docs/cells.md)")->capture_default_str();
+                 "training frames after training (docs/cells.md)")
+      ->check(auto_or_number_check("--core-threshold"))->capture_default_str();
   examples::add_training_options(app, a, "train_cells", "frames");
   return examples::run_program("train_cells", app, argc, argv, [&] {
     examples::TrainingSetup setup = examples::setup_training("train_cells", a);
@@ -213,14 +227,25 @@ int main(int argc, char** argv) {
                 "radius %g px; eq. 2 weights w0 %g, sigma %g, class-balanced: mean pixel weight %.3f\n",
                 cells, pairs, border, w0, sigma, mean_pixel_weight(train));
 
-    const std::optional<double> threshold = auto_or_number(threshold_text, "--threshold", 0.0, 0.999);
-    const std::optional<double> cores = auto_or_number(cores_text, "--core-threshold", 0.0, 0.999);
+    const std::optional<double> threshold = auto_or_number(threshold_text, "--threshold");
+    const std::optional<double> cores = auto_or_number(cores_text, "--core-threshold");
     InstanceOptions instances;
-    // Until the choice after training, checkpoints and --val-every validations use 0.5 and 0.95.
+    // Until the choice after training, checkpoints and --val-every validations use 0.5 and 0.95 —
+    // or, for a core level given, the largest threshold tried below it (cores lie inside the
+    // foreground; none below it: refused, as nothing could be tried).
     instances.threshold = static_cast<float>(threshold.value_or(0.5));
+    if (!threshold && cores && *cores > 0 && *cores <= 0.5) {
+      float below = 0.0f;
+      for (float t : InstanceSearch::standard().thresholds)
+        if (t < *cores) below = std::max(below, t);
+      UNET_CHECK(below > 0.0f, ValueError, "--core-threshold ", *cores, " with --threshold auto: no threshold tried (",
+                 "0.2-0.9) lies below it; give a core level above 0.2, or a --threshold");
+      instances.threshold = below;
+    }
     instances.fill_holes = !no_fill_holes;
     instances.restore_border = static_cast<float>(restore);
-    instances.core_threshold = static_cast<float>(cores.value_or(0.95));
+    // (0.95 only where it lies above a threshold given: cores are inside the foreground.)
+    instances.core_threshold = static_cast<float>(cores.value_or(instances.threshold < 0.95f ? 0.95 : 0.0));
     if (min_size == "auto") {
       instances.min_size = automatic_min_size(split.train);
     } else {
@@ -276,8 +301,8 @@ int main(int argc, char** argv) {
     const auto choose_instances = [&](TrainingRun& run) {
       if (threshold && cores) return;
       InstanceSearch search;
-      if (!threshold) search.thresholds = kThresholdsTried;
-      if (!cores) search.core_thresholds = kCoreThresholdsTried;
+      if (!threshold) search.thresholds = InstanceSearch::standard().thresholds;
+      if (!cores) search.core_thresholds = InstanceSearch::standard().core_thresholds;
       std::vector<Image> probabilities;
       std::vector<LabelImage> truths;
       std::vector<bool> partial_flags;

@@ -33,7 +33,7 @@ namespace {
 // ThreadSanitizer's own allocator and its shadow and history pages grow as threads touch new
 // memory (CI's TSan stage measured 527-529 MiB, swinging by 1.1 MiB, while every allocator
 // count stayed exact). There the allocators' exact counts (bytes in use, caches, allocations)
-// carry the check, and LeakSanitizer reports at exit whatever was lost.
+// carry the check, and under ASan LeakSanitizer reports at exit whatever was lost.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool kResidentIsMeaningful = false;
 #elif defined(__has_feature)

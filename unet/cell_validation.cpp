@@ -2,6 +2,7 @@
 #include "unet/cell_validation.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "unet/cell_metrics.h"
@@ -25,6 +26,9 @@ CellValidation::CellValidation(std::vector<CellFrame> frames, InstanceOptions in
 
 void CellValidation::set_instance_options(const InstanceOptions& options, std::string choice_json) {
   options.validate();
+  // Checked here rather than when a report is built, after a whole validation pass.
+  UNET_CHECK(choice_json.empty() || nlohmann::json::accept(choice_json), ValueError,
+             "CellValidation::set_instance_options: the choice must be a JSON text or empty, got: ", choice_json);
   instances_ = options;
   choice_json_ = std::move(choice_json);
 }

@@ -9,6 +9,10 @@
 
 namespace unet {
 
+InstanceSearch InstanceSearch::standard() {
+  return {{0.5f, 0.4f, 0.6f, 0.3f, 0.7f, 0.2f, 0.8f, 0.9f}, {0.0f, 0.8f, 0.9f, 0.95f, 0.98f, 0.99f}};
+}
+
 InstanceChoice choose_instance_options(const std::vector<Image>& probabilities, const std::vector<LabelImage>& truths,
                                        const std::vector<bool>& partial, const InstanceOptions& base,
                                        const InstanceSearch& search) {
@@ -16,7 +20,11 @@ InstanceChoice choose_instance_options(const std::vector<Image>& probabilities, 
   UNET_CHECK(truths.size() == probabilities.size() && (partial.empty() || partial.size() == probabilities.size()),
              ValueError, "choose_instance_options: ", probabilities.size(), " probability maps but ", truths.size(),
              " ground truths and ", partial.size(), " partial flags (give one per frame, or no flags)");
-  base.validate();
+  // The base's own threshold and core level may be replaced by the search: check the rest here,
+  // and each combination below.
+  InstanceOptions fixed = base;
+  fixed.core_threshold = 0.0f;
+  fixed.validate();
   const std::vector<float> thresholds = search.thresholds.empty() ? std::vector<float>{base.threshold} : search.thresholds;
   const std::vector<float> cores =
       search.core_thresholds.empty() ? std::vector<float>{base.core_threshold} : search.core_thresholds;
@@ -33,11 +41,10 @@ InstanceChoice choose_instance_options(const std::vector<Image>& probabilities, 
       InstanceOptions o = base;
       o.threshold = t;
       o.core_threshold = c;
-      std::vector<CellFrameScore> frames;
-      for (size_t i = 0; i < probabilities.size(); ++i)
-        frames.push_back(score_cell_frame(instances_from_probability(probabilities[i], o), truths[i],
-                                          std::to_string(i), !partial.empty() && partial[i]));
-      const CellScores s = combine_cell_scores(std::move(frames));
+      o.validate();
+      std::vector<LabelImage> objects;
+      for (const Image& p : probabilities) objects.push_back(instances_from_probability(p, o));
+      const CellScores s = score_cells(objects, truths, {}, partial);
       choice.trials.push_back({o, s.seg, s.iou, s.objects, s.matched, s.predicted});
     }
   UNET_CHECK(!choice.trials.empty(), ValueError,
@@ -61,7 +68,7 @@ std::string InstanceChoice::to_json(const std::string& frames) const {
                            {"matched", t.matched},
                            {"predicted", t.predicted}});
   return nlohmann::ordered_json{{"chosen_on", frames},
-                                {"chosen", nlohmann::json::parse(chosen.to_json())},
+                                {"chosen", nlohmann::ordered_json::parse(chosen.to_json())},
                                 {"trials", trials_json}}
       .dump();
 }

@@ -3,7 +3,7 @@
 // the frames' probability maps and scored with SEG (unet/cell_metrics.h); the best one wins.
 // train_cells runs it on its training frames after training, so the core level that separates
 // touching cells follows what this model learnt instead of a constant (docs/cells.md has the
-// measurements: the best level moved between 0.95 and 0.98 from one seed to the next).
+// measurements: the best level moved between 0.95 and 0.99 from one seed to the next).
 #pragma once
 
 #include <string>
@@ -20,6 +20,11 @@ struct InstanceSearch {
   // Core thresholds tried, 0 (plain components) or in (threshold, 1); a level not above a
   // threshold is skipped for it. Empty: only the base options' core threshold.
   std::vector<float> core_thresholds;
+  // What train_cells tries with --threshold auto / --core-threshold auto, simplest first (a tie
+  // keeps the first): thresholds 0.5 and its neighbours up to 0.9 (PhC-C2DL-PSC's halo,
+  // predicted as cell, asked for the top of first grids of 0.3-0.7 and 0.2-0.8); plain
+  // components, then core levels 0.8, 0.9, 0.95, 0.98, 0.99 from loose to strict.
+  static InstanceSearch standard();
 };
 
 struct InstanceTrial {

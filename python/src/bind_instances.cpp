@@ -1,6 +1,8 @@
 // python/src/bind_instances.cpp — objects from probability maps (unet/instances.h: what
 // `segment --instances` writes) and the Cell Tracking Challenge's SEG of instance labels against
-// their ground truth (unet/cell_metrics.h: what `evaluate --cells` prints), over NumPy arrays.
+// their ground truth (unet/cell_metrics.h: what `evaluate --cells` prints), and the instance
+// options that score best on frames with ground truth (unet/instance_choice.h: what train_cells
+// chooses after training), over NumPy arrays.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -14,6 +16,7 @@
 #include "bindings.h"
 #include "core/error.h"
 #include "unet/cell_metrics.h"
+#include "unet/instance_choice.h"
 #include "unet/instances.h"
 
 namespace py = pybind11;
@@ -67,6 +70,26 @@ std::string evaluate_cells(const std::vector<py::array>& predicted, const std::v
   return unet::cell_scores_to_json(unet::score_cells(p, t, names, partial));
 }
 
+// The choice as JSON (InstanceChoice::to_json). An absent list: InstanceSearch::standard()'s.
+std::string choose_instance_options(const std::vector<py::array>& maps, const std::vector<py::array>& truth,
+                                    const std::vector<bool>& partial, const unet::InstanceOptions& base,
+                                    std::optional<std::vector<float>> thresholds,
+                                    std::optional<std::vector<float>> core_thresholds) {
+  std::vector<unet::Image> images;
+  std::vector<unet::LabelImage> labels;
+  for (size_t i = 0; i < maps.size(); ++i)
+    images.push_back(array_image(maps[i], "choose_instance_options", ("probability map " + std::to_string(i)).c_str()));
+  for (size_t i = 0; i < truth.size(); ++i)
+    labels.push_back(label_array(truth[i], "choose_instance_options", ("truth frame " + std::to_string(i)).c_str(),
+                                 unet::LabelKind::Instances));
+  unet::InstanceSearch search = unet::InstanceSearch::standard();
+  if (thresholds) search.thresholds = *thresholds;
+  if (core_thresholds) search.core_thresholds = *core_thresholds;
+  const std::string frames = std::to_string(maps.size()) + (maps.size() == 1 ? " frame" : " frames");
+  py::gil_scoped_release release;
+  return unet::choose_instance_options(images, labels, partial, base, search).to_json(frames);
+}
+
 }  // namespace
 
 void bind_instances(py::module_& m) {
@@ -80,6 +103,8 @@ void bind_instances(py::module_& m) {
   m.def("_instance_options", &instance_options, py::arg("model_metadata"), py::arg("threshold"), py::arg("min_size"),
         py::arg("fill_holes"), py::arg("restore_border"), py::arg("core_threshold"));
   m.def("_instances", &instances, py::arg("maps"), py::arg("options"));
+  m.def("_choose_instance_options", &choose_instance_options, py::arg("maps"), py::arg("truth"), py::arg("partial"),
+        py::arg("base"), py::arg("thresholds"), py::arg("core_thresholds"));
   m.def("_evaluate_cells", &evaluate_cells, py::arg("predicted"), py::arg("truth"), py::arg("names"),
         py::arg("partial"));
 }

@@ -56,6 +56,34 @@ def test_each_step_on_a_hand_made_map():
     assert grown.max() == 2 and grown[2, 2] != grown[2, 8] and grown[2, 5] > 0
 
 
+def test_choose_instance_options_finds_the_cores_that_split_a_bridge():
+    # two 12-pixel cells joined by one pixel of 0.6: plain components merge them, cores > 0.8 do not
+    q = np.zeros((5, 11), np.float32)
+    q[1:4, 1:5] = 0.9
+    q[1:4, 6:10] = 0.9
+    q[2, 5] = 0.6
+    truth = np.zeros((5, 11), np.uint16)
+    truth[1:4, 1:5] = 1
+    truth[1:4, 6:10] = 2
+    c = unetcore.choose_instance_options(q, truth, thresholds=[0.5], core_thresholds=[0, 0.8])
+    assert c["chosen"]["threshold"] == 0.5 and c["chosen"]["core_threshold"] == 0.8
+    assert [t["core_threshold"] for t in c["trials"]] == [0, 0.8]
+    assert c["trials"][0]["seg"] == pytest.approx(12 / 25, abs=1e-6)  # one object of 25 px covers both
+    for t in c["trials"]:  # each trial is instances + evaluate_cells
+        labels = unetcore.instances(q, threshold=t["threshold"], core_threshold=t["core_threshold"])
+        assert unetcore.evaluate_cells(labels, truth)["seg"] == pytest.approx(t["seg"], abs=1e-6)
+    # train_cells' grid: 8 thresholds x 6 core levels, less the levels not above a threshold
+    standard = unetcore.choose_instance_options([q, q], [truth, truth], min_size=5)
+    assert len(standard["trials"]) == 45 and standard["chosen"]["min_size"] == 5
+    assert standard["chosen_on"] == "2 frames"
+    with pytest.raises(unetcore.ArgumentError, match="thresholds must lie in"):
+        unetcore.choose_instance_options(q, truth, thresholds=[1.5])
+    with pytest.raises(unetcore.ArgumentError, match="core_thresholds is empty"):
+        unetcore.choose_instance_options(q, truth, core_thresholds=[])
+    with pytest.raises(unetcore.ArgumentError, match="ground truths"):
+        unetcore.choose_instance_options([q, q], truth)
+
+
 def test_seg_equals_evaluate_cells(program, tmp_path):
     truth = np.zeros((2, 20, 20), np.uint16)
     truth[0, 2:8, 2:8] = 1

@@ -52,7 +52,7 @@ from ._core import (
 )
 
 __all__ = [
-    "Model", "load_model", "segment", "instances", "train", "evaluate", "evaluate_cells", "available_models", "example_image", "DEFAULT_MODEL",
+    "Model", "load_model", "segment", "instances", "choose_instance_options", "train", "evaluate", "evaluate_cells", "available_models", "example_image", "DEFAULT_MODEL",
     "read_image", "read_stack", "write_tiff", "to_grey", "devices", "default_device", "num_threads", "set_num_threads",
     "build_info", "Error", "ShapeError", "DTypeError", "ArgumentError", "DeviceError", "FileError",
     "NumericError", "CudaError", "OutOfMemoryError", "KernelError", "CancelledError",
@@ -275,6 +275,40 @@ def instances(probabilities: ArrayLike, *, threshold: Optional[float] = None, mi
     """
     options = _core._instance_options({}, threshold, min_size, fill_holes, restore_border, core_threshold)
     return _instance_labels(probabilities, options)
+
+
+def choose_instance_options(probabilities: Union[ArrayLike, Sequence[ArrayLike]],
+                            truth: Union[ArrayLike, Sequence[ArrayLike]], *,
+                            thresholds: Optional[Sequence[float]] = None,
+                            core_thresholds: Optional[Sequence[float]] = None, min_size: Optional[int] = None,
+                            fill_holes: Optional[bool] = None, restore_border: Optional[float] = None,
+                            partial: Optional[Sequence[bool]] = None) -> Dict[str, Any]:
+    """The threshold and core threshold of ``instances`` that give the best SEG on frames whose
+    objects are known — what ``train_cells`` does with its training frames after training.
+
+    probabilities: maps ``(H, W)``, a stack ``(N, H, W)`` or a list (what ``segment`` returns);
+        truth: their instance labels (0 = background), the same shapes.
+    thresholds, core_thresholds: the values tried (every pair; a core threshold not above a
+        threshold is skipped with it; 0 = plain components). Default: train_cells' grid
+        (thresholds 0.5, 0.4, 0.6, 0.3, 0.7, 0.2, 0.8, 0.9; cores 0, 0.8, 0.9, 0.95, 0.98, 0.99).
+        A tie goes to the pair tried first. min_size, fill_holes, restore_border: kept fixed
+        (defaults as for ``instances``). partial: frames only partly annotated (left out of the
+        pixel IoU; SEG only visits annotated objects).
+
+    Returns a dict: chosen (the options, as ``Model.instance_options``), chosen_on, and trials
+    (threshold, core_threshold, seg, iou, objects, matched, predicted for each pair tried); then
+    ``instances(p, threshold=c["chosen"]["threshold"], core_threshold=c["chosen"]["core_threshold"])``.
+    """
+    for name, values in (("thresholds", thresholds), ("core_thresholds", core_thresholds)):
+        if values is not None and len(values) == 0:
+            raise ArgumentError(f"choose_instance_options: {name} is empty; give at least one value, or None for "
+                                f"train_cells' grid")
+    maps = _slices(probabilities, "probabilities", "choose_instance_options")
+    labels = _slices(truth, "truth", "choose_instance_options")
+    base = _core._instance_options({}, None, min_size, fill_holes, restore_border, None)
+    as_floats = (lambda v: None if v is None else [float(x) for x in v])
+    return json.loads(_core._choose_instance_options(maps, labels, [bool(x) for x in (partial or [])], base,
+                                                     as_floats(thresholds), as_floats(core_thresholds)))
 
 
 def _instance_labels(probabilities: ArrayLike, options: "_core.InstanceOptions") -> np.ndarray:

@@ -40,8 +40,12 @@ grep -q "unetcore.instances" "$work/t/model.safetensors" || fail "the model does
 # segment used the chosen options from the model).
 grep -q "instance options tried on the 4 training frames" "$work/train.txt" || fail "train_cells did not choose its instance options"
 [ "$(grep -c '<- chosen' "$work/train.txt")" -eq 1 ] || fail "train_cells should mark exactly one choice"
-chosen=$(grep '<- chosen' "$work/train.txt" | awk '{print $1}')
-grep -q "\"threshold\\\\\":$chosen," "$work/t/model.safetensors" || fail "the model does not carry the chosen threshold $chosen"
+# The chosen row: "threshold core-level SEG matched" (core "-" = plain components, stored as 0.0).
+chosen_threshold=$(grep '<- chosen' "$work/train.txt" | awk '{print $1}')
+chosen_core=$(grep '<- chosen' "$work/train.txt" | awk '{print $2 == "-" ? "0.0" : $2}')
+for kept in "{\\\"threshold\\\":$chosen_threshold," "core_threshold\\\":$chosen_core,"; do
+  grep -qF "$kept" "$work/t/model.safetensors" || fail "the model does not carry the chosen $kept"
+done
 grep -q '"instance_choice"' "$work/t/metrics.json" || fail "metrics.json does not keep the instance choice"
 
 "$bin/train_cells" --data "$work/data" $tiny --out "$work/r" --iterations 6 --resume "$work/t/model.safetensors" --no-tta \
@@ -70,5 +74,5 @@ grep -q "'999'" "$work/bad.txt" || fail "the message does not name the unknown f
 if "$bin/train_cells" --data "$work/data" $tiny --out "$work/bad" --iterations 1 --core-threshold high > /dev/null 2> "$work/bad.txt"; then
   fail "train_cells accepted --core-threshold high"
 fi
-grep -q "\-\-core-threshold must be 'auto' or a number" "$work/bad.txt" || fail "the message does not say what --core-threshold takes: $(cat "$work/bad.txt")"
+grep -qF -e "--core-threshold must be 'auto' or a number" "$work/bad.txt" || fail "the message does not say what --core-threshold takes: $(cat "$work/bad.txt")"
 echo "cells_smoke: ok"
