@@ -32,6 +32,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "bench/cpu_info.h"
 #include "core/allocator.h"
 #include "core/autograd.h"
 #include "core/cuda_runtime.h"
@@ -119,35 +120,6 @@ std::pair<double, std::string> cpu_peak_gflops(int threads) {
   why << threads << " cores x " << ghz << " GHz x " << per_cycle << " FLOP/cycle (" << cpu::cpu_isa_name(isa)
       << " kernels, float32)";
   return {threads * ghz * per_cycle, why.str()};
-}
-
-// lscpu's "Model name" and the vector flags that decide which code runs (ours and PyTorch's).
-struct CpuInfo {
-  std::string model, vector_flags;
-};
-CpuInfo cpu_info() {
-  CpuInfo info;
-  std::ifstream in("/proc/cpuinfo");
-  std::string line, flags;
-  while (std::getline(in, line)) {
-    if (info.model.empty() && line.rfind("model name", 0) == 0) info.model = line.substr(line.find(':') + 2);
-    if (flags.empty() && line.rfind("flags", 0) == 0) flags = line.substr(line.find(':') + 1) + " ";
-  }
-  if (FILE* p = popen("lscpu 2>/dev/null", "r")) {  // lscpu's name where it has one (same text on Linux)
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, p)) {
-      std::string l(buf);
-      if (l.rfind("Model name:", 0) == 0) {
-        const size_t at = l.find_first_not_of(" ", 11);
-        info.model = l.substr(at, l.find_last_not_of("\n") + 1 - at);
-      }
-    }
-    pclose(p);
-  }
-  for (const char* f : {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512_vnni", "avx512_bf16",
-                        "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8"})
-    if (flags.find(std::string(" ") + f + " ") != std::string::npos) info.vector_flags += (info.vector_flags.empty() ? "" : " ") + std::string(f);
-  return info;
 }
 
 std::pair<double, std::string> gpu_peak_gflops() {
@@ -395,7 +367,7 @@ int main(int argc, char** argv) {
       peak = peak_override;
       peak_why = "--peak-gflops";
     }
-    const CpuInfo info = cpu_info();
+    const bench::CpuInfo info = bench::cpu_info();
     std::printf("step: device %s, %d CPU threads; peak %.0f GFLOP/s (%s)\n",
                 cuda ? cuda_description().c_str() : "cpu", threads, peak, peak_why.c_str());
     std::printf("step: CPU %s; vector flags: %s; our CPU kernels: %s\n", info.model.c_str(), info.vector_flags.c_str(),
