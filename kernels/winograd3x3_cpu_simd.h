@@ -11,26 +11,40 @@ using F8 = Isa::F8;
 using gemm_tile::kMr;
 using gemm_tile::kNr;
 
+// Where the taps of (o, c) lie in w: row o = panel·kMr + lane, tap k (3u + v) at
+// base + lane·lane_step + tap_step·k. With q.flipped, w is the forward's [c][o] and tap k is its
+// 8 - k (the data gradient's flipped, transposed weights, read in place).
+struct TapLayout {
+  int64_t lane_step, tap_step;
+  const float* base(const Plan& q, const float* w, int64_t panel, int64_t c) const {
+    return q.flipped ? w + (c * q.c_out + panel * kMr) * 9 + 8 : w + (panel * kMr * q.c_in + c) * 9;
+  }
+};
+inline TapLayout tap_layout(const Plan& q) { return q.flipped ? TapLayout{9, -1} : TapLayout{q.c_in * 9, 1}; }
+
 // U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / kMr][c][o % kMr] (zero rows past
 // c_out). Vectors run over a panel's rows (lanes r < kMr; Isa::Wide has at least kMr lanes): the
 // 9 taps of the panel's rows are 9 gathers, the 16 positions 16 stores of kMr consecutive floats.
 // The same additions and halvings as the definition, in the same order: the same bits on every
-// level.
+// level (and with q.flipped the same bits as for a flipped copy of the weights).
 inline void transform_weights(const Plan& q, const float* w, float* ua) {
   using W = Isa::Wide;
   static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
   parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
     alignas(64) int32_t index[W::kLanes];
     const W::V half = W::set1(0.5f);
+    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = w + (panel * kMr * q.c_in + c) * 9;  // row r's taps at g + r·c_in·9
+        const float* g = taps.base(q, w, panel, c);
+        const int64_t s = taps.tap_step;
         W::V t[4][3];  // G g
         UNET_SIMD_UNROLL
         for (int64_t j = 0; j < 3; ++j) {
-          const W::V g0 = W::gather(g + j, index), g1 = W::gather(g + 3 + j, index), g2 = W::gather(g + 6 + j, index);
+          const W::V g0 = W::gather(g + s * j, index), g1 = W::gather(g + s * (3 + j), index),
+                     g2 = W::gather(g + s * (6 + j), index);
           t[0][j] = g0;
           t[1][j] = W::mul(half, W::add(W::add(g0, g1), g2));
           t[2][j] = W::mul(half, W::add(W::sub(g0, g1), g2));
@@ -334,13 +348,16 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
       t[4] = W::fma(x0, twenty_fourth, W::fma(x1, minus_twelfth, x2_sixth));
       t[5] = x2;
     };
+    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = w + (panel * kMr * q.c_in + c) * 9;
+        const float* g = taps.base(q, w, panel, c);
+        const int64_t s = taps.tap_step;
         W::V t[3][6];  // t[j] = G · (column j of g)
-        for (int64_t j = 0; j < 3; ++j) g_times(W::gather(g + j, index), W::gather(g + 3 + j, index), W::gather(g + 6 + j, index), t[j]);
+        for (int64_t j = 0; j < 3; ++j)
+          g_times(W::gather(g + s * j, index), W::gather(g + s * (3 + j), index), W::gather(g + s * (6 + j), index), t[j]);
         for (int64_t i = 0; i < 6; ++i) {  // row i of G g, times Gᵀ
           W::V u[6];
           g_times(t[0][i], t[1][i], t[2][i], u);
