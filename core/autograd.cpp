@@ -33,9 +33,24 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
   return {order.rbegin(), order.rend()};  // root first
 }
 
-void accumulate_leaf(const Tensor& leaf, const Tensor& g) {
+// True when nothing but `g` reaches its memory: no other handle, no view, not borrowed (a caller's
+// array, a part of a larger block), no graph.
+bool sole_owner(const Tensor& g) {
+  const std::shared_ptr<TensorImpl>& impl = g.impl();
+  return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->storage->borrowed() && !impl->grad_fn &&
+         !impl->grad;
+}
+
+// A leaf's first gradient becomes its grad: copied, or, when the pass owns it alone (`owned`: a
+// node's backward result that sole_owner confirms), taken as it is: the copy was a serial memmove of
+// every weight gradient in each step. Either way no other tensor shares the grad's memory, so an
+// in-place change to it (the gradient reducer's) reaches nothing else.
+void accumulate_leaf(const Tensor& leaf, const Tensor& g, bool owned) {
   TensorImpl& impl = *leaf.impl();
-  impl.grad = impl.grad ? add_gradients(Tensor(impl.grad), g).impl() : g.clone().impl();
+  if (impl.grad)
+    impl.grad = add_gradients(Tensor(impl.grad), g).impl();
+  else
+    impl.grad = owned && sole_owner(g) ? g.impl() : g.clone().impl();
 }
 
 }  // namespace
@@ -78,7 +93,7 @@ void Tensor::backward(const Tensor& grad_output, const std::function<void(const 
              " (no input of the computation had requires_grad set, or it ran under NoGradGuard)");
   NoGradGuard no_grad;  // gradient computations are not themselves recorded
   if (!impl_->grad_fn) {
-    accumulate_leaf(*this, grad_output);
+    accumulate_leaf(*this, grad_output, false);  // the caller's tensor: copied
     if (leaf_ready) leaf_ready(*this);
     return;
   }
@@ -121,7 +136,7 @@ void Tensor::backward(const Tensor& grad_output, const std::function<void(const 
         auto [slot, inserted] = pending.try_emplace(producer, gi);
         if (!inserted) slot->second = add_gradients(slot->second, gi);
       } else {
-        accumulate_leaf(in, gi);
+        accumulate_leaf(in, gi, true);  // input_grads owns gi until the end of this iteration
       }
     }
     edges_done(*node);

@@ -186,8 +186,13 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain,
     return;
   }
   const int threads = num_threads();
+  // Up to 16 chunks per thread, taken in turn by whichever thread is free: a region ends when its
+  // last chunk does, so coarse chunks left one thread idle at the end of most regions (the
+  // engines' lists of 9–96 tasks fell into chunks of 2–12 tasks). bench/step, CPU configuration,
+  // 2 threads, perf (2026-12-03): the caller spun waiting for the worker in 8 % of its samples
+  // with 4 chunks per thread, 5 % with 16. A chunk costs an atomic increment.
   const int64_t max_chunks = std::max<int64_t>(1, n / grain);
-  const int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(threads) * 4);
+  const int64_t chunks = std::min<int64_t>(max_chunks, static_cast<int64_t>(threads) * 16);
   if (chunks <= 1) {
     body(begin, end);
     return;

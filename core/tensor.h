@@ -41,6 +41,7 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool borrowed() const { return borrowed_; }  // memory of a caller or part of a larger block
 
  private:
   void* data_ = nullptr;

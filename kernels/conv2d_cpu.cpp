@@ -255,8 +255,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
       return;
     }
     if (use_winograd(p.k)) {
-      winograd3x3(p.n, p.c_out, p.h_out, p.w_out, p.c_in, 2 - p.pad, g, flipped_transposed_3x3(p, w), nullptr, false,
-                  dx);
+      winograd3x3_backward_data(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, g, w, dx);  // flips w as it transforms it
       return;
     }
     if (use_patch_gemm(p)) {  // gather form: dx[c][i][j] = Σ_{o,u,v} w[o][c][u][v] · g[o][i+pad-u][j+pad-v]

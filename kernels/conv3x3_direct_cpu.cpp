@@ -35,6 +35,10 @@ bool conv3x3_direct_available() { return engine_switch.available(); }
 
 namespace {
 constexpr int64_t kPadBudget = int64_t{1} << 16;    // floats in a forward task's padded input copy
+// Row bands per image at least: the few-channel layers (1 input channel: the budget allows whole
+// images) ran as 4 tasks, 2 per thread, and one thread idled for ~18 % of the call whenever the
+// two took unequal time. A band's overhead is its 2 extra padded rows.
+constexpr int64_t kMinBands = 16;
 
 // Copies rows [ih0, ih0 + count) of one x plane (h × w) into dst rows of width wp, shifted right by
 // pad; rows outside the image and columns beyond the data are zero.
@@ -42,9 +46,15 @@ void copy_padded_rows(const float* plane, int64_t h, int64_t w, int64_t pad, int
                       int64_t wp, float* dst) {
   for (int64_t ii = 0; ii < count; ++ii, dst += wp) {
     const int64_t ih = ih0 + ii;
-    std::fill(dst, dst + wp, 0.0f);
-    if (ih < 0 || ih >= h) continue;
-    std::memcpy(dst + pad, plane + ih * w, sizeof(float) * static_cast<size_t>(std::min(w, wp - pad)));
+    if (ih < 0 || ih >= h) {
+      std::fill(dst, dst + wp, 0.0f);
+      continue;
+    }
+    // Each float written once: zeros only around the copied data (the whole row was zeroed first).
+    const int64_t copied = std::min(w, wp - pad);
+    std::fill(dst, dst + pad, 0.0f);
+    std::memcpy(dst + pad, plane + ih * w, sizeof(float) * static_cast<size_t>(copied));
+    std::fill(dst + pad + copied, dst + wp, 0.0f);
   }
 }
 
@@ -70,7 +80,7 @@ std::vector<float> pack_weights(ForwardPlan& f, int64_t ob) {
 void plan_bands(ForwardPlan& f, int64_t pix) {
   f.blocks = (f.w_out + pix - 1) / pix, f.wp = f.blocks * pix + 2;
   f.rows = std::clamp<int64_t>(kPadBudget / std::max<int64_t>(f.c_in * f.wp, 1) - 2, 1,
-                               std::max<int64_t>(1, (f.h_out + 3) / 4));
+                               std::max<int64_t>(1, (f.h_out + kMinBands - 1) / kMinBands));
   f.bands = (f.h_out + f.rows - 1) / f.rows;
 }
 

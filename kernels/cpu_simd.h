@@ -188,9 +188,30 @@ struct Avx512F16 {
     _mm512_mask_i32scatter_ps(base, static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u),
                               _mm512_loadu_si512(index), v, 4);
   }
+  UNET_SIMD_AVX512_FN __mmask16 first_lanes(int64_t n) {
+    return static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u);
+  }
   UNET_SIMD_AVX512_FN void store_first(float* p, V v, int64_t n) {
     if (n >= 16) return _mm512_storeu_ps(p, v);
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << std::clamp<int64_t>(n, 0, 16)) - 1u), v);
+    _mm512_mask_storeu_ps(p, first_lanes(n), v);
+  }
+  // p[0 … n) into the first lanes, zeros after; reads nothing past p + n.
+  UNET_SIMD_AVX512_FN V load_first(const float* p, int64_t n) {
+    return n >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(first_lanes(n), p);
+  }
+  // As Avx2F8's, 16 lanes: (p[0], p[2], …, p[30]) and (p[1], …, p[31]), reading only p[0 … n).
+  UNET_SIMD_AVX512_FN void deinterleave(const float* p, int64_t n, V& even, V& odd) {
+    deinterleave(load_first(p, n), load_first(p + 16, n - 16), even, odd);
+  }
+  UNET_SIMD_AVX512_FN void deinterleave(V a, V b, V& even, V& odd) {
+    const __m512i even_index = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    even = _mm512_permutex2var_ps(a, even_index, b);
+    odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(even_index, _mm512_set1_epi32(1)), b);
+  }
+  // (a0, b0, a1, b1, …, a7, b7) in first, (a8, b8, …, a15, b15) in second.
+  UNET_SIMD_AVX512_FN void interleave(V a, V b, V& first, V& second) {
+    first = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23), b);
+    second = _mm512_permutex2var_ps(a, _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31), b);
   }
   // maxps with an all-ones zero mask: the same instruction, without GCC 12's false
   // "may be used uninitialized" on _mm512_max_ps's undefined source.
@@ -201,16 +222,21 @@ struct Avx512F16 {
 // kGemmRows: rows of the shared register tile (kernels/gemm_microkernel.h), whose columns are 16
 // floats on both levels: AVX2 6 rows × 2 vectors (12 accumulators), AVX-512 16 rows × 1 vector
 // (16 accumulators; 16 rows also divide every channel count of the U-Net, so no tile row idles).
+// Lanes: tiles per group of Winograd's F(4×4, 3×3) transforms (their 6×6 windows are 4 columns
+// apart, so 16 tiles read 66 columns: 4 loads and 2 rounds of deinterleaving, as 8 tiles do with
+// half-width vectors). The same arithmetic per lane on both levels.
 struct Avx2 {
   static constexpr CpuIsa kIsa = CpuIsa::Avx2;
   using F8 = Avx2F8;
   using Wide = Avx2F8;
+  using Lanes = Avx2F8;
   static constexpr int64_t kGemmRows = 6;
 };
 struct Avx512 {
   static constexpr CpuIsa kIsa = CpuIsa::Avx512;
   using F8 = Avx512F8;
   using Wide = Avx512F16;
+  using Lanes = Avx512F16;
   static constexpr int64_t kGemmRows = 16;
 };
 

@@ -112,6 +112,9 @@ struct Plan {
   int64_t n, sh, sw;
   int64_t mr;                                              // rows of the level's register tile
   int64_t opanels, block, blocks, ochunk, ochunks, tasks;  // block: tiles per block, a multiple of 16
+  // The weights as given (run's `weights`): w[o][c][3][3], or with `flipped` the forward's
+  // w[c][o][3][3] of a data gradient, read as w[c][o][2-u][2-v] (winograd3x3_backward_data).
+  bool flipped;
   const float* ua;
   const float* bias;
   bool relu;
@@ -149,6 +152,12 @@ constexpr int64_t kGradChunkIn = 128;  // input channels per chunk at most (mult
 constexpr int64_t kGradMinSlotTiles = 256;
 constexpr int64_t kGradBlockFloats = int64_t{1} << 17;  // a unit's packed Ŷ and V: 512 KB, in L2 with its dU chunk
 constexpr int64_t kGradMaxPartialFloats = int64_t{1} << 23;  // slot partials: 32 MB at most
+// Tasks per call at least, where the channels allow (chunks of 16): the decoder's 64-channel
+// layers at 36²–38² (fewer than 512 tiles: one slot) were a single task, run by one thread while
+// the other waited (2.5 ms of a ~90 ms step on 2 cores), and 2–3 tasks left one thread idle for a
+// third of the call. A chunk only chooses which dU elements a task owns, never the order of any
+// element's sum, so splitting further changes no result bit. (Shapes only, like everything here.)
+constexpr int64_t kGradMinTasks = 8;
 
 struct GradPlan {
   int64_t c_in, c_out, h_out, w_out, th, tw, tiles, n;
@@ -180,10 +189,11 @@ UNET_SIMD_END
 
 }  // namespace
 
-void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
-                 const float* weights, const float* bias, bool relu, float* y) {
+namespace {
+void winograd3x3_run(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
+                     const float* weights, bool flipped, const float* bias, bool relu, float* y) {
   Plan q{};
-  q.n = n, q.c_in = c_in, q.c_out = c_out, q.h_out = h + 2 * pad - 2, q.w_out = w + 2 * pad - 2;
+  q.n = n, q.c_in = c_in, q.c_out = c_out, q.h_out = h + 2 * pad - 2, q.w_out = w + 2 * pad - 2, q.flipped = flipped;
   if (n == 0 || c_out == 0 || q.h_out <= 0 || q.w_out <= 0) return;
   q.m = winograd3x3_tile(q.h_out, q.w_out, c_out), q.positions = (q.m + 2) * (q.m + 2);
   q.th = ceil_div(q.h_out, q.m), q.tw = ceil_div(q.w_out, q.m), q.tiles = q.th * q.tw;
@@ -201,6 +211,17 @@ void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, i
     avx512::winograd::run(q, weights);
   else
     avx2::winograd::run(q, weights);
+}
+}  // namespace
+
+void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
+                 const float* weights, const float* bias, bool relu, float* y) {
+  winograd3x3_run(n, c_in, h, w, c_out, pad, x, weights, false, bias, relu, y);
+}
+
+void winograd3x3_backward_data(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad,
+                               const float* g, const float* weights, float* dx) {
+  winograd3x3_run(n, c_out, h + 2 * pad - 2, w + 2 * pad - 2, c_in, 2 - pad, g, weights, true, nullptr, false, dx);
 }
 
 void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
@@ -228,6 +249,17 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
   q.per_image = ceil_div(q.th, q.unit_rows) * q.col_blocks, q.units = n * q.per_image;
   q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (kXi * pairs), n * q.tiles / kGradMinSlotTiles}),
                                 1, q.units);
+  // Too few tasks: narrower channel chunks (after the units are fixed: the block above depends on
+  // the chunks). Input channels first: a task packs Ŷ for its output chunk and V for its input
+  // chunk, and V's transform costs ~4× Ŷ's, so repeating Ŷ across input chunks costs least.
+  while (q.slots * q.ochunks * q.cchunks < kGradMinTasks) {
+    if (q.cchunk > 16 && (q.cchunk >= q.ochunk || q.ochunk <= 16))
+      q.cchunk = ceil_div(q.cchunk / 2, 16) * 16, q.cchunks = ceil_div(c_in, q.cchunk);
+    else if (q.ochunk > 16)
+      q.ochunk = ceil_div(q.ochunk / 2, 16) * 16, q.ochunks = ceil_div(c_out, q.ochunk);
+    else
+      break;
+  }
   float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));
   q.partial = partial;
   if (cpu_isa() == CpuIsa::Avx512)
@@ -262,6 +294,8 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
 
 void winograd3x3(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, const float*, bool,
                  float*) {}
+void winograd3x3_backward_data(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*,
+                               float*) {}
 void winograd3x3_weight_grad(int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const float*, const float*, int64_t,
                              float*) {}
 

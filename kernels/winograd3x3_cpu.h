@@ -49,6 +49,16 @@ int winograd3x3_tile(int64_t h_out, int64_t w_out, int64_t c_out);
 void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                  const float* weights, const float* bias, bool relu, float* y);
 
+// The data gradient of the same convolution: dx[n][c][i][j] = Σ_{o,u,v} w[o][c][u][v] ·
+// g[n][o][i+pad-u][j+pad-v] (0 outside g), for x of n × c_in × h × w, g of n × c_out × h_out × w_out
+// (h_out = h + 2·pad - 2, likewise w_out) and the forward's weights w[c_out][c_in][3][3]. It is
+// winograd3x3 of g with the weights flipped and transposed (wt[c][o][u][v] = w[o][c][2-u][2-v])
+// and padding 2 - pad, with the same bits, but reads w in place: the weight transform gathers the
+// flipped taps, instead of a serial copy of the flipped weights first. dx is overwritten.
+// Requires winograd3x3_available() and 0 <= pad <= 2; the caller validates the shapes.
+void winograd3x3_backward_data(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad,
+                               const float* g, const float* weights, float* dx);
+
 // The weight gradient of the same convolution with F(2×2, 3×3): for every (o, c, u, v)
 //   dw[o][c][u][v] = Σ_{b,i,j} g[b][o][i][j] · x[b][c][i+u-pad][j+v-pad]   (0 outside the image),
 // i < h + 2·pad - 2, j < w + 2·pad - 2. Per 2×2 output tile the forward is Y = Aᵀ[U ⊙ V]A, so

@@ -1,9 +1,10 @@
 // kernels/winograd3x3_cpu_simd.h — the vector code of the Winograd F(2×2, 3×3) engine
 // (winograd3x3_cpu.cpp), a body header (kernels/cpu_simd.h): included once per level inside that
 // level's namespace and compile region, after kernels/gemm_microkernel.h, with `Isa` and the
-// engine's Plan defined; it includes nothing. The transforms work on 8 tiles at a time (Isa::F8:
-// a tile row of the deep layers has only 6–18 tiles, wider groups would mostly be masked); the
-// 16 GEMMs run on the level's register tile.
+// engine's Plan defined; it includes nothing. F(2×2, 3×3)'s transforms work on 8 tiles at a time
+// (Isa::F8: a tile row of the deep layers has only 6–18 tiles, wider groups would mostly be
+// masked), F(4×4, 3×3)'s (layers at least 28 outputs wide) on Isa::Lanes, 16 tiles on AVX-512;
+// the 16 GEMMs run on the level's register tile.
 
 namespace winograd {
 
@@ -11,26 +12,40 @@ using F8 = Isa::F8;
 using gemm_tile::kMr;
 using gemm_tile::kNr;
 
+// Where the taps of (o, c) lie in w: row o = panel·kMr + lane, tap k (3u + v) at
+// base + lane·lane_step + tap_step·k. With q.flipped, w is the forward's [c][o] and tap k is its
+// 8 - k (the data gradient's flipped, transposed weights, read in place).
+struct TapLayout {
+  int64_t lane_step, tap_step;
+  const float* base(const Plan& q, const float* w, int64_t panel, int64_t c) const {
+    return q.flipped ? w + (c * q.c_out + panel * kMr) * 9 + 8 : w + (panel * kMr * q.c_in + c) * 9;
+  }
+};
+inline TapLayout tap_layout(const Plan& q) { return q.flipped ? TapLayout{9, -1} : TapLayout{q.c_in * 9, 1}; }
+
 // U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / kMr][c][o % kMr] (zero rows past
 // c_out). Vectors run over a panel's rows (lanes r < kMr; Isa::Wide has at least kMr lanes): the
 // 9 taps of the panel's rows are 9 gathers, the 16 positions 16 stores of kMr consecutive floats.
 // The same additions and halvings as the definition, in the same order: the same bits on every
-// level.
+// level (and with q.flipped the same bits as for a flipped copy of the weights).
 inline void transform_weights(const Plan& q, const float* w, float* ua) {
   using W = Isa::Wide;
   static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
   parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
     alignas(64) int32_t index[W::kLanes];
     const W::V half = W::set1(0.5f);
+    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = w + (panel * kMr * q.c_in + c) * 9;  // row r's taps at g + r·c_in·9
+        const float* g = taps.base(q, w, panel, c);
+        const int64_t s = taps.tap_step;
         W::V t[4][3];  // G g
         UNET_SIMD_UNROLL
         for (int64_t j = 0; j < 3; ++j) {
-          const W::V g0 = W::gather(g + j, index), g1 = W::gather(g + 3 + j, index), g2 = W::gather(g + 6 + j, index);
+          const W::V g0 = W::gather(g + s * j, index), g1 = W::gather(g + s * (3 + j), index),
+                     g2 = W::gather(g + s * (6 + j), index);
           t[0][j] = g0;
           t[1][j] = W::mul(half, W::add(W::add(g0, g1), g2));
           t[2][j] = W::mul(half, W::add(W::sub(g0, g1), g2));
@@ -176,25 +191,29 @@ inline void transform_outputs(const Plan& q, const float* m, int64_t ld, int64_t
 //   G = [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙; 1/24 -1/12 ⅙; 0 0 1]
 //   Aᵀ = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
 constexpr int64_t kXi4 = 36;
+// The F(4×4, 3×3) transforms run on Isa::Lanes: a group is kGroup tiles of one tile row (16 on
+// AVX-512, 8 on AVX2: the rows of the layers that take these tiles are 7–78 tiles long).
+using T = Isa::Lanes;
+constexpr int64_t kGroup = T::kLanes;
 
 // Bᵀ x for 6 values per lane.
-__attribute__((always_inline)) inline void input_1d(const F8::V x[6], F8::V t[6]) {
-  const F8::V four = F8::set1(4.0f), minus_four = F8::set1(-4.0f), minus_five = F8::set1(-5.0f);
-  const F8::V a = F8::fma(minus_four, x[2], x[4]), b = F8::fma(minus_four, x[1], x[3]);
-  const F8::V c = F8::sub(x[4], x[2]), e = F8::add(F8::sub(x[3], x[1]), F8::sub(x[3], x[1]));
-  t[0] = F8::fma(four, x[0], F8::fma(minus_five, x[2], x[4]));
-  t[1] = F8::add(a, b), t[2] = F8::sub(a, b);
-  t[3] = F8::add(c, e), t[4] = F8::sub(c, e);
-  t[5] = F8::fma(four, x[1], F8::fma(minus_five, x[3], x[5]));
+__attribute__((always_inline)) inline void input_1d(const T::V x[6], T::V t[6]) {
+  const T::V four = T::set1(4.0f), minus_four = T::set1(-4.0f), minus_five = T::set1(-5.0f);
+  const T::V a = T::fma(minus_four, x[2], x[4]), b = T::fma(minus_four, x[1], x[3]);
+  const T::V c = T::sub(x[4], x[2]), e = T::add(T::sub(x[3], x[1]), T::sub(x[3], x[1]));
+  t[0] = T::fma(four, x[0], T::fma(minus_five, x[2], x[4]));
+  t[1] = T::add(a, b), t[2] = T::sub(a, b);
+  t[3] = T::add(c, e), t[4] = T::sub(c, e);
+  t[5] = T::fma(four, x[1], T::fma(minus_five, x[3], x[5]));
 }
 
-// c[k] lane l = p[4l + k] (k < 4), reading only p[0 … n), n ≤ 32 (the rest count as zeros).
-__attribute__((always_inline)) inline void deinterleave4(const float* p, int64_t n, F8::V c[4]) {
-  F8::V e0, o0, e1, o1;
-  F8::deinterleave(p, n, e0, o0);
-  F8::deinterleave(p + 16, n - 16, e1, o1);
-  F8::deinterleave(e0, e1, c[0], c[2]);
-  F8::deinterleave(o0, o1, c[1], c[3]);
+// c[k] lane l = p[4l + k] (k < 4), reading only p[0 … n), n ≤ 4·kGroup (the rest count as zeros).
+__attribute__((always_inline)) inline void deinterleave4(const float* p, int64_t n, T::V c[4]) {
+  T::V e0, o0, e1, o1;
+  T::deinterleave(p, n, e0, o0);
+  T::deinterleave(p + 2 * kGroup, n - 2 * kGroup, e1, o1);
+  T::deinterleave(e0, e1, c[0], c[2]);
+  T::deinterleave(o0, o1, c[1], c[3]);
 }
 
 // V[ξ][…] of the block's tiles for F(4×4, 3×3), as transform_inputs does for F(2×2, 3×3): window
@@ -214,13 +233,13 @@ inline void transform_inputs4(const Plan& q, const float* src_n, int64_t t0, int
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const float* row = plane + 4 * ty * q.sw;
-      for (int64_t k = 0; k < run; k += 8) {
-        const int64_t n = std::min<int64_t>(8, run - k), f = t + k - t0, at = offset(c, f);
+      for (int64_t k = 0; k < run; k += kGroup) {
+        const int64_t n = std::min<int64_t>(kGroup, run - k), f = t + k - t0, at = offset(c, f);
         const float* d = row + 4 * (tx + k);  // the n windows span 4n + 2 columns
-        F8::V rows[6][6];
+        T::V rows[6][6];
         UNET_SIMD_UNROLL
         for (int64_t r = 0; r < 6; ++r) {
-          F8::V x[6], shifted[4];
+          T::V x[6], shifted[4];
           deinterleave4(d + r * q.sw, 4 * n + 2, x);
           deinterleave4(d + r * q.sw + 4, 4 * n - 2, shifted);
           x[4] = shifted[0], x[5] = shifted[1];
@@ -229,20 +248,20 @@ inline void transform_inputs4(const Plan& q, const float* src_n, int64_t t0, int
         const int64_t first = std::min(n, kNr - f % kNr), next = offset(c, f + first);
         UNET_SIMD_UNROLL
         for (int64_t j = 0; j < 6; ++j) {
-          const F8::V column[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
-          F8::V vv[6];
+          const T::V column[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
+          T::V vv[6];
           input_1d(column, vv);
           UNET_SIMD_UNROLL
           for (int64_t i = 0; i < 6; ++i) {
             float* dst = xi_base[6 * i + j];
-            if (first == 8) {
-              F8::storeu(dst + at, vv[i]);
+            if (first == n) {  // the group stays in one 16-tile panel
+              T::store_first(dst + at, vv[i], n);
               continue;
             }
-            alignas(32) float buf[8];
-            F8::store(buf, vv[i]);
-            F8::store_first(dst + at, vv[i], first);
-            if (n > first) std::copy_n(buf + first, n - first, dst + next);
+            alignas(64) float buf[kGroup];
+            T::store(buf, vv[i]);
+            T::store_first(dst + at, vv[i], first);
+            std::copy_n(buf + first, n - first, dst + next);
           }
         }
       }
@@ -252,12 +271,12 @@ inline void transform_inputs4(const Plan& q, const float* src_n, int64_t t0, int
 }
 
 // Aᵀ m for 6 values per lane: 4 results.
-__attribute__((always_inline)) inline void output_1d(const F8::V m[6], F8::V z[4]) {
-  const F8::V p = F8::add(m[1], m[2]), d = F8::sub(m[1], m[2]), r = F8::add(m[3], m[4]), s = F8::sub(m[3], m[4]);
-  z[0] = F8::add(F8::add(m[0], p), r);
-  z[1] = F8::fma(F8::set1(2.0f), s, d);
-  z[2] = F8::fma(F8::set1(4.0f), r, p);
-  z[3] = F8::add(F8::fma(F8::set1(8.0f), s, d), m[5]);
+__attribute__((always_inline)) inline void output_1d(const T::V m[6], T::V z[4]) {
+  const T::V p = T::add(m[1], m[2]), d = T::sub(m[1], m[2]), r = T::add(m[3], m[4]), s = T::sub(m[3], m[4]);
+  z[0] = T::add(T::add(m[0], p), r);
+  z[1] = T::fma(T::set1(2.0f), s, d);
+  z[2] = T::fma(T::set1(4.0f), r, p);
+  z[3] = T::add(T::fma(T::set1(8.0f), s, d), m[5]);
 }
 
 // The outputs of the block's tiles for output channels [o0, o1) from M (F(4×4, 3×3)).
@@ -265,50 +284,50 @@ inline void transform_outputs4(const Plan& q, const float* m, int64_t ld, int64_
                                int64_t o0, int64_t o1, float* y_n) {
   const float* xi_base[kXi4];
   for (int64_t xi = 0; xi < kXi4; ++xi) xi_base[xi] = m + xi * pitch;
-  const F8::V zero = F8::zero();
+  const T::V zero = T::zero();
   for (int64_t o = o0; o < o1; ++o) {
-    const F8::V bias = F8::set1(q.bias ? q.bias[o] : 0.0f);
+    const T::V bias = T::set1(q.bias ? q.bias[o] : 0.0f);
     float* plane = y_n + o * q.h_out * q.w_out;
     for (int64_t t = t0; t < t0 + count;) {
       const int64_t ty = t / q.tw, tx = t % q.tw, run = std::min(q.tw - tx, t0 + count - t);
       const int64_t i0 = 4 * ty, rows = std::min<int64_t>(4, q.h_out - i0);
-      for (int64_t k = 0; k < run; k += 8) {
-        const int64_t n = std::min<int64_t>(8, run - k), at = o * ld + (t + k - t0);
-        F8::V z[6][4];
+      for (int64_t k = 0; k < run; k += kGroup) {
+        const int64_t n = std::min<int64_t>(kGroup, run - k), at = o * ld + (t + k - t0);
+        T::V z[6][4];
         UNET_SIMD_UNROLL
         for (int64_t i = 0; i < 6; ++i) {
-          F8::V mv[6];
+          T::V mv[6];
           UNET_SIMD_UNROLL
-          for (int64_t j = 0; j < 6; ++j) mv[j] = F8::load_first(xi_base[6 * i + j] + at, n);
+          for (int64_t j = 0; j < 6; ++j) mv[j] = T::load_first(xi_base[6 * i + j] + at, n);
           output_1d(mv, z[i]);
         }
-        F8::V y[4][4];  // y[a][b]: output row a, column b of each tile
+        T::V y[4][4];  // y[a][b]: output row a, column b of each tile
         UNET_SIMD_UNROLL
         for (int64_t b = 0; b < 4; ++b) {
-          const F8::V column[6] = {z[0][b], z[1][b], z[2][b], z[3][b], z[4][b], z[5][b]};
-          F8::V out[4];
+          const T::V column[6] = {z[0][b], z[1][b], z[2][b], z[3][b], z[4][b], z[5][b]};
+          T::V out[4];
           output_1d(column, out);
           UNET_SIMD_UNROLL
           for (int64_t a = 0; a < 4; ++a) y[a][b] = out[a];
         }
         const int64_t j0 = 4 * (tx + k), cols = std::min(4 * n, q.w_out - j0);  // the last tile may be cut
         for (int64_t a = 0; a < rows; ++a) {
-          F8::V yb[4];
+          T::V yb[4];
           UNET_SIMD_UNROLL
           for (int64_t b = 0; b < 4; ++b) {
-            yb[b] = F8::add(y[a][b], bias);
-            if (q.relu) yb[b] = F8::max(zero, yb[b]);  // NaN propagates
+            yb[b] = T::add(y[a][b], bias);
+            if (q.relu) yb[b] = T::max(zero, yb[b]);  // NaN propagates
           }
-          // Columns 4l + b of the 8 tiles into 32 consecutive outputs: two rounds of pairwise interleaving.
-          F8::V p0, p1, r0, r1, out[4];
-          F8::interleave(yb[0], yb[2], p0, p1);
-          F8::interleave(yb[1], yb[3], r0, r1);
-          F8::interleave(p0, r0, out[0], out[1]);
-          F8::interleave(p1, r1, out[2], out[3]);
+          // Columns 4l + b of the group's tiles into 4·kGroup consecutive outputs: two rounds of pairwise interleaving.
+          T::V p0, p1, r0, r1, out[4];
+          T::interleave(yb[0], yb[2], p0, p1);
+          T::interleave(yb[1], yb[3], r0, r1);
+          T::interleave(p0, r0, out[0], out[1]);
+          T::interleave(p1, r1, out[2], out[3]);
           float* dst = plane + (i0 + a) * q.w_out + j0;
           UNET_SIMD_UNROLL
           for (int64_t h = 0; h < 4; ++h)
-            if (cols > 8 * h) F8::store_first(dst + 8 * h, out[h], cols - 8 * h);
+            if (cols > kGroup * h) T::store_first(dst + kGroup * h, out[h], cols - kGroup * h);
         }
       }
       t += run;
@@ -334,13 +353,16 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
       t[4] = W::fma(x0, twenty_fourth, W::fma(x1, minus_twelfth, x2_sixth));
       t[5] = x2;
     };
+    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * q.c_in * 9 : 0);
+      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = w + (panel * kMr * q.c_in + c) * 9;
+        const float* g = taps.base(q, w, panel, c);
+        const int64_t s = taps.tap_step;
         W::V t[3][6];  // t[j] = G · (column j of g)
-        for (int64_t j = 0; j < 3; ++j) g_times(W::gather(g + j, index), W::gather(g + 3 + j, index), W::gather(g + 6 + j, index), t[j]);
+        for (int64_t j = 0; j < 3; ++j)
+          g_times(W::gather(g + s * j, index), W::gather(g + s * (3 + j), index), W::gather(g + s * (6 + j), index), t[j]);
         for (int64_t i = 0; i < 6; ++i) {  // row i of G g, times Gᵀ
           W::V u[6];
           g_times(t[0][i], t[1][i], t[2][i], u);

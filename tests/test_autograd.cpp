@@ -20,6 +20,29 @@ TEST_CASE("Leaf gradients accumulate until zero_grad", "[autograd]") {
   CHECK_FALSE(x.grad().defined());
 }
 
+TEST_CASE("A leaf's gradient shares its memory with no other tensor", "[autograd]") {
+  // The backward pass takes a node's fresh gradient as a leaf's grad without copying it only when
+  // nothing else holds it: add's backward hands the same gradient to both inputs, and the caller's
+  // explicit gradient of a leaf stays the caller's.
+  Tensor a = Tensor::from_vector({1.f, 2.f}, Shape{2}).set_requires_grad(true);
+  Tensor b = Tensor::from_vector({3.f, 4.f}, Shape{2}).set_requires_grad(true);
+  sum(add(a, b)).backward();
+  REQUIRE(a.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK(a.grad().data<float>() != b.grad().data<float>());
+  a.grad().data<float>()[0] = 7.f;  // in place, as the gradient reducer writes
+  CHECK(b.grad().to_vector() == std::vector<float>{1.f, 1.f});
+  sum(mul(a, a)).backward();  // a.grad += 2a on the changed value
+  CHECK(a.grad().to_vector() == std::vector<float>{9.f, 5.f});
+
+  Tensor c = Tensor::from_vector({5.f, 6.f}, Shape{2}).set_requires_grad(true);
+  const Tensor given = Tensor::from_vector({0.5f, 0.25f}, Shape{2});
+  c.backward(given);
+  CHECK(c.grad().data<float>() != given.data<float>());
+  c.grad().data<float>()[1] = 9.f;
+  CHECK(given.to_vector() == std::vector<float>{0.5f, 0.25f});
+}
+
 TEST_CASE("A tensor used by several ops receives the sum of their gradients", "[autograd]") {
   Tensor x = Tensor::from_vector({0.5f, 2.f}, Shape{2}).set_requires_grad(true);
   Tensor h = scale(x, 3.f);             // h used three times below

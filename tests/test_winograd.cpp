@@ -232,6 +232,42 @@ TEST_CASE("Winograd 3x3 engine has the same bits for any thread count", "[conv2d
   }
 }
 
+TEST_CASE("Winograd data gradient reads the weights flipped in place: the bits of the forward on a flipped copy",
+          "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  // winograd3x3_backward_data gathers w[o][c][2-u][2-v] inside the weight transform; the loads
+  // feed the same arithmetic as the forward's on an explicit copy, so the bits must agree, for
+  // both tiles, at every level, with output channels that leave a register tile partly empty.
+  RestoreTile restore_tile;
+  for (int m : {2, 4})
+    for (const WinogradCase& k : kCases) {
+      if (k.pad > 1) continue;  // the forward layers: valid and same padding
+      cpu::set_winograd3x3_tile(m);
+      INFO("tile " << m << ", forward " << k.str());
+      const auto w = random_values<float>(k.c_out * k.c_in * 9, 141, -1.0, 1.0);
+      const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 142, -1.0, 1.0);
+      std::vector<float> wt(w.size());  // wt[c][o][u][v] = w[o][c][2-u][2-v]
+      for (int64_t o = 0; o < k.c_out; ++o)
+        for (int64_t c = 0; c < k.c_in; ++c)
+          for (int64_t t = 0; t < 9; ++t)
+            wt[static_cast<size_t>((c * k.c_out + o) * 9 + 8 - t)] = w[static_cast<size_t>((o * k.c_in + c) * 9 + t)];
+      const size_t dx_size = static_cast<size_t>(k.n * k.c_in * k.h * k.w);
+      for (cpu::CpuIsa isa : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+        if (!cpu::cpu_isa_supported(isa)) continue;
+        cpu::CpuIsaScope level(isa);
+        INFO("level " << cpu::cpu_isa_name(isa));
+        std::vector<float> expected(dx_size, std::numeric_limits<float>::quiet_NaN()), got = expected;
+        cpu::winograd3x3(k.n, k.c_out, k.h_out(), k.w_out(), k.c_in, 2 - k.pad, g.data(), wt.data(), nullptr, false,
+                         expected.data());
+        cpu::winograd3x3_backward_data(k.n, k.c_in, k.h, k.w, k.c_out, k.pad, g.data(), w.data(), got.data());
+        CHECK(std::memcmp(expected.data(), got.data(), dx_size * sizeof(float)) == 0);
+      }
+    }
+}
+
 // ---- the weight gradient, F(2×2, 3×3) -------------------------------------------------------------
 namespace {
 
