@@ -260,6 +260,30 @@ TEST_CASE("atomic files: temporaries of killed writers are removed, those of liv
   CHECK(fs::exists(other));  // another file's temporaries are not this call's business
 }
 
+TEST_CASE("atomic files: every write of a path removes its killed writers' temporaries (a loss curve too)",
+          "[reliability][atomic_file]") {
+  // kill_train once found loss.png.tmp-<pid>-<n> left behind: only checkpoint saves cleaned up.
+  const unet::test::TempDir dir("unet_atomic_stale_any");
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  for (const std::string name : {"loss.png", "metrics.json"}) {
+    const std::string path = dir.file(name);
+    const std::string dead_tmp = path + ".tmp-" + std::to_string(dead) + "-3";
+    dump(dead_tmp, "half a file");
+    write_file_atomically(path, "complete");
+    CHECK_FALSE(fs::exists(dead_tmp));
+    CHECK(slurp(path) == "complete");
+  }
+  // TIFF files (the cells' maskTTT.tif) are written by libtiff into the temporary, outside AtomicFile.
+  const std::string tif = dir.file("mask000.tif"), tif_tmp = tif + ".tmp-" + std::to_string(dead) + "-0";
+  dump(tif_tmp, "half a file");
+  const Image mask = make_image(4, 3, 1, SampleFormat::U16);
+  write_tiff(tif, mask);
+  CHECK_FALSE(fs::exists(tif_tmp));
+  CHECK(temporaries_in(dir.path) == 0);
+}
+
 // ---- readers refuse what a file cannot hold, before allocating ------------------------------------
 
 namespace {

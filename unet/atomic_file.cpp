@@ -60,6 +60,9 @@ std::string temporary_path_for(const std::string& path) {
 }
 
 AtomicFile::AtomicFile(const std::string& path) : path_(path), temporary_(temporary_path_for(path)) {
+  // Every write of a path cleans up after the killed writers of that path — checkpoints, but also
+  // loss.png, metrics.json and the overlays, which a kill can interrupt as well.
+  remove_stale_temporaries(path);
   fd_ = ::open(temporary_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("creating a temporary file in its folder", errno);
 }

@@ -7,8 +7,9 @@
 // (errno by name), removes the temporary file and leaves the previous file untouched.
 //
 // Temporary files are named "<path>.tmp-<pid>-<n>". A process killed while writing leaves its
-// temporary behind; remove_stale_temporaries(path) deletes those whose process is gone
-// (checkpoint saves call it, so a restarted run cleans up after the one that was killed).
+// temporary behind; remove_stale_temporaries(path) deletes those whose process is gone, and
+// every AtomicFile calls it for its path first, so a restarted run's next write of a file
+// (checkpoint, loss curve, metrics, image) cleans up after the writer that was killed.
 #pragma once
 
 #include <cstddef>

@@ -289,6 +289,7 @@ void write_tiff_stack(const std::string& path, const std::vector<Image>& pages,
     UNET_CHECK(p.channels == 1 || p.channels == 3, ValueError, path,
                ": TIFF pages must have 1 or 3 channels, got ", p.channels);
   }
+  remove_stale_temporaries(path);  // libtiff writes the temporary itself, so AtomicFile cannot
   const std::string tmp = temporary_path_for(path);
   try {
     TiffHandle h(tmp, "w");

@@ -56,9 +56,7 @@ void save_safetensors(const std::string& path,
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // the format recommends 8-byte alignment of data
-  // A run killed while saving leaves its temporary file; the next save cleans it up.
-  remove_stale_temporaries(path);
-  AtomicFile out(path);
+  AtomicFile out(path);  // (also removes the temporaries of a run killed while saving)
   const uint64_t n = text.size();
   out.write(&n, sizeof n);
   out.write(text);
