@@ -2,7 +2,10 @@
 //
 // Per task (image n, output rows [r0, r1)): the needed input rows of every channel are copied
 // into a zero-padded scratch P[c][r1 - r0 + 2][wp] (wp = w_out rounded up to the pixel block,
-// plus the 2-column halo), so the inner loop has no bounds checks. The weights are repacked once
+// plus the 2-column halo), so the inner loop has no bounds checks. Without padding (the valid
+// U-Net's forward) the rows are read in place instead: the last pixel block's loads run past a
+// row's end into the next row, lanes whose outputs are discarded, and only the band whose loads
+// would pass the end of x takes the copy. The weights are repacked once
 // per call into blocks of 4 output channels, wb[ob][c][u·3+v][4] (zero for missing channels).
 // For each output row, pixel block and channel block, 12 accumulators (4 channels × 3 vectors
 // of 8 pixels on AVX2, of 16 on AVX-512) sum over c, u, v in a fixed order, then bias + ReLU and the store (the last
@@ -59,7 +62,7 @@ void copy_padded_rows(const float* plane, int64_t h, int64_t w, int64_t pad, int
 }
 
 struct ForwardPlan {
-  int64_t c_in, h, w, c_out, pad, h_out, w_out, blocks, wp, obs, rows, bands;
+  int64_t n, c_in, h, w, c_out, pad, h_out, w_out, blocks, wp, obs, rows, bands;
   const float *x, *weights, *wb, *bias;
   bool relu;
   float* y;
@@ -104,13 +107,13 @@ UNET_SIMD_END
 void conv3x3_direct(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                     const float* weights, const float* bias, bool relu, float* y) {
   ForwardPlan f{};
-  f.c_in = c_in, f.h = h, f.w = w, f.c_out = c_out, f.pad = pad;
+  f.n = n, f.c_in = c_in, f.h = h, f.w = w, f.c_out = c_out, f.pad = pad;
   f.h_out = h + 2 * pad - 2, f.w_out = w + 2 * pad - 2;
   f.x = x, f.weights = weights, f.bias = bias, f.relu = relu, f.y = y;
   if (cpu_isa() == CpuIsa::Avx512)
-    avx512::direct::run(f, n);
+    avx512::direct::run(f);
   else
-    avx2::direct::run(f, n);
+    avx2::direct::run(f);
 }
 
 #else

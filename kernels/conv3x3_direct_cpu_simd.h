@@ -18,8 +18,16 @@ inline void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
   for (int64_t t = tb; t < te; ++t) {
     const int64_t img = t / f.bands, r0 = (t % f.bands) * f.rows, r1 = std::min(f.h_out, r0 + f.rows), pr = r1 - r0 + 2;
     const float* x_n = f.x + img * f.c_in * f.h * f.w;
-    for (int64_t c = 0; c < f.c_in; ++c)
-      copy_padded_rows(x_n + c * f.h * f.w, f.h, f.w, f.pad, r0 - f.pad, pr, f.wp, padded + c * pr * f.wp);
+    // In place when unpadded and the furthest load (last channel, input row r1 + 1, column
+    // wp - 1) stays inside x: the copy was ~1 % of the training step (memmove). Same values, same
+    // FMA order, same bits.
+    const bool in_place = f.pad == 0 && ((img * f.c_in + f.c_in - 1) * f.h + r1 + 1) * f.w + f.wp <= f.n * f.c_in * f.h * f.w;
+    const float* src = in_place ? x_n : padded;
+    const int64_t row_stride = in_place ? f.w : f.wp, plane_stride = in_place ? f.h * f.w : pr * f.wp,
+                  row0 = in_place ? 0 : r0;
+    if (!in_place)
+      for (int64_t c = 0; c < f.c_in; ++c)
+        copy_padded_rows(x_n + c * f.h * f.w, f.h, f.w, f.pad, r0 - f.pad, pr, f.wp, padded + c * pr * f.wp);
     float* y_n = f.y + img * f.c_out * f.h_out * f.w_out;
     for (int64_t i = r0; i < r1; ++i)
       for (int64_t jb = 0; jb < f.blocks; ++jb) {
@@ -30,8 +38,8 @@ inline void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
           for (int64_t o = 0; o < kOb; ++o) acc[o][0] = acc[o][1] = acc[o][2] = W::zero();
           const float* wk = f.wb + ob * f.c_in * 9 * kOb;
           for (int64_t c = 0; c < f.c_in; ++c) {
-            const float* prow = padded + (c * pr + (i - r0)) * f.wp + j0;
-            for (int64_t u = 0; u < 3; ++u, prow += f.wp)
+            const float* prow = src + c * plane_stride + (i - row0) * row_stride + j0;
+            for (int64_t u = 0; u < 3; ++u, prow += row_stride)
               for (int64_t v = 0; v < 3; ++v, wk += kOb) {
                 W::V x0 = W::loadu(prow + v), x1 = W::loadu(prow + v + W::kLanes), x2 = W::loadu(prow + v + 2 * W::kLanes);
                 // Keep the three pixel vectors in registers: folding the loads into the 12
@@ -69,11 +77,11 @@ inline void forward_tasks(const ForwardPlan& f, int64_t tb, int64_t te) {
 }
 
 // The kernel on this level: plan the bands for its pixel block, run the tasks.
-inline void run(ForwardPlan f, int64_t n) {
+inline void run(ForwardPlan f) {
   const std::vector<float> wb = pack_weights(f, kOb);
   f.wb = wb.data();
   plan_bands(f, kPix);
-  parallel_for(0, n * f.bands, 1, [&](int64_t tb, int64_t te) { forward_tasks(f, tb, te); });
+  parallel_for(0, f.n * f.bands, 1, [&](int64_t tb, int64_t te) { forward_tasks(f, tb, te); });
 }
 
 }  // namespace direct

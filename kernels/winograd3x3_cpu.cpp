@@ -47,9 +47,12 @@ EngineSwitch engine_switch;
 std::atomic<int> forced_tile{0};  // 0: chosen per layer
 // F(4×4, 3×3) where it paid in bench/cpu_levels (2026-12-02, both levels, one thread): outputs at
 // least 28 wide and tall (below, 4×4 tiles leave the 16-tile panels partly empty: the 20²–22²
-// and 12²–14² layers ran 5–50 % slower) and at least 32 output channels (with 16 the GEMM is too
-// small to pay for the heavier 6×6 transforms: 134² 32→16 ran 15–30 % slower).
-constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 32;
+// and 12²–14² layers ran 5–50 % slower) and at least 16 output channels. (Until 2026-12-03 the
+// floor was 32: with 16 the 6×6 transforms had cost more than the GEMM saved, 134² 32→16 ran
+// 15–30 % slower; once the transforms ran 16 tiles per group, F(4×4) / F(2×2) measured 0.88–0.91
+// on up0.conv1's forward and 0.81–0.83 on down1.conv1's data gradient at avx512, 0.81–0.86 and
+// 0.78–0.81 at avx2: `cpu_levels --levels avx512-f2,avx512-f4,avx2-f2,avx2-f4 --ops conv1`.)
+constexpr int64_t kLargeTileMinSide = 28, kLargeTileMinChannels = 16;
 
 std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // Where the Winograd weight gradient beat the patch GEMM's: bench/cpu_levels --levels

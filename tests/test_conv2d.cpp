@@ -1,7 +1,11 @@
 // tests/test_conv2d.cpp — conv2d: exact small-integer results against a naive loop, gradient
 // checks in double (data, weights, bias; with and without fused ReLU), the adjoint identity,
 // autograd vs raw launchers, CUDA (simulator or GPU) vs CPU on awkward sizes, and bad input.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -11,6 +15,7 @@
 #include "core/parallel.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv3x3_direct_cpu.h"
+#include "kernels/cpu_dispatch.h"
 #include "kernels/elementwise.h"
 #include "kernels/patch_gemm_cpu.h"
 #include "kernels/reduce.h"
@@ -449,6 +454,47 @@ TEST_CASE("conv2d CPU float paths (direct AVX2 kernels, patch GEMM, im2col + GEM
       std::vector<float> dw(ws.size(), std::numeric_limits<float>::quiet_NaN());
       cpu::conv2d_backward_weight(p, xs.data(), gs.data(), dw.data());
       require_close(dw, dw_ref, 0.0, 0.0, "weight gradient");
+    }
+  }
+}
+
+// Without padding the direct kernel reads x in place: a pixel block's loads run past a row's
+// end into the next row (lanes it discards) and must never pass the end of x. Here x ends at a
+// page boundary followed by an inaccessible page (a read past it faults), NaNs in column 0 of
+// some rows may reach only the outputs that read them (not through the discarded lanes of the row
+// above), and the widths leave the last pixel block partly or almost wholly past the row (w_out 1,
+// 24, 47, 49 against blocks of 24 and 48) or x too short for any band to read in place.
+TEST_CASE("conv3x3_direct reads unpadded input in place without reading past its end", "[conv2d]") {
+  const long page = sysconf(_SC_PAGESIZE);
+  for (const cpu::CpuIsa isa : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+    if (!cpu::cpu_isa_supported(isa)) continue;
+    cpu::CpuIsaScope level(isa);
+    if (!cpu::conv3x3_direct_available()) continue;
+    for (const Case& cs : {Case{2, 3, 5, 40, 51, 3, Padding::Valid, true}, Case{1, 1, 16, 70, 26, 3, Padding::Valid, false},
+                           Case{3, 16, 16, 20, 49, 3, Padding::Valid, false}, Case{1, 2, 9, 5, 3, 3, Padding::Valid, true}}) {
+      INFO(cs.str() << " at " << cpu::cpu_isa_name(isa));
+      const Conv2dParams p = cs.params();
+      std::vector<float> xs = small_integers(cs.x_shape().numel(), 31, 3);
+      const auto ws = small_integers(cs.w_shape().numel(), 32, 2), bs = small_integers(cs.c_out, 33, 4);
+      for (int64_t r = 1; r < p.n * p.c_in * p.h; r += 7) xs[static_cast<size_t>(r * p.w)] = NAN;
+      const size_t bytes = xs.size() * sizeof(float), pages = (bytes + page - 1) / page + 1;
+      void* map = mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      REQUIRE(map != MAP_FAILED);
+      char* guard = static_cast<char*>(map) + (pages - 1) * page;
+      REQUIRE(mprotect(guard, page, PROT_NONE) == 0);
+      float* x = reinterpret_cast<float*>(guard - bytes);  // ends where the guard page begins
+      std::memcpy(x, xs.data(), bytes);
+      std::vector<float> y(cs.y_shape().numel(), -7.0f);
+      cpu::conv3x3_direct(p.n, p.c_in, p.h, p.w, p.c_out, 0, x, ws.data(), bs.data(), p.relu, y.data());
+      munmap(map, pages * page);
+      const auto ref = naive_conv(p, to_double(xs), to_double(ws), to_double(bs));
+      for (size_t i = 0; i < y.size(); ++i) {
+        INFO("output " << i);
+        if (std::isnan(ref[i]))
+          REQUIRE(std::isnan(y[i]));
+        else
+          REQUIRE(double(y[i]) == ref[i]);  // small integers: exact in any order
+      }
     }
   }
 }

@@ -84,6 +84,21 @@ struct RestoreTile {
   ~RestoreTile() { cpu::set_winograd3x3_tile(0); }
 };
 
+TEST_CASE("Winograd chooses 4x4 output tiles from 28x28 outputs and 16 output channels", "[conv2d][winograd]") {
+  RestoreTile restore;
+  cpu::set_winograd3x3_tile(0);
+  // The CPU configuration's 16-channel Winograd passes (up0.conv1's forward at 134², down1.conv1's
+  // data gradient at 156²) measured faster with F(4×4) once its transforms ran 16 tiles at a time.
+  CHECK(cpu::winograd3x3_tile(134, 134, 16) == 4);
+  CHECK(cpu::winograd3x3_tile(156, 156, 16) == 4);
+  CHECK(cpu::winograd3x3_tile(28, 28, 32) == 4);
+  CHECK(cpu::winograd3x3_tile(28, 28, 15) == 2);  // below the channel floor
+  CHECK(cpu::winograd3x3_tile(27, 200, 64) == 2);  // a side below 28
+  CHECK(cpu::winograd3x3_tile(200, 27, 64) == 2);
+  cpu::set_winograd3x3_tile(2);
+  CHECK(cpu::winograd3x3_tile(134, 134, 16) == 2);  // a forced tile wins
+}
+
 // A rounding-error bound for every output of F(m×m, 3×3), derived from the algorithm and computed
 // from the data: with |X| the elementwise absolute value, an output's terms pass through
 // U = G g Gᵀ (≤ 3 roundings each), V = Bᵀ d B (≤ 6), the product (1), the sum over C channels
