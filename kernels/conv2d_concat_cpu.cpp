@@ -3,37 +3,20 @@
 // temporary, then the convolution (and back: the data gradient of the concatenation, split).
 // Templated on the scalar so the gradient checks run it in double.
 #include <cstddef>
-#include <utility>
 
-#include "core/allocator.h"
 #include "kernels/conv2d.h"
+#include "kernels/cpu_scratch.h"
 #include "kernels/crop_concat.h"
 
 namespace unet::cpu {
 namespace {
 
-// A temporary from the CPU's caching allocator, left uninitialized: every element is written
-// before it is read (the concatenation, the data gradient). A std::vector zero-filled its 0.6–2.4
-// MB serially on every call (memset in the step's profile) and took fresh pages from the system.
-template <typename T> class Temporary {
- public:
-  explicit Temporary(size_t count)
-      : bytes_(count * sizeof(T)), data_(bytes_ ? static_cast<T*>(allocate(Device::cpu(), bytes_)) : nullptr) {}
-  ~Temporary() { deallocate(Device::cpu(), data_, bytes_); }  // (null: nothing)
-  Temporary(Temporary&& other) noexcept : bytes_(other.bytes_), data_(std::exchange(other.data_, nullptr)) {}
-  Temporary(const Temporary&) = delete;
-  Temporary& operator=(const Temporary&) = delete;
-  Temporary& operator=(Temporary&&) = delete;
-  T* data() { return data_; }
-
- private:
-  size_t bytes_;
-  T* data_;
-};
-
-template <typename T> Temporary<T> concatenated(const CropConcatParams& c, const T* skip, const T* up) {
-  Temporary<T> x(static_cast<size_t>(c.batch * (c.skip_channels + c.up_channels) * c.height * c.width));
-  crop_concat_forward(c, skip, up, x.data());
+// The temporaries are per-thread scratch (kernels/cpu_scratch.h), left uninitialized: every
+// element is written before it is read. A std::vector zero-filled its 0.6–2.4 MB serially on every
+// call (memset in the step's profile) and took fresh pages from the system.
+template <typename T> T* concatenated(const CropConcatParams& c, const T* skip, const T* up) {
+  T* x = thread_scratch<T, ScratchTag::kConcatInput>(static_cast<size_t>(c.batch * (c.skip_channels + c.up_channels) * c.height * c.width));
+  crop_concat_forward(c, skip, up, x);
   return x;
 }
 
@@ -42,21 +25,21 @@ template <typename T> Temporary<T> concatenated(const CropConcatParams& c, const
 template <typename T>
 void conv2d_concat_forward(const Conv2dParams& p, const CropConcatParams& c, const T* skip, const T* up, const T* w,
                            const T* bias, T* y) {
-  conv2d_forward(p, concatenated(c, skip, up).data(), w, bias, y);
+  conv2d_forward(p, concatenated(c, skip, up), w, bias, y);
 }
 
 template <typename T>
 void conv2d_concat_backward_data(const Conv2dParams& p, const CropConcatParams& c, const T* g, const T* w, T* dskip,
                                  T* dup) {
-  Temporary<T> dx(static_cast<size_t>(p.n * p.c_in * p.h * p.w));
-  conv2d_backward_data(p, g, w, dx.data());
-  crop_concat_backward(c, dx.data(), dskip, dup);
+  T* dx = thread_scratch<T, ScratchTag::kConcatGradient>(static_cast<size_t>(p.n * p.c_in * p.h * p.w));
+  conv2d_backward_data(p, g, w, dx);
+  crop_concat_backward(c, dx, dskip, dup);
 }
 
 template <typename T>
 void conv2d_concat_backward_weight(const Conv2dParams& p, const CropConcatParams& c, const T* skip, const T* up,
                                    const T* g, T* dw) {
-  conv2d_backward_weight(p, concatenated(c, skip, up).data(), g, dw);
+  conv2d_backward_weight(p, concatenated(c, skip, up), g, dw);
 }
 
 #define UNET_INSTANTIATE(T)                                                                                      \

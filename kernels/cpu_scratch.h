@@ -14,6 +14,8 @@ namespace unet::cpu {
 
 enum class ScratchTag {
   kIm2col,          // conv2d_cpu.cpp: column / gathered-gradient bands
+  kConcatInput,     // conv2d_concat_cpu.cpp: the decoder convolution's concatenated input
+  kConcatGradient,  // conv2d_concat_cpu.cpp: the data gradient of that input, before the split
   kFlippedWeights,  // conv2d_cpu.cpp: the data gradient's flipped, transposed 3×3 weights
   kDirectPadded,    // conv3x3_direct_cpu.cpp: a task's zero-padded input rows
   kUpconvUnshuffled,// upconv2d_cpu.cpp: U[Cout·4, H·W]
