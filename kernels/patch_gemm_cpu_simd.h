@@ -190,11 +190,11 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
 
 // ---- weight gradient of valid 3×3 products on 16-lane levels: the patches are never packed ----
 // The lanes are 16 output rows m (the packed gradient rows, one vector per pixel) and each of 18
-// accumulators is one tap (c, u, v) of 2 input channels. kPixels = 4 pixels run at a time: per
+// accumulators is one tap (c, u, v) of 2 input channels. kTapPixels = 4 pixels run at a time: per
 // source row (c, u) the 6 image values x[j .. j + 5] are broadcast once each and feed the 12
 // products (pixel p, tap v = d − p) they take part in, so per 4 pixels 40 loads and 72 FMAs (one
-// pixel at a time it was 28 loads per 27 FMAs: bound by the two load ports, ~50 % of peak at
-// 16 channels). Every accumulator still adds its products in pixel order, restarting from zero per
+// pixel at a time, 3 channels, it was 28 loads per 27 FMAs; 4 pixels measured 3–7 % faster at
+// 16 channels, docs/benchmarks.md "CPU weight gradient, 2026-12-03"). Every accumulator still adds its products in pixel order, restarting from zero per
 // slice; the slice's sums are added to the slot's running sums exactly as the packed path adds its
 // register tiles: the same bits as the packed path on every level.
 constexpr int64_t kTapChannels = 2;  // input channels per register block: 18 accumulators
