@@ -189,12 +189,17 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
 }
 
 // ---- weight gradient of valid 3×3 products on 16-lane levels: the patches are never packed ----
-// The lanes are 16 output rows m (the packed gradient rows, one vector per pixel) and each of 27
-// accumulators is one tap (c, u, v) of 3 input channels, its image value broadcast straight from
-// the source (folded into the FMA): per pixel 1 load and 27 FMAs, no transposes. A slice's sums
-// restart from zero and are added to the slot's running sums exactly as the packed path adds its
-// register tiles, in the same pixel order: the same bits as the packed path on every level.
-constexpr int64_t kTapChannels = 3;  // input channels per register block: 27 accumulators
+// The lanes are 16 output rows m (the packed gradient rows, one vector per pixel) and each of 18
+// accumulators is one tap (c, u, v) of 2 input channels. kTapPixels = 4 pixels run at a time: per
+// source row (c, u) the 6 image values x[j .. j + 5] are broadcast once each and feed the 12
+// products (pixel p, tap v = d − p) they take part in, so per 4 pixels 40 loads and 72 FMAs (one
+// pixel at a time, 3 channels, it was 28 loads per 27 FMAs; 4 pixels measured 3–7 % faster at
+// 16 channels, docs/benchmarks.md "CPU weight gradient, 2026-12-03"). Every accumulator still adds its products in pixel order, restarting from zero per
+// slice; the slice's sums are added to the slot's running sums exactly as the packed path adds its
+// register tiles: the same bits as the packed path on every level.
+constexpr int64_t kTapChannels = 2;  // input channels per register block: 18 accumulators
+constexpr int64_t kGroupTaps = 9 * kTapChannels;
+constexpr int64_t kTapPixels = 4;  // pixels per step: 4 gradient vectors + 18 accumulators + broadcasts
 
 // acc[c·9 + u·3 + v] = Σ_{pixels of the slice, in order} a[px][lanes] · src[c0 + c][i + u][j + v].
 template <class V, int kChannels>
@@ -212,10 +217,28 @@ inline void taps3_slice(const GradPlan& q, int64_t t0, int64_t len, const float*
     UNET_SIMD_UNROLL
     for (int64_t cu = 0; cu < 3 * kChannels; ++cu) row[cu] = x + cu / 3 * plane + cu % 3 * w;
     const float* ar = a + pp * kNr;
-    for (int64_t px = 0; px < run; ++px, ar += kNr) {
+    int64_t px = 0;
+    for (; px + kTapPixels <= run; px += kTapPixels, ar += kTapPixels * kNr) {
+      typename V::V g[kTapPixels];
+      UNET_SIMD_UNROLL
+      for (int64_t e = 0; e < kTapPixels; ++e) g[e] = V::load(ar + e * kNr);
+      // An opaque offset: GCC's predictive commoning would otherwise carry broadcasts over to the
+      // next step, unroll, and spill accumulators to the stack.
+      int64_t at = px;
+      asm("" : "+r"(at));
+      UNET_SIMD_UNROLL
+      for (int64_t cu = 0; cu < 3 * kChannels; ++cu)
+        UNET_SIMD_UNROLL
+        for (int64_t d = 0; d < kTapPixels + 2; ++d) {
+          const typename V::V value = V::broadcast(row[cu] + at + d);
+          // Pixel e takes this value as tap v = d − e; for each accumulator e rises with d.
+          UNET_SIMD_UNROLL
+          for (int64_t e = 0; e < kTapPixels; ++e)
+            if (e <= d && d - e < 3) acc[cu * 3 + d - e] = V::fma(g[e], value, acc[cu * 3 + d - e]);
+        }
+    }
+    for (; px < run; ++px, ar += kNr) {  // the run's last pixels one at a time (same order)
       const typename V::V g = V::load(ar);
-      // An opaque offset: GCC's predictive commoning would otherwise carry the broadcasts of taps
-      // v = 1, 2 over to the next pixel's v = 0, 1, unroll, and spill accumulators to the stack.
       int64_t at = px;
       asm("" : "+r"(at));
       UNET_SIMD_UNROLL
@@ -227,8 +250,8 @@ inline void taps3_slice(const GradPlan& q, int64_t t0, int64_t len, const float*
   }
 }
 
-// Task (slot, chunk of 3-channel groups): the slot's pixels in slices of kPc, each slice's 27-tap
-// sums added to the task's running sums sums[group][27][16] (L1/L2), written out transposed into
+// Task (slot, chunk of channel groups): the slot's pixels in slices of kPc, each slice's 18-tap
+// sums added to the task's running sums sums[group][18][16] (L1/L2), written out transposed into
 // the slot's partial dw[m][k] at the end.
 template <class V> inline void run_taps3_task(const GradPlan& q, int64_t groups_per_chunk, int64_t task) {
   const PatchGemmWeightGrad& p = q.p;
@@ -236,9 +259,9 @@ template <class V> inline void run_taps3_task(const GradPlan& q, int64_t groups_
   const int64_t slot = task / chunks, g0 = task % chunks * groups_per_chunk, g1 = std::min(groups, g0 + groups_per_chunk);
   const int64_t t_begin = slot * q.total / q.slots, t_end = (slot + 1) * q.total / q.slots;
   float* ap = thread_scratch<float, ScratchTag::kPatchGradA>(static_cast<size_t>(q.panels * kMr * kPc));
-  const size_t per_panel = static_cast<size_t>((g1 - g0) * 27 * kNr);
+  const size_t per_panel = static_cast<size_t>((g1 - g0) * kGroupTaps * kNr);
   float* sums = thread_scratch<float, ScratchTag::kPatchGradB>(static_cast<size_t>(q.panels) * per_panel);
-  typename V::V acc[27];
+  typename V::V acc[kGroupTaps];
   for (int64_t t0 = t_begin; t0 < t_end; t0 += kPc) {
     const int64_t len = std::min(kPc, t_end - t0);
     pack_grad_rows(q, t0, len, ap);
@@ -246,10 +269,9 @@ template <class V> inline void run_taps3_task(const GradPlan& q, int64_t groups_
       for (int64_t g = g0; g < g1; ++g) {
         const int64_t c0 = g * kTapChannels, channels = std::min(kTapChannels, p.channels - c0);
         const float* a = ap + panel * len * kMr;
-        if (channels == 3) taps3_slice<V, 3>(q, t0, len, a, c0, acc);
-        else if (channels == 2) taps3_slice<V, 2>(q, t0, len, a, c0, acc);
+        if (channels == 2) taps3_slice<V, 2>(q, t0, len, a, c0, acc);
         else taps3_slice<V, 1>(q, t0, len, a, c0, acc);
-        float* s = sums + panel * per_panel + (g - g0) * 27 * kNr;
+        float* s = sums + panel * per_panel + (g - g0) * kGroupTaps * kNr;
         for (int64_t k = 0; k < 9 * channels; ++k)
           V::store(s + k * kNr, t0 == t_begin ? acc[k] : V::add(V::load(s + k * kNr), acc[k]));
       }
@@ -259,8 +281,8 @@ template <class V> inline void run_taps3_task(const GradPlan& q, int64_t groups_
   for (int64_t m = 0; m < kNr; ++m) row_offset[m] = static_cast<int32_t>(m * q.kdim);
   for (int64_t panel = 0; panel < q.panels; ++panel)
     for (int64_t g = g0; g < g1; ++g) {
-      const int64_t k0 = g * kTapChannels * 9, taps = std::min<int64_t>(27, q.kdim - k0);
-      const float* s = sums + panel * per_panel + (g - g0) * 27 * kNr;
+      const int64_t k0 = g * kGroupTaps, taps = std::min<int64_t>(kGroupTaps, q.kdim - k0);
+      const float* s = sums + panel * per_panel + (g - g0) * kGroupTaps * kNr;
       for (int64_t k = 0; k < taps; ++k)
         V::scatter_first(out + panel * kMr * q.kdim + k0 + k, row_offset, V::load(s + k * kNr), p.rows - panel * kMr);
     }

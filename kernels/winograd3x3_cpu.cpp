@@ -273,22 +273,30 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
   // summed per channel pair with strided reads it took 13 % of the time at 64→64).
   if (q.slots > 1) add_slots_in_order(partial, q.slots, kXi * pairs, partial);
   // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
-  // integers every step is exact.
-  parallel_for(0, pairs, 256, [&](int64_t b, int64_t e) {
-    for (int64_t pair = b; pair < e; ++pair) {
-      float u[kXi];
-      for (int64_t xi = 0; xi < kXi; ++xi) u[xi] = partial[xi * pairs + pair];
-      float t[4][3];  // dU G
+  // integers every step is exact. kBlock pairs at a time, the arithmetic across the pairs (each ξ's
+  // row of dU is contiguous over them, so the loops vectorize; one pair at a time, 16 strided
+  // loads per pair, it took ~6 % of the weight gradient's time), then each pair's 9 weights
+  // written out. Every value sees the same operations in the same order as one pair at a time.
+  constexpr int64_t kBlock = 64;
+  parallel_for(0, ceil_div(pairs, kBlock), 4, [&](int64_t b, int64_t e) {
+    for (int64_t block = b; block < e; ++block) {
+      const int64_t p0 = block * kBlock, count = std::min(kBlock, pairs - p0);
+      float t[4][3][kBlock], o[9][kBlock];  // dU G, then Gᵀ (dU G)
       for (int64_t i = 0; i < 4; ++i) {
-        const float* r = u + 4 * i;
-        const float plus = 0.5f * (r[1] + r[2]), minus = 0.5f * (r[1] - r[2]);
-        t[i][0] = r[0] + plus, t[i][1] = minus, t[i][2] = plus + r[3];
+        const float *r0 = partial + 4 * i * pairs + p0, *r1 = r0 + pairs, *r2 = r1 + pairs, *r3 = r2 + pairs;
+        for (int64_t k = 0; k < count; ++k) {
+          const float plus = 0.5f * (r1[k] + r2[k]), minus = 0.5f * (r1[k] - r2[k]);
+          t[i][0][k] = r0[k] + plus, t[i][1][k] = minus, t[i][2][k] = plus + r3[k];
+        }
       }
-      float* out = dw + pair * 9;
-      for (int64_t v = 0; v < 3; ++v) {  // Gᵀ (dU G)
-        const float plus = 0.5f * (t[1][v] + t[2][v]), minus = 0.5f * (t[1][v] - t[2][v]);
-        out[v] = t[0][v] + plus, out[3 + v] = minus, out[6 + v] = plus + t[3][v];
-      }
+      for (int64_t v = 0; v < 3; ++v)
+        for (int64_t k = 0; k < count; ++k) {
+          const float plus = 0.5f * (t[1][v][k] + t[2][v][k]), minus = 0.5f * (t[1][v][k] - t[2][v][k]);
+          o[v][k] = t[0][v][k] + plus, o[3 + v][k] = minus, o[6 + v][k] = plus + t[3][v][k];
+        }
+      float* out = dw + p0 * 9;
+      for (int64_t k = 0; k < count; ++k)
+        for (int64_t j = 0; j < 9; ++j) out[k * 9 + j] = o[j][k];
     }
   });
 }

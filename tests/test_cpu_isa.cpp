@@ -140,8 +140,9 @@ struct EngineCase {
 // Shapes against the engines' blocking on both levels: output channels not a multiple of the
 // register tile's rows (6, 16) and above the patch GEMM's 192-row chunk, widths below, at and
 // above the direct kernel's pixel blocks (24, 48) and the 16-wide panels, odd output sizes (one-
-// column Winograd tiles), several 256-tap slices, batch 2, both paddings, k = 5; input channels
-// of every remainder modulo 3 (the AVX-512 weight gradient's 3-channel register blocks).
+// column Winograd tiles), several 256-tap slices, batch 2, both paddings, k = 5; for the AVX-512
+// weight gradient of valid 3×3 layers (2-channel register blocks, 4 pixels a step) input channels
+// of both remainders modulo 2, 1 and 16 channels, output rows of every length modulo 4.
 const EngineCase kEngineCases[] = {
     {2, 3, 19, 53, 23, 3, Padding::Valid, true},   // direct (3·23 ≤ 256): 51 columns = 2 AVX2 / 1 AVX-512 block + tail
     {1, 16, 12, 50, 16, 3, Padding::Same, false},  // direct at 16→16, same padding
@@ -150,7 +151,9 @@ const EngineCase kEngineCases[] = {
     {1, 70, 6, 6, 19, 3, Padding::Valid, false},   // a long reduction over few tiles
     {1, 8, 12, 13, 200, 5, Padding::Same, true},   // patch GEMM: 200 rows > 192, k = 5
     {2, 33, 5, 40, 17, 3, Padding::Same, false},   // 297 taps: two 256-tap slices in the weight gradient
-    {2, 5, 40, 23, 18, 3, Padding::Valid, false},  // AVX-512 weight gradient: 3-channel groups + a 2-channel one, slices across images
+    {2, 5, 40, 23, 18, 3, Padding::Valid, false},  // AVX-512 weight gradient: 2-channel groups + a 1-channel one, slices across images
+    {1, 1, 21, 30, 16, 3, Padding::Valid, false},  // 1 input channel (the first layer), rows of 28 = 7 steps of 4
+    {2, 16, 9, 28, 20, 3, Padding::Valid, true},   // 16 channels: 8 groups, 20 rows (a partial panel), rows of 26
 };
 
 // Which engines conv2d may take: the default choice, Winograd F(2×2, 3×3) for every 3×3, the
