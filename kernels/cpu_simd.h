@@ -132,6 +132,12 @@ struct Avx2F8 {
     r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
   }
+  // (a1, …, a7, *p): the lanes moved down by one, *p into the last. One lane permute and a blend
+  // (Winograd F(4×4)'s windows 4 columns to the right, instead of a second 4-way deinterleave).
+  UNET_SIMD_AVX2_FN V shift_in(V a, const float* p) {
+    const V moved = _mm256_permutevar8x32_ps(a, _mm256_setr_epi32(1, 2, 3, 4, 5, 6, 7, 7));
+    return _mm256_blend_ps(moved, _mm256_broadcast_ss(p), 0x80);
+  }
   // The inverse: (a0, b0, a1, b1, …, a3, b3) in first, (a4, b4, …, a7, b7) in second.
   UNET_SIMD_AVX2_FN void interleave(V a, V b, V& first, V& second) {
     const V lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
@@ -207,6 +213,13 @@ struct Avx512F16 {
     const __m512i even_index = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     even = _mm512_permutex2var_ps(a, even_index, b);
     odd = _mm512_permutex2var_ps(a, _mm512_add_epi32(even_index, _mm512_set1_epi32(1)), b);
+  }
+  // (a1, …, a15, *p), as Avx2F8's: one valignd with a broadcast load (all-ones zero mask: the
+  // same instruction, without GCC 12's false "may be used uninitialized", as max below).
+  UNET_SIMD_AVX512_FN V shift_in(V a, const float* p) {
+    return _mm512_castsi512_ps(_mm512_maskz_alignr_epi32(static_cast<__mmask16>(0xFFFF),
+                                                         _mm512_castps_si512(_mm512_set1_ps(*p)),
+                                                         _mm512_castps_si512(a), 1));
   }
   // (a0, b0, a1, b1, …, a7, b7) in first, (a8, b8, …, a15, b15) in second.
   UNET_SIMD_AVX512_FN void interleave(V a, V b, V& first, V& second) {

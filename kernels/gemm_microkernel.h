@@ -58,22 +58,26 @@ inline void micro_kernel(int64_t kc, const float* a, const float* b, float* c, i
     }
     return;
   }
+  // A partial tile: through a buffer, then vectors of the first `cols` lanes per row (the same
+  // operations per element as above, but for the bias, added only when there is one).
   alignas(64) float tile[kMr][kNr];
   UNET_SIMD_UNROLL
   for (int64_t r = 0; r < kMr; ++r) {
     UNET_SIMD_UNROLL
     for (int64_t h = 0; h < kVecs; ++h) W::store(tile[r] + h * W::kLanes, acc[r][h]);
   }
+  const W::V zero = W::zero();
   for (int64_t r = 0; r < rows; ++r) {
     float* row = c + r * ldc;
-    for (int64_t t = 0; t < cols; ++t) {
-      float v = tile[r][t];
-      if (accumulate) v = row[t] + v;
+    for (int64_t h = 0; h < kVecs && h * W::kLanes < cols; ++h) {
+      const int64_t n = cols - h * W::kLanes;
+      W::V v = W::load(tile[r] + h * W::kLanes);
+      if (accumulate) v = W::add(W::load_first(row + h * W::kLanes, n), v);
       if (last) {
-        if (bias) v += bias[r];
-        if (relu) v = std::max(v, 0.0f);
+        if (bias) v = W::add(v, W::set1(bias[r]));
+        if (relu) v = W::max(zero, v);  // NaN propagates, as std::max(v, 0) does
       }
-      row[t] = v;
+      W::store_first(row + h * W::kLanes, v, n);
     }
   }
 }

@@ -239,10 +239,12 @@ inline void transform_inputs4(const Plan& q, const float* src_n, int64_t t0, int
         T::V rows[6][6];
         UNET_SIMD_UNROLL
         for (int64_t r = 0; r < 6; ++r) {
-          T::V x[6], shifted[4];
-          deinterleave4(d + r * q.sw, 4 * n + 2, x);
-          deinterleave4(d + r * q.sw + 4, 4 * n - 2, shifted);
-          x[4] = shifted[0], x[5] = shifted[1];
+          // x[k] lane l = column 4l + k; x[4] and x[5] are x[0] and x[1] one tile (lane) on, their
+          // last lane columns 4n and 4n + 1 of the 4n + 2 (lanes past n are never stored).
+          T::V x[6];
+          const float* p = d + r * q.sw;
+          deinterleave4(p, 4 * n + 2, x);
+          x[4] = T::shift_in(x[0], p + 4 * n), x[5] = T::shift_in(x[1], p + 4 * n + 1);
           input_1d(x, rows[r]);
         }
         const int64_t first = std::min(n, kNr - f % kNr), next = offset(c, f + first);
@@ -544,7 +546,11 @@ template <int M> inline void run_task(const Plan& q, int64_t task) {
   const int64_t t0 = bi * q.block, count = std::min(q.block, q.tiles - t0), vpanels = ceil_div(count, kNr);
   const int64_t ld = vpanels * kNr;
   const int64_t p0 = oi * q.ochunk, p1 = std::min(q.opanels, p0 + q.ochunk);
-  const int64_t v_pitch = xi_pitch(ld * q.c_in), m_pitch = xi_pitch(ld * q.c_out);
+  // M has whole register tiles: rows up to opanels·kMr, columns up to ld, so every GEMM stores
+  // its tile directly (a partial tile went through a buffer and a scalar loop; on AVX2 every
+  // chunk's last panel is partial, 16 rows being no multiple of 6). The rows and columns past
+  // c_out and count are never read.
+  const int64_t v_pitch = xi_pitch(ld * q.c_in), m_pitch = xi_pitch(ld * q.opanels * kMr);
   float* v = thread_scratch<float, ScratchTag::kWinogradV>(static_cast<size_t>(kPositions * v_pitch));
   float* m = thread_scratch<float, ScratchTag::kWinogradM>(static_cast<size_t>(kPositions * m_pitch));
   const float* src_n = q.src + img * q.c_in * q.sh * q.sw;
@@ -553,13 +559,10 @@ template <int M> inline void run_task(const Plan& q, int64_t task) {
   for (int64_t xi = 0; xi < kPositions; ++xi)
     for (int64_t tp = 0; tp < vpanels; ++tp) {
       const float* b = v + xi * v_pitch + tp * q.c_in * kNr;
-      const int64_t cols = std::min(kNr, count - tp * kNr);
-      for (int64_t panel = p0; panel < p1; ++panel) {
-        const int64_t o = panel * kMr;
+      for (int64_t panel = p0; panel < p1; ++panel)
         gemm_tile::micro_kernel(q.c_in, q.ua + (xi * q.opanels + panel) * q.c_in * kMr, b,
-                                m + xi * m_pitch + o * ld + tp * kNr, ld, std::min(kMr, q.c_out - o), cols, false,
-                                false, nullptr, false);
-      }
+                                m + xi * m_pitch + panel * kMr * ld + tp * kNr, ld, kMr, kNr, false, false, nullptr,
+                                false);
     }
   float* y_n = q.y + img * q.c_out * q.h_out * q.w_out;
   if constexpr (M == 2) transform_outputs(q, m, ld, m_pitch, t0, count, p0 * kMr, std::min(q.c_out, p1 * kMr), y_n);

@@ -222,6 +222,37 @@ TEST_CASE("Winograd with 4x4 and 2x2 output tiles stays within its derived round
   }
 }
 
+// Every length of a tile row's last F(4×4) group (1 … 16 tiles, with a cut last tile): the input
+// transform takes the windows 4 columns on by shifting the first ones a lane and reading the
+// group's last two columns (cpu_simd.h shift_in), and the GEMMs write whole register tiles into
+// M whose rows past c_out (7, 17: no multiple of 6 or 16) and columns past the group are dropped.
+// Poisoned outputs (run: NaN), every padding, the derived bound.
+TEST_CASE("Winograd F(4x4) covers every group length and partial output-channel panel", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
+    return;
+  }
+  RestoreTile restore;
+  cpu::set_winograd3x3_tile(4);
+  for (int64_t tiles = 1; tiles <= 17; ++tiles)
+    for (int64_t pad : {0, 1, 2}) {
+      const int64_t w_out = 4 * tiles - (tiles % 4), h_out = 5 + tiles % 3;
+      const WinogradCase k{1 + tiles % 2, 3 + tiles % 5, h_out + 2 - 2 * pad, w_out + 2 - 2 * pad, tiles % 2 ? 7 : 17, pad,
+                           tiles % 3 == 0};
+      if (k.h <= 0 || k.w <= 0) continue;
+      INFO(k.str());
+      const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 101 + tiles, -1.0, 1.0);
+      const auto w = random_values<float>(k.c_out * k.c_in * 9, 102, -1.0, 1.0);
+      const auto bias = random_values<float>(k.c_out, 103, -1.0, 1.0);
+      const std::vector<float> got = run(k, x, w, bias);
+      const std::vector<double> ref = naive(k, x, w, bias), bound = winograd_error_bound(k, 4, x, w);
+      for (size_t i = 0; i < got.size(); ++i) {
+        INFO("output " << i << ": got " << got[i] << ", exact " << ref[i] << ", bound " << bound[i]);
+        REQUIRE(std::fabs(static_cast<double>(got[i]) - ref[i]) <= bound[i]);  // NaN (an unwritten output) fails too
+      }
+    }
+}
+
 TEST_CASE("Winograd 3x3 engine has the same bits for any thread count", "[conv2d][winograd]") {
   if (!cpu::winograd3x3_available()) {
     skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
