@@ -61,7 +61,12 @@ void accumulate_leaf(const Tensor& leaf, const Tensor& g, bool owned) {
   TensorImpl& impl = *leaf.impl();
   if (impl.grad) {
     Tensor acc(std::move(impl.grad));  // moved, not copied: sole_owner still sees one handle
-    sum_into(acc, g);  // in place unless someone else holds the grad (a grad() handle): then a new one
+    try {
+      sum_into(acc, g);  // in place unless someone else holds the grad (a grad() handle): then a new one
+    } catch (...) {
+      impl.grad = acc.impl();  // sum_into validates before it writes: the grad is as it was
+      throw;
+    }
     impl.grad = acc.impl();
   } else
     impl.grad = owned && sole_owner(g.impl()) ? g.impl() : g.clone().impl();
