@@ -269,6 +269,18 @@ TEST_CASE("softmax and argmax refuse bad input", "[loss][softmax]") {
   REQUIRE_THROWS_AS(argmax_channels(Tensor()), ValueError);
 }
 
+namespace {
+// One pixel's softmax denominator as the definition writes it, in float: m = the largest logit,
+// z = Σ_k exp(a_k − m) in class order.
+float definition_z(const float* a, int64_t K, int64_t hw, float& m) {
+  m = a[0];
+  for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
+  float z = 0;
+  for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
+  return z;
+}
+}  // namespace
+
 // The CPU kernel steps (image, pixel) along each 4096-pixel chunk and computes each exponential
 // once: chunks that cross image boundaries (hw = 3001, 3 images, K = 3) must give the loop of the
 // definition's bits (max, then exp per class, z in class order, then each exp again over z), and a
@@ -285,10 +297,8 @@ TEST_CASE("weighted cross-entropy (CPU kernel): chunks across images give the de
   for (int64_t i = 0; i < total; ++i) {
     const int64_t off = (i / hw) * K * hw + i % hw;
     const float* a = logits.data() + off;
-    float m = a[0];
-    for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
-    float z = 0;
-    for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
+    float m;
+    const float z = definition_z(a, K, hw, m);
     const float inv_z = 1.0f / z, w = weights[i];
     for (int64_t k = 0; k < K; ++k)
       ref[off + k * hw] = w * (std::exp(a[k * hw] - m) * inv_z - (k == labels[i] ? 1.0f : 0.0f));
@@ -312,10 +322,8 @@ TEST_CASE("weighted cross-entropy (CPU kernel): chunks across images give the de
     for (int64_t i = 0; i < total; ++i) {  // the definition again: exp(a − m) / z
       const int64_t off = (i / hw) * K * hw + i % hw;
       const float* a = logits.data() + off;
-      float m = a[0];
-      for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
-      float z = 0;
-      for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
+      float m;
+      const float z = definition_z(a, K, hw, m);
       for (int64_t k = 0; k < K; ++k) REQUIRE(probs[off + k * hw] == std::exp(a[k * hw] - m) * (1.0f / z));
     }
   }
