@@ -35,10 +35,22 @@ std::vector<std::shared_ptr<Node>> topological_order(const std::shared_ptr<Node>
 
 // True when nothing but `g` reaches its memory: no other handle, no view, not borrowed (a caller's
 // array, a part of a larger block), no graph.
-bool sole_owner(const Tensor& g) {
-  const std::shared_ptr<TensorImpl>& impl = g.impl();
+bool sole_owner(const std::shared_ptr<TensorImpl>& impl) {
   return impl.use_count() == 1 && impl->storage.use_count() == 1 && !impl->storage->borrowed() && !impl->grad_fn &&
          !impl->grad;
+}
+
+// acc += g for a gradient sum the pass (or the leaf) owns: in place when nothing else reaches acc's
+// memory and it is on the CPU, else into a new tensor. In place saves a fresh allocation (new
+// pages) and a stream per sum, e.g. where every skip connection's two gradients meet. The sum is
+// the same `acc[i] + g[i]` either way, so the bits are too. (The CUDA add kernel declares its
+// pointers __restrict__, so the GPU keeps the new tensor.)
+void sum_into(Tensor& acc, const Tensor& g) {
+  if (sole_owner(acc.impl()) && acc.device().is_cpu()) {
+    add_gradients_in_place(acc, g);
+    return;
+  }
+  acc = add_gradients(acc, g);
 }
 
 // A leaf's first gradient becomes its grad: copied, or, when the pass owns it alone (`owned`: a
@@ -47,10 +59,17 @@ bool sole_owner(const Tensor& g) {
 // in-place change to it (the gradient reducer's) reaches nothing else.
 void accumulate_leaf(const Tensor& leaf, const Tensor& g, bool owned) {
   TensorImpl& impl = *leaf.impl();
-  if (impl.grad)
-    impl.grad = add_gradients(Tensor(impl.grad), g).impl();
-  else
-    impl.grad = owned && sole_owner(g) ? g.impl() : g.clone().impl();
+  if (impl.grad) {
+    Tensor acc(std::move(impl.grad));  // moved, not copied: sole_owner still sees one handle
+    try {
+      sum_into(acc, g);  // in place unless someone else holds the grad (a grad() handle): then a new one
+    } catch (...) {
+      impl.grad = acc.impl();  // sum_into validates before it writes: the grad is as it was
+      throw;
+    }
+    impl.grad = acc.impl();
+  } else
+    impl.grad = owned && sole_owner(g.impl()) ? g.impl() : g.clone().impl();
 }
 
 }  // namespace
@@ -134,7 +153,7 @@ void Tensor::backward(const Tensor& grad_output, const std::function<void(const 
                  gi.str(), " for input ", i, " of shape ", in.shape().str());
       if (Node* producer = in.impl()->grad_fn.get()) {
         auto [slot, inserted] = pending.try_emplace(producer, gi);
-        if (!inserted) slot->second = add_gradients(slot->second, gi);
+        if (!inserted) sum_into(slot->second, gi);
       } else {
         accumulate_leaf(in, gi, true);  // input_grads owns gi until the end of this iteration
       }

@@ -40,6 +40,9 @@ void attach_node(Tensor& output, std::shared_ptr<Node> node, std::vector<Tensor>
 // the engine needs it; defined next to the elementwise ops (kernels/elementwise.cpp), the one op
 // family the engine relies on.
 Tensor add_gradients(const Tensor& a, const Tensor& b);
+// a += b in place, for a sum the engine owns alone (nothing else reaches a's memory); CPU only
+// (the engine checks both). The same additions as add_gradients, so the same bits.
+void add_gradients_in_place(Tensor& a, const Tensor& b);
 
 bool grad_enabled();
 

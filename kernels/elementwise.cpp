@@ -119,4 +119,12 @@ Tensor add_gradients(const Tensor& a, const Tensor& b) {
   return add_raw(a, b);
 }
 
+// Declared in core/autograd.h. cpu::add reads a[i] and b[i] before it writes out[i], one index at
+// a time, so out may be a.
+void add_gradients_in_place(Tensor& a, const Tensor& b) {
+  check_binary(a, b, "add_gradients_in_place");
+  UNET_CHECK(a.device().is_cpu(), DeviceError, "add_gradients_in_place: CPU tensors only, got ", a.str());
+  cpu::add(a.data<float>(), b.data<float>(), a.data<float>(), a.numel());
+}
+
 }  // namespace unet

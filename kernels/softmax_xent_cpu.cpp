@@ -15,6 +15,28 @@ namespace {
 
 constexpr int64_t kChunk = 4096;  // pixels per task: fixed, so the partial sums are reproducible
 
+// The largest of one pixel's K logits (stride hw apart).
+template <typename T> T max_logit(const T* a, int64_t K, int64_t hw) {
+  T m = a[0];
+  for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
+  return m;
+}
+
+// e[k] = exp(a[k] − m) for one pixel (m = max_logit, stored in *max), returns their sum z in
+// order k = 0..K−1.
+// Each exponential is computed once and kept in the output, which the caller then scales: the
+// same values as computing it again there (exp is a function), at half the exp calls.
+template <typename T> T exp_shifted(const T* a, T* e, int64_t K, int64_t hw, T* max = nullptr) {
+  const T m = max_logit(a, K, hw);
+  if (max) *max = m;
+  T z = 0;
+  for (int64_t k = 0; k < K; ++k) {
+    e[k * hw] = std::exp(a[k * hw] - m);
+    z += e[k * hw];
+  }
+  return z;
+}
+
 struct ChunkResult {
   double loss = 0.0, weight = 0.0;
   int64_t first_bad = -1;
@@ -32,8 +54,9 @@ int64_t weighted_xent_forward(const XentParams& p, const T* logits, const int32_
     for (int64_t c = cb; c < ce; ++c) {
       ChunkResult r;
       const int64_t end = std::min(total, (c + 1) * kChunk);
-      for (int64_t i = c * kChunk; i < end; ++i) {
-        const int64_t n = i / hw, s = i % hw;
+      // (n, s) of pixel i, stepped along instead of divided out per pixel.
+      int64_t n = (c * kChunk) / hw, s = (c * kChunk) % hw;
+      for (int64_t i = c * kChunk; i < end; ++i, s = s + 1 == hw ? (++n, 0) : s + 1) {
         const T* a = logits + n * K * hw + s;
         T* d = dlogits + n * K * hw + s;
         const int32_t label = labels[i];
@@ -42,13 +65,10 @@ int64_t weighted_xent_forward(const XentParams& p, const T* logits, const int32_
           if (r.first_bad < 0) r.first_bad = i;
           continue;
         }
-        T m = a[0];
-        for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
-        T z = 0;
-        for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
+        T m;
+        const T z = exp_shifted(a, d, K, hw, &m);
         const T inv_z = T(1) / z;
-        for (int64_t k = 0; k < K; ++k)
-          d[k * hw] = w * (std::exp(a[k * hw] - m) * inv_z - (k == label ? T(1) : T(0)));
+        for (int64_t k = 0; k < K; ++k) d[k * hw] = w * (d[k * hw] * inv_z - (k == label ? T(1) : T(0)));
         // -log p_l = log z - (a_l - m)
         r.loss += static_cast<double>(w) * static_cast<double>(std::log(z) - (a[label * hw] - m));
         r.weight += static_cast<double>(w);
@@ -86,12 +106,8 @@ template <typename T> void softmax_channels(const XentParams& p, const T* logits
       const int64_t off = (i / hw) * K * hw + i % hw;
       const T* a = logits + off;
       T* q = probs + off;
-      T m = a[0];
-      for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
-      T z = 0;
-      for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
-      const T inv_z = T(1) / z;
-      for (int64_t k = 0; k < K; ++k) q[k * hw] = std::exp(a[k * hw] - m) * inv_z;
+      const T inv_z = T(1) / exp_shifted(a, q, K, hw);
+      for (int64_t k = 0; k < K; ++k) q[k * hw] *= inv_z;
     }
   });
 }

@@ -83,3 +83,47 @@ TEST_CASE("The graph is freed after backward, backward needs a scalar or an expl
   Tensor d = y.detach();
   CHECK_FALSE(d.requires_grad());
 }
+
+// The engine sums gradients in place when it alone holds the sum (the CPU saves an allocation and
+// a stream per sum), and into a new tensor whenever anything else can see the memory: the caller's
+// output gradient, a gradient handed to two inputs at once (add's backward), a grad() handle.
+TEST_CASE("In-place gradient sums never change a tensor someone else holds", "[autograd]") {
+  const std::vector<float> go{0.5f, -0.25f, 3.f};
+  SECTION("add(h, h): both gradients are the caller's tensor") {
+    Tensor x = Tensor::from_vector({1.f, 2.f, 3.f}, Shape{3}).set_requires_grad(true);
+    const Tensor h = scale(x, 1.f);
+    const Tensor given = Tensor::from_vector(go, Shape{3});
+    add(add(h, h), h).backward(given);  // h receives given three times
+    CHECK(given.to_vector() == go);
+    CHECK(x.grad().to_vector() == std::vector<float>{1.5f, -0.75f, 9.f});
+  }
+  SECTION("two consumers: the sum of fresh gradients, exact") {
+    Tensor x = Tensor::from_vector({1.f, -2.f, 3.f}, Shape{3}).set_requires_grad(true);
+    const Tensor h = scale(x, 1.f);
+    const Tensor given = Tensor::from_vector(go, Shape{3});
+    add(scale(h, 2.f), add(scale(h, 4.f), scale(h, 8.f))).backward(given);  // 14·given, exact in float
+    CHECK(given.to_vector() == go);
+    CHECK(x.grad().to_vector() == std::vector<float>{7.f, -3.5f, 42.f});
+  }
+  SECTION("a leaf's grad: in place when nobody holds it, a new tensor when a grad() handle does") {
+    Tensor x = Tensor::from_vector({1.f, -2.f, 3.f}, Shape{3}).set_requires_grad(true);
+    sum(mul(x, x)).backward();
+    const float* first = x.grad().data<float>();
+    sum(mul(x, x)).backward();  // nothing else holds x.grad: summed where it is
+    CHECK(x.grad().data<float>() == first);
+    CHECK(x.grad().to_vector() == std::vector<float>{4.f, -8.f, 12.f});
+    const Tensor held = x.grad();
+    sum(mul(x, x)).backward();
+    CHECK(held.to_vector() == std::vector<float>{4.f, -8.f, 12.f});  // the handle keeps its value
+    CHECK(x.grad().to_vector() == std::vector<float>{6.f, -12.f, 18.f});
+    CHECK(x.grad().data<float>() != held.data<float>());
+  }
+  SECTION("a leaf's grad in the caller's memory (borrowed, as a gradient bucket's view) is never written") {
+    std::vector<float> mine{1.f, 1.f, 1.f};
+    Tensor x = Tensor::from_vector({1.f, -2.f, 3.f}, Shape{3}).set_requires_grad(true);
+    x.impl()->grad = Tensor::from_external(mine.data(), Shape{3}, DType::Float32, Device::cpu(), nullptr).impl();
+    sum(mul(x, x)).backward();
+    CHECK(mine == std::vector<float>{1.f, 1.f, 1.f});
+    CHECK(x.grad().to_vector() == std::vector<float>{3.f, -3.f, 7.f});
+  }
+}

@@ -181,3 +181,43 @@ TEST_CASE("sgd_step: invalid input is refused", "[sgd]") {
                       DeviceError);
   }
 }
+
+// The CPU kernel runs all tensors as one index space split into chunks: a chunk may start or end
+// inside a tensor, span several, and meet tensors with and without an average. Each element must
+// still get the serial loop's expression, so the result is the serial loop's bits at any thread
+// count (sizes around the 16384-element chunk grain, tiny tensors in between).
+TEST_CASE("sgd_step (CPU kernel): many tensors in one pass give a serial loop's bits at any thread count", "[sgd]") {
+  const std::vector<int64_t> counts{1, 16383, 3, 16384, 16385, 7, 40000, 64, 1, 33000};
+  const SgdOptions o{0.05f, 0.9f, 0.001f, 0.25f, 0.5f};
+  const float lr = o.learning_rate, mu = o.momentum, wd = o.weight_decay, gs = o.gradient_scale;
+  const float keep = 1.0f - o.average_decay;
+  std::vector<std::vector<float>> p0, g, v0, a0;
+  for (size_t s = 0; s < counts.size(); ++s) {
+    p0.push_back(random_values<float>(counts[s], 10 + s));
+    g.push_back(random_values<float>(counts[s], 100 + s));
+    v0.push_back(random_values<float>(counts[s], 200 + s));
+    a0.push_back(random_values<float>(counts[s], 300 + s));
+  }
+  // The reference: the loop every element runs, in float, one tensor after the other.
+  std::vector<std::vector<float>> p_ref = p0, v_ref = v0, a_ref = a0;
+  for (size_t s = 0; s < counts.size(); ++s)
+    for (int64_t i = 0; i < counts[s]; ++i) {
+      const float v = mu * v_ref[s][i] + (gs * g[s][i] + wd * p_ref[s][i]);
+      v_ref[s][i] = v;
+      p_ref[s][i] -= lr * v;
+      if (s % 3 != 1) a_ref[s][i] += keep * (p_ref[s][i] - a_ref[s][i]);  // every third has no average
+    }
+  for (int threads : {1, 2, 3}) {
+    ThreadCountGuard guard;
+    set_num_threads(threads);
+    std::vector<std::vector<float>> p = p0, v = v0, a = a0;
+    std::vector<SgdSlot<float>> slots;
+    for (size_t s = 0; s < counts.size(); ++s)
+      slots.push_back({p[s].data(), g[s].data(), v[s].data(), counts[s], s % 3 != 1 ? a[s].data() : nullptr});
+    cpu::sgd_step(slots.data(), static_cast<int64_t>(slots.size()), o);
+    INFO("threads " << threads);
+    REQUIRE(p == p_ref);
+    REQUIRE(v == v_ref);
+    REQUIRE(a == a_ref);  // the tensors without an average keep theirs untouched
+  }
+}

@@ -268,3 +268,69 @@ TEST_CASE("softmax and argmax refuse bad input", "[loss][softmax]") {
   REQUIRE_THROWS_AS(softmax(Tensor::zeros(Shape{1, 2, 2, 2}, DType::Int32)), DTypeError);
   REQUIRE_THROWS_AS(argmax_channels(Tensor()), ValueError);
 }
+
+namespace {
+// One pixel's softmax denominator as the definition writes it, in float: m = the largest logit,
+// z = Σ_k exp(a_k − m) in class order.
+float definition_z(const float* a, int64_t K, int64_t hw, float& m) {
+  m = a[0];
+  for (int64_t k = 1; k < K; ++k) m = std::max(m, a[k * hw]);
+  float z = 0;
+  for (int64_t k = 0; k < K; ++k) z += std::exp(a[k * hw] - m);
+  return z;
+}
+}  // namespace
+
+// The CPU kernel steps (image, pixel) along each 4096-pixel chunk and computes each exponential
+// once: chunks that cross image boundaries (hw = 3001, 3 images, K = 3) must give the loop of the
+// definition's bits (max, then exp per class, z in class order, then each exp again over z), and a
+// bad label in the last image is reported at its flat index. Outputs start poisoned (NaN).
+TEST_CASE("weighted cross-entropy (CPU kernel): chunks across images give the definition's bits", "[loss]") {
+  const XentParams p{3, 3, 3001, LossReduction::Sum};
+  const int64_t total = p.batch * p.pixels, K = p.classes, hw = p.pixels;
+  const std::vector<float> logits = random_values<float>(total * K, 7, -4.0, 4.0);
+  const std::vector<float> weights = random_values<float>(total, 8, 0.0, 2.0);
+  std::vector<int32_t> labels(static_cast<size_t>(total));
+  for (int64_t i = 0; i < total; ++i) labels[i] = static_cast<int32_t>((i * 7 + i / 5) % K);
+  std::vector<float> ref(logits.size());
+  double loss_ref = 0.0;
+  for (int64_t i = 0; i < total; ++i) {
+    const int64_t off = (i / hw) * K * hw + i % hw;
+    const float* a = logits.data() + off;
+    float m;
+    const float z = definition_z(a, K, hw, m);
+    const float inv_z = 1.0f / z, w = weights[i];
+    for (int64_t k = 0; k < K; ++k)
+      ref[off + k * hw] = w * (std::exp(a[k * hw] - m) * inv_z - (k == labels[i] ? 1.0f : 0.0f));
+    loss_ref += double(w) * double(std::log(z) - (a[labels[i] * hw] - m));
+  }
+  for (int threads : {1, 2}) {
+    ThreadCountGuard guard;
+    set_num_threads(threads);
+    std::vector<float> d(logits.size(), std::numeric_limits<float>::quiet_NaN());
+    float loss = NAN, scale = NAN;
+    REQUIRE(cpu::weighted_xent_forward(p, logits.data(), labels.data(), weights.data(), d.data(), &loss, &scale) == -1);
+    REQUIRE(d == ref);
+    // The loss: per-chunk double sums combined in chunk order, vs one double sum here; each term
+    // is O(10) (|logits| <= 4, w <= 2), 9003 terms: double rounding far below one float ulp of the
+    // O(1e4) total, so at most the final float rounding differs.
+    REQUIRE(std::abs(double(loss) - loss_ref) <= 2 * kEps32 * std::abs(loss_ref));
+    REQUIRE(scale == 1.0f);
+
+    std::vector<float> probs(logits.size(), std::numeric_limits<float>::quiet_NaN());
+    cpu::softmax_channels(p, logits.data(), probs.data());
+    for (int64_t i = 0; i < total; ++i) {  // the definition again: exp(a − m) / z
+      const int64_t off = (i / hw) * K * hw + i % hw;
+      const float* a = logits.data() + off;
+      float m;
+      const float z = definition_z(a, K, hw, m);
+      for (int64_t k = 0; k < K; ++k) REQUIRE(probs[off + k * hw] == std::exp(a[k * hw] - m) * (1.0f / z));
+    }
+  }
+  labels[2 * hw + 17] = -1;
+  labels[2 * hw + 20] = 5;
+  std::vector<float> d(logits.size());
+  float loss = 0, scale = 0;
+  REQUIRE(cpu::weighted_xent_forward(p, logits.data(), labels.data(), weights.data(), d.data(), &loss, &scale) ==
+          2 * hw + 17);
+}
