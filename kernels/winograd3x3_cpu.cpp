@@ -66,8 +66,14 @@ std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
 
 std::atomic<int> forced_weight_grad_tile{0};  // 0: chosen per layer
-// F(4×4, 3×3) weight gradient where it measured faster than F(2×2, 3×3): see
-// winograd3x3_weight_grad_tile's rule and docs/benchmarks.md ("CPU Winograd F(4x4) weight gradient").
+// F(4×4, 3×3) weight gradient on outputs at least 28 wide and tall (the forward's threshold), where
+// it measured faster than F(2×2, 3×3): bench/cpu_levels --levels avx512-wg2,avx512,avx512-wg4
+// --ops bwd-weight --threads 1 --rounds 31, CPU time, under CI load (2026-12-03, docs/benchmarks.md
+// "CPU Winograd F(4x4) weight gradient"): F(4×4) / F(2×2) 0.75–0.82 at 32→32 152², 0.86–0.95 at
+// 64→64 72², 0.71–0.99 at 34²/32², 0.77–0.81 at 64→64 36²; ties within the noise at 74² 32→64,
+// 38² 128→64 and 70²/68² (up1, 0.94–1.33); below 28² it lost (12²–14² 1.17–1.67, 22² 1.05–1.29:
+// 4×4 tiles leave the GEMMs' K short and the 36·Cout·Cin partials weigh more). At avx2 the
+// ≥ 28² layers took 0.55–0.91 on most, the weight gradients 0.89 in all.
 constexpr int64_t kGradLargeTileMinSide = 28;
 }  // namespace
 

@@ -426,62 +426,68 @@ inline void to_channels_last(const float* src, int64_t channels, int64_t h, int6
   }
 }
 
-// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
-// of the unit's tile f (row f / uw, column f % uw of its uw-wide rectangle of tiles), from the
-// unit's channels-last input xu (2·uw + 2 positions of ld floats per row).
-inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
-                        float* bp) {
-  const int64_t row_step = (2 * uw + 2) * ld;
+// The walk every pack of a unit shares: for the unit's tiles f < count (row f / uw, column f % uw
+// of its uw-wide rectangle of tiles) and channel panels p < panels, body(d, row_step, out) with d
+// = the tile's first position in the channels-last src (row_positions positions of ld floats per
+// row; tile (ty, tx) starts at row M·ty, column M·tx) offset to the panel's channels, out = the
+// panel row dst + (p·count + f)·width (dst[p][f][width]).
+template <int64_t M, class Body>
+__attribute__((always_inline)) inline void for_each_tile_panel(const float* src, int64_t ld, int64_t row_positions,
+                                                               int64_t uw, int64_t count, int64_t panels,
+                                                               int64_t width, float* dst, Body body) {
+  const int64_t row_step = row_positions * ld;
   for (int64_t f = 0; f < count; ++f) {
     const int64_t ty = f / uw, tx = f % uw;
-    const float* window = xu + 2 * ty * row_step + 2 * tx * ld;
-    for (int64_t cp = 0; cp < cpanels; ++cp)
-      UNET_SIMD_UNROLL
-      for (int64_t h = 0; h < kVecs; ++h) {
-        const float* d = window + cp * kNr + h * W::kLanes;
-        W::V x[4][4], v[kXi];
-        UNET_SIMD_UNROLL
-        for (int64_t r = 0; r < 4; ++r)
-          UNET_SIMD_UNROLL
-          for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
-        input_transform<W>(x, v);
-        float* out = bp + (cp * count + f) * kNr + h * W::kLanes;
-        UNET_SIMD_UNROLL
-        for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
-      }
+    const float* tile = src + M * ty * row_step + M * tx * ld;
+    for (int64_t p = 0; p < panels; ++p) body(tile + p * width, row_step, dst + (p * count + f) * width);
   }
+}
+
+// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
+// of the unit's tile f, from the unit's channels-last input xu (2·uw + 2 positions per row).
+inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
+                        float* bp) {
+  for_each_tile_panel<2>(xu, ld, 2 * uw + 2, uw, count, cpanels, kNr, bp,
+                         [&](const float* window, int64_t row_step, float* panel_row) {
+                           UNET_SIMD_UNROLL
+                           for (int64_t h = 0; h < kVecs; ++h) {
+                             const float* d = window + h * W::kLanes;
+                             W::V x[4][4], v[kXi];
+                             UNET_SIMD_UNROLL
+                             for (int64_t r = 0; r < 4; ++r)
+                               UNET_SIMD_UNROLL
+                               for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
+                             input_transform<W>(x, v);
+                             float* out = panel_row + h * W::kLanes;
+                             UNET_SIMD_UNROLL
+                             for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
+                           }
+                         });
 }
 
 // ap[ξ][op][f][kMr] (ξ blocks `pitch` apart) = Ŷ = A dY Aᵀ at position ξ of chunk output channel
 // kMr·op + r of the unit's tile f, from the unit's channels-last output gradient gu (2·uw
-// positions of ld floats per row; zeros past the output's edge: a partial tile's missing outputs
-// count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
+// positions per row; zeros past the output's edge: a partial tile's missing outputs count as
+// zero). A = [1 0; 1 1; 1 -1; 0 -1]. A tile reads W::kLanes ≥ kMr channels: ld leaves room.
 inline void pack_grads(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
                        float* ap) {
-  const int64_t row_step = 2 * uw * ld;
   const W::V zero = W::zero();
-  for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = f / uw, tx = f % uw;
-    const float* tile = gu + 2 * ty * row_step + 2 * tx * ld;
-    for (int64_t op = 0; op < opanels; ++op) {
-      const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
-      const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
-      W::V z[4][2];  // A dY
-      UNET_SIMD_UNROLL
-      for (int64_t b = 0; b < 2; ++b) {
-        z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
-        z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
-      }
-      float* out = ap + (op * count + f) * kMr;
-      UNET_SIMD_UNROLL
-      for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
-        W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
-        W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
-        W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
-        W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
-      }
+  for_each_tile_panel<2>(gu, ld, 2 * uw, uw, count, opanels, kMr, ap, [&](const float* d, int64_t row_step, float* out) {
+    const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
+    W::V z[4][2];  // A dY
+    UNET_SIMD_UNROLL
+    for (int64_t b = 0; b < 2; ++b) {
+      z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
+      z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
     }
-  }
+    UNET_SIMD_UNROLL
+    for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
+      W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
+      W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
+      W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
+      W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
+    }
+  });
 }
 
 // ---- weight gradient, F(4×4, 3×3) ------------------------------------------------------------------
@@ -502,64 +508,55 @@ __attribute__((always_inline)) inline void grad_lift_1d(const W::V y[4], W::V z[
 // pack_inputs for 6×6 windows: bp[ξ][cp][f][16], ξ = 6i + j, from xu (4·uw + 2 positions per row).
 inline void pack_inputs4(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
                          float* bp) {
-  const int64_t row_step = (4 * uw + 2) * ld;
-  for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = f / uw, tx = f % uw;
-    const float* window = xu + 4 * ty * row_step + 4 * tx * ld;
-    for (int64_t cp = 0; cp < cpanels; ++cp)
-      for (int64_t h = 0; h < kVecs; ++h) {
-        const float* d = window + cp * kNr + h * W::kLanes;
-        W::V rows[6][6];  // Bᵀ applied along each window row
-        UNET_SIMD_UNROLL
-        for (int64_t r = 0; r < 6; ++r) {
-          W::V x[6];
-          UNET_SIMD_UNROLL
-          for (int64_t c = 0; c < 6; ++c) x[c] = W::loadu(d + r * row_step + c * ld);
-          input_1d(x, rows[r]);
-        }
-        float* out = bp + (cp * count + f) * kNr + h * W::kLanes;
-        UNET_SIMD_UNROLL
-        for (int64_t j = 0; j < 6; ++j) {
-          const W::V column[6] = {rows[0][j], rows[1][j], rows[2][j], rows[3][j], rows[4][j], rows[5][j]};
-          W::V v[6];
-          input_1d(column, v);
-          UNET_SIMD_UNROLL
-          for (int64_t i = 0; i < 6; ++i) W::store(out + (6 * i + j) * pitch, v[i]);
-        }
-      }
-  }
+  for_each_tile_panel<4>(xu, ld, 4 * uw + 2, uw, count, cpanels, kNr, bp,
+                         [&](const float* window, int64_t row_step, float* panel_row) {
+                           for (int64_t h = 0; h < kVecs; ++h) {
+                             const float* d = window + h * W::kLanes;
+                             W::V rows[6][6];  // Bᵀ applied along each window row
+                             UNET_SIMD_UNROLL
+                             for (int64_t r = 0; r < 6; ++r) {
+                               W::V x[6];
+                               UNET_SIMD_UNROLL
+                               for (int64_t c = 0; c < 6; ++c) x[c] = W::loadu(d + r * row_step + c * ld);
+                               input_1d(x, rows[r]);
+                             }
+                             float* out = panel_row + h * W::kLanes;
+                             UNET_SIMD_UNROLL
+                             for (int64_t j = 0; j < 6; ++j) {
+                               const W::V column[6] = {rows[0][j], rows[1][j], rows[2][j],
+                                                       rows[3][j], rows[4][j], rows[5][j]};
+                               W::V v[6];
+                               input_1d(column, v);
+                               UNET_SIMD_UNROLL
+                               for (int64_t i = 0; i < 6; ++i) W::store(out + (6 * i + j) * pitch, v[i]);
+                             }
+                           }
+                         });
 }
 
 // pack_grads for 4×4 tiles: ap[ξ][op][f][kMr] = (A dY Aᵀ)[ξ], from gu (4·uw positions per row;
 // zeros past the output's edge).
 inline void pack_grads4(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
                         float* ap) {
-  const int64_t row_step = 4 * uw * ld;
-  for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = f / uw, tx = f % uw;
-    const float* tile = gu + 4 * ty * row_step + 4 * tx * ld;
-    for (int64_t op = 0; op < opanels; ++op) {
-      const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
-      W::V z[6][4];                      // A dY
+  for_each_tile_panel<4>(gu, ld, 4 * uw, uw, count, opanels, kMr, ap, [&](const float* d, int64_t row_step, float* out) {
+    W::V z[6][4];  // A dY
+    UNET_SIMD_UNROLL
+    for (int64_t b = 0; b < 4; ++b) {
+      const W::V y[4] = {W::loadu(d + b * ld), W::loadu(d + row_step + b * ld), W::loadu(d + 2 * row_step + b * ld),
+                         W::loadu(d + 3 * row_step + b * ld)};
+      W::V col[6];
+      grad_lift_1d(y, col);
       UNET_SIMD_UNROLL
-      for (int64_t b = 0; b < 4; ++b) {
-        const W::V y[4] = {W::loadu(d + b * ld), W::loadu(d + row_step + b * ld), W::loadu(d + 2 * row_step + b * ld),
-                           W::loadu(d + 3 * row_step + b * ld)};
-        W::V col[6];
-        grad_lift_1d(y, col);
-        UNET_SIMD_UNROLL
-        for (int64_t i = 0; i < 6; ++i) z[i][b] = col[i];
-      }
-      float* out = ap + (op * count + f) * kMr;
-      UNET_SIMD_UNROLL
-      for (int64_t i = 0; i < 6; ++i) {  // (A dY) Aᵀ
-        W::V row[6];
-        grad_lift_1d(z[i], row);
-        UNET_SIMD_UNROLL
-        for (int64_t j = 0; j < 6; ++j) W::store_first(out + (6 * i + j) * pitch, row[j], kMr);
-      }
+      for (int64_t i = 0; i < 6; ++i) z[i][b] = col[i];
     }
-  }
+    UNET_SIMD_UNROLL
+    for (int64_t i = 0; i < 6; ++i) {  // (A dY) Aᵀ
+      W::V row[6];
+      grad_lift_1d(z[i], row);
+      UNET_SIMD_UNROLL
+      for (int64_t j = 0; j < 6; ++j) W::store_first(out + (6 * i + j) * pitch, row[j], kMr);
+    }
+  });
 }
 
 // Task (slot, output-channel chunk, input-channel chunk), output tiles of M×M: the slot's units (image, rectangle of
