@@ -2,7 +2,8 @@
 // instruction-set levels (kernels/cpu_dispatch.h), optionally with engines switched off
 // ("avx512-direct" = AVX-512 without the direct 3×3 kernel; "-winograd", "-patch" likewise;
 // "-f2" / "-f4" pin Winograd's output tile to F(2×2, 3×3) / F(4×4, 3×3); "-wg" / "-nowg" run
-// every 3×3 weight gradient on Winograd / on the patch GEMM instead of the per-layer choice),
+// every 3×3 weight gradient on Winograd / on the patch GEMM instead of the per-layer choice;
+// "-wg2" / "-wg4" pin the Winograd weight gradient's tile to F(2×2, 3×3) / F(4×4, 3×3)),
 // alternated in one process: per layer and pass, every variant runs in turn, --rounds times, and
 // the minimum counts. The clock is the process's
 // CPU time (CLOCK_PROCESS_CPUTIME_ID), which other processes on a shared machine disturb only
@@ -116,12 +117,14 @@ struct Variant {
   std::string name;
   cpu::CpuIsa isa;
   bool direct = true, winograd = true, patch = true;
-  int tile = 0;  // Winograd's output tile; 0: chosen per layer
+  int tile = 0;       // Winograd's output tile; 0: chosen per layer
+  int grad_tile = 0;  // the Winograd weight gradient's output tile; 0: chosen per layer
   cpu::WinogradWeightGrad weight_grad = cpu::WinogradWeightGrad::Auto;
   void apply() const {
     cpu::set_cpu_isa(isa);
     cpu::set_winograd3x3_weight_grad(weight_grad);
     cpu::set_winograd3x3_tile(tile);
+    cpu::set_winograd3x3_weight_grad_tile(grad_tile);
     cpu::set_conv3x3_direct_enabled(direct);
     cpu::set_winograd3x3_enabled(winograd);
     cpu::set_patch_gemm_enabled(patch);
@@ -144,13 +147,17 @@ std::vector<Variant> parse_variants(const std::string& list) {
         v.tile = off == "f2" ? 2 : 4;
         continue;
       }
+      if (off == "wg2" || off == "wg4") {
+        v.grad_tile = off == "wg2" ? 2 : 4;
+        continue;
+      }
       if (off == "wg" || off == "nowg") {
         v.weight_grad = off == "wg" ? cpu::WinogradWeightGrad::On : cpu::WinogradWeightGrad::Off;
         continue;
       }
       UNET_CHECK(off == "direct" || off == "winograd" || off == "patch", ValueError, "--levels: '", off,
                  "' is not an engine (direct, winograd, patch), a Winograd tile (f2, f4) or a weight-gradient choice "
-                 "(wg, nowg)");
+                 "(wg, nowg, wg2, wg4)");
       (off == "direct" ? v.direct : off == "winograd" ? v.winograd : v.patch) = false;
     }
     variants.push_back(v);

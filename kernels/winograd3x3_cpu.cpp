@@ -64,6 +64,17 @@ std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // tile 572, 3 rounds) 0.65–1.00 on every layer but the 1-channel first. At avx2 (one run) it also
 // won at 32→16 and 16→32.
 bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
+
+std::atomic<int> forced_weight_grad_tile{0};  // 0: chosen per layer
+// F(4×4, 3×3) weight gradient on outputs at least 28 wide and tall (the forward's threshold), where
+// it measured faster than F(2×2, 3×3): bench/cpu_levels --levels avx512-wg2,avx512,avx512-wg4
+// --ops bwd-weight --threads 1 --rounds 31, CPU time, under CI load (2026-12-03, docs/benchmarks.md
+// "CPU Winograd F(4x4) weight gradient"): F(4×4) / F(2×2) 0.75–0.82 at 32→32 152², 0.86–0.95 at
+// 64→64 72², 0.71–0.99 at 34²/32², 0.77–0.81 at 64→64 36²; ties within the noise at 74² 32→64,
+// 38² 128→64 and 70²/68² (up1, 0.94–1.33); below 28² it lost (12²–14² 1.17–1.67, 22² 1.05–1.29:
+// 4×4 tiles leave the GEMMs' K short and the 36·Cout·Cin partials weigh more). At avx2 the
+// ≥ 28² layers took 0.55–0.91 on most, the weight gradients 0.89 in all.
+constexpr int64_t kGradLargeTileMinSide = 28;
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
@@ -80,6 +91,18 @@ bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out) {
   return weight_grad_pays(c_in, c_out);  // no size limit: 12² to 568² outputs all paid
 }
 bool winograd3x3_available() { return engine_switch.available(); }
+
+void set_winograd3x3_weight_grad_tile(int m) {
+  UNET_CHECK(m == 0 || m == 2 || m == 4, ValueError, "set_winograd3x3_weight_grad_tile: the output tile is 2 ",
+             "(F(2x2, 3x3)), 4 (F(4x4, 3x3)) or 0 (chosen per layer), got ", m);
+  forced_weight_grad_tile.store(m, std::memory_order_relaxed);
+}
+
+int winograd3x3_weight_grad_tile(int64_t h_out, int64_t w_out) {
+  const int forced = forced_weight_grad_tile.load(std::memory_order_relaxed);
+  if (forced != 0) return forced;
+  return h_out >= kGradLargeTileMinSide && w_out >= kGradLargeTileMinSide ? 4 : 2;
+}
 
 void set_winograd3x3_tile(int m) {
   UNET_CHECK(m == 0 || m == 2 || m == 4, ValueError, "set_winograd3x3_tile: the output tile is 2 (F(2x2, 3x3)), 4 ",
@@ -163,6 +186,7 @@ constexpr int64_t kGradMaxPartialFloats = int64_t{1} << 23;  // slot partials: 3
 constexpr int64_t kGradMinTasks = 8;
 
 struct GradPlan {
+  int64_t m, positions;  // output tiles m×m (2 or 4), (m + 2)² transformed positions
   int64_t c_in, c_out, h_out, w_out, th, tw, tiles, n;
   const float* x;  // batch × c_in × h × w
   const float* g;  // batch × c_out × h_out × w_out
@@ -170,7 +194,7 @@ struct GradPlan {
   // Units: rectangles of unit_rows tile rows × unit_w tiles (whole rows when a row holds fewer
   // than `block` tiles, else balanced parts of one row), per_image = row blocks × col_blocks.
   int64_t block, unit_rows, unit_w, col_blocks, per_image, units, slots, ochunk, ochunks, cchunk, cchunks;
-  float* partial;  // slots × 16 × c_out × c_in
+  float* partial;  // slots × positions × c_out × c_in
 };
 
 // The vector code, once per level (kernels/cpu_simd.h).
@@ -227,6 +251,43 @@ void winograd3x3_backward_data(int64_t n, int64_t c_in, int64_t h, int64_t w, in
   winograd3x3_run(n, c_out, h + 2 * pad - 2, w + 2 * pad - 2, c_in, 2 - pad, g, weights, true, nullptr, false, dx);
 }
 
+namespace {
+// dw[o][c] = Gᵀ dU[o][c] G for F(4×4, 3×3) (dU: 36 rows of `pairs` floats, ξ = 6i + j): the
+// adjoint of transform_weights4's G. Columns of G: (¼, -⅙, -⅙, 1/24, 1/24, 0),
+// (0, -⅙, ⅙, 1/12, -1/12, 0), (0, -⅙, -⅙, ⅙, ⅙, 1). As the F(2×2) transform below, kBlock pairs
+// at a time with the arithmetic across the pairs (the loops vectorize), then each pair's 9
+// weights written out. Plain C++ compiled once: the same bits on every level.
+void grad_filter_transform4(const float* du, int64_t pairs, float* dw) {
+  constexpr int64_t kBlock = 64;
+  // r Gᵀ-row by row: (r0 … r5) · G for one row r of 6 values.
+  auto times_g = [](float r0, float r1, float r2, float r3, float r4, float r5, float& a, float& b, float& c) {
+    const float p = r1 + r2, d = r1 - r2, s = r3 + r4, e = r3 - r4;
+    a = 0.25f * r0 - p * (1.0f / 6) + s * (1.0f / 24);
+    b = e * (1.0f / 12) - d * (1.0f / 6);
+    c = (s - p) * (1.0f / 6) + r5;
+  };
+  parallel_for(0, ceil_div(pairs, kBlock), 4, [&](int64_t b, int64_t e) {
+    for (int64_t block = b; block < e; ++block) {
+      const int64_t p0 = block * kBlock, count = std::min(kBlock, pairs - p0);
+      float t[6][3][kBlock], o[9][kBlock];  // dU G, then Gᵀ (dU G)
+      for (int64_t i = 0; i < 6; ++i) {
+        const float* r = du + 6 * i * pairs + p0;
+        for (int64_t k = 0; k < count; ++k)
+          times_g(r[k], r[pairs + k], r[2 * pairs + k], r[3 * pairs + k], r[4 * pairs + k], r[5 * pairs + k], t[i][0][k],
+                  t[i][1][k], t[i][2][k]);
+      }
+      for (int64_t v = 0; v < 3; ++v)
+        for (int64_t k = 0; k < count; ++k)
+          times_g(t[0][v][k], t[1][v][k], t[2][v][k], t[3][v][k], t[4][v][k], t[5][v][k], o[v][k], o[3 + v][k],
+                  o[6 + v][k]);
+      float* out = dw + p0 * 9;
+      for (int64_t k = 0; k < count; ++k)
+        for (int64_t j = 0; j < 9; ++j) out[k * 9 + j] = o[j][k];
+    }
+  });
+}
+}  // namespace
+
 void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                              const float* g, int64_t slots, float* dw) {
   GradPlan q{};
@@ -237,20 +298,23 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     std::fill(dw, dw + pairs * 9, 0.0f);
     return;
   }
-  q.th = ceil_div(q.h_out, 2), q.tw = ceil_div(q.w_out, 2), q.tiles = q.th * q.tw;
-  // The windows read rows [-pad, 2·th + 2 - pad) and columns [-pad, 2·tw + 2 - pad) of x.
+  q.m = winograd3x3_weight_grad_tile(q.h_out, q.w_out), q.positions = (q.m + 2) * (q.m + 2);
+  q.th = ceil_div(q.h_out, q.m), q.tw = ceil_div(q.w_out, q.m), q.tiles = q.th * q.tw;
+  // The windows read rows [-pad, m·th + 2 - pad) and columns [-pad, m·tw + 2 - pad) of x.
   q.x = x, q.h = h, q.w = w, q.pad = pad;
   auto chunk = [](int64_t channels, int64_t most) { return ceil_div(ceil_div(channels, ceil_div(channels, most)), 16) * 16; };
   q.ochunk = chunk(c_out, kGradChunkOut), q.ochunks = ceil_div(c_out, q.ochunk);
   q.cchunk = chunk(c_in, kGradChunkIn), q.cchunks = ceil_div(c_in, q.cchunk);
-  q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (kXi * (q.ochunk + q.cchunk))));
+  q.block = std::min(q.tiles, std::max<int64_t>(16, kGradBlockFloats / (q.positions * (q.ochunk + q.cchunk))));
   if (q.tw >= q.block) {
     q.col_blocks = ceil_div(q.tw, q.block), q.unit_w = ceil_div(q.tw, q.col_blocks), q.unit_rows = 1;
   } else {
     q.col_blocks = 1, q.unit_w = q.tw, q.unit_rows = q.block / q.tw;
   }
   q.per_image = ceil_div(q.th, q.unit_rows) * q.col_blocks, q.units = n * q.per_image;
-  q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (kXi * pairs), n * q.tiles / kGradMinSlotTiles}),
+  // (kGradMinSlotTiles counts F(2×2) tiles: scaled by the positions, an F(4×4) tile's GEMM work.)
+  q.slots = std::clamp<int64_t>(std::min({slots, kGradMaxPartialFloats / (q.positions * pairs),
+                                          n * q.tiles * q.positions / (kXi * kGradMinSlotTiles)}),
                                 1, q.units);
   // Too few tasks: narrower channel chunks (after the units are fixed: the block above depends on
   // the chunks). Input channels first: a task packs Ŷ for its output chunk and V for its input
@@ -263,7 +327,7 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     else
       break;
   }
-  float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * kXi * pairs));
+  float* partial = thread_scratch<float, ScratchTag::kWinogradPartials>(static_cast<size_t>(q.slots * q.positions * pairs));
   q.partial = partial;
   if (cpu_isa() == CpuIsa::Avx512)
     avx512::winograd::run_grad(q);
@@ -271,7 +335,8 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
     avx2::winograd::run_grad(q);
   // dU = Σ_slots, added in slot order into slot 0's partial (contiguous: the loop vectorizes;
   // summed per channel pair with strided reads it took 13 % of the time at 64→64).
-  if (q.slots > 1) add_slots_in_order(partial, q.slots, kXi * pairs, partial);
+  if (q.slots > 1) add_slots_in_order(partial, q.slots, q.positions * pairs, partial);
+  if (q.m == 4) return grad_filter_transform4(partial, pairs, dw);
   // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
   // integers every step is exact. kBlock pairs at a time, the arithmetic across the pairs (each ξ's
   // row of dU is contiguous over them, so the loops vectorize; one pair at a time, 16 strided

@@ -7,7 +7,8 @@
 // transform that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the
 // weights flipped and transposed, the data gradient of the 3×3 layers with many channels (the
 // few-channel layers stay on conv3x3_direct_cpu.h). The weight gradient (F(2×2, 3×3) only) runs
-// the same register tile with the tiles as the summed dimension, for the layers where it beat
+// the same register tile with the tiles as the summed dimension (F(2×2, 3×3), or F(4×4, 3×3) on
+// outputs at least 28 wide and tall: winograd3x3_weight_grad_tile), for the layers where it beat
 // patch_gemm_cpu.h's (at least 32 input and output channels; the rest
 // stay there).
 //
@@ -18,8 +19,10 @@
 // 1/24: no exactness on integers, and on random data (tests/test_winograd.cpp: up to 300
 // channels, values in [-1, 1]) errors up to 1.0e-4·(|y| + 1) against F(2×2, 3×3)'s 1.4e-5; both
 // stay within the bound that test derives for each output from the data (observed ≤ 0.4 % of it).
-// The weight gradient's transforms have entries 0, ±1 (A, B) and ±½ (G): exact on small integers
-// too, and within its own derived bound on random data (observed ≤ 0.4 % of it).
+// The weight gradient's F(2×2, 3×3) transforms have entries 0, ±1 (A, B) and ±½ (G): exact on
+// small integers too, and within its own derived bound on random data (observed ≤ 0.4 % of it);
+// F(4×4, 3×3)'s (A up to 8, Bᵀ up to 5, G's ⅙ and 1/24) within the bound derived the same way
+// from its magnitudes (tests/test_winograd.cpp).
 #pragma once
 
 #include <cstdint>
@@ -59,16 +62,26 @@ void winograd3x3(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, i
 void winograd3x3_backward_data(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad,
                                const float* g, const float* weights, float* dx);
 
-// The weight gradient of the same convolution with F(2×2, 3×3): for every (o, c, u, v)
+// The weight gradient of the same convolution with F(2×2, 3×3) (or F(4×4, 3×3):
+// winograd3x3_weight_grad_tile): for every (o, c, u, v)
 //   dw[o][c][u][v] = Σ_{b,i,j} g[b][o][i][j] · x[b][c][i+u-pad][j+v-pad]   (0 outside the image),
 // i < h + 2·pad - 2, j < w + 2·pad - 2. Per 2×2 output tile the forward is Y = Aᵀ[U ⊙ V]A, so
 // dU[o][c] = Σ_tiles (A dY Aᵀ) ⊙ V (outputs of a partial tile past the edge count as zeros): 16
 // GEMMs over the tiles, c_out × c_in each, 16 multiply-adds per tile and channel pair instead of
-// 36, then dw = Gᵀ dU G. dw is overwritten. The tiles are split into `slots` ranges fixed by the
+// 36, then dw = Gᵀ dU G. With 4×4 tiles the same with F(4×4, 3×3)'s A, B and G: 36 GEMMs, 36
+// multiply-adds per tile (16 outputs) instead of 144. dw is overwritten. The tiles are split into `slots` ranges fixed by the
 // shapes whose partial dU are added in slot order: the result does not depend on the thread count
 // (nor on the level). Requires winograd3x3_available(); the caller validates the shapes.
 void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int64_t c_out, int64_t pad, const float* x,
                              const float* g, int64_t slots, float* dw);
+
+// The output tile the weight gradient of a layer with this output size runs with now: 2 =
+// F(2×2, 3×3), 4 = F(4×4, 3×3). set_winograd3x3_weight_grad_tile forces one (2 or 4; 0 = chosen
+// per layer, the default: 4 where the output is at least 28 wide and tall, where it measured
+// faster); anything else is a ValueError. For tests and benchmarks; not meant to be changed while
+// convolutions run.
+void set_winograd3x3_weight_grad_tile(int m);
+int winograd3x3_weight_grad_tile(int64_t h_out, int64_t w_out);
 
 // Which engine conv2d runs a float32 3×3 layer's weight gradient on, where Winograd is available:
 // Auto (the default) = Winograd where it measured faster than the patch GEMM (the rule in

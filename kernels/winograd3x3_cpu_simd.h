@@ -426,98 +426,179 @@ inline void to_channels_last(const float* src, int64_t channels, int64_t h, int6
   }
 }
 
-// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
-// of the unit's tile f (row f / uw, column f % uw of its uw-wide rectangle of tiles), from the
-// unit's channels-last input xu (2·uw + 2 positions of ld floats per row).
-inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
-                        float* bp) {
-  const int64_t row_step = (2 * uw + 2) * ld;
+// The walk every pack of a unit shares: for the unit's tiles f < count (row f / uw, column f % uw
+// of its uw-wide rectangle of tiles) and channel panels p < panels, body(d, row_step, out) with d
+// = the tile's first position in the channels-last src (row_positions positions of ld floats per
+// row; tile (ty, tx) starts at row M·ty, column M·tx) offset to the panel's channels, out = the
+// panel row dst + (p·count + f)·width (dst[p][f][width]).
+template <int64_t M, class Body>
+__attribute__((always_inline)) inline void for_each_tile_panel(const float* src, int64_t ld, int64_t row_positions,
+                                                               int64_t uw, int64_t count, int64_t panels,
+                                                               int64_t width, float* dst, Body body) {
+  const int64_t row_step = row_positions * ld;
   for (int64_t f = 0; f < count; ++f) {
     const int64_t ty = f / uw, tx = f % uw;
-    const float* window = xu + 2 * ty * row_step + 2 * tx * ld;
-    for (int64_t cp = 0; cp < cpanels; ++cp)
-      UNET_SIMD_UNROLL
-      for (int64_t h = 0; h < kVecs; ++h) {
-        const float* d = window + cp * kNr + h * W::kLanes;
-        W::V x[4][4], v[kXi];
-        UNET_SIMD_UNROLL
-        for (int64_t r = 0; r < 4; ++r)
-          UNET_SIMD_UNROLL
-          for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
-        input_transform<W>(x, v);
-        float* out = bp + (cp * count + f) * kNr + h * W::kLanes;
-        UNET_SIMD_UNROLL
-        for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
-      }
+    const float* tile = src + M * ty * row_step + M * tx * ld;
+    for (int64_t p = 0; p < panels; ++p) body(tile + p * width, row_step, dst + (p * count + f) * width);
   }
+}
+
+// bp[ξ][cp][f][16] (ξ blocks `pitch` apart) = V = Bᵀ d B at position ξ of chunk channel 16·cp + q
+// of the unit's tile f, from the unit's channels-last input xu (2·uw + 2 positions per row).
+inline void pack_inputs(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
+                        float* bp) {
+  for_each_tile_panel<2>(xu, ld, 2 * uw + 2, uw, count, cpanels, kNr, bp,
+                         [&](const float* window, int64_t row_step, float* panel_row) {
+                           UNET_SIMD_UNROLL
+                           for (int64_t h = 0; h < kVecs; ++h) {
+                             const float* d = window + h * W::kLanes;
+                             W::V x[4][4], v[kXi];
+                             UNET_SIMD_UNROLL
+                             for (int64_t r = 0; r < 4; ++r)
+                               UNET_SIMD_UNROLL
+                               for (int64_t c = 0; c < 4; ++c) x[r][c] = W::loadu(d + r * row_step + c * ld);
+                             input_transform<W>(x, v);
+                             float* out = panel_row + h * W::kLanes;
+                             UNET_SIMD_UNROLL
+                             for (int64_t xi = 0; xi < kXi; ++xi) W::store(out + xi * pitch, v[xi]);
+                           }
+                         });
 }
 
 // ap[ξ][op][f][kMr] (ξ blocks `pitch` apart) = Ŷ = A dY Aᵀ at position ξ of chunk output channel
 // kMr·op + r of the unit's tile f, from the unit's channels-last output gradient gu (2·uw
-// positions of ld floats per row; zeros past the output's edge: a partial tile's missing outputs
-// count as zero). A = [1 0; 1 1; 1 -1; 0 -1].
+// positions per row; zeros past the output's edge: a partial tile's missing outputs count as
+// zero). A = [1 0; 1 1; 1 -1; 0 -1]. A tile reads W::kLanes ≥ kMr channels: ld leaves room.
 inline void pack_grads(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
                        float* ap) {
-  const int64_t row_step = 2 * uw * ld;
   const W::V zero = W::zero();
-  for (int64_t f = 0; f < count; ++f) {
-    const int64_t ty = f / uw, tx = f % uw;
-    const float* tile = gu + 2 * ty * row_step + 2 * tx * ld;
-    for (int64_t op = 0; op < opanels; ++op) {
-      const float* d = tile + op * kMr;  // reads W::kLanes ≥ kMr channels: ld leaves room
-      const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
-      W::V z[4][2];  // A dY
-      UNET_SIMD_UNROLL
-      for (int64_t b = 0; b < 2; ++b) {
-        z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
-        z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
-      }
-      float* out = ap + (op * count + f) * kMr;
-      UNET_SIMD_UNROLL
-      for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
-        W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
-        W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
-        W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
-        W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
-      }
+  for_each_tile_panel<2>(gu, ld, 2 * uw, uw, count, opanels, kMr, ap, [&](const float* d, int64_t row_step, float* out) {
+    const W::V y[2][2] = {{W::loadu(d), W::loadu(d + ld)}, {W::loadu(d + row_step), W::loadu(d + row_step + ld)}};
+    W::V z[4][2];  // A dY
+    UNET_SIMD_UNROLL
+    for (int64_t b = 0; b < 2; ++b) {
+      z[0][b] = y[0][b], z[1][b] = W::add(y[0][b], y[1][b]);
+      z[2][b] = W::sub(y[0][b], y[1][b]), z[3][b] = W::sub(zero, y[1][b]);
     }
-  }
+    UNET_SIMD_UNROLL
+    for (int64_t i = 0; i < 4; ++i) {  // (A dY) Aᵀ
+      W::store_first(out + (4 * i) * pitch, z[i][0], kMr);
+      W::store_first(out + (4 * i + 1) * pitch, W::add(z[i][0], z[i][1]), kMr);
+      W::store_first(out + (4 * i + 2) * pitch, W::sub(z[i][0], z[i][1]), kMr);
+      W::store_first(out + (4 * i + 3) * pitch, W::sub(zero, z[i][1]), kMr);
+    }
+  });
 }
 
-// Task (slot, output-channel chunk, input-channel chunk): the slot's units (image, rectangle of
+// ---- weight gradient, F(4×4, 3×3) ------------------------------------------------------------------
+// The same GEMMs on 36 positions per 4×4 output tile (36 products per 16 outputs instead of 16 per
+// 4): V = Bᵀ d B of the 6×6 window with the forward's input_1d (Isa::Wide is Isa::Lanes on both
+// levels), Ŷ = A dY Aᵀ with A = (Aᵀ)ᵀ of F(4×4, 3×3) below, dw = Gᵀ dU G in winograd3x3_cpu.cpp.
+
+// A y for 4 values per lane (6 results): the adjoint of output_1d, rows of A (1 0 0 0), (1 1 1 1),
+// (1 -1 1 -1), (1 2 4 8), (1 -2 4 -8), (0 0 0 1).
+__attribute__((always_inline)) inline void grad_lift_1d(const W::V y[4], W::V z[6]) {
+  const W::V even = W::add(y[0], y[2]), odd = W::add(y[1], y[3]);
+  const W::V even4 = W::fma(W::set1(4.0f), y[2], y[0]);
+  const W::V odd4 = W::mul(W::set1(2.0f), W::fma(W::set1(4.0f), y[3], y[1]));  // 2·y1 + 8·y3 (×2 exact)
+  z[0] = y[0], z[1] = W::add(even, odd), z[2] = W::sub(even, odd);
+  z[3] = W::add(even4, odd4), z[4] = W::sub(even4, odd4), z[5] = y[3];
+}
+
+// pack_inputs for 6×6 windows: bp[ξ][cp][f][16], ξ = 6i + j, from xu (4·uw + 2 positions per row).
+inline void pack_inputs4(const float* xu, int64_t ld, int64_t uw, int64_t count, int64_t cpanels, int64_t pitch,
+                         float* bp) {
+  for_each_tile_panel<4>(xu, ld, 4 * uw + 2, uw, count, cpanels, kNr, bp,
+                         [&](const float* window, int64_t row_step, float* panel_row) {
+                           for (int64_t h = 0; h < kVecs; ++h) {
+                             const float* d = window + h * W::kLanes;
+                             W::V rows[6][6];  // Bᵀ applied along each window row
+                             UNET_SIMD_UNROLL
+                             for (int64_t r = 0; r < 6; ++r) {
+                               W::V x[6];
+                               UNET_SIMD_UNROLL
+                               for (int64_t c = 0; c < 6; ++c) x[c] = W::loadu(d + r * row_step + c * ld);
+                               input_1d(x, rows[r]);
+                             }
+                             float* out = panel_row + h * W::kLanes;
+                             UNET_SIMD_UNROLL
+                             for (int64_t j = 0; j < 6; ++j) {
+                               const W::V column[6] = {rows[0][j], rows[1][j], rows[2][j],
+                                                       rows[3][j], rows[4][j], rows[5][j]};
+                               W::V v[6];
+                               input_1d(column, v);
+                               UNET_SIMD_UNROLL
+                               for (int64_t i = 0; i < 6; ++i) W::store(out + (6 * i + j) * pitch, v[i]);
+                             }
+                           }
+                         });
+}
+
+// pack_grads for 4×4 tiles: ap[ξ][op][f][kMr] = (A dY Aᵀ)[ξ], from gu (4·uw positions per row;
+// zeros past the output's edge).
+inline void pack_grads4(const float* gu, int64_t ld, int64_t uw, int64_t count, int64_t opanels, int64_t pitch,
+                        float* ap) {
+  for_each_tile_panel<4>(gu, ld, 4 * uw, uw, count, opanels, kMr, ap, [&](const float* d, int64_t row_step, float* out) {
+    W::V z[6][4];  // A dY
+    UNET_SIMD_UNROLL
+    for (int64_t b = 0; b < 4; ++b) {
+      const W::V y[4] = {W::loadu(d + b * ld), W::loadu(d + row_step + b * ld), W::loadu(d + 2 * row_step + b * ld),
+                         W::loadu(d + 3 * row_step + b * ld)};
+      W::V col[6];
+      grad_lift_1d(y, col);
+      UNET_SIMD_UNROLL
+      for (int64_t i = 0; i < 6; ++i) z[i][b] = col[i];
+    }
+    UNET_SIMD_UNROLL
+    for (int64_t i = 0; i < 6; ++i) {  // (A dY) Aᵀ
+      W::V row[6];
+      grad_lift_1d(z[i], row);
+      UNET_SIMD_UNROLL
+      for (int64_t j = 0; j < 6; ++j) W::store_first(out + (6 * i + j) * pitch, row[j], kMr);
+    }
+  });
+}
+
+// Task (slot, output-channel chunk, input-channel chunk), output tiles of M×M: the slot's units (image, rectangle of
 // tiles) in order, each packed and multiplied into the slot's partial dU[ξ][o][c]; the first unit
 // overwrites, later ones add: every element of dU is one fixed chain of sums.
-inline void run_grad_task(const GradPlan& q, int64_t task) {
+template <int M> inline void run_grad_task(const GradPlan& q, int64_t task) {
+  constexpr int64_t kPositions = (M + 2) * (M + 2);
   const int64_t slot = task / (q.ochunks * q.cchunks), oi = task / q.cchunks % q.ochunks, ci = task % q.cchunks;
   const int64_t u0 = slot * q.units / q.slots, u1 = (slot + 1) * q.units / q.slots;
   const int64_t o_lo = oi * q.ochunk, o_count = std::min(q.ochunk, q.c_out - o_lo);
   const int64_t c_lo = ci * q.cchunk, c_count = std::min(q.cchunk, q.c_in - c_lo);
   const int64_t opanels = ceil_div(o_count, kMr), cpanels = ceil_div(c_count, kNr);
   const int64_t a_pitch = xi_pitch(opanels * kMr * q.block), b_pitch = xi_pitch(cpanels * kNr * q.block);
-  float* ap = thread_scratch<float, ScratchTag::kWinogradGradA>(static_cast<size_t>(kXi * a_pitch));
-  float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kXi * b_pitch));
+  float* ap = thread_scratch<float, ScratchTag::kWinogradGradA>(static_cast<size_t>(kPositions * a_pitch));
+  float* bp = thread_scratch<float, ScratchTag::kWinogradGradB>(static_cast<size_t>(kPositions * b_pitch));
   const int64_t pairs = q.c_out * q.c_in;
-  float* out = q.partial + slot * kXi * pairs;
-  // The unit's rectangle channels-last: x's window rows [2·ty0, 2·ty1 + 2) and columns
-  // [2·tx0, 2·tx1 + 2) (zeros outside x: its padding), dY's rows [2·ty0, 2·ty1) and columns
-  // [2·tx0, 2·tx1) (zeros past the output), whole 16-channel panels, and room for dY's last
+  float* out = q.partial + slot * kPositions * pairs;
+  // The unit's rectangle channels-last: x's window rows [M·ty0, M·ty1 + 2) and columns
+  // [M·tx0, M·tx1 + 2) (zeros outside x: its padding), dY's rows [M·ty0, M·ty1) and columns
+  // [M·tx0, M·tx1) (zeros past the output), whole 16-channel panels, and room for dY's last
   // kMr-row panel to be loaded W lanes wide (≤ 10 channels past it on AVX2).
   const int64_t x_ld = cpanels * kNr, g_ld = (ceil_div(opanels * kMr, 8) + 2) * 8;
   float* xu = thread_scratch<float, ScratchTag::kWinogradPadded>(
-      static_cast<size_t>((2 * q.unit_rows + 2) * (2 * q.unit_w + 2) * x_ld));
-  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(4 * q.unit_rows * q.unit_w * g_ld));
+      static_cast<size_t>((M * q.unit_rows + 2) * (M * q.unit_w + 2) * x_ld));
+  float* gu = thread_scratch<float, ScratchTag::kWinogradGradY>(static_cast<size_t>(M * M * q.unit_rows * q.unit_w * g_ld));
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t img = u / q.per_image, rb = u % q.per_image / q.col_blocks, cb = u % q.col_blocks;
     const int64_t ty0 = rb * q.unit_rows, ty1 = std::min(q.th, ty0 + q.unit_rows);
     const int64_t tx0 = cb * q.unit_w, tx1 = std::min(q.tw, tx0 + q.unit_w), uw = tx1 - tx0;
     const int64_t count = (ty1 - ty0) * uw;
-    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - 2 * ty0, q.pad - 2 * tx0,
-                     2 * (ty1 - ty0) + 2, 2 * uw + 2, x_ld, xu);
-    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -2 * ty0, -2 * tx0,
-                     2 * (ty1 - ty0), 2 * uw, g_ld, gu);
-    pack_inputs(xu, x_ld, uw, count, cpanels, b_pitch, bp);
-    pack_grads(gu, g_ld, uw, count, opanels, a_pitch, ap);
-    for (int64_t xi = 0; xi < kXi; ++xi)
+    to_channels_last(q.x + (img * q.c_in + c_lo) * q.h * q.w, c_count, q.h, q.w, q.pad - M * ty0, q.pad - M * tx0,
+                     M * (ty1 - ty0) + 2, M * uw + 2, x_ld, xu);
+    to_channels_last(q.g + (img * q.c_out + o_lo) * q.h_out * q.w_out, o_count, q.h_out, q.w_out, -M * ty0, -M * tx0,
+                     M * (ty1 - ty0), M * uw, g_ld, gu);
+    if constexpr (M == 2) {
+      pack_inputs(xu, x_ld, uw, count, cpanels, b_pitch, bp);
+      pack_grads(gu, g_ld, uw, count, opanels, a_pitch, ap);
+    } else {
+      pack_inputs4(xu, x_ld, uw, count, cpanels, b_pitch, bp);
+      pack_grads4(gu, g_ld, uw, count, opanels, a_pitch, ap);
+    }
+    for (int64_t xi = 0; xi < kPositions; ++xi)
       for (int64_t cp = 0; cp < cpanels; ++cp) {
         const float* b = bp + xi * b_pitch + cp * count * kNr;
         const int64_t c = c_lo + cp * kNr, cols = std::min(kNr, c_lo + c_count - c);
@@ -533,7 +614,7 @@ inline void run_grad_task(const GradPlan& q, int64_t task) {
 // The weight gradient's slot partials on this level (the caller sums the slots and transforms).
 inline void run_grad(const GradPlan& q) {
   parallel_for(0, q.slots * q.ochunks * q.cchunks, 1, [&](int64_t b, int64_t e) {
-    for (int64_t t = b; t < e; ++t) run_grad_task(q, t);
+    for (int64_t t = b; t < e; ++t) q.m == 2 ? run_grad_task<2>(q, t) : run_grad_task<4>(q, t);
   });
 }
 

@@ -385,8 +385,9 @@ struct CpuConvMode {
     // F(2×2, 3×3), whose transforms are exact on small integers; F(4×4, 3×3)'s ⅙ and 1/24 are
     // not (tests/test_winograd.cpp checks it against its derived bound instead).
     cpu::set_winograd3x3_tile(winograd ? 2 : 0);
+    cpu::set_winograd3x3_weight_grad_tile(winograd ? 2 : 0);
     // With Winograd on, its weight gradient runs every 3×3 layer too (exact on small integers
-    // like its forward); with Winograd off, the patch GEMM's does.
+    // like its forward, with F(2×2, 3×3)); with Winograd off, the patch GEMM's does.
     cpu::set_winograd3x3_weight_grad(winograd ? cpu::WinogradWeightGrad::On : cpu::WinogradWeightGrad::Auto);
   }
 };
@@ -395,6 +396,7 @@ struct RestoreCpuConv {
   ~RestoreCpuConv() {
     CpuConvMode{true, true, true}.apply();
     cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::Auto);
+    cpu::set_winograd3x3_weight_grad_tile(0);
   }
 };
 

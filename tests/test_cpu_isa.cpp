@@ -158,7 +158,8 @@ const EngineCase kEngineCases[] = {
 
 // Which engines conv2d may take: the default choice, Winograd F(2×2, 3×3) for every 3×3, the
 // patch GEMM for all; for the bit comparison also Winograd F(4×4, 3×3) for every 3×3.
-// The weight gradient follows: per layer by default, Winograd's for every 3×3 in the Winograd modes.
+// The weight gradient follows: per layer by default, Winograd's for every 3×3 in the Winograd modes,
+// with the same output tile (F(4×4) there too in the bit comparison's F(4×4) mode).
 struct EngineMode {
   const char* name;
   bool direct, winograd;
@@ -167,6 +168,7 @@ struct EngineMode {
     cpu::set_conv3x3_direct_enabled(direct);
     cpu::set_winograd3x3_enabled(winograd);
     cpu::set_winograd3x3_tile(tile);
+    cpu::set_winograd3x3_weight_grad_tile(tile);
     cpu::set_winograd3x3_weight_grad(direct ? cpu::WinogradWeightGrad::Auto : cpu::WinogradWeightGrad::On);
   }
 };
@@ -240,6 +242,7 @@ void check_level_against_reference(CpuIsa isa) {
       // The Winograd tolerance below is F(2×2, 3×3)'s: the cases stay below F(4×4, 3×3)'s sizes.
       REQUIRE(cpu::winograd3x3_tile(p.h_out, p.w_out, p.c_out) == 2);
       REQUIRE(cpu::winograd3x3_tile(p.h, p.w, p.c_in) == 2);
+      REQUIRE(cpu::winograd3x3_weight_grad_tile(p.h_out, p.w_out) == 2);
       const Inputs in = make_inputs(c, 101);
       const Outputs got = run_conv(c, in);
       check_against_reference(got.y, naive_conv(p, to_double(in.x), to_double(in.w), to_double(in.b)),

@@ -3,9 +3,9 @@
 // derived tolerance, on every padding it is called with (0 valid, 1 same, 2 the data gradient's
 // "full" convolution), at edge sizes (one output, one-row and one-column strips, odd sizes, 8-tile
 // rows, tiles cut by the output's edge), with outputs poisoned beforehand; bits independent of the
-// thread count. The weight gradient (F(2×2, 3×3)) likewise against a double loop within its own
-// derived bound, exactly on small integers, with the same bits at 1, 2 and 3 threads and at every
-// level. (test_conv2d.cpp checks F(2×2, 3×3) exactly on small integers through conv2d, in
+// thread count. The weight gradient (both tiles) likewise against a double loop within its own
+// derived bound (F(2×2, 3×3) also exactly on small integers), with the same bits at 1, 2 and 3
+// threads and at every level. (test_conv2d.cpp checks F(2×2, 3×3) exactly on small integers through conv2d, in
 // every engine mode; F(4×4, 3×3)'s ⅙ and 1/24 are not exact in float32.)
 #include <algorithm>
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/parallel.h"
 #include "kernels/cpu_dispatch.h"
 #include "kernels/winograd3x3_cpu.h"
@@ -99,6 +100,20 @@ TEST_CASE("Winograd chooses 4x4 output tiles from 28x28 outputs and 16 output ch
   CHECK(cpu::winograd3x3_tile(134, 134, 16) == 2);  // a forced tile wins
 }
 
+// The transforms' matrices (Lavin & Gray), as elementwise absolute values for the error bounds.
+const double kB2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+const double kG2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
+const double kA2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
+const double kB4[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                          {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+const double kG4[6][3] = {{.25, 0, 0}, {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
+                          {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
+const double kA4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+// |Bᵀ[i][r]|, |G[i][u]|, |Aᵀ[a][i]| of F(m×m, 3×3).
+double abs_bt(int m, int i, int r) { return std::fabs(m == 2 ? kB2[i][r] : kB4[i][r]); }
+double abs_g(int m, int i, int u) { return std::fabs(m == 2 ? kG2[i][u] : kG4[i][u]); }
+double abs_at(int m, int a, int i) { return std::fabs(m == 2 ? kA2[a][i] : kA4[a][i]); }
+
 // A rounding-error bound for every output of F(m×m, 3×3), derived from the algorithm and computed
 // from the data: with |X| the elementwise absolute value, an output's terms pass through
 // U = G g Gᵀ (≤ 3 roundings each), V = Bᵀ d B (≤ 6), the product (1), the sum over C channels
@@ -110,18 +125,10 @@ TEST_CASE("Winograd chooses 4x4 output tiles from 28x28 outputs and 16 output ch
 // bound would not.
 std::vector<double> winograd_error_bound(const WinogradCase& k, int m, const std::vector<float>& x,
                                          const std::vector<float>& w) {
-  static const double b2[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static const double g2[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
-  static const double a2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}};
-  static const double b4[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-  static const double g4[6][3] = {{.25, 0, 0}, {-1. / 6, -1. / 6, -1. / 6}, {-1. / 6, 1. / 6, -1. / 6},
-                                  {1. / 24, 1. / 12, 1. / 6}, {1. / 24, -1. / 12, 1. / 6}, {0, 0, 1}};
-  static const double a4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
   const int n = m + 2;
-  auto bt = [&](int i, int r) { return std::fabs(m == 2 ? b2[i][r] : b4[i][r]); };
-  auto g = [&](int i, int u) { return std::fabs(m == 2 ? g2[i][u] : g4[i][u]); };
-  auto at = [&](int a, int i) { return std::fabs(m == 2 ? a2[a][i] : a4[a][i]); };
+  auto bt = [&](int i, int r) { return abs_bt(m, i, r); };
+  auto g = [&](int i, int u) { return abs_g(m, i, u); };
+  auto at = [&](int a, int i) { return abs_at(m, a, i); };
   const int64_t ho = k.h_out(), wo = k.w_out(), th = (ho + m - 1) / m, tw = (wo + m - 1) / m;
   // |U| for every (o, c): |G| |g| |Gᵀ|.
   std::vector<double> u(static_cast<size_t>(k.c_out * k.c_in * n * n), 0.0);
@@ -314,7 +321,7 @@ TEST_CASE("Winograd data gradient reads the weights flipped in place: the bits o
     }
 }
 
-// ---- the weight gradient, F(2×2, 3×3) -------------------------------------------------------------
+// ---- the weight gradient, F(2×2, 3×3) and F(4×4, 3×3) --------------------------------------------
 namespace {
 
 // The definition, in double: dw[o][c][u][v] = Σ_{b,i,j} g[b][o][i][j] · x[b][c][i+u-pad][j+v-pad].
@@ -337,70 +344,79 @@ std::vector<double> naive_weight_grad(const WinogradCase& k, const std::vector<f
   return dw;
 }
 
-// dw poisoned with NaN beforehand: it must be overwritten.
-std::vector<float> run_weight_grad(const WinogradCase& k, const std::vector<float>& x, const std::vector<float>& g,
-                                   int64_t slots = 8) {
+// Restores the per-layer weight-gradient tile choice at scope exit.
+struct RestoreGradTile {
+  ~RestoreGradTile() { cpu::set_winograd3x3_weight_grad_tile(0); }
+};
+
+// With m×m output tiles (forced); dw poisoned with NaN beforehand: it must be overwritten.
+std::vector<float> run_weight_grad(const WinogradCase& k, int m, const std::vector<float>& x,
+                                   const std::vector<float>& g, int64_t slots = 8) {
+  RestoreGradTile restore;
+  cpu::set_winograd3x3_weight_grad_tile(m);
   std::vector<float> dw(static_cast<size_t>(k.c_out * k.c_in * 9), std::numeric_limits<float>::quiet_NaN());
   cpu::winograd3x3_weight_grad(k.n, k.c_in, k.h, k.w, k.c_out, k.pad, x.data(), g.data(), slots, dw.data());
   return dw;
 }
 
-// A rounding-error bound for every weight gradient, derived as the forward's: a term passes
-// through V = Bᵀ d B (≤ 6 roundings), Ŷ = A dY Aᵀ (≤ 2), the product (1), the sum over the T
-// tiles of the batch (random-walk growth √T, plus the ≤ 8 slot additions) and Gᵀ dU G (≤ 4),
-// each rounding at most eps times the magnitude its operands can reach, bounded elementwise by
+// A rounding-error bound for every weight gradient of F(m×m, 3×3), derived as the forward's: a
+// term passes through V = Bᵀ d B, Ŷ = A dY Aᵀ, the product (1), the sum over the T tiles of the
+// batch (random-walk growth √T, plus the ≤ 8 slot additions) and Gᵀ dU G, each rounding at most
+// eps times the magnitude its operands can reach, bounded elementwise by
 //   S = |Gᵀ| (Σ_tiles (|A| |dY| |Aᵀ|) ⊙ (|Bᵀ| |d| |B|)) |G|,
-// so |dw − dw_exact| ≤ 4·eps·(21 + √T)·S (4: reduction_rtol's safety factor).
-std::vector<double> weight_grad_error_bound(const WinogradCase& k, const std::vector<float>& x,
+// so |dw − dw_exact| ≤ 4·eps·(r + √T)·S (4: reduction_rtol's safety factor), r the roundings
+// outside the sum: F(2×2) ≤ 6 + 2 + 1 + 8 + 4 = 21; F(4×4) ≤ 6 (Bᵀ: 3 per side) + 4 (A: 2 per
+// side) + 1 + 8 + 12 (Gᵀ … G: 4 per side plus ⅙, 1/12, 1/24 not exact in float, 2 per side) = 31.
+// S carries F(4×4)'s growth (|Bᵀ| row sums up to 10, |A| up to 15, |G| up to ½).
+std::vector<double> weight_grad_error_bound(const WinogradCase& k, int m, const std::vector<float>& x,
                                             const std::vector<float>& g) {
-  static const double bt[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
-  static const double gm[4][3] = {{1, 0, 0}, {.5, .5, .5}, {.5, -.5, .5}, {0, 0, 1}};
-  static const double a[4][2] = {{1, 0}, {1, 1}, {1, -1}, {0, -1}};
-  const int64_t ho = k.h_out(), wo = k.w_out(), th = (ho + 1) / 2, tw = (wo + 1) / 2;
-  std::vector<double> s(static_cast<size_t>(k.c_out * k.c_in * 16), 0.0), yh(static_cast<size_t>(k.c_out * 16)),
-      v(static_cast<size_t>(k.c_in * 16));
+  const int n = m + 2, np = n * n;
+  const int64_t ho = k.h_out(), wo = k.w_out(), th = (ho + m - 1) / m, tw = (wo + m - 1) / m;
+  std::vector<double> s(static_cast<size_t>(k.c_out * k.c_in * np), 0.0), yh(static_cast<size_t>(k.c_out * np)),
+      v(static_cast<size_t>(k.c_in * np));
   for (int64_t b = 0; b < k.n; ++b)
     for (int64_t ty = 0; ty < th; ++ty)
       for (int64_t tx = 0; tx < tw; ++tx) {
         for (int64_t c = 0; c < k.c_in; ++c)
-          for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
+          for (int i = 0; i < n; ++i)
+            for (int j = 0; j < n; ++j) {
               double sum = 0;
-              for (int r = 0; r < 4; ++r)
-                for (int q = 0; q < 4; ++q) {
-                  const int64_t ih = 2 * ty + r - k.pad, iw = 2 * tx + q - k.pad;
+              for (int r = 0; r < n; ++r)
+                for (int q = 0; q < n; ++q) {
+                  const int64_t ih = m * ty + r - k.pad, iw = m * tx + q - k.pad;
                   if (ih < 0 || ih >= k.h || iw < 0 || iw >= k.w) continue;
-                  sum += std::fabs(bt[i][r]) * std::fabs(x[static_cast<size_t>(((b * k.c_in + c) * k.h + ih) * k.w + iw)]) *
-                         std::fabs(bt[j][q]);
+                  sum += abs_bt(m, i, r) * std::fabs(x[static_cast<size_t>(((b * k.c_in + c) * k.h + ih) * k.w + iw)]) *
+                         abs_bt(m, j, q);
                 }
-              v[static_cast<size_t>(c * 16 + i * 4 + j)] = sum;
+              v[static_cast<size_t>(c * np + i * n + j)] = sum;
             }
         for (int64_t o = 0; o < k.c_out; ++o)
-          for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
+          for (int i = 0; i < n; ++i)
+            for (int j = 0; j < n; ++j) {
               double sum = 0;
-              for (int r = 0; r < 2 && 2 * ty + r < ho; ++r)
-                for (int q = 0; q < 2 && 2 * tx + q < wo; ++q)
-                  sum += std::fabs(a[i][r]) *
-                         std::fabs(g[static_cast<size_t>(((b * k.c_out + o) * ho + 2 * ty + r) * wo + 2 * tx + q)]) *
-                         std::fabs(a[j][q]);
-              yh[static_cast<size_t>(o * 16 + i * 4 + j)] = sum;
+              for (int r = 0; r < m && m * ty + r < ho; ++r)
+                for (int q = 0; q < m && m * tx + q < wo; ++q)
+                  sum += abs_at(m, r, i) *
+                         std::fabs(g[static_cast<size_t>(((b * k.c_out + o) * ho + m * ty + r) * wo + m * tx + q)]) *
+                         abs_at(m, q, j);
+              yh[static_cast<size_t>(o * np + i * n + j)] = sum;
             }
         for (int64_t o = 0; o < k.c_out; ++o)
           for (int64_t c = 0; c < k.c_in; ++c)
-            for (int xi = 0; xi < 16; ++xi)
-              s[static_cast<size_t>((o * k.c_in + c) * 16 + xi)] +=
-                  yh[static_cast<size_t>(o * 16 + xi)] * v[static_cast<size_t>(c * 16 + xi)];
+            for (int xi = 0; xi < np; ++xi)
+              s[static_cast<size_t>((o * k.c_in + c) * np + xi)] +=
+                  yh[static_cast<size_t>(o * np + xi)] * v[static_cast<size_t>(c * np + xi)];
       }
   const double eps = std::numeric_limits<float>::epsilon();
-  const double gamma = 4 * eps * (21 + std::sqrt(static_cast<double>(k.n * th * tw)));
+  const double gamma = 4 * eps * ((m == 2 ? 21 : 31) + std::sqrt(static_cast<double>(k.n * th * tw)));
   std::vector<double> bound(static_cast<size_t>(k.c_out * k.c_in * 9));
   for (int64_t pair = 0; pair < k.c_out * k.c_in; ++pair)
     for (int u = 0; u < 3; ++u)
       for (int w = 0; w < 3; ++w) {
         double sum = 0;
-        for (int i = 0; i < 4; ++i)
-          for (int j = 0; j < 4; ++j) sum += std::fabs(gm[i][u]) * s[static_cast<size_t>(pair * 16 + i * 4 + j)] * std::fabs(gm[j][w]);
+        for (int i = 0; i < n; ++i)
+          for (int j = 0; j < n; ++j)
+            sum += abs_g(m, i, u) * s[static_cast<size_t>(pair * np + i * n + j)] * abs_g(m, j, w);
         bound[static_cast<size_t>(pair * 9 + u * 3 + w)] = gamma * sum + 1e-30;
       }
   return bound;
@@ -423,6 +439,15 @@ const WinogradCase kGradCases[] = {
     {2, 150, 6, 7, 130, 1, false}, // two chunks of input and of output channels
     {1, 130, 4, 240, 100, 0, false},  // tile rows wider than a unit: units are parts of one row
     {1, 64, 3, 301, 40, 1, false},    // the same with partial tiles at the right and bottom edges
+    // F(4×4): outputs at every remainder mod 4 in both directions, both paddings, batch 2,
+    // channel counts not multiples of 16
+    {2, 33, 7, 8, 35, 0, false},   // 5×6 outputs: remainders 1 and 2
+    {1, 17, 9, 10, 19, 1, false},  // 9×10: 1 and 2, same padding
+    {2, 20, 13, 14, 18, 1, false}, // 13×14: 1 and 2 (rows) / 3×4 tiles
+    {1, 34, 14, 13, 33, 0, false}, // 12×11: 0 and 3
+    {2, 19, 11, 6, 37, 1, false},  // 11×6: 3 and 2
+    {1, 48, 30, 31, 40, 0, false}, // 28×29: 0 and 1, F(4×4)'s default size
+    {2, 36, 31, 30, 50, 1, false}, // 31×30: 3 and 2, several units and slots
 };
 
 }  // namespace
@@ -432,22 +457,38 @@ TEST_CASE("Winograd weight gradient stays within its derived rounding bound on r
     skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
     return;
   }
-  double worst = 0;  // largest error / bound: the bound must hold, and it should not be vacuous
-  for (const WinogradCase& k : kGradCases) {
-    INFO(k.str());
-    const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 111, -1.0, 1.0);
-    const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 112, -1.0, 1.0);
-    const std::vector<float> got = run_weight_grad(k, x, g);
-    const std::vector<double> ref = naive_weight_grad(k, x, g), bound = weight_grad_error_bound(k, x, g);
-    for (size_t i = 0; i < got.size(); ++i) {
-      const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
-      INFO("weight " << i << ": got " << got[i] << ", exact " << ref[i] << ", bound " << bound[i]);
-      REQUIRE(err <= bound[i]);  // NaN (not overwritten) fails too
-      worst = std::max(worst, err / bound[i]);
+  for (int m : {2, 4}) {
+    double worst = 0;  // largest error / bound: the bound must hold, and it should not be vacuous
+    for (const WinogradCase& k : kGradCases) {
+      INFO("F(" << m << "x" << m << "), " << k.str());
+      const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 111, -1.0, 1.0);
+      const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 112, -1.0, 1.0);
+      const std::vector<float> got = run_weight_grad(k, m, x, g);
+      const std::vector<double> ref = naive_weight_grad(k, x, g), bound = weight_grad_error_bound(k, m, x, g);
+      for (size_t i = 0; i < got.size(); ++i) {
+        const double err = std::fabs(static_cast<double>(got[i]) - ref[i]);
+        INFO("weight " << i << ": got " << got[i] << ", exact " << ref[i] << ", bound " << bound[i]);
+        REQUIRE(err <= bound[i]);  // NaN (not overwritten) fails too
+        worst = std::max(worst, err / bound[i]);
+      }
     }
+    INFO("F(" << m << "x" << m << "): worst error / bound " << worst);
+    CHECK(worst > 1e-3);  // rounding does show (a bound 10³× too loose would check little)
   }
-  INFO("worst error / bound " << worst);
-  CHECK(worst > 1e-3);  // rounding does show (a bound 10³× too loose would check little)
+}
+
+TEST_CASE("Winograd weight gradient chooses 4x4 tiles from 28x28 outputs, and a forced tile wins", "[conv2d][winograd]") {
+  RestoreGradTile restore;
+  cpu::set_winograd3x3_weight_grad_tile(0);
+  CHECK(cpu::winograd3x3_weight_grad_tile(28, 28) == 4);
+  CHECK(cpu::winograd3x3_weight_grad_tile(152, 152) == 4);
+  CHECK(cpu::winograd3x3_weight_grad_tile(27, 200) == 2);
+  CHECK(cpu::winograd3x3_weight_grad_tile(200, 27) == 2);
+  cpu::set_winograd3x3_weight_grad_tile(2);
+  CHECK(cpu::winograd3x3_weight_grad_tile(152, 152) == 2);
+  cpu::set_winograd3x3_weight_grad_tile(4);
+  CHECK(cpu::winograd3x3_weight_grad_tile(12, 12) == 4);
+  CHECK_THROWS_AS(cpu::set_winograd3x3_weight_grad_tile(3), ValueError);
 }
 
 TEST_CASE("Winograd weight gradient is exact on small integers", "[conv2d][winograd]") {
@@ -464,7 +505,7 @@ TEST_CASE("Winograd weight gradient is exact on small integers", "[conv2d][winog
       return v;
     };
     const auto x = ints(k.n * k.c_in * k.h * k.w, 121), g = ints(k.n * k.c_out * k.h_out() * k.w_out(), 122);
-    const std::vector<float> got = run_weight_grad(k, x, g);
+    const std::vector<float> got = run_weight_grad(k, 2, x, g);  // F(4×4)'s ⅙ and 1/24 are not exact
     const std::vector<double> ref = naive_weight_grad(k, x, g);
     for (size_t i = 0; i < got.size(); ++i) {
       INFO("weight " << i);
@@ -483,18 +524,21 @@ TEST_CASE("Winograd weight gradient has the same bits for any thread count and a
     INFO(k.str());
     const auto x = random_values<float>(k.n * k.c_in * k.h * k.w, 131, -1.0, 1.0);
     const auto g = random_values<float>(k.n * k.c_out * k.h_out() * k.w_out(), 132, -1.0, 1.0);
-    std::vector<std::vector<float>> results;
-    for (cpu::CpuIsa isa : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
-      if (!cpu::cpu_isa_supported(isa)) continue;  // (AVX-512 against AVX2 where the CPU has both)
-      cpu::CpuIsaScope level(isa);
-      for (int threads : {1, 2, 3}) {
-        set_num_threads(threads);
-        results.push_back(run_weight_grad(k, x, g));
+    for (int m : {2, 4}) {
+      INFO("F(" << m << "x" << m << ")");
+      std::vector<std::vector<float>> results;
+      for (cpu::CpuIsa isa : {cpu::CpuIsa::Avx2, cpu::CpuIsa::Avx512}) {
+        if (!cpu::cpu_isa_supported(isa)) continue;  // (AVX-512 against AVX2 where the CPU has both)
+        cpu::CpuIsaScope level(isa);
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          results.push_back(run_weight_grad(k, m, x, g));
+        }
       }
-    }
-    for (size_t i = 1; i < results.size(); ++i) {
-      INFO("run " << i);
-      CHECK(std::memcmp(results[0].data(), results[i].data(), results[0].size() * sizeof(float)) == 0);
+      for (size_t i = 1; i < results.size(); ++i) {
+        INFO("run " << i);
+        CHECK(std::memcmp(results[0].data(), results[i].data(), results[0].size() * sizeof(float)) == 0);
+      }
     }
   }
 }
