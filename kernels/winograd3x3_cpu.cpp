@@ -66,7 +66,7 @@ std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
 
 std::atomic<int> forced_weight_grad_tile{0};  // 0: chosen per layer
-// F(4×4, 3×3) weight gradient on outputs at least 28 wide and tall (the forward's threshold), where
+// F(4×4, 3×3) weight gradient on outputs at least 28 wide and tall (the forward's kLargeTileMinSide), where
 // it measured faster than F(2×2, 3×3): bench/cpu_levels --levels avx512-wg2,avx512,avx512-wg4
 // --ops bwd-weight --threads 1 --rounds 31, CPU time, under CI load (2026-12-03, docs/benchmarks.md
 // "CPU Winograd F(4x4) weight gradient"): F(4×4) / F(2×2) 0.75–0.82 at 32→32 152², 0.86–0.95 at
@@ -74,7 +74,6 @@ std::atomic<int> forced_weight_grad_tile{0};  // 0: chosen per layer
 // 38² 128→64 and 70²/68² (up1, 0.94–1.33); below 28² it lost (12²–14² 1.17–1.67, 22² 1.05–1.29:
 // 4×4 tiles leave the GEMMs' K short and the 36·Cout·Cin partials weigh more). At avx2 the
 // ≥ 28² layers took 0.55–0.91 on most, the weight gradients 0.89 in all.
-constexpr int64_t kGradLargeTileMinSide = 28;
 }  // namespace
 
 void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
@@ -101,7 +100,7 @@ void set_winograd3x3_weight_grad_tile(int m) {
 int winograd3x3_weight_grad_tile(int64_t h_out, int64_t w_out) {
   const int forced = forced_weight_grad_tile.load(std::memory_order_relaxed);
   if (forced != 0) return forced;
-  return h_out >= kGradLargeTileMinSide && w_out >= kGradLargeTileMinSide ? 4 : 2;
+  return h_out >= kLargeTileMinSide && w_out >= kLargeTileMinSide ? 4 : 2;
 }
 
 void set_winograd3x3_tile(int m) {
@@ -252,39 +251,54 @@ void winograd3x3_backward_data(int64_t n, int64_t c_in, int64_t h, int64_t w, in
 }
 
 namespace {
-// dw[o][c] = Gᵀ dU[o][c] G for F(4×4, 3×3) (dU: 36 rows of `pairs` floats, ξ = 6i + j): the
-// adjoint of transform_weights4's G. Columns of G: (¼, -⅙, -⅙, 1/24, 1/24, 0),
-// (0, -⅙, ⅙, 1/12, -1/12, 0), (0, -⅙, -⅙, ⅙, ⅙, 1). As the F(2×2) transform below, kBlock pairs
-// at a time with the arithmetic across the pairs (the loops vectorize), then each pair's 9
-// weights written out. Plain C++ compiled once: the same bits on every level.
-void grad_filter_transform4(const float* du, int64_t pairs, float* dw) {
+// dw[o][c] = Gᵀ dU[o][c] G (dU: kRows² rows of `pairs` floats, ξ = kRows·i + j), for either tile:
+// `times_g` maps one row of kRows values to its 3 values times G. kBlock pairs at a time with the
+// arithmetic across the pairs (each ξ's row of dU is contiguous over them, so the loops vectorize;
+// one pair at a time, kRows² strided loads per pair, it took ~6 % of the weight gradient's time),
+// then each pair's 9 weights written out. Every value sees the same operations in the same order
+// as one pair at a time. Plain C++ compiled once: the same bits on every level.
+template <int kRows, typename TimesG>
+void grad_filter_transform(const float* du, int64_t pairs, float* dw, TimesG times_g) {
   constexpr int64_t kBlock = 64;
-  // r Gᵀ-row by row: (r0 … r5) · G for one row r of 6 values.
-  auto times_g = [](float r0, float r1, float r2, float r3, float r4, float r5, float& a, float& b, float& c) {
-    const float p = r1 + r2, d = r1 - r2, s = r3 + r4, e = r3 - r4;
-    a = 0.25f * r0 - p * (1.0f / 6) + s * (1.0f / 24);
-    b = e * (1.0f / 12) - d * (1.0f / 6);
-    c = (s - p) * (1.0f / 6) + r5;
-  };
   parallel_for(0, ceil_div(pairs, kBlock), 4, [&](int64_t b, int64_t e) {
     for (int64_t block = b; block < e; ++block) {
       const int64_t p0 = block * kBlock, count = std::min(kBlock, pairs - p0);
-      float t[6][3][kBlock], o[9][kBlock];  // dU G, then Gᵀ (dU G)
-      for (int64_t i = 0; i < 6; ++i) {
-        const float* r = du + 6 * i * pairs + p0;
-        for (int64_t k = 0; k < count; ++k)
-          times_g(r[k], r[pairs + k], r[2 * pairs + k], r[3 * pairs + k], r[4 * pairs + k], r[5 * pairs + k], t[i][0][k],
-                  t[i][1][k], t[i][2][k]);
+      float t[kRows][3][kBlock], o[9][kBlock];  // dU G, then Gᵀ (dU G)
+      for (int64_t i = 0; i < kRows; ++i) {
+        const float* r = du + kRows * i * pairs + p0;
+        for (int64_t k = 0; k < count; ++k) {
+          float row[kRows];
+          for (int j = 0; j < kRows; ++j) row[j] = r[j * pairs + k];
+          times_g(row, t[i][0][k], t[i][1][k], t[i][2][k]);
+        }
       }
       for (int64_t v = 0; v < 3; ++v)
-        for (int64_t k = 0; k < count; ++k)
-          times_g(t[0][v][k], t[1][v][k], t[2][v][k], t[3][v][k], t[4][v][k], t[5][v][k], o[v][k], o[3 + v][k],
-                  o[6 + v][k]);
+        for (int64_t k = 0; k < count; ++k) {
+          float col[kRows];
+          for (int i = 0; i < kRows; ++i) col[i] = t[i][v][k];
+          times_g(col, o[v][k], o[3 + v][k], o[6 + v][k]);
+        }
       float* out = dw + p0 * 9;
       for (int64_t k = 0; k < count; ++k)
         for (int64_t j = 0; j < 9; ++j) out[k * 9 + j] = o[j][k];
     }
   });
+}
+
+// F(2×2, 3×3): columns of G (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small integers every
+// step is exact.
+void times_g2(const float (&r)[4], float& a, float& b, float& c) {
+  const float plus = 0.5f * (r[1] + r[2]), minus = 0.5f * (r[1] - r[2]);
+  a = r[0] + plus, b = minus, c = plus + r[3];
+}
+
+// F(4×4, 3×3), the adjoint of transform_weights4's G: columns (¼, -⅙, -⅙, 1/24, 1/24, 0),
+// (0, -⅙, ⅙, 1/12, -1/12, 0), (0, -⅙, -⅙, ⅙, ⅙, 1).
+void times_g4(const float (&r)[6], float& a, float& b, float& c) {
+  const float p = r[1] + r[2], d = r[1] - r[2], s = r[3] + r[4], e = r[3] - r[4];
+  a = 0.25f * r[0] - p * (1.0f / 6) + s * (1.0f / 24);
+  b = e * (1.0f / 12) - d * (1.0f / 6);
+  c = (s - p) * (1.0f / 6) + r[5];
 }
 }  // namespace
 
@@ -336,34 +350,10 @@ void winograd3x3_weight_grad(int64_t n, int64_t c_in, int64_t h, int64_t w, int6
   // dU = Σ_slots, added in slot order into slot 0's partial (contiguous: the loop vectorizes;
   // summed per channel pair with strided reads it took 13 % of the time at 64→64).
   if (q.slots > 1) add_slots_in_order(partial, q.slots, q.positions * pairs, partial);
-  if (q.m == 4) return grad_filter_transform4(partial, pairs, dw);
-  // dw[o][c] = Gᵀ dU[o][c] G. Rows of Gᵀ: (1, ½, ½, 0), (0, ½, -½, 0), (0, ½, ½, 1): on small
-  // integers every step is exact. kBlock pairs at a time, the arithmetic across the pairs (each ξ's
-  // row of dU is contiguous over them, so the loops vectorize; one pair at a time, 16 strided
-  // loads per pair, it took ~6 % of the weight gradient's time), then each pair's 9 weights
-  // written out. Every value sees the same operations in the same order as one pair at a time.
-  constexpr int64_t kBlock = 64;
-  parallel_for(0, ceil_div(pairs, kBlock), 4, [&](int64_t b, int64_t e) {
-    for (int64_t block = b; block < e; ++block) {
-      const int64_t p0 = block * kBlock, count = std::min(kBlock, pairs - p0);
-      float t[4][3][kBlock], o[9][kBlock];  // dU G, then Gᵀ (dU G)
-      for (int64_t i = 0; i < 4; ++i) {
-        const float *r0 = partial + 4 * i * pairs + p0, *r1 = r0 + pairs, *r2 = r1 + pairs, *r3 = r2 + pairs;
-        for (int64_t k = 0; k < count; ++k) {
-          const float plus = 0.5f * (r1[k] + r2[k]), minus = 0.5f * (r1[k] - r2[k]);
-          t[i][0][k] = r0[k] + plus, t[i][1][k] = minus, t[i][2][k] = plus + r3[k];
-        }
-      }
-      for (int64_t v = 0; v < 3; ++v)
-        for (int64_t k = 0; k < count; ++k) {
-          const float plus = 0.5f * (t[1][v][k] + t[2][v][k]), minus = 0.5f * (t[1][v][k] - t[2][v][k]);
-          o[v][k] = t[0][v][k] + plus, o[3 + v][k] = minus, o[6 + v][k] = plus + t[3][v][k];
-        }
-      float* out = dw + p0 * 9;
-      for (int64_t k = 0; k < count; ++k)
-        for (int64_t j = 0; j < 9; ++j) out[k * 9 + j] = o[j][k];
-    }
-  });
+  if (q.m == 4)
+    grad_filter_transform<6>(partial, pairs, dw, times_g4);
+  else
+    grad_filter_transform<4>(partial, pairs, dw, times_g2);
 }
 
 #else
