@@ -2,6 +2,9 @@
 // train_cells and the Python module drive: events in order, validations during and after
 // training, the run's files (or none without an output folder), a stop request, resume through
 // the front-end equal to the uninterrupted run, NaN propagation, bad options, device choice.
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -215,6 +218,33 @@ TEST_CASE("TrainingRun: a resumed run ends where the uninterrupted one does, bit
     INFO(name);
     CHECK(b.at(name).to_vector() == t.to_vector());
   }
+}
+
+TEST_CASE("TrainingRun: a run taking over a folder removes what killed writers left half-written there", "[training_run][reliability]") {
+  // kill_train found loss.png.tmp-<pid>-<n> left behind: a run killed while drawing its loss curve
+  // after its last step, resumed with no step left to train, never wrote loss.png again.
+  const test::TempDir tmp("unet_run_stale");
+  RunOptions first;
+  first.out_dir = tmp.file("out");
+  first.iterations = 2;
+  TrainingRun(tiny(), Device::cpu(), disk_slices(), nullptr, tiny_options(), first).train();
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ::waitpid(dead, nullptr, 0);
+  const fs::path out = first.out_dir;
+  const std::string by_dead = ".tmp-" + std::to_string(dead) + "-", by_me = ".tmp-" + std::to_string(::getpid()) + "-";
+  const std::vector<fs::path> stale = {out / ("loss.png" + by_dead + "17"), out / ("metrics.json" + by_dead + "4"),
+                                       out / "val" / ("00.tif" + by_dead + "0")};
+  const std::vector<fs::path> kept = {out / ("loss.png" + by_me + "9"),  // a live writer's (this process's)
+                                      out / "notes.tmp-draft", out / ("a" + by_dead + "x")};  // not temporaries
+  for (const auto& p : stale) std::ofstream(p) << "half a file";
+  for (const auto& p : kept) std::ofstream(p) << "keep";
+  RunOptions again = first;
+  again.resume = (out / "model.safetensors").string();
+  TrainingRun resumed(tiny(), Device::cpu(), disk_slices(), nullptr, tiny_options(), again);
+  CHECK(resumed.train().steps == 0);  // nothing left to train: no loss curve is drawn
+  for (const auto& p : stale) CHECK_FALSE(fs::exists(p));
+  for (const auto& p : kept) CHECK(fs::exists(p));
 }
 
 TEST_CASE("TrainingRun: a NaN loss propagates, bad options are refused, devices and defaults", "[training_run][errors]") {

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -128,30 +129,45 @@ void commit_temporary(const std::string& temporary, const std::string& path) {
   if (const int error = sync_folder(folder_of(path)); error != 0) throw_folder_sync_failure(path, error);
 }
 
-void remove_stale_temporaries(const std::string& path) {
-  const std::string folder = folder_of(path);
-  const std::string prefix = fs::path(path).filename().string() + ".tmp-";
+namespace {
+// The writer's pid of a temporary named "<target>.tmp-<pid>-<n>", or 0 if `name` is not one
+// (the target's name, when not empty, must match too).
+pid_t temporary_writer(std::string_view name, std::string_view target) {
+  const size_t mark = name.rfind(".tmp-");
+  if (mark == std::string_view::npos || mark == 0 || (!target.empty() && name.substr(0, mark) != target)) return 0;
+  const std::string_view rest = name.substr(mark + 5);
+  const size_t dash = rest.find('-');
+  if (dash == 0 || dash == std::string_view::npos || dash + 1 == rest.size()) return 0;
+  const auto all_digits = [](std::string_view digits) {
+    return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (dash > 9 || !all_digits(rest.substr(0, dash)) || !all_digits(rest.substr(dash + 1))) return 0;
+  pid_t pid = 0;
+  for (char c : rest.substr(0, dash)) pid = pid * 10 + (c - '0');
+  return pid;
+}
+
+// Deletes, in `folder`, the temporaries (of `target`, or of any file when it is empty) whose
+// writer no longer runs. A process that still runs may be writing one (EPERM: it runs, as another
+// user); so may this one, from another thread.
+void remove_stale(const std::string& folder, std::string_view target) {
   DIR* dir = ::opendir(folder.c_str());
   if (!dir) return;  // nothing to clean (the write itself will report an unusable folder)
   while (const dirent* entry = ::readdir(dir)) {
-    const std::string_view name = entry->d_name;
-    if (!name.starts_with(prefix)) continue;
-    const std::string_view rest = name.substr(prefix.size());
-    const size_t dash = rest.find('-');
-    if (dash == 0 || dash == std::string_view::npos) continue;
-    pid_t pid = 0;
-    bool digits = true;
-    for (char c : rest.substr(0, dash)) {
-      if (c < '0' || c > '9' || pid > 100000000) digits = false;
-      pid = pid * 10 + (c - '0');
-    }
-    // A process that still runs may be writing it (EPERM: it runs, as another user); so may this
-    // one, from another thread.
-    if (!digits || pid == ::getpid()) continue;
+    const pid_t pid = temporary_writer(entry->d_name, target);
+    if (pid <= 0 || pid == ::getpid()) continue;
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
     ::unlinkat(::dirfd(dir), entry->d_name, 0);
   }
   ::closedir(dir);
 }
+}  // namespace
+
+void remove_stale_temporaries(const std::string& path) {
+  const std::string name = fs::path(path).filename().string();
+  if (!name.empty()) remove_stale(folder_of(path), name);
+}
+
+void remove_stale_temporaries_in(const std::string& folder) { remove_stale(folder.empty() ? "." : folder, ""); }
 
 }  // namespace unet

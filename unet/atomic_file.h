@@ -9,7 +9,8 @@
 // Temporary files are named "<path>.tmp-<pid>-<n>". A process killed while writing leaves its
 // temporary behind; remove_stale_temporaries(path) deletes those whose process is gone, and
 // every AtomicFile calls it for its path first, so a restarted run's next write of a file
-// (checkpoint, loss curve, metrics, image) cleans up after the writer that was killed.
+// (checkpoint, loss curve, metrics, image) cleans up after the writer that was killed;
+// remove_stale_temporaries_in(folder) does it for a whole folder (a training run's, when it starts).
 #pragma once
 
 #include <cstddef>
@@ -56,5 +57,9 @@ std::string describe_errno(int error);
 
 // Deletes "<path>.tmp-<pid>-<n>" files left by processes that no longer run.
 void remove_stale_temporaries(const std::string& path);
+// Deletes every "<name>.tmp-<pid>-<n>" in `folder` (not below it) whose process no longer runs:
+// for a program taking over an output folder, whose restarted run may never write again some
+// file a killed writer left half-written (a resumed run that has no steps left draws no loss curve).
+void remove_stale_temporaries_in(const std::string& folder);
 
 }  // namespace unet

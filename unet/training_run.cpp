@@ -114,6 +114,10 @@ TrainingRun::TrainingRun(const UNetConfig& config, Device device, std::vector<Tr
   if (!run_.out_dir.empty() && comm_.is_root()) {
     fs::create_directories(fs::path(run_.out_dir) / "val");
     if (run_.resume.empty()) fs::remove(fs::path(run_.out_dir) / "log.jsonl");
+    // A killed run may have left half-written files that this one never writes again (resumed
+    // with no steps left, it draws no loss curve): the folder is this run's now.
+    for (const fs::path& folder : {fs::path(run_.out_dir), fs::path(run_.out_dir) / "val"})
+      remove_stale_temporaries_in(folder.string());
   }
 }
 
