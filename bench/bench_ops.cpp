@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
                  "convolution arithmetic of ours and the baseline: auto (tf32 on a GPU, fp32 on the CPU), fp32, tf32 or "
                  "bf16; the CPU computes in fp32 only")
       ->capture_default_str();
-  app.add_option("--peak-gflops", o.peak_gflops, "the machine's fp32 peak (default: estimated)")->check(CLI::PositiveNumber);
+  app.add_option("--peak-gflops", o.peak_gflops, "the machine's fp32 peak (default: measured on the CPU, bench/cpu_peak.h)")->check(CLI::PositiveNumber);
   app.add_option("--threads", o.threads, "CPU threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--cpu-isa", o.cpu_isa, "CPU kernels' instruction set level: scalar, avx2 or avx512 (default: "
                                         "UNET_CPU_ISA, else the best this CPU has)");
@@ -175,9 +175,13 @@ int main(int argc, char** argv) {
     std::string limit_how;
     double peak = o.peak_gflops, bandwidth = 0;
     if (where == Where::Cpu) {
-      const CpuPeak est = estimate_cpu_peak(num_threads(), cpu::cpu_isa());
-      if (peak == 0) { peak = est.gflops; limit_how = "estimated: " + est.how; }
-      else limit_how = "--peak-gflops";
+      if (peak == 0) {
+        const CpuPeak measured = measure_cpu_peak(num_threads(), cpu::cpu_isa());
+        peak = measured.gflops;
+        limit_how = measured.how;
+      } else {
+        limit_how = "--peak-gflops";
+      }
       bandwidth = measure_cpu_copy_gbs();
       limit_how += "; memory: measured multi-threaded memcpy " + std::to_string(bandwidth) + " GB/s";
     }

@@ -19,6 +19,7 @@
 #include <ctime>
 #include <vector>
 
+#include "bench/cpu_peak.h"
 #include "core/cuda_runtime.h"
 #include "core/parallel.h"
 #include "core/philox.h"
@@ -119,33 +120,6 @@ inline Timing time_cpu(int repeats, CpuCacheFlusher& flusher, const std::functio
     ms.push_back(now_ms(clock) - t0);
   }
   return summarize(std::move(ms));
-}
-
-// Peak fp32 FLOP/s of the vector width the kernels actually run (cpu_isa(): forced by
-// UNET_CPU_ISA or --cpu-isa, else the best this CPU has) as cores × GHz × FLOP/cycle/core
-// (avx512: 2 FMA units × 16 lanes × 2 = 64, avx2: 2 × 8 × 2 = 32, scalar: the baseline SSE2
-// build, one 4-lane add and one 4-lane multiply per cycle = 8), at the nominal "cpu MHz" of
-// /proc/cpuinfo (turbo and AVX clock offsets are not known from there, so this is an estimate,
-// and the text says so). Parts with one 512-bit FMA unit peak at half the avx512 figure.
-struct CpuPeak {
-  double gflops = 0;
-  std::string how;
-};
-
-inline CpuPeak estimate_cpu_peak(int threads, cpu::CpuIsa isa) {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  double mhz = 0;
-  while (std::getline(in, line))
-    if (mhz == 0 && line.rfind("cpu MHz", 0) == 0) mhz = std::stod(line.substr(line.find(':') + 1));
-  const int per_cycle = isa == cpu::CpuIsa::Avx512 ? 64 : isa == cpu::CpuIsa::Avx2 ? 32 : 8;
-  CpuPeak p;
-  p.gflops = threads * (mhz / 1000.0) * per_cycle;
-  std::ostringstream s;
-  s << threads << " threads x " << mhz / 1000.0 << " GHz (/proc/cpuinfo) x " << per_cycle << " FLOP/cycle ("
-    << cpu::cpu_isa_name(isa) << " kernels, the level in use)";
-  p.how = s.str();
-  return p;
 }
 
 // Measured copy bandwidth (read + write bytes per second) of a 256 MiB memcpy split over the

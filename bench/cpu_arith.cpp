@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bench/cpu_info.h"
+#include "bench/cpu_peak.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -34,8 +35,8 @@
 
 namespace {
 
-constexpr int kAccumulators = 24;     // 512-bit kernels
-constexpr int kAccumulatorsYmm = 12;  // AVX2 has 16 vector registers; 24 accumulators would spill
+constexpr int kAccumulators = unet::bench::kFmaChainsZmm;     // 512-bit kernels: 24
+constexpr int kAccumulatorsYmm = unet::bench::kFmaChainsYmm;  // AVX2 has 16 vector registers: 12
 
 // One kernel: runs `iterations` rounds of `accumulators` independent instructions with the
 // operands set to one (1.0, or int8 1) and returns the sum of the accumulators' lane 0, which
@@ -51,37 +52,10 @@ struct Kernel {
 };
 
 #ifdef UNET_ARITH_X86
-// The operand goes through an empty asm each iteration, so the compiler can neither fold the
-// loop nor hoist anything out of it; the accumulators' chains are real.
-__attribute__((target("avx2,fma"))) double fma_ymm(int64_t n) {
-  __m256 acc[kAccumulatorsYmm];
-  for (auto& a : acc) a = _mm256_setzero_ps();
-  __m256 x = _mm256_set1_ps(1.0f);
-  const __m256 y = _mm256_set1_ps(1.0f);
-  for (int64_t it = 0; it < n; ++it) {
-#pragma GCC unroll 12
-    for (int i = 0; i < kAccumulatorsYmm; ++i) acc[i] = _mm256_fmadd_ps(x, y, acc[i]);
-    asm volatile("" : "+v"(x));
-  }
-  double s = 0;
-  for (auto& a : acc) s += _mm256_cvtss_f32(a);
-  return s;
-}
-
-__attribute__((target("avx512f"))) double fma_zmm(int64_t n) {
-  __m512 acc[kAccumulators];
-  for (auto& a : acc) a = _mm512_setzero_ps();
-  __m512 x = _mm512_set1_ps(1.0f);
-  const __m512 y = _mm512_set1_ps(1.0f);
-  for (int64_t it = 0; it < n; ++it) {
-#pragma GCC unroll 24
-    for (int i = 0; i < kAccumulators; ++i) acc[i] = _mm512_fmadd_ps(x, y, acc[i]);
-    asm volatile("" : "+v"(x));
-  }
-  double s = 0;
-  for (auto& a : acc) s += _mm512_cvtss_f32(a);
-  return s;
-}
+// fp32 FMA at both widths: bench/cpu_peak.h (fma_ymm, fma_zmm), the kernels the benchmarks' peak
+// is measured with. The others keep their operand in a register the same way.
+using unet::bench::fma_ymm;
+using unet::bench::fma_zmm;
 
 // Each 32-bit lane of the operands holds two bf16 ones (0x3f80): a lane adds 1·1 + 1·1 = 2.
 __attribute__((target("avx512f,avx512bf16"))) double dpbf16_zmm(int64_t n) {

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "bench/cpu_info.h"
+#include "bench/cpu_peak.h"
 #include "core/allocator.h"
 #include "core/autograd.h"
 #include "core/cuda_runtime.h"
@@ -102,24 +103,10 @@ size_t vm_hwm_bytes() {
   return 0;
 }
 
-// CPU peak estimate for the vector width our kernels run (cpu_isa()): threads × max GHz ×
-// FLOP/cycle (64 for AVX-512 and 32 for AVX2 with 2 FMA units on float32; 8 for the scalar
-// level's SSE2 code). The max frequency comes from cpufreq, else /proc/cpuinfo's "cpu MHz".
+// CPU peak for the vector width our kernels run (cpu_isa()), measured (bench/cpu_peak.h).
 std::pair<double, std::string> cpu_peak_gflops(int threads) {
-  double ghz = 0.0;
-  std::ifstream fmax("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
-  double khz = 0;
-  if (fmax >> khz && khz > 0) ghz = khz / 1e6;
-  std::ifstream info("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(info, line))
-    if (ghz == 0.0 && line.rfind("cpu MHz", 0) == 0) ghz = std::stod(line.substr(line.find(':') + 1)) / 1000.0;
-  const cpu::CpuIsa isa = cpu::cpu_isa();
-  const int per_cycle = isa == cpu::CpuIsa::Avx512 ? 64 : isa == cpu::CpuIsa::Avx2 ? 32 : 8;
-  std::ostringstream why;
-  why << threads << " cores x " << ghz << " GHz x " << per_cycle << " FLOP/cycle (" << cpu::cpu_isa_name(isa)
-      << " kernels, float32)";
-  return {threads * ghz * per_cycle, why.str()};
+  const bench::CpuPeak p = bench::measure_cpu_peak(threads, cpu::cpu_isa());
+  return {p.gflops, p.how};
 }
 
 std::pair<double, std::string> gpu_peak_gflops() {
@@ -305,7 +292,7 @@ int main(int argc, char** argv) {
   app.add_option("--iterations", iterations, "timed iterations (default: 20 on a GPU, 5 on the CPU; 3 for paper on the CPU)");
   app.add_option("--warmup", warmup, "untimed iterations first (1 for paper on the CPU)")->capture_default_str();
   app.add_option("--threads", threads, "CPU threads, for us and PyTorch (default: all cores)");
-  app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: estimated)");
+  app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: measured on the CPU, bench/cpu_peak.h; the datasheet on a GPU)");
   app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
   app.add_flag("--graph", graph,
                "CUDA: also time the training step captured once as a CUDA graph and replayed (the 'kernels' column "
@@ -394,7 +381,7 @@ int main(int argc, char** argv) {
     j["cpu_isa"] = cpu::cpu_isa_name(cpu::cpu_isa());
     j["rounds"] = rounds;
     j["peak_gflops"] = peak;
-    j["peak_estimate"] = peak_why;
+    j["peak_how"] = peak_why;
     for (const auto& c : configs) {
       int it = iterations > 0 ? iterations : (cuda ? 20 : 5), wu = warmup;
       if (!cuda && c.name == "paper" && iterations <= 0) {
