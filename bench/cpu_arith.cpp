@@ -9,10 +9,13 @@
 // (CPUID and the OS's permission), not timed.
 //
 // This is the measurement behind the bf16 decision of issue 17: a bf16 path only pays where its
-// dot product runs at more FLOP/s than FP32 FMA (docs/kernels-conv.md, "bf16 on the CPU").
+// dot product runs at more FLOP/s than FP32 FMA (docs/kernels-conv.md, "bf16 on the CPU"). A
+// second table times both inside a 16x16 register tile with its loads and broadcasts
+// (bench/cpu_arith_tiles.h), where the instruction rate has to survive to matter.
 //
 //   build/bench/cpu_arith [--iterations 20000000] [--rounds 3] [--json out.json]
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "bench/cpu_info.h"
+#include "bench/cpu_arith_tiles.h"
 #include "bench/cpu_peak.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -215,6 +219,42 @@ int main(int argc, char** argv) {
     j["kernels"].push_back(row);
   }
   std::printf("\nGFLOP/s count 2 per multiply-add over all lanes; 'vs fp32 512' is the FLOP rate against 512-bit fp32 FMA.\n");
+
+  // The same comparison inside a 16x16 register tile (bench/cpu_arith_tiles.h), checked exactly
+  // against the reference first.
+#ifdef UNET_ARITH_X86
+  if (has_avx512f()) {
+    using namespace unet::bench;
+    const TileOperands ops = make_tile_operands();
+    const std::vector<float> want = reference_tile(ops);
+    struct Tile { const char* name; bool usable; std::vector<float> (*run)(const TileOperands&, int64_t); };
+    const Tile tiles[] = {{"fp32 FMA tile", true, tile_fp32}, {"bf16 VDPBF16PS tile", has_avx512bf16(), tile_bf16}};
+    const int64_t repeats = std::max<int64_t>(1, iterations / 100);  // 2 * 16 * 16 * 128 FLOPs each
+    double tile_best[2] = {1e300, 1e300};
+    for (int i = 0; i < 2; ++i)
+      if (tiles[i].usable && tiles[i].run(ops, 1) != want) {
+        std::fprintf(stderr, "cpu_arith: the %s computed a wrong product\n", tiles[i].name);
+        return 1;
+      }
+    for (int r = 0; r < rounds; ++r)
+      for (int i = 0; i < 2; ++i)
+        if (tiles[i].usable) tile_best[i] = std::min(tile_best[i], seconds_of([&] { (void)tiles[i].run(ops, repeats); }));
+    const double flops = 2.0 * kTile * kTile * kTileK * static_cast<double>(repeats);
+    std::printf("\n%-34s %12s %12s\n", "16x16 register tile, K = 128 in L1", "GFLOP/s", "vs fp32 tile");
+    for (int i = 0; i < 2; ++i) {
+      nlohmann::json row{{"tile", tiles[i].name}, {"supported", tiles[i].usable}};
+      if (!tiles[i].usable) {
+        std::printf("%-34s %12s\n", tiles[i].name, "not on this CPU");
+      } else {
+        const double gflops = flops / tile_best[i] / 1e9, ratio = tile_best[0] / tile_best[i];
+        std::printf("%-34s %12.1f %12.2f\n", tiles[i].name, gflops, ratio);
+        row["gflops"] = gflops;
+        row["vs_fp32_tile"] = ratio;
+      }
+      j["tiles"].push_back(row);
+    }
+  }
+#endif
   if (!json_path.empty()) std::ofstream(json_path) << j.dump(2) << "\n";
   return 0;
 }
