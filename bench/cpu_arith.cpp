@@ -29,12 +29,10 @@
 #include "bench/cpu_arith_tiles.h"
 #include "bench/cpu_peak.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#ifdef UNET_BENCH_X86  // (bench/cpu_info.h)
 #include <cpuid.h>
-#include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#define UNET_ARITH_X86 1
 #endif
 
 namespace {
@@ -55,7 +53,7 @@ struct Kernel {
   double (*run)(int64_t iterations);
 };
 
-#ifdef UNET_ARITH_X86
+#ifdef UNET_BENCH_X86
 // fp32 FMA at both widths: bench/cpu_peak.h (fma_ymm, fma_zmm), the kernels the benchmarks' peak
 // is measured with. The others keep their operand in a register the same way.
 using unet::bench::fma_ymm;
@@ -131,7 +129,7 @@ std::string amx_state() {
 #endif
 
 std::vector<Kernel> kernels() {
-#ifdef UNET_ARITH_X86
+#ifdef UNET_BENCH_X86
   const int k = kAccumulators;
   return {
       {"fp32 FMA, 256-bit", "avx2 fma", kAccumulatorsYmm, 16, kAccumulatorsYmm * 1.0, has_avx2_fma, fma_ymm},
@@ -165,7 +163,7 @@ int main(int argc, char** argv) {
 
   const unet::bench::CpuInfo info = unet::bench::cpu_info();
   std::printf("cpu_arith: CPU %s; vector flags: %s; one thread\n", info.model.c_str(), info.vector_flags.c_str());
-#ifdef UNET_ARITH_X86
+#ifdef UNET_BENCH_X86
   const std::string amx = amx_state();
 #else
   const std::string amx = "not an x86-64 build";
@@ -222,7 +220,7 @@ int main(int argc, char** argv) {
 
   // The same comparison inside a 16x16 register tile (bench/cpu_arith_tiles.h), checked exactly
   // against the reference first.
-#ifdef UNET_ARITH_X86
+#ifdef UNET_BENCH_X86
   if (has_avx512f()) {
     using namespace unet::bench;
     const TileOperands ops = make_tile_operands();

@@ -11,13 +11,10 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define UNET_TILES_X86 1
-#endif
+#include "bench/cpu_info.h"
+#include "core/precision.h"
 
 namespace unet::bench {
 
@@ -31,14 +28,8 @@ struct TileOperands {
   std::vector<uint32_t> a_pairs, b_pairs;
 };
 
-// bf16 of a float that is exactly representable (small integers here): its upper 16 bits.
-inline uint16_t bf16_bits(float x) {
-  uint32_t u = 0;
-  std::memcpy(&u, &x, sizeof u);
-  return static_cast<uint16_t>(u >> 16);
-}
-
-// A and B with entries 0, 1 or 2 (a fixed pattern), so every sum over K = 128 is an exact integer.
+// A and B with entries 0, 1 or 2 (a fixed pattern), so every sum over K = 128 is an exact integer
+// and every operand exact in bf16.
 inline TileOperands make_tile_operands() {
   TileOperands t;
   t.a_rows.resize(kTileK * kTile);
@@ -48,14 +39,16 @@ inline TileOperands make_tile_operands() {
       t.a_rows[k * kTile + i] = static_cast<float>((k * 7 + i * 3) % 3);
       t.b_rows[k * kTile + i] = static_cast<float>((k * 5 + i) % 3);
     }
-  for (const auto* src : {&t.a_rows, &t.b_rows}) {
-    auto& dst = src == &t.a_rows ? t.a_pairs : t.b_pairs;
-    dst.resize(kTileK / 2 * kTile);
+  const auto pairs = [](const std::vector<float>& rows) {
+    std::vector<uint32_t> out(kTileK / 2 * kTile);
     for (int kp = 0; kp < kTileK / 2; ++kp)
       for (int i = 0; i < kTile; ++i)
-        dst[kp * kTile + i] = bf16_bits((*src)[(2 * kp) * kTile + i]) |
-                              static_cast<uint32_t>(bf16_bits((*src)[(2 * kp + 1) * kTile + i])) << 16;
-  }
+        out[kp * kTile + i] = bf16_round_bits(rows[(2 * kp) * kTile + i]) |
+                              static_cast<uint32_t>(bf16_round_bits(rows[(2 * kp + 1) * kTile + i])) << 16;
+    return out;
+  };
+  t.a_pairs = pairs(t.a_rows);
+  t.b_pairs = pairs(t.b_rows);
   return t;
 }
 
@@ -71,7 +64,7 @@ inline std::vector<float> reference_tile(const TileOperands& t) {
   return c;
 }
 
-#ifdef UNET_TILES_X86
+#ifdef UNET_BENCH_X86
 // `repeats` passes over K into the same accumulators (the timing loop); C = the last sums.
 __attribute__((target("avx512f"))) inline std::vector<float> tile_fp32(const TileOperands& t, int64_t repeats) {
   __m512 acc[kTile];

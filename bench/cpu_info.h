@@ -1,6 +1,12 @@
 // bench/cpu_info.h — the CPU a benchmark ran on, as lscpu names it, and the vector flags that
-// decide which code runs (ours and PyTorch's). Shared by bench/step and bench/cpu_arith.
+// decide which code runs (ours and PyTorch's). Shared by bench/step and bench/cpu_arith; and
+// UNET_BENCH_X86, set where the benchmarks' own x86 vector kernels (cpu_peak.h, cpu_arith*) build.
 #pragma once
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define UNET_BENCH_X86 1
+#endif
 
 #include <cstdio>
 #include <fstream>

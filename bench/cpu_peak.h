@@ -19,12 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/cpu_info.h"
 #include "kernels/cpu_dispatch.h"
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define UNET_PEAK_X86 1
-#endif
 
 namespace unet::bench {
 
@@ -33,7 +29,7 @@ namespace unet::bench {
 constexpr int kFmaChainsZmm = 24;
 constexpr int kFmaChainsYmm = 12;
 
-#ifdef UNET_PEAK_X86
+#ifdef UNET_BENCH_X86
 // Each kernel runs `n` rounds of its independent multiply-adds on ones and returns the sum of the
 // accumulators' lane 0 (exactly chains × n while below 2^24), which callers may check. The
 // operand goes through an empty asm each round, so the compiler can neither fold the loop nor
@@ -95,7 +91,7 @@ struct CpuPeak {
 // the peak). Off x86-64 there is no kernel here, so the peak is left unknown (0) and said so.
 inline CpuPeak measure_cpu_peak(int threads, cpu::CpuIsa isa, int rounds = 5) {
   CpuPeak peak;
-#ifdef UNET_PEAK_X86
+#ifdef UNET_BENCH_X86
   threads = std::max(threads, 1);
   double (*kernel)(int64_t) = mul_add_xmm;
   double flops_per_round = kFmaChainsYmm * 8.0;  // 4 lanes × (multiply + add)
