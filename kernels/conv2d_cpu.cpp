@@ -1,7 +1,7 @@
 // kernels/conv2d_cpu.cpp — CPU convolution (the reference and the CPU backend). Float32 k×k
 // layers run on the SIMD engines at instruction-set levels avx2 and avx512 (cpu_dispatch.h): the
 // direct 3×3 kernels of conv3x3_direct_cpu.h for the forward and data gradient of 3×3 layers with
-// few channels (Cin·Cout <= 256; <= 1024 when Winograd is switched off), Winograd of
+// few channels (Cin·Cout <= 128, below 16->16; <= 1024 when Winograd is switched off), Winograd of
 // winograd3x3_cpu.h for those of the other 3×3 layers and for the weight gradient of the 3×3
 // layers where it measured faster (winograd3x3_weight_grad_used: at least 32 channels on both
 // sides), the packed patch-GEMM engine of patch_gemm_cpu.h for the other
@@ -65,7 +65,7 @@ constexpr int64_t kTaskColBudget = int64_t{1} << 18;
 constexpr int64_t kSmallWeights = int64_t{1} << 20;
 constexpr int64_t kWeightSlots = 8;  // partial weight gradients (patch GEMM and band-parallel paths)
 constexpr int64_t kDirectChannelPairs = 1024;  // Cin·Cout up to which 3×3 float layers run direct
-constexpr int64_t kDirectChannelPairsBesideWinograd = 256;  // the same, when Winograd runs the others
+constexpr int64_t kDirectChannelPairsBesideWinograd = 128;  // the same, when Winograd runs the others
 
 bool is_pointwise(const Conv2dParams& p) { return p.k == 1 && p.pad == 0; }
 bool small_weights(const Conv2dParams& p) { return p.c_out * p.c_in * p.k * p.k <= kSmallWeights; }
@@ -75,8 +75,12 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // bound; (c_in, c_out) is the channel pair of the convolution actually run (for the data
 // gradient: c_out -> c_in). Measured on the U-Net's layers (2 threads, 2026-11-26): against the
 // patch GEMM the direct kernel wins up to 32->32 (16->16 at 314²: ~45 vs ~33 GFLOP/s single
-// thread); against Winograd only up to 16->16 (16->16 at 314²: 3.7 vs 4.1 ms; 16->32 at 156²:
-// 1.8 vs 1.3 ms; 32->32 at 154²: 3.2 vs 2.8 ms).
+// thread); against Winograd F(2×2) up to 16->16 (16->16 at 314²: 3.7 vs 4.1 ms; 16->32 at 156²:
+// 1.8 vs 1.3 ms; 32->32 at 154²: 3.2 vs 2.8 ms). Against today's Winograd, whose 16-output-channel
+// layers run F(4×4), it loses 16->16 too (bench/cpu_levels --levels avx512,avx512-direct --ops
+// 0.conv2, AMD EPYC Zen 4, 2026-12-03, CPU time, direct -> Winograd: down0.conv2 at 312² forward
+// 0.64-0.78, data gradient 0.83-0.96; up0.conv2 at 132² forward 0.56-0.68, data gradient
+// 0.60-0.83), so beside it the direct kernel keeps only layers below 16->16 (the first, 1->16).
 bool use_direct(int64_t k, int64_t c_in, int64_t c_out) {
   const int64_t limit = winograd3x3_available() ? kDirectChannelPairsBesideWinograd : kDirectChannelPairs;
   return k == 3 && conv3x3_direct_available() && c_in * c_out <= limit;

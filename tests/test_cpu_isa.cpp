@@ -145,7 +145,8 @@ struct EngineCase {
 // of both remainders modulo 2, 1 and 16 channels, output rows of every length modulo 4.
 const EngineCase kEngineCases[] = {
     {2, 3, 19, 53, 23, 3, Padding::Valid, true},   // direct (3·23 ≤ 256): 51 columns = 2 AVX2 / 1 AVX-512 block + tail
-    {1, 16, 12, 50, 16, 3, Padding::Same, false},  // direct at 16→16, same padding
+    {1, 8, 12, 50, 16, 3, Padding::Same, false},   // direct at 8→16 (128 channel pairs: its limit beside Winograd), same padding
+    {1, 16, 12, 50, 16, 3, Padding::Same, false},  // 16→16: Winograd since 2026-12-03 (was direct), same padding
     {2, 24, 17, 29, 40, 3, Padding::Valid, true},  // Winograd: odd output, several tile blocks
     {1, 40, 9, 70, 33, 3, Padding::Same, false},   // Winograd, same padding, 33 rows (not a multiple of 6 or 16)
     {1, 70, 6, 6, 19, 3, Padding::Valid, false},   // a long reduction over few tiles
