@@ -23,29 +23,74 @@ struct TapLayout {
 };
 inline TapLayout tap_layout(const Plan& q) { return q.flipped ? TapLayout{9, -1} : TapLayout{q.c_in * 9, 1}; }
 
+// The 9 taps of a panel's rows for input channels c0 … c0 + count − 1 (count ≤ kStageChannels),
+// as stage[(c − c0)·9 + k][lane] (Isa::Wide's lanes; lanes past the panel's rows are not used):
+// what the weight transforms read with plain vector loads. They used to gather them, one gather
+// per tap and channel, and on Zen 4 (microcoded gathers) that was ~70 % of the weight transform,
+// ~25 cycles per channel pair (perf of bench/cpu_levels --ops "bottom.conv2 fwd", 2026-12-03).
+// Here 8 rows at a time go through 8×8 transposes: the forward's w[o][c][9] holds 72 consecutive
+// floats per row for 8 channels (nine transposes), a data gradient's w[c][o][9] a channel's rows
+// side by side (two transposes: taps 0–7 and 1–8). Groups of rows past c_out, and the last
+// channels of a forward row when fewer than 8 remain, are copied one value at a time. The values
+// are the gathers', so the bits are unchanged.
+constexpr int64_t kStageChannels = 8;
+inline void stage_taps(const Plan& q, const float* w, int64_t panel, int64_t c0, int64_t count, float* stage) {
+  constexpr int64_t kLanes = Isa::Wide::kLanes;
+  const TapLayout taps = tap_layout(q);
+  for (int64_t g = 0; g < kLanes; g += 8) {
+    const int64_t o0 = panel * kMr + g, have = std::clamp<int64_t>(q.c_out - o0, 0, 8);
+    if (have == 8 && !q.flipped && count == kStageChannels) {
+      const float* rows = w + (o0 * q.c_in + c0) * 9;
+      for (int64_t j = 0; j < 9; ++j) {  // floats 8j … 8j + 7 of each row: (channel, tap) = divmod(8j + i, 9)
+        F8::V r[8];
+        for (int64_t l = 0; l < 8; ++l) r[l] = F8::loadu(rows + l * q.c_in * 9 + 8 * j);
+        F8::transpose8(r);
+        for (int64_t i = 0; i < 8; ++i) F8::storeu(stage + (8 * j + i) * kLanes + g, r[i]);
+      }
+    } else if (have == 8 && q.flipped) {
+      for (int64_t c = 0; c < count; ++c) {
+        const float* rows = w + ((c0 + c) * q.c_out + o0) * 9;  // row l's taps in reverse order at rows + 9l
+        F8::V first[8], last[8];
+        for (int64_t l = 0; l < 8; ++l) first[l] = F8::loadu(rows + 9 * l), last[l] = F8::loadu(rows + 9 * l + 1);
+        F8::transpose8(first);
+        F8::transpose8(last);
+        float* dst = stage + c * 9 * kLanes + g;
+        for (int64_t i = 0; i < 8; ++i) F8::storeu(dst + (8 - i) * kLanes, first[i]);
+        F8::storeu(dst, last[7]);
+      }
+    } else {
+      for (int64_t c = 0; c < count; ++c) {
+        const float* base = taps.base(q, w, panel, c0 + c) + g * taps.lane_step;
+        for (int64_t k = 0; k < 9; ++k)
+          for (int64_t l = 0; l < 8; ++l)
+            stage[(c * 9 + k) * kLanes + g + l] = l < have ? base[l * taps.lane_step + k * taps.tap_step] : 0.0f;
+      }
+    }
+  }
+}
+
 // U = G g Gᵀ for every (o, c), stored as A panels ua[ξ][o / kMr][c][o % kMr] (zero rows past
 // c_out). Vectors run over a panel's rows (lanes r < kMr; Isa::Wide has at least kMr lanes): the
-// 9 taps of the panel's rows are 9 gathers, the 16 positions 16 stores of kMr consecutive floats.
+// 9 taps of the panel's rows are 9 loads from stage_taps' block, the 16 positions 16 stores of kMr
+// consecutive floats.
 // The same additions and halvings as the definition, in the same order: the same bits on every
 // level (and with q.flipped the same bits as for a flipped copy of the weights).
 inline void transform_weights(const Plan& q, const float* w, float* ua) {
   using W = Isa::Wide;
   static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
   parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
-    alignas(64) int32_t index[W::kLanes];
+    alignas(64) float stage[kStageChannels * 9 * W::kLanes];
     const W::V half = W::set1(0.5f);
-    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = taps.base(q, w, panel, c);
-        const int64_t s = taps.tap_step;
+        if (c % kStageChannels == 0) stage_taps(q, w, panel, c, std::min(kStageChannels, q.c_in - c), stage);
+        const float* g = stage + c % kStageChannels * 9 * W::kLanes;
         W::V t[4][3];  // G g
         UNET_SIMD_UNROLL
         for (int64_t j = 0; j < 3; ++j) {
-          const W::V g0 = W::gather(g + s * j, index), g1 = W::gather(g + s * (3 + j), index),
-                     g2 = W::gather(g + s * (6 + j), index);
+          const W::V g0 = W::load(g + j * W::kLanes), g1 = W::load(g + (3 + j) * W::kLanes),
+                     g2 = W::load(g + (6 + j) * W::kLanes);
           t[0][j] = g0;
           t[1][j] = W::mul(half, W::add(W::add(g0, g1), g2));
           t[2][j] = W::mul(half, W::add(W::sub(g0, g1), g2));
@@ -342,7 +387,7 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
   using W = Isa::Wide;
   static_assert(W::kLanes >= kMr, "a panel's rows must fit one vector");
   parallel_for(0, q.opanels, 1, [&](int64_t b, int64_t e) {
-    alignas(64) int32_t index[W::kLanes];
+    alignas(64) float stage[kStageChannels * 9 * W::kLanes];
     const W::V quarter = W::set1(0.25f), minus_sixth = W::set1(-1.0f / 6), sixth = W::set1(1.0f / 6);
     const W::V twelfth = W::set1(1.0f / 12), minus_twelfth = W::set1(-1.0f / 12), twenty_fourth = W::set1(1.0f / 24);
     // G x for 3 values per lane.
@@ -355,16 +400,14 @@ inline void transform_weights4(const Plan& q, const float* w, float* ua) {
       t[4] = W::fma(x0, twenty_fourth, W::fma(x1, minus_twelfth, x2_sixth));
       t[5] = x2;
     };
-    const TapLayout taps = tap_layout(q);
     for (int64_t panel = b; panel < e; ++panel) {
       const int64_t rows = std::min(kMr, q.c_out - panel * kMr);
-      for (int64_t l = 0; l < W::kLanes; ++l) index[l] = static_cast<int32_t>(l < rows ? l * taps.lane_step : 0);
       for (int64_t c = 0; c < q.c_in; ++c) {
-        const float* g = taps.base(q, w, panel, c);
-        const int64_t s = taps.tap_step;
+        if (c % kStageChannels == 0) stage_taps(q, w, panel, c, std::min(kStageChannels, q.c_in - c), stage);
+        const float* g = stage + c % kStageChannels * 9 * W::kLanes;
         W::V t[3][6];  // t[j] = G · (column j of g)
         for (int64_t j = 0; j < 3; ++j)
-          g_times(W::gather(g + s * j, index), W::gather(g + s * (3 + j), index), W::gather(g + s * (6 + j), index), t[j]);
+          g_times(W::load(g + j * W::kLanes), W::load(g + (3 + j) * W::kLanes), W::load(g + (6 + j) * W::kLanes), t[j]);
         for (int64_t i = 0; i < 6; ++i) {  // row i of G g, times Gᵀ
           W::V u[6];
           g_times(t[0][i], t[1][i], t[2][i], u);
