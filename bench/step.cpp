@@ -13,6 +13,12 @@
 // (train_graph_ms), beside the eager step of the same run.
 // --rounds N repeats the whole set N times, alternating the engines, so a machine whose speed
 // drifts shows it. The CPU's model name and its vector flags (lscpu) go into the output and the JSON.
+// On the CPU every run is bracketed by a short measurement of the threads' multiply-add rate
+// (bench/cpu_peak.h, just before and just after; the lower counts, column "FMA GF/s"): a virtual
+// machine's host sometimes runs two vCPUs on one physical core for seconds at a time, which halves
+// that rate, costs a compute-bound step up to 2× and a memory-bound one far less. A round compares
+// like with like only when both runs saw the whole machine (>= 80 % of the best rate of the
+// run); the summary gives the ratio over those rounds beside the ratio over all.
 //
 // FLOPs are counted from the layer shapes: 2 per multiply-accumulate of every convolution,
 // up-convolution and the head (pooling, ReLU, crop and the loss are negligible); a training step
@@ -26,6 +32,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -122,6 +129,7 @@ struct Result {
   std::string config, engine, mode, note;  // note: PyTorch's CPU capability (the kernels it picked)
   double forward_ms = 0, train_ms = 0, peak_mb = 0;
   double train_graph_ms = 0;  // --graph: the captured step replayed (0: not timed)
+  double fma_gflops = 0;      // CPU: the threads' multiply-add rate around this run (the lower of before and after)
   int iterations = 0;
 };
 
@@ -397,16 +405,34 @@ int main(int argc, char** argv) {
                   3 * gflop, it, wu);
       std::fflush(stdout);
       const size_t first = results.size();
+      // The rate the machine gives our threads right now (CPU only; a few tens of milliseconds).
+      auto fma_rate = [&] { return cuda ? 0.0 : bench::measure_cpu_peak(threads, cpu::cpu_isa(), 3).gflops; };
       for (int round = 0; round < rounds; ++round) {
-        for (Precision p : precisions) results.push_back(time_ours(c, device, p, it, wu, graph));
-        for (const std::string& py : pys)
-          for (auto& r : time_pytorch(py, c, cuda, threads, modes, it, wu)) results.push_back(r);
+        for (Precision p : precisions) {
+          const double before = fma_rate();
+          results.push_back(time_ours(c, device, p, it, wu, graph));
+          results.back().fma_gflops = std::min(before, fma_rate());
+        }
+        for (const std::string& py : pys) {
+          const double before = fma_rate();
+          std::vector<Result> theirs = time_pytorch(py, c, cuda, threads, modes, it, wu);
+          const double rate = std::min(before, fma_rate());
+          for (auto& r : theirs) {
+            r.fma_gflops = rate;
+            results.push_back(r);
+          }
+        }
       }
       for (size_t i = first; i < results.size(); ++i) gflop_fwd.push_back(gflop);
     }
 
-    std::printf("\n%-6s %-22s %-9s %12s %12s %9s %9s %8s %10s %10s %s\n", "config", "engine", "mode", "forward ms",
-                "train ms", "fwd GF/s", "trn GF/s", "%peak", "ours/pt", "peak MiB", "kernels");
+    double best_fma = peak;
+    for (const Result& r : results) best_fma = std::max(best_fma, r.fma_gflops);
+    const double whole_machine = 0.8 * best_fma;  // a run below this shared its cores (see the top)
+    std::printf("\n%-6s %-22s %-9s %12s %12s %9s %9s %8s %10s %10s %9s %s\n", "config", "engine", "mode",
+                "forward ms", "train ms", "fwd GF/s", "trn GF/s", "%peak", "ours/pt", "peak MiB", "FMA GF/s", "kernels");
+    // Per config, mode and PyTorch: the round ratios (our step / theirs), all and like with like.
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> round_ratios;
     for (size_t i = 0; i < results.size(); ++i) {
       const Result& r = results[i];
       const double gf = gflop_fwd[i];
@@ -420,22 +446,45 @@ int main(int argc, char** argv) {
             char b[32];
             std::snprintf(b, sizeof b, "%.2f/%.2f", o.forward_ms / r.forward_ms, o.train_ms / r.train_ms);
             ratio = b;
+            if (!cuda) {
+              auto& [all, alike] = round_ratios[r.config + " " + r.mode + " vs " + r.engine];
+              all.push_back(o.train_ms / r.train_ms);
+              if (o.fma_gflops >= whole_machine && r.fma_gflops >= whole_machine) alike.push_back(o.train_ms / r.train_ms);
+            }
             break;
           }
       }
-      std::printf("%-6s %-22s %-9s %12.1f %12.1f %9.1f %9.1f %7.1f%% %10s %10.0f %s\n", r.config.c_str(),
+      std::printf("%-6s %-22s %-9s %12.1f %12.1f %9.1f %9.1f %7.1f%% %10s %10.0f %9.0f %s\n", r.config.c_str(),
                   r.engine.c_str(), r.mode.c_str(), r.forward_ms, r.train_ms, fwd_rate, trn_rate,
-                  peak > 0 ? 100.0 * trn_rate / peak : 0.0, ratio.c_str(), r.peak_mb, r.note.c_str());
+                  peak > 0 ? 100.0 * trn_rate / peak : 0.0, ratio.c_str(), r.peak_mb, r.fma_gflops, r.note.c_str());
       j["results"].push_back({{"config", r.config}, {"engine", r.engine}, {"mode", r.mode}, {"forward_ms", r.forward_ms},
                               {"train_ms", r.train_ms}, {"forward_gflop", gf}, {"train_gflop", 3 * gf},
                               {"forward_gflops", fwd_rate}, {"train_gflops", trn_rate}, {"peak_mb", r.peak_mb},
-                              {"train_graph_ms", r.train_graph_ms},
+                              {"train_graph_ms", r.train_graph_ms}, {"fma_gflops", r.fma_gflops},
                               {"iterations", r.iterations}, {"cpu_capability", r.note}});
     }
     std::printf("ours/pt = our forward time / PyTorch's, our training-step time / PyTorch's (> 1: PyTorch faster); "
                 "%%peak is of the training step.\npeak MiB: unetcore %s; PyTorch %s\n",
                 cuda ? "cuda_memory_stats().peak_bytes" : "VmHWM of the whole process (library, caches, everything)",
                 cuda ? "torch.cuda.max_memory_allocated()" : "ru_maxrss of its whole process");
+    if (!cuda) {
+      std::printf("FMA GF/s: our threads' multiply-add rate around each run (the lower of just before and just after); "
+                  "the whole machine here: >= %.0f (80 %% of the best, %.0f)\n", whole_machine, best_fma);
+      j["whole_machine_fma_gflops"] = whole_machine;
+    }
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      const size_t n = v.size();
+      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    };
+    for (const auto& [what, lists] : round_ratios) {
+      const auto& [all, alike] = lists;
+      if (all.size() < 2) continue;
+      std::printf("step ratio %s: median %.2f over all %zu rounds; ", what.c_str(), median(all), all.size());
+      if (alike.empty()) std::printf("no round where both runs had the whole machine\n");
+      else std::printf("median %.2f over the %zu where both runs had the whole machine\n", median(alike), alike.size());
+      j["round_ratios"].push_back({{"what", what}, {"all", all}, {"whole_machine", alike}});
+    }
     if (!json_path.empty()) std::ofstream(json_path) << j.dump(1) << "\n";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "step: %s\n", e.what());
