@@ -4,7 +4,7 @@
 // few channels (Cin·Cout <= 128, below 16->16; <= 1024 when Winograd is switched off), Winograd of
 // winograd3x3_cpu.h for those of the other 3×3 layers and for the weight gradient of the 3×3
 // layers where it measured faster (winograd3x3_weight_grad_used: at least 32 channels on both
-// sides), the packed patch-GEMM engine of patch_gemm_cpu.h for the other
+// sides, or 16 with F(4×4) tiles), the packed patch-GEMM engine of patch_gemm_cpu.h for the other
 // k×k layers and the other weight gradients. Everything else
 // (double, 1×1, the scalar level) is im2col + Eigen GEMM over bands of output rows, so the column
 // buffer stays small (the paper's 64-channel 3×3 layer at 572² would otherwise need a ~0.7 GB
@@ -311,7 +311,7 @@ void conv2d_backward_data(const Conv2dParams& p, const T* g, const T* w, T* dx) 
 template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* g, T* dw) {
   if constexpr (std::is_same_v<T, float>) {
-    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out)) {
+    if (p.k == 3 && winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out)) {
       winograd3x3_weight_grad(p.n, p.c_in, p.h, p.w, p.c_out, p.pad, x, g, kWeightSlots, dw);
       return;
     }

@@ -62,8 +62,15 @@ std::atomic<WinogradWeightGrad> weight_grad_mode{WinogradWeightGrad::Auto};
 // runs), 1.1–12× on those with 16 channels on a side (a 16-wide B panel mostly padding for 1
 // input channel; transforms as costly as the small GEMMs); the paper's configuration (base 64,
 // tile 572, 3 rounds) 0.65–1.00 on every layer but the 1-channel first. At avx2 (one run) it also
-// won at 32→16 and 16→32.
-bool weight_grad_pays(int64_t c_in, int64_t c_out) { return c_in >= 32 && c_out >= 32; }
+// won at 32→16 and 16→32. Those 16-channel losses were F(2×2)'s: with F(4×4, 3×3) (outputs at
+// least 28 wide and tall, winograd3x3_weight_grad_tile) the layers with 16 channels on a side win
+// too (bench/cpu_levels --levels avx512,avx512-wg --ops bwd-weight --rounds 15, one thread, CPU
+// time, AMD EPYC Zen 4, 2026-12-03: 16→16 at 312² 0.66, 16→32 at 154² 0.62, 32→16 at 134² 0.67,
+// 16→16 at 132² 0.71; 1→16 still 6.5×).
+bool weight_grad_pays(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
+  if (c_in >= 32 && c_out >= 32) return true;
+  return c_in >= 16 && c_out >= 16 && winograd3x3_weight_grad_tile(h_out, w_out) == 4;
+}
 
 std::atomic<int> forced_weight_grad_tile{0};  // 0: chosen per layer
 // F(4×4, 3×3) weight gradient on outputs at least 28 wide and tall (the forward's kLargeTileMinSide), where
@@ -80,14 +87,14 @@ void set_winograd3x3_enabled(bool enabled) { engine_switch.set(enabled); }
 
 void set_winograd3x3_weight_grad(WinogradWeightGrad mode) { weight_grad_mode.store(mode, std::memory_order_relaxed); }
 
-bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out) {
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out) {
   if (!winograd3x3_available()) return false;
   switch (weight_grad_mode.load(std::memory_order_relaxed)) {
     case WinogradWeightGrad::On: return true;
     case WinogradWeightGrad::Off: return false;
     case WinogradWeightGrad::Auto: break;
   }
-  return weight_grad_pays(c_in, c_out);  // no size limit: 12² to 568² outputs all paid
+  return weight_grad_pays(c_in, c_out, h_out, w_out);  // from 32 channels no size limit: 12² to 568² outputs all paid
 }
 bool winograd3x3_available() { return engine_switch.available(); }
 

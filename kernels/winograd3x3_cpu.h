@@ -6,10 +6,10 @@
 // position) on the register tile of gemm_microkernel.h, between an input transform and an output
 // transform that fuses bias and ReLU. Used by conv2d_cpu.cpp for the forward and, with the
 // weights flipped and transposed, the data gradient of the 3×3 layers with many channels (the
-// few-channel layers stay on conv3x3_direct_cpu.h). The weight gradient (F(2×2, 3×3) only) runs
+// few-channel layers stay on conv3x3_direct_cpu.h). The weight gradient runs
 // the same register tile with the tiles as the summed dimension (F(2×2, 3×3), or F(4×4, 3×3) on
 // outputs at least 28 wide and tall: winograd3x3_weight_grad_tile), for the layers where it beat
-// patch_gemm_cpu.h's (at least 32 input and output channels; the rest
+// patch_gemm_cpu.h's (at least 32 input and output channels, or 16 on F(4×4) tiles; the rest
 // stay there).
 //
 // Accuracy: F(2×2, 3×3)'s transforms have entries 0, ±1 and ±1/2, so on small integers every step
@@ -89,7 +89,9 @@ int winograd3x3_weight_grad_tile(int64_t h_out, int64_t w_out);
 // benchmarks; not meant to be changed while convolutions run.
 enum class WinogradWeightGrad { Auto, On, Off };
 void set_winograd3x3_weight_grad(WinogradWeightGrad mode);
-// Whether conv2d runs this layer's weight gradient on Winograd now (false when Winograd is not available).
-bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out);
+// Whether conv2d runs the weight gradient of a layer with these channels and this output size on
+// Winograd now (false when Winograd is not available). Auto: at least 32 input and output channels,
+// or at least 16 where the output takes F(4×4, 3×3) tiles (winograd3x3_weight_grad_tile).
+bool winograd3x3_weight_grad_used(int64_t c_in, int64_t c_out, int64_t h_out, int64_t w_out);
 
 }  // namespace unet::cpu

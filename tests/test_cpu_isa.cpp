@@ -256,7 +256,7 @@ void check_level_against_reference(CpuIsa isa) {
                               "data gradient");
       // On Winograd a weight sums 16·T transformed products over the T tiles (the same growth).
       const int64_t tiles = p.n * ((p.h_out + 1) / 2) * ((p.w_out + 1) / 2);
-      const bool winograd_dw = c.k == 3 && cpu::winograd3x3_weight_grad_used(p.c_in, p.c_out);
+      const bool winograd_dw = c.k == 3 && cpu::winograd3x3_weight_grad_used(p.c_in, p.c_out, p.h_out, p.w_out);
       check_against_reference(got.dw, dw, winograd_dw, tiles, p.n * p.h_out * p.w_out, "weight gradient");
     }
   }

@@ -491,6 +491,33 @@ TEST_CASE("Winograd weight gradient chooses 4x4 tiles from 28x28 outputs, and a 
   CHECK_THROWS_AS(cpu::set_winograd3x3_weight_grad_tile(3), ValueError);
 }
 
+TEST_CASE("Winograd weight gradient takes the layers where it measured faster", "[conv2d][winograd]") {
+  if (!cpu::winograd3x3_available()) {
+    CHECK_FALSE(cpu::winograd3x3_weight_grad_used(64, 64, 72, 72));
+    return;
+  }
+  RestoreGradTile restore;
+  struct RestoreMode {
+    ~RestoreMode() { cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::Auto); }
+  } restore_mode;
+  cpu::set_winograd3x3_weight_grad_tile(0);
+  cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::Auto);
+  CHECK(cpu::winograd3x3_weight_grad_used(32, 32, 12, 12));   // 32 channels: any size (F(2×2) here)
+  CHECK(cpu::winograd3x3_weight_grad_used(256, 64, 568, 568));
+  CHECK(cpu::winograd3x3_weight_grad_used(16, 16, 28, 28));   // 16 channels: on F(4×4) tiles only
+  CHECK(cpu::winograd3x3_weight_grad_used(16, 32, 154, 154));
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(16, 16, 27, 312));
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(32, 16, 134, 26));
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(1, 16, 314, 314));  // the first layer stays on the patch GEMM
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(15, 64, 100, 100));
+  cpu::set_winograd3x3_weight_grad_tile(2);  // a forced F(2×2) keeps 16 channels off it
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(16, 16, 152, 152));
+  cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::On);
+  CHECK(cpu::winograd3x3_weight_grad_used(1, 16, 314, 314));
+  cpu::set_winograd3x3_weight_grad(cpu::WinogradWeightGrad::Off);
+  CHECK_FALSE(cpu::winograd3x3_weight_grad_used(64, 64, 72, 72));
+}
+
 TEST_CASE("Winograd weight gradient is exact on small integers", "[conv2d][winograd]") {
   if (!cpu::winograd3x3_available()) {
     skip_test("this CPU has no AVX2 + FMA (or UNET_CPU_ISA=scalar): the Winograd engine does not run here");
