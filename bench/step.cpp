@@ -472,11 +472,6 @@ int main(int argc, char** argv) {
                   "the whole machine here: >= %.0f (80 %% of the best, %.0f)\n", whole_machine, best_fma);
       j["whole_machine_fma_gflops"] = whole_machine;
     }
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      const size_t n = v.size();
-      return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-    };
     for (const auto& [what, lists] : round_ratios) {
       const auto& [all, alike] = lists;
       if (all.size() < 2) continue;
