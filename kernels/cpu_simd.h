@@ -231,6 +231,18 @@ struct Avx512F16 {
   UNET_SIMD_AVX512_FN V max(V a, V b) { return _mm512_maskz_max_ps(static_cast<__mmask16>(0xFFFF), a, b); }
 };
 
+// ---- prefetch ----------------------------------------------------------------------------------
+// Asks the caches for the lines holding p[0 … floats), which the caller reads or writes a few
+// hundred cycles later: into L1 (kLocality 3, prefetcht0) or L2 (2, prefetcht1). A prefetch never
+// faults or changes a value; p[0 … floats) must lie in one array (floats ≥ 1). For engines whose
+// loops walk more rows at once than the hardware prefetchers follow (Winograd's transforms read 6
+// rows of each of 16+ channel planes per group of tiles).
+template <int kLocality>
+__attribute__((always_inline)) inline void prefetch_span(const float* p, int64_t floats) {
+  for (int64_t i = 0; i < floats; i += 16) __builtin_prefetch(p + i, 0, kLocality);  // 16 floats: one 64-byte line
+  __builtin_prefetch(p + floats - 1, 0, kLocality);
+}
+
 // ---- the levels ---------------------------------------------------------------------------------
 // kGemmRows: rows of the shared register tile (kernels/gemm_microkernel.h), whose columns are 16
 // floats on both levels: AVX2 6 rows × 2 vectors (12 accumulators), AVX-512 16 rows × 1 vector
