@@ -19,6 +19,11 @@
 // that rate, costs a compute-bound step up to 2× and a memory-bound one far less. A round compares
 // like with like only when both runs saw the whole machine (>= 80 % of the best rate of the
 // run); the summary gives the ratio over those rounds beside the ratio over all.
+// --interleave (CPU, with --vs-pytorch) pairs the steps instead: ours and a PyTorch process's
+// (bench/step_pytorch.py --serve, bench/step_peer.h) alternate one by one, and each pair's ratio
+// is reported (median, quartiles, range, how many <= 0.6): both sides of a pair meet the same
+// fraction of a second of the host, where separate runs draw different stretches of it. Each side
+// starts from caches the other has just used, so both steps are slower than in separate runs.
 //
 // FLOPs are counted from the layer shapes: 2 per multiply-accumulate of every convolution,
 // up-convolution and the head (pooling, ReLU, crop and the loss are negligible); a training step
@@ -41,6 +46,7 @@
 
 #include "bench/cpu_info.h"
 #include "bench/cpu_peak.h"
+#include "bench/step_peer.h"
 #include "core/allocator.h"
 #include "core/autograd.h"
 #include "core/cuda_runtime.h"
@@ -133,31 +139,95 @@ struct Result {
   int iterations = 0;
 };
 
-Result time_ours(const BenchConfig& c, Device device, Precision precision, int iterations, int warmup, bool graph) {
-  UNetConfig cfg;
-  cfg.base_channels = c.base;
-  cfg.depth = c.depth;
-  cfg.dropout = 0.0f;  // as the PyTorch side: timing without dropout's mask generation
-  cfg.init_seed = 1;
-  const int64_t o = cfg.geometry().output_size(c.tile);
-  UNET_CHECK(o > 0, ValueError, "tile ", c.tile, " is not a valid input for depth ", c.depth);
-  UNet model(cfg, device);
-  model.set_precision(precision);
-  std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(c.tile * c.tile)), w(static_cast<size_t>(o * o));
-  std::vector<int32_t> l(w.size());
-  for (float& v : x) v = u(rng);
-  for (size_t i = 0; i < w.size(); ++i) {
-    w[i] = 0.5f + u(rng);
-    l[i] = u(rng) < 0.5f ? 0 : 1;
+// Our U-Net for one configuration with its fixed input and targets, and one timed inference
+// forward or training step (forward, weighted-mean loss, backward, SGD momentum 0.99) at a time.
+class OurStep {
+ public:
+  OurStep(const BenchConfig& c, Device device, Precision precision) : device_(device), model_(config(c), device) {
+    const int64_t o = config(c).geometry().output_size(c.tile);
+    UNET_CHECK(o > 0, ValueError, "tile ", c.tile, " is not a valid input for depth ", c.depth);
+    model_.set_precision(precision);
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(c.tile * c.tile)), w(static_cast<size_t>(o * o));
+    std::vector<int32_t> l(w.size());
+    for (float& v : x) v = u(rng);
+    for (size_t i = 0; i < w.size(); ++i) {
+      w[i] = 0.5f + u(rng);
+      l[i] = u(rng) < 0.5f ? 0 : 1;
+    }
+    input_ = Tensor::from_vector(x, Shape{1, 1, c.tile, c.tile}).to(device);
+    labels_ = Tensor::from_vector(l, Shape{1, o, o}).to(device);
+    weights_ = Tensor::from_vector(w, Shape{1, o, o}).to(device);
   }
-  const Tensor input = Tensor::from_vector(x, Shape{1, 1, c.tile, c.tile}).to(device);
-  const Tensor labels = Tensor::from_vector(l, Shape{1, o, o}).to(device);
-  const Tensor weights = Tensor::from_vector(w, Shape{1, o, o}).to(device);
-  const bool cuda = device.is_cuda();
-  auto sync = [&] { if (cuda) cuda_rt::synchronize(); };
 
+  double forward_ms() {
+    model_.set_training(false);
+    NoGradGuard no_grad;
+    sync();
+    const auto t0 = Clock::now();
+    const Tensor logits = model_.forward(input_);
+    sync();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  double train_ms() {
+    model_.set_training(true);
+    sync();
+    const auto t0 = Clock::now();
+    model_.zero_grad();
+    const Tensor logits = model_.forward(input_);
+    const Tensor loss = weighted_cross_entropy(logits, labels_, weights_, LossReduction::WeightedMean);
+    loss.backward();
+    {
+      NoGradGuard no_grad;
+      sgd_step(model_.parameters(), velocities_, kSgd);
+    }
+    sync();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  // The training step captured as a CUDA graph (unet/graph_step.h), after one more eager step.
+  GraphTrainingStep capture() {
+    return GraphTrainingStep(model_, input_, labels_, weights_, LossReduction::WeightedMean, kSgd, velocities_);
+  }
+
+  void sync() const {
+    if (device_.is_cuda()) cuda_rt::synchronize();
+  }
+
+ private:
+  static UNetConfig config(const BenchConfig& c) {
+    UNetConfig cfg;
+    cfg.base_channels = c.base;
+    cfg.depth = c.depth;
+    cfg.dropout = 0.0f;  // as the PyTorch side: timing without dropout's mask generation
+    cfg.init_seed = 1;
+    return cfg;
+  }
+  static constexpr SgdOptions kSgd{1e-6f, 0.99f, 0.0f};  // tiny rate: the weights stay sane over many steps
+
+  Device device_;
+  UNet model_;
+  Tensor input_, labels_, weights_;
+  std::vector<Tensor> velocities_;
+};
+
+// Peak memory of this process since the last reset_peak_memory(), in MiB.
+void reset_peak_memory(Device device) {
+  if (device.is_cuda()) cuda_reset_peak();
+  // Linux resets VmHWM to the current RSS on "5" > clear_refs, so each configuration reports its
+  // own peak rather than the largest so far (the process-wide caveat remains).
+  else std::ofstream("/proc/self/clear_refs") << "5";
+}
+double peak_memory_mb(Device device) {
+  return (device.is_cuda() ? static_cast<double>(cuda_memory_stats().peak_bytes) : static_cast<double>(vm_hwm_bytes())) /
+         1048576.0;
+}
+
+Result time_ours(const BenchConfig& c, Device device, Precision precision, int iterations, int warmup, bool graph) {
+  const bool cuda = device.is_cuda();
+  OurStep step(c, device, precision);
   Result r;
   r.config = c.name;
   r.engine = "unetcore";
@@ -165,51 +235,30 @@ Result time_ours(const BenchConfig& c, Device device, Precision precision, int i
   r.mode = cuda ? precision_name(precision) : "cpu";
   r.iterations = iterations;
   std::vector<double> fwd, train;
-  model.set_training(false);
-  if (cuda) cuda_reset_peak();
-  // Linux resets VmHWM to the current RSS on "5" > clear_refs, so each configuration reports its
-  // own peak rather than the largest so far (the process-wide caveat remains).
-  else std::ofstream("/proc/self/clear_refs") << "5";
+  reset_peak_memory(device);
   for (int i = 0; i < warmup + iterations; ++i) {
-    NoGradGuard no_grad;
-    sync();
-    const auto t0 = Clock::now();
-    const Tensor logits = model.forward(input);
-    sync();
-    if (i >= warmup) fwd.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    const double ms = step.forward_ms();
+    if (i >= warmup) fwd.push_back(ms);
   }
-  model.set_training(true);
-  std::vector<Tensor> velocities;
-  const SgdOptions sgd{1e-6f, 0.99f, 0.0f};  // tiny rate: the weights stay sane over many steps
   for (int i = 0; i < warmup + iterations; ++i) {
-    sync();
-    const auto t0 = Clock::now();
-    model.zero_grad();
-    const Tensor logits = model.forward(input);
-    const Tensor loss = weighted_cross_entropy(logits, labels, weights, LossReduction::WeightedMean);
-    loss.backward();
-    {
-      NoGradGuard no_grad;
-      sgd_step(model.parameters(), velocities, sgd);
-    }
-    sync();
-    if (i >= warmup) train.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    const double ms = step.train_ms();
+    if (i >= warmup) train.push_back(ms);
   }
   if (graph) try {
     // The same step captured after one more eager step (GraphTrainingStep's constructor) and replayed.
     // A failure here is reported in the row and on stderr; the eager numbers above still stand.
     std::vector<double> replays;
-    GraphTrainingStep step(model, input, labels, weights, LossReduction::WeightedMean, sgd, velocities);
+    GraphTrainingStep captured = step.capture();
     for (int i = 0; i < warmup + iterations; ++i) {
-      sync();
+      step.sync();
       const auto t0 = Clock::now();
-      step.run();
-      sync();
+      captured.run();
+      step.sync();
       if (i >= warmup) replays.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     }
     r.train_graph_ms = median(replays);
     char note[64];
-    std::snprintf(note, sizeof note, "graph step %.2f ms, %zu nodes", r.train_graph_ms, step.operations());
+    std::snprintf(note, sizeof note, "graph step %.2f ms, %zu nodes", r.train_graph_ms, captured.operations());
     r.note = note;
   } catch (const Error& e) {
     std::fprintf(stderr, "step: the captured training step failed: %s\n", e.what());
@@ -217,7 +266,7 @@ Result time_ours(const BenchConfig& c, Device device, Precision precision, int i
   }
   r.forward_ms = median(fwd);
   r.train_ms = median(train);
-  r.peak_mb = (cuda ? static_cast<double>(cuda_memory_stats().peak_bytes) : static_cast<double>(vm_hwm_bytes())) / 1048576.0;
+  r.peak_mb = peak_memory_mb(device);
   return r;
 }
 
@@ -286,6 +335,73 @@ std::vector<Result> time_pytorch(const std::string& py, const BenchConfig& c, bo
   return out;
 }
 
+// --interleave: our steps and a PyTorch peer's (bench/step_pytorch.py --serve) alternate one by
+// one — ours first in even pairs, theirs first in odd ones — so both sides of a pair run within
+// the same ~0.2 s of the host's life. A virtual machine's speed drifts over seconds (a step 1.7×
+// slower for a few seconds, then back); separate runs of a few seconds each draw different
+// stretches, a pair draws the same one. Before each step both sides rest a few milliseconds so
+// the other's threads have stopped polling (ours spin 200 µs, libgomp's about as long).
+struct Interleaved {
+  Result ours, theirs;
+  std::vector<std::array<double, 2>> forward, train;  // per pair: our ms, theirs
+};
+
+Interleaved time_interleaved(const std::string& py, const BenchConfig& c, int threads, int iterations, int warmup) {
+  constexpr auto kRest = std::chrono::milliseconds(5);
+  const Device cpu_device = Device::cpu();
+  std::printf("step: %s: interleaving with %s bench/step_pytorch.py --serve\n", c.name.c_str(), py.c_str());
+  std::fflush(stdout);
+  reset_peak_memory(cpu_device);
+  OurStep ours(c, cpu_device, Precision::FP32);
+  bench::StepPeer theirs({py, std::string(UNET_SOURCE_DIR) + "/bench/step_pytorch.py", "--serve", "--base",
+                          std::to_string(c.base), "--depth", std::to_string(c.depth), "--tile",
+                          std::to_string(c.tile), "--name", c.name, "--threads", std::to_string(threads),
+                          "--warmup", std::to_string(warmup)});
+  const nlohmann::json ready = nlohmann::json::parse(theirs.ready());
+  for (int i = 0; i < warmup; ++i) ours.forward_ms(), ours.train_ms();
+  Interleaved out;
+  auto pairs = [&](const char* what, double (OurStep::*step)(), std::vector<std::array<double, 2>>& times) {
+    for (int i = 0; i < iterations; ++i) {
+      double mine = 0, other = 0;
+      for (int side = 0; side < 2; ++side) {
+        std::this_thread::sleep_for(kRest);
+        if ((side == 0) == (i % 2 == 0)) mine = (ours.*step)();
+        else other = theirs.request_ms(what);
+      }
+      times.push_back({mine, other});
+    }
+  };
+  pairs("forward", &OurStep::forward_ms, out.forward);
+  pairs("train", &OurStep::train_ms, out.train);
+  auto side = [&](int k, std::vector<double>& fwd, std::vector<double>& trn) {
+    for (const auto& p : out.forward) fwd.push_back(p[k]);
+    for (const auto& p : out.train) trn.push_back(p[k]);
+  };
+  std::vector<double> f0, t0, f1, t1;
+  side(0, f0, t0);
+  side(1, f1, t1);
+  out.ours = {c.name, "unetcore", "cpu", std::string(cpu::cpu_isa_name(cpu::cpu_isa())) + ", interleaved",
+              median(f0), median(t0), peak_memory_mb(cpu_device), 0, 0, iterations};
+  out.theirs = {c.name, "pytorch " + ready.value("torch", std::string("?")), "cpu",
+                ready.value("cpu_capability", std::string()) + ", interleaved", median(f1), median(t1),
+                std::stod(theirs.request("peak")), 0, 0, iterations};
+  return out;
+}
+
+// "median 0.45 (quartiles 0.43-0.48, range 0.40-0.52), <= 0.6 in 30 of 30" of our time / theirs per pair.
+std::string pair_summary(const std::vector<std::array<double, 2>>& pairs, nlohmann::json& j) {
+  std::vector<double> r;
+  for (const auto& p : pairs) r.push_back(p[0] / p[1]);
+  std::sort(r.begin(), r.end());
+  const size_t n = r.size();
+  const auto under = std::count_if(r.begin(), r.end(), [](double v) { return v <= 0.6; });
+  j = {{"ratios", r}, {"median", median(r)}, {"pairs", pairs}};
+  char b[160];
+  std::snprintf(b, sizeof b, "median %.2f (quartiles %.2f-%.2f, range %.2f-%.2f), <= 0.6 in %td of %zu", median(r),
+                r[(n - 1) / 4], r[3 * (n - 1) / 4], r.front(), r.back(), under, n);
+  return b;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -293,7 +409,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> pythons;
   int iterations = 0, warmup = 2, threads = 0, rounds = 1;
   double peak_override = 0.0;
-  bool vs_pytorch = false, no_winograd = false, graph = false;
+  bool vs_pytorch = false, no_winograd = false, graph = false, interleave = false;
   CLI::App app{"Time the whole U-Net: inference forward and a full training step, optionally against PyTorch"};
   app.add_option("--config", which, "paper, cpu, both, or auto (both on a GPU, cpu on the CPU)")->capture_default_str();
   app.add_option("--device", device_name, "auto, cpu or cuda")->capture_default_str();
@@ -302,6 +418,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "CPU threads, for us and PyTorch (default: all cores)");
   app.add_option("--peak-gflops", peak_override, "the machine's peak GFLOP/s (default: measured on the CPU, bench/cpu_peak.h; the datasheet on a GPU)");
   app.add_flag("--vs-pytorch", vs_pytorch, "time the same work in PyTorch in the same run");
+  app.add_flag("--interleave", interleave,
+               "CPU, with --vs-pytorch: alternate our steps with PyTorch's one by one (bench/step_pytorch.py --serve) "
+               "and report the ratio per pair as well, so both sides meet the same stretch of the host");
   app.add_flag("--graph", graph,
                "CUDA: also time the training step captured once as a CUDA graph and replayed (the 'kernels' column "
                "and train_graph_ms in the JSON)");
@@ -341,6 +460,9 @@ int main(int argc, char** argv) {
     else if (device_name != "cpu" && device_name != "auto")
       device = parse_device(device_name);
     const bool cuda = device.is_cuda();
+    UNET_CHECK(!interleave || vs_pytorch, ValueError, "--interleave pairs our steps with PyTorch's: add --vs-pytorch");
+    UNET_CHECK(!interleave || !cuda, ValueError, "--interleave times the CPU only (the device is ", device.str(),
+               "; add --device cpu)");
     UNET_CHECK(!graph || cuda, ValueError, "--graph captures CUDA work: it needs --device cuda (the device is ",
                device.str(), ")");
     std::vector<Precision> precisions;
@@ -370,7 +492,10 @@ int main(int argc, char** argv) {
     std::vector<std::string> pys;
     if (vs_pytorch) {
       pys = find_pythons(pythons);
-      if (pys.empty()) std::printf("step: no python with torch found: --vs-pytorch skipped\n");
+      if (pys.empty()) {
+        std::printf("step: no python with torch found: --vs-pytorch skipped\n");
+        interleave = false;
+      }
       else if (pys.size() == 1 && pythons.empty())
         std::printf("step: only one PyTorch found (%s); bench/pytorch_venv.sh makes the current one from PyPI\n",
                     pys[0].c_str());
@@ -407,7 +532,21 @@ int main(int argc, char** argv) {
       const size_t first = results.size();
       // The rate the machine gives our threads right now (CPU only; a few tens of milliseconds).
       auto fma_rate = [&] { return cuda ? 0.0 : bench::measure_cpu_peak(threads, cpu::cpu_isa(), 3).gflops; };
-      for (int round = 0; round < rounds; ++round) {
+      for (int round = 0; round < rounds && interleave; ++round)
+        for (const std::string& py : pys) {
+          const double before = fma_rate();
+          Interleaved t = time_interleaved(py, c, threads, it, wu);
+          t.ours.fma_gflops = t.theirs.fma_gflops = std::min(before, fma_rate());
+          nlohmann::json fwd, trn;
+          const std::string what = c.name + " vs " + t.theirs.engine;
+          std::printf("step: interleaved %s, round %d, our time / theirs per pair:\n  training step %s\n  forward       %s\n",
+                      what.c_str(), round + 1, pair_summary(t.train, trn).c_str(), pair_summary(t.forward, fwd).c_str());
+          std::fflush(stdout);
+          j["interleaved"].push_back({{"what", what}, {"round", round + 1}, {"train", trn}, {"forward", fwd}});
+          results.push_back(t.ours);
+          results.push_back(t.theirs);
+        }
+      for (int round = 0; round < rounds && !interleave; ++round) {
         for (Precision p : precisions) {
           const double before = fma_rate();
           results.push_back(time_ours(c, device, p, it, wu, graph));

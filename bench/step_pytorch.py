@@ -6,6 +6,13 @@ training step (forward, weighted-mean cross-entropy, backward, SGD momentum 0.99
 --iterations after --warmup. Writes JSON ({"torch", "results": [{mode, forward_ms, train_ms,
 peak_mb, iterations}]}).
 
+--serve (CPU): the PyTorch side of bench/step --interleave. Builds the model, warms up, prints one
+JSON line ({"ready", "torch", "threads", "cpu_capability"}), then answers each line read from
+stdin — "forward" (one inference forward under no_grad) or "train" (one training step) — with its
+wall time in milliseconds on a line of its own; "peak" answers ru_maxrss in MiB; end of input
+ends it. The caller alternates its own steps with these, so both sides are timed within the same
+second of the host's life.
+
 CPU: torch.set_num_threads(--threads), one result (mode "cpu"). CUDA: eager with cuDNN, one
 result per --modes entry: "fp32" (TF32 off), "tf32" (TF32 on, PyTorch's default for
 convolutions), "bf16" (automatic mixed precision: autocast to bfloat16, FP32 weights and loss,
@@ -120,6 +127,47 @@ def steps_in(args, seconds):
     return {"steps": n, "seconds": elapsed, "s_per_step": elapsed / max(n, 1)}
 
 
+def serve(args):
+    """--serve: one step at a time on request (see the top)."""
+    torch.manual_seed(1)
+    model = UNetTorch(1, 2, args.base, args.depth)
+    o = output_size(args.tile, args.depth)
+    if o <= 0:
+        sys.exit(f"step_pytorch: tile {args.tile} is not valid for depth {args.depth}")
+    x = torch.rand(1, 1, args.tile, args.tile)
+    labels = (torch.rand(1, o, o) < 0.5).long()
+    weights = 0.5 + torch.rand(1, o, o)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.99)
+
+    def forward():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    def train():
+        model.train()
+        opt.zero_grad(set_to_none=False)
+        weighted_mean_xent(model(x), labels, weights).backward()
+        opt.step()
+
+    for _ in range(args.warmup):
+        forward()
+        train()
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads(),
+                      "cpu_capability": cpu_capability()}), flush=True)
+    work = {"forward": forward, "train": train}
+    for line in sys.stdin:
+        what = line.strip()
+        if what == "peak":
+            print(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0:.1f}", flush=True)
+            continue
+        if what not in work:
+            sys.exit(f"step_pytorch --serve: unknown request '{what}' (forward, train or peak)")
+        t0 = time.perf_counter()
+        work[what]()
+        print(f"{(time.perf_counter() - t0) * 1e3:.4f}", flush=True)
+
+
 def cpu_capability():
     """The vector code PyTorch's own CPU kernels run (ATen's dispatch: DEFAULT, AVX2, AVX512),
     and whether oneDNN (mkldnn) runs the convolutions; PyTorch 1.13 has no query for the former."""
@@ -144,9 +192,16 @@ def main():
     ap.add_argument("--modes", default="fp32,tf32,bf16", help="CUDA: comma list of fp32, tf32, bf16")
     ap.add_argument("--train-seconds", type=float, default=0,
                     help="instead: count the CPU training steps that fit into this many seconds")
+    ap.add_argument("--serve", action="store_true",
+                    help="instead: CPU, time one forward or training step per request read from stdin (bench/step --interleave)")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.serve:
+        if args.device != "cpu":
+            sys.exit("step_pytorch: --serve times the CPU only")
+        serve(args)
+        return
     if args.train_seconds > 0:
         r = steps_in(args, args.train_seconds)
         r.update({"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_capability": cpu_capability()})
