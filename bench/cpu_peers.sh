@@ -10,11 +10,14 @@
 # (.txt) and JSON:
 #   1. step_cpu     the train_em CPU configuration (base 16, tile 316): forward and training step,
 #                   ours and both PyTorch, alternated over 3 rounds (targets: ours/PyTorch 2.x
-#                   <= 0.6 for both)
+#                   <= 0.6 for both); then step_cpu_paired: the same against the current PyTorch
+#                   with the steps paired one by one (step --interleave, 3 rounds of 30 pairs), the
+#                   ratio per pair (both sides meet the same stretch of a drifting host)
 #   2. step_cpu_avx2  the same with both sides restricted to AVX2 — our kernels by --cpu-isa,
 #                   PyTorch's ATen and oneDNN by ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA — the
 #                   stand-in for an AVX2-only CPU (until 2026-12-03 only our side was restricted,
-#                   which compared our AVX2 with PyTorch's AVX-512); skipped without AVX-512
+#                   which compared our AVX2 with PyTorch's AVX-512), separate runs and paired;
+#                   skipped without AVX-512
 #   3. step_paper   the paper configuration (base 64, tile 572; target <= 0.8)
 #   4. bench_ops    every operator of the CPU configuration, GFLOP/s and fraction of the peak of
 #                   the vector width in use (and a second run at avx2 where AVX-512 exists)
@@ -60,10 +63,15 @@ grep -qw avx512f /proc/cpuinfo && grep -qw avx512bw /proc/cpuinfo && grep -qw av
 
 run step_cpu "$build/bench/step" --config cpu --threads "$threads" --vs-pytorch "${pythons[@]}" --rounds 3 \
   --iterations 10 --warmup 3 --json "$out/step_cpu.json"
+run step_cpu_paired "$build/bench/step" --config cpu --threads "$threads" --vs-pytorch --interleave \
+  --python "$venv_python" --rounds 3 --iterations 30 --warmup 3 --json "$out/step_cpu_paired.json"
 if [ "$has_avx512" = 1 ]; then
   run step_cpu_avx2 env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 "$build/bench/step" --config cpu \
     --threads "$threads" --cpu-isa avx2 --vs-pytorch --python "$venv_python" --rounds 3 --iterations 10 --warmup 3 \
     --json "$out/step_cpu_avx2.json"
+  run step_cpu_avx2_paired env ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 "$build/bench/step" --config cpu \
+    --threads "$threads" --cpu-isa avx2 --vs-pytorch --interleave --python "$venv_python" --rounds 3 \
+    --iterations 30 --warmup 3 --json "$out/step_cpu_avx2_paired.json"
 fi
 run step_paper "$build/bench/step" --config paper --threads "$threads" --vs-pytorch "${pythons[@]}" \
   --iterations 3 --warmup 1 --json "$out/step_paper.json"
