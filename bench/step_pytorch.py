@@ -98,37 +98,10 @@ def time_mode(args, device, mode):
             "iterations": args.iterations}
 
 
-def steps_in(args, seconds):
-    """Training steps (forward, weighted-mean loss, backward, SGD momentum 0.99) that fit into
-    `seconds` of wall time, after --warmup steps: the PyTorch side of "steps in 15 minutes"
-    (bench/cpu_peers.sh). Fixed random input, no augmentation, no validation: a lower bound on the
-    work train_em does per step, so the comparison favours PyTorch."""
-    torch.manual_seed(1)
-    model = UNetTorch(1, 2, args.base, args.depth)
-    o = output_size(args.tile, args.depth)
-    x = torch.rand(1, 1, args.tile, args.tile)
-    labels = (torch.rand(1, o, o) < 0.5).long()
-    weights = 0.5 + torch.rand(1, o, o)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.99)
-    model.train()
-
-    def step():
-        opt.zero_grad(set_to_none=False)
-        weighted_mean_xent(model(x), labels, weights).backward()
-        opt.step()
-
-    for _ in range(args.warmup):
-        step()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        step()
-        n += 1
-    elapsed = time.perf_counter() - t0
-    return {"steps": n, "seconds": elapsed, "s_per_step": elapsed / max(n, 1)}
-
-
-def serve(args):
-    """--serve: one step at a time on request (see the top)."""
+def cpu_steps(args):
+    """The model, fixed random input and targets of the CPU loops (steps_in, serve), and two
+    functions: an inference forward under no_grad, and a training step (forward, weighted-mean
+    loss, backward, SGD momentum 0.99)."""
     torch.manual_seed(1)
     model = UNetTorch(1, 2, args.base, args.depth)
     o = output_size(args.tile, args.depth)
@@ -149,7 +122,28 @@ def serve(args):
         opt.zero_grad(set_to_none=False)
         weighted_mean_xent(model(x), labels, weights).backward()
         opt.step()
+    return forward, train
 
+
+def steps_in(args, seconds):
+    """Training steps (forward, weighted-mean loss, backward, SGD momentum 0.99) that fit into
+    `seconds` of wall time, after --warmup steps: the PyTorch side of "steps in 15 minutes"
+    (bench/cpu_peers.sh). Fixed random input, no augmentation, no validation: a lower bound on the
+    work train_em does per step, so the comparison favours PyTorch."""
+    _, step = cpu_steps(args)
+    for _ in range(args.warmup):
+        step()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    elapsed = time.perf_counter() - t0
+    return {"steps": n, "seconds": elapsed, "s_per_step": elapsed / max(n, 1)}
+
+
+def serve(args):
+    """--serve: one step at a time on request (see the top)."""
+    forward, train = cpu_steps(args)
     for _ in range(args.warmup):
         forward()
         train()
