@@ -213,13 +213,15 @@ class OurStep {
   std::vector<Tensor> velocities_;
 };
 
-// Peak memory of this process since the last reset_peak_memory(), in MiB.
+// Starts a new peak-memory measurement on the device (peak_memory_mb reads it).
 void reset_peak_memory(Device device) {
   if (device.is_cuda()) cuda_reset_peak();
   // Linux resets VmHWM to the current RSS on "5" > clear_refs, so each configuration reports its
   // own peak rather than the largest so far (the process-wide caveat remains).
   else std::ofstream("/proc/self/clear_refs") << "5";
 }
+// Peak memory since the last reset_peak_memory(), in MiB: the GPU allocator's peak on CUDA, this
+// whole process's VmHWM on the CPU.
 double peak_memory_mb(Device device) {
   return (device.is_cuda() ? static_cast<double>(cuda_memory_stats().peak_bytes) : static_cast<double>(vm_hwm_bytes())) /
          1048576.0;
